@@ -1,0 +1,330 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
+)
+
+// Kind is the kind of a YAML value.
+type Kind uint8
+
+const (
+	KindNull Kind = iota
+	KindBool
+	KindInt
+	KindFloat
+	KindString
+	KindList
+	KindMap
+)
+
+func (k Kind) String() string {
+	return [...]string{"null", "bool", "int", "number", "string", "list", "map"}[k]
+}
+
+// Node is a YAML value with its position: the spec as written, before any
+// expansion. Maps keep their key order.
+type Node struct {
+	Kind  Kind
+	Pos   Pos
+	Str   string // string value; for other scalars, the source text
+	Int   int64
+	Float float64
+	Bool  bool
+	Keys  []*Node // map keys (strings), in source order
+	Vals  []*Node // map values, parallel to Keys; list items
+	// Col0 is the column where a single-line scalar's value text starts
+	// (after an opening quote), or 0 when the scalar spans lines: used to
+	// point inside a string at an expression.
+	Col0 int
+}
+
+// Pos is a position in a spec file.
+type Pos struct {
+	File string
+	Line int
+	Col  int
+}
+
+func (p Pos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
+}
+
+// Get returns the value of key in a map node, or nil.
+func (n *Node) Get(key string) *Node {
+	if n == nil || n.Kind != KindMap {
+		return nil
+	}
+	for i, k := range n.Keys {
+		if k.Str == key {
+			return n.Vals[i]
+		}
+	}
+	return nil
+}
+
+// KeyNode returns the key node of key in a map node, or nil.
+func (n *Node) KeyNode(key string) *Node {
+	if n == nil || n.Kind != KindMap {
+		return nil
+	}
+	for _, k := range n.Keys {
+		if k.Str == key {
+			return k
+		}
+	}
+	return nil
+}
+
+// Value converts the node to plain Go values: nil, bool, int64, float64,
+// string, []any, map[string]any.
+func (n *Node) Value() any {
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case KindBool:
+		return n.Bool
+	case KindInt:
+		return n.Int
+	case KindFloat:
+		return n.Float
+	case KindString:
+		return n.Str
+	case KindList:
+		l := make([]any, len(n.Vals))
+		for i, v := range n.Vals {
+			l[i] = v.Value()
+		}
+		return l
+	case KindMap:
+		m := make(map[string]any, len(n.Keys))
+		for i, k := range n.Keys {
+			m[k.Str] = n.Vals[i].Value()
+		}
+		return m
+	}
+	return nil
+}
+
+// Parse parses one YAML document into a node tree. Syntax errors come back
+// as Diagnostics with positions.
+func Parse(file string, src []byte) (*Node, Diagnostics) {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, Diagnostics{syntaxDiag(file, err)}
+	}
+	var docs []*ast.DocumentNode
+	for _, d := range f.Docs {
+		if d != nil && d.Body != nil {
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) == 0 {
+		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
+	}
+	b := builder{file: file, anchors: map[string]ast.Node{}}
+	root := b.node(docs[0].Body, 0)
+	if len(docs) > 1 {
+		p := b.pos(docs[1].Body.GetToken())
+		b.diags = append(b.diags, &Diagnostic{Pos: p, Msg: "a spec file holds one document; found another here"})
+	}
+	return root, b.diags
+}
+
+func syntaxDiag(file string, err error) *Diagnostic {
+	var ye yaml.Error
+	if errors.As(err, &ye) && ye.GetToken() != nil {
+		tk := ye.GetToken()
+		return &Diagnostic{Pos: Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column}, Msg: "YAML syntax: " + ye.GetMessage()}
+	}
+	return &Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "YAML syntax: " + err.Error()}
+}
+
+type builder struct {
+	file    string
+	anchors map[string]ast.Node
+	diags   Diagnostics
+}
+
+const maxDepth = 100
+
+func (b *builder) pos(tk *token.Token) Pos {
+	if tk == nil {
+		return Pos{File: b.file}
+	}
+	return Pos{File: b.file, Line: tk.Position.Line, Col: tk.Position.Column}
+}
+
+func (b *builder) errorf(tk *token.Token, format string, args ...any) {
+	b.diags = append(b.diags, &Diagnostic{Pos: b.pos(tk), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (b *builder) node(an ast.Node, depth int) *Node {
+	if depth > maxDepth {
+		b.errorf(an.GetToken(), "YAML nested deeper than %d levels", maxDepth)
+		return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
+	}
+	switch n := an.(type) {
+	case *ast.AnchorNode:
+		if name, ok := n.Name.(*ast.StringNode); ok {
+			b.anchors[name.Value] = n.Value
+		}
+		return b.node(n.Value, depth+1)
+	case *ast.AliasNode:
+		name := ""
+		if s, ok := n.Value.(*ast.StringNode); ok {
+			name = s.Value
+		}
+		target, ok := b.anchors[name]
+		if !ok {
+			b.errorf(n.GetToken(), "unknown YAML alias *%s", name)
+			return &Node{Kind: KindNull, Pos: b.pos(n.GetToken())}
+		}
+		return b.node(target, depth+1)
+	case *ast.TagNode:
+		return b.node(n.Value, depth+1)
+	case *ast.NullNode:
+		return &Node{Kind: KindNull, Pos: b.pos(n.Token), Str: "null"}
+	case *ast.BoolNode:
+		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value, Col0: n.Token.Position.Column}
+	case *ast.IntegerNode:
+		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value, Col0: n.Token.Position.Column}
+		switch v := n.Value.(type) {
+		case int64:
+			out.Int = v
+		case uint64:
+			if v > math.MaxInt64 {
+				b.errorf(n.Token, "integer %s is too large", n.Token.Value)
+			}
+			out.Int = int64(v)
+		}
+		out.Float = float64(out.Int)
+		return out
+	case *ast.FloatNode:
+		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value, Col0: n.Token.Position.Column}
+	case *ast.InfinityNode:
+		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value}
+	case *ast.NanNode:
+		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: math.NaN(), Str: n.Token.Value}
+	case *ast.StringNode:
+		out := &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value}
+		if !strings.Contains(n.Token.Origin, "\n") || strings.TrimSpace(n.Token.Origin) == n.Value {
+			out.Col0 = n.Token.Position.Column
+			if n.Token.Type == token.SingleQuoteType || n.Token.Type == token.DoubleQuoteType {
+				out.Col0++
+			}
+			if strings.Contains(n.Value, "\n") || n.Token.Type == token.DoubleQuoteType && strings.Contains(n.Token.Origin, `\`) {
+				out.Col0 = 0
+			}
+		}
+		return out
+	case *ast.LiteralNode:
+		return &Node{Kind: KindString, Pos: b.pos(n.Start), Str: n.Value.Value}
+	case *ast.MappingNode:
+		out := &Node{Kind: KindMap, Pos: b.pos(n.GetToken())}
+		for _, mv := range n.Values {
+			b.mapValue(out, mv, depth)
+		}
+		if len(n.Values) > 0 {
+			out.Pos = out.Keys[0].Pos
+		}
+		return out
+	case *ast.MappingValueNode:
+		out := &Node{Kind: KindMap}
+		b.mapValue(out, n, depth)
+		if len(out.Keys) > 0 {
+			out.Pos = out.Keys[0].Pos
+		}
+		return out
+	case *ast.SequenceNode:
+		out := &Node{Kind: KindList, Pos: b.pos(n.GetToken())}
+		for _, v := range n.Values {
+			out.Vals = append(out.Vals, b.node(v, depth+1))
+		}
+		if len(n.Values) > 0 && !n.IsFlowStyle {
+			out.Pos = out.Vals[0].Pos
+		}
+		return out
+	case *ast.CommentGroupNode, nil:
+		return &Node{Kind: KindNull, Str: "null"}
+	}
+	b.errorf(an.GetToken(), "unsupported YAML construct %s", an.Type())
+	return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
+}
+
+func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
+	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+		src := b.node(mv.Value, depth+1)
+		var maps []*Node
+		switch src.Kind {
+		case KindMap:
+			maps = []*Node{src}
+		case KindList:
+			maps = src.Vals
+		}
+		for _, m := range maps {
+			if m.Kind != KindMap {
+				b.errorf(mv.Key.GetToken(), "a YAML merge key takes a map or a list of maps")
+				continue
+			}
+			for i, k := range m.Keys {
+				if out.Get(k.Str) == nil {
+					out.Keys = append(out.Keys, k)
+					out.Vals = append(out.Vals, m.Vals[i])
+				}
+			}
+		}
+		return
+	}
+	key := b.node(mv.Key, depth+1)
+	switch key.Kind {
+	case KindList, KindMap:
+		b.errorf(mv.Key.GetToken(), "map keys must be scalars")
+		return
+	}
+	key.Kind = KindString
+	if dup := out.KeyNode(key.Str); dup != nil {
+		b.diags = append(b.diags, &Diagnostic{Pos: key.Pos, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key.Str, dup.Pos.Line, dup.Pos.Col)})
+		return
+	}
+	var val *Node
+	if mv.Value == nil {
+		val = &Node{Kind: KindNull, Pos: key.Pos, Str: "null"}
+	} else {
+		val = b.node(mv.Value, depth+1)
+		if val.Kind == KindNull && val.Pos.Line == 0 {
+			val.Pos = key.Pos
+		}
+	}
+	out.Keys = append(out.Keys, key)
+	out.Vals = append(out.Vals, val)
+}
+
+// scalarString renders a scalar as the string a shell or an id would see.
+func scalarString(n *Node) string {
+	switch n.Kind {
+	case KindString:
+		return n.Str
+	case KindInt:
+		return strconv.FormatInt(n.Int, 10)
+	case KindFloat:
+		return strconv.FormatFloat(n.Float, 'g', -1, 64)
+	case KindBool:
+		return strconv.FormatBool(n.Bool)
+	case KindNull:
+		return ""
+	}
+	return ""
+}

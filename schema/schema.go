@@ -1,0 +1,555 @@
+// Package schema owns the bmc/v1 workload schema: the CUE source embedded
+// in the binary, the YAML parse that keeps positions, the validation of a
+// parsed spec against the schema with every error positioned and reported
+// at once, and the JSON Schema export for editors.
+//
+// Validation runs on the spec as written, before any expansion: CUE never
+// runs once per expanded task. The walker below visits the YAML tree and the
+// compiled CUE schema side by side and asks CUE about each value, so that a
+// struct with three bad fields yields three errors (a single unification
+// stops at the first error inside a struct) and every error carries the
+// position of the YAML node it is about.
+package schema
+
+import (
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/format"
+	"cuelang.org/go/encoding/jsonschema"
+)
+
+//go:embed bmc.cue
+var source []byte
+
+// Source returns the CUE schema.
+func Source() []byte { return source }
+
+// Schema is the compiled bmc/v1 schema. It is safe for concurrent use.
+type Schema struct {
+	ctx  *cue.Context
+	file cue.Value
+	root *snode
+
+	mu sync.Mutex // guards the lazily derived snode tree and caches
+}
+
+var (
+	loadOnce sync.Once
+	loaded   *Schema
+	loadErr  error
+)
+
+// Load compiles the embedded schema once.
+func Load() (*Schema, error) {
+	loadOnce.Do(func() {
+		ctx := cuecontext.New()
+		v := ctx.CompileBytes(source, cue.Filename("bmc.cue"))
+		if err := v.Err(); err != nil {
+			loadErr = fmt.Errorf("compile schema: %w", err)
+			return
+		}
+		w := v.LookupPath(cue.ParsePath("#Workload"))
+		if err := w.Err(); err != nil {
+			loadErr = fmt.Errorf("schema has no #Workload: %w", err)
+			return
+		}
+		s := &Schema{ctx: ctx, file: v}
+		s.root = s.derive(w)
+		loaded = s
+	})
+	return loaded, loadErr
+}
+
+// JSONSchema returns a JSON Schema (draft 2020-12) of a workload, generated
+// from the CUE schema, for editors such as yaml-language-server.
+func JSONSchema() ([]byte, error) {
+	s, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	expr, err := jsonschema.Generate(s.file.LookupPath(cue.ParsePath("#Workload")), nil)
+	if err != nil {
+		return nil, fmt.Errorf("generate JSON Schema: %w", err)
+	}
+	v := s.ctx.BuildExpr(expr)
+	if err := v.Err(); err != nil {
+		return nil, fmt.Errorf("generate JSON Schema: %w", err)
+	}
+	var m map[string]any
+	if err := v.Decode(&m); err != nil {
+		return nil, fmt.Errorf("generate JSON Schema: %w", err)
+	}
+	m["$id"] = "https://bmc.dev/schema/bmc-v1.json"
+	m["title"] = "bmc/v1 Workload"
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// snode is the part of the CUE schema that applies at one place in a spec,
+// with what the walker needs to know about it worked out once.
+type snode struct {
+	v     cue.Value
+	kind  cue.Kind
+	plain bool   // a bare type (string, int, _): the kind check is the whole check
+	enum  []string // the allowed values when the schema is a disjunction of literals
+	ref   string   // the definition it refers to, such as #Duration
+
+	// structs
+	fields   map[string]*snode
+	required []string
+	closed   bool
+	patterns map[string]*snode // by key, for keys allowed by a pattern constraint
+	oneOf    *matchN
+
+	// lists
+	elems [1]*snode // the element type
+
+	// disjunctions of several kinds (string | list)
+	alts []*snode
+
+	leafCache map[string]string // scalar text → error message ("" = valid)
+}
+
+// matchN is a struct-level "n of these field sets must be present"
+// constraint, read from a matchN(n, [{a!: _}, {b!: _}]) in the schema.
+type matchN struct {
+	min, max int
+	sets     [][]string
+}
+
+func (s *Schema) derive(v cue.Value) *snode {
+	n := &snode{v: v, kind: v.IncompleteKind()}
+	if n.kind == cue.BottomKind {
+		// CUE evaluates a struct's matchN against the bare definition and
+		// reports "0 matched"; the struct is still a struct.
+		if it, err := v.Fields(cue.Optional(true)); err == nil && it.Next() {
+			n.kind = cue.StructKind
+		}
+	}
+	if _, p := v.ReferencePath(); len(p.Selectors()) > 0 {
+		n.ref = p.String()
+	}
+	switch str := fmt.Sprint(v); str {
+	case "_", "string", "int", "number", "bool", "float", "null":
+		n.plain = true
+	}
+	if v.IsConcrete() && n.kind == cue.StringKind {
+		str, _ := v.String()
+		n.enum = []string{str}
+	}
+	op, args := v.Expr()
+	if op == cue.OrOp {
+		lit := true
+		for _, a := range args {
+			if !a.IsConcrete() || a.IncompleteKind() != cue.StringKind {
+				lit = false
+			}
+		}
+		if lit {
+			for _, a := range args {
+				str, _ := a.String()
+				n.enum = append(n.enum, str)
+			}
+		} else if kinds := kindCount(args); kinds > 1 {
+			for _, a := range args {
+				n.alts = append(n.alts, s.derive(a))
+			}
+		}
+	}
+	if n.kind == cue.StructKind && n.alts == nil {
+		n.fields = map[string]*snode{}
+		n.patterns = map[string]*snode{}
+		it, err := v.Fields(cue.Optional(true))
+		if err == nil {
+			for it.Next() {
+				sel := it.Selector()
+				name := sel.Unquoted()
+				n.fields[name] = nil // derived on first use
+				if sel.ConstraintType() == cue.RequiredConstraint {
+					n.required = append(n.required, name)
+				}
+			}
+		}
+		n.closed = !v.Allows(cue.Str("\x00no such field"))
+		n.oneOf = findMatchN(v)
+	}
+	return n
+}
+
+func kindCount(args []cue.Value) int {
+	seen := map[cue.Kind]bool{}
+	for _, a := range args {
+		seen[a.IncompleteKind()] = true
+	}
+	return len(seen)
+}
+
+// findMatchN reads a matchN(n, [{a!: _}, ...]) embedded in a struct.
+func findMatchN(v cue.Value) *matchN {
+	var m *matchN
+	for _, src := range sources(v) {
+		ast.Walk(src, func(node ast.Node) bool {
+			call, ok := node.(*ast.CallExpr)
+			if !ok || m != nil {
+				return m == nil
+			}
+			id, ok := call.Fun.(*ast.Ident)
+			if !ok || id.Name != "matchN" || len(call.Args) != 2 {
+				return true
+			}
+			mn := &matchN{}
+			switch a := call.Args[0].(type) {
+			case *ast.BasicLit:
+				k, _ := strconv.Atoi(a.Value)
+				mn.min, mn.max = k, k
+			case *ast.UnaryExpr:
+				if lit, ok := a.X.(*ast.BasicLit); ok && a.Op.String() == "<=" {
+					k, _ := strconv.Atoi(lit.Value)
+					mn.min, mn.max = 0, k
+				}
+			}
+			list, ok := call.Args[1].(*ast.ListLit)
+			if !ok {
+				return false
+			}
+			for _, e := range list.Elts {
+				st, ok := e.(*ast.StructLit)
+				if !ok {
+					return false
+				}
+				var set []string
+				for _, d := range st.Elts {
+					if f, ok := d.(*ast.Field); ok {
+						name, _, _ := ast.LabelName(f.Label)
+						set = append(set, name)
+					}
+				}
+				mn.sets = append(mn.sets, set)
+			}
+			m = mn
+			return false
+		}, nil)
+	}
+	return m
+}
+
+func sources(v cue.Value) []ast.Node {
+	var out []ast.Node
+	if src := v.Source(); src != nil {
+		out = append(out, src)
+	}
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, c := range args {
+			if src := c.Source(); src != nil {
+				out = append(out, src)
+			}
+		}
+	}
+	return out
+}
+
+func (s *Schema) field(n *snode, key string) (*snode, bool) {
+	if c, ok := n.fields[key]; ok {
+		if c == nil {
+			c = s.derive(n.v.LookupPath(cue.MakePath(cue.Str(key).Optional())))
+			n.fields[key] = c
+		}
+		return c, true
+	}
+	if c, ok := n.patterns[key]; ok {
+		return c, c != nil
+	}
+	if !n.v.Allows(cue.Str(key)) {
+		n.patterns[key] = nil
+		return nil, false
+	}
+	probe := s.ctx.BuildExpr(&ast.StructLit{Elts: []ast.Decl{&ast.Field{Label: ast.NewString(key), Value: ast.NewIdent("_")}}})
+	c := s.derive(n.v.Unify(probe).LookupPath(cue.MakePath(cue.Str(key))))
+	if len(n.patterns) < 10000 {
+		n.patterns[key] = c
+	}
+	return c, true
+}
+
+func (s *Schema) elem(n *snode) *snode {
+	if n.elems[0] != nil {
+		return n.elems[0]
+	}
+	// The element type is read from the schema's [...T]: CUE does not
+	// look up an element pattern through a conjunction such as
+	// list.MinItems(1) & [...#Task].
+	var typ ast.Expr
+	for _, src := range sources(n.v) {
+		ast.Walk(src, func(node ast.Node) bool {
+			if e, ok := node.(*ast.Ellipsis); ok && typ == nil {
+				typ = e.Type
+			}
+			return typ == nil
+		}, nil)
+	}
+	v := s.ctx.BuildExpr(ast.NewIdent("_"))
+	if id, ok := typ.(*ast.Ident); ok && strings.HasPrefix(id.Name, "#") {
+		v = s.file.LookupPath(cue.ParsePath(id.Name))
+	} else if typ != nil {
+		v = s.ctx.BuildExpr(typ, cue.Scope(s.file), cue.InferBuiltins(true))
+	}
+	n.elems[0] = s.derive(v)
+	return n.elems[0]
+}
+
+// Validate checks a parsed spec against the schema and returns every
+// problem found, each at the position of the node it is about.
+func (s *Schema) Validate(root *Node) Diagnostics {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := walker{s: s}
+	w.walk(root, s.root, nil)
+	return w.diags
+}
+
+type walker struct {
+	s     *Schema
+	diags Diagnostics
+}
+
+func (w *walker) errorf(n *Node, path []any, hint string, format string, args ...any) {
+	w.diags = append(w.diags, &Diagnostic{Pos: n.Pos, Path: PathString(path), Msg: fmt.Sprintf(format, args...), Hint: hint})
+}
+
+func cueKind(k Kind) cue.Kind {
+	switch k {
+	case KindNull:
+		return cue.NullKind
+	case KindBool:
+		return cue.BoolKind
+	case KindInt:
+		return cue.IntKind
+	case KindFloat:
+		return cue.FloatKind
+	case KindString:
+		return cue.StringKind
+	case KindList:
+		return cue.ListKind
+	}
+	return cue.StructKind
+}
+
+func kindName(k cue.Kind) string {
+	var names []string
+	for _, c := range []struct {
+		k    cue.Kind
+		name string
+	}{{cue.StringKind, "string"}, {cue.NumberKind, "number"}, {cue.IntKind, "int"}, {cue.FloatKind, "number"},
+		{cue.BoolKind, "bool"}, {cue.ListKind, "list"}, {cue.StructKind, "map"}, {cue.NullKind, "null"}} {
+		if k&c.k == c.k {
+			names = append(names, c.name)
+			k &^= c.k
+		}
+	}
+	switch len(names) {
+	case 0:
+		return "nothing"
+	case 1:
+		return names[0]
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+func describe(n *Node) string {
+	switch n.Kind {
+	case KindString:
+		return fmt.Sprintf("string %q", truncate(n.Str, 60))
+	case KindList:
+		return "list"
+	case KindMap:
+		return "map"
+	case KindNull:
+		return "null"
+	}
+	return n.Kind.String() + " " + n.Str
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+func (w *walker) walk(n *Node, sn *snode, path []any) {
+	if sn.kind == cue.TopKind && sn.plain {
+		return
+	}
+	if sn.alts != nil {
+		for _, a := range sn.alts {
+			if a.kind&cueKind(n.Kind) != 0 {
+				w.walk(n, a, path)
+				return
+			}
+		}
+	}
+	if sn.kind&cueKind(n.Kind) == 0 {
+		w.errorf(n, path, "", "expected %s, got %s", kindName(sn.kind), describe(n))
+		return
+	}
+	switch n.Kind {
+	case KindMap:
+		w.walkMap(n, sn, path)
+	case KindList:
+		if len(n.Vals) == 0 && sn.v.Unify(w.s.ctx.Encode([]any{})).Validate(cue.Concrete(true)) != nil {
+			w.errorf(n, path, "", "expected at least one item")
+		}
+		el := w.s.elem(sn)
+		for i, item := range n.Vals {
+			w.walk(item, el, append(path, i))
+		}
+	default:
+		w.leaf(n, sn, path)
+	}
+}
+
+func (w *walker) walkMap(n *Node, sn *snode, path []any) {
+	present := make(map[string]bool, len(n.Keys))
+	for i, k := range n.Keys {
+		present[k.Str] = true
+		child, ok := w.s.field(sn, k.Str)
+		if !ok {
+			hint := ""
+			if len(sn.fields) > 0 {
+				if s := Suggest(k.Str, keys(sn.fields)); s != "" {
+					hint = "did you mean " + s + "?"
+				}
+			}
+			if len(sn.fields) == 0 {
+				w.errorf(k, append(path, k.Str), hint, "invalid key %q", k.Str)
+			} else {
+				w.errorf(k, append(path, k.Str), hint, "unknown field %q", k.Str)
+			}
+			continue
+		}
+		w.walk(n.Vals[i], child, append(path, k.Str))
+	}
+	for _, r := range sn.required {
+		if !present[r] {
+			w.errorf(n, path, "", "missing required field %q", r)
+		}
+	}
+	if m := sn.oneOf; m != nil {
+		var matched [][]string
+		for _, set := range m.sets {
+			all := true
+			for _, f := range set {
+				all = all && present[f]
+			}
+			if all {
+				matched = append(matched, set)
+			}
+		}
+		names := make([]string, len(m.sets))
+		for i, set := range m.sets {
+			names[i] = strings.Join(set, "+")
+		}
+		switch {
+		case len(matched) < m.min:
+			w.errorf(n, path, "", "one of %s is required", strings.Join(names, " or "))
+		case len(matched) > m.max:
+			// Point at the later of the clashing fields.
+			last := n
+			for i, k := range n.Keys {
+				for _, set := range matched[1:] {
+					if k.Str == set[0] {
+						last = n.Keys[i]
+					}
+				}
+			}
+			w.errorf(last, path, "", "%s are exclusive: give only one", strings.Join(names, " and "))
+		}
+	}
+}
+
+func keys(m map[string]*snode) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// friendly says what a value of a named definition must look like.
+var friendly = map[string]string{
+	"#Duration":   "expected a duration: a number with a unit, such as 90s, 15m, 2h, 1d or 1h30m",
+	"#Name":       "expected 1-48 lower-case letters, digits and dashes, starting with a letter or digit",
+	"#Ident":      "expected a name of letters, digits and _, not starting with a digit",
+	"#EnvName":    "expected an environment variable name: letters, digits and _, not starting with a digit",
+	"#TaskID":     "expected letters, digits, _ and - (and ${{ }} expressions)",
+	"#BlobPrefix": "expected an az://container/path location",
+}
+
+func (w *walker) leaf(n *Node, sn *snode, path []any) {
+	if sn.plain {
+		return
+	}
+	key := n.Kind.String() + ":" + n.Str
+	msg, ok := sn.leafCache[key]
+	if !ok {
+		err := sn.v.Unify(w.s.ctx.Encode(n.Value())).Validate(cue.Concrete(true))
+		if err != nil {
+			msg = w.leafMessage(n, sn, err)
+		}
+		if sn.leafCache == nil {
+			sn.leafCache = map[string]string{}
+		}
+		if len(sn.leafCache) < 10000 {
+			sn.leafCache[key] = msg
+		}
+	}
+	if msg != "" {
+		w.errorf(n, path, "", "%s", msg)
+	}
+}
+
+func (w *walker) leafMessage(n *Node, sn *snode, err error) string {
+	if sn.enum != nil {
+		return fmt.Sprintf("invalid value %s: expected one of %s", quoteScalar(n), strings.Join(sn.enum, ", "))
+	}
+	if f, ok := friendly[sn.ref]; ok {
+		return fmt.Sprintf("invalid value %s: %s", quoteScalar(n), f)
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "#") {
+		msg = msg[i+2:]
+	}
+	if i := strings.Index(msg, "(out of bound "); i >= 0 {
+		bound := strings.TrimSuffix(msg[i+len("(out of bound "):], ")")
+		if strings.HasPrefix(bound, "=~") {
+			return fmt.Sprintf("invalid value %s: must match %s", quoteScalar(n), bound[2:])
+		}
+		return fmt.Sprintf("invalid value %s: must be %s", quoteScalar(n), bound)
+	}
+	return msg
+}
+
+func quoteScalar(n *Node) string {
+	if n.Kind == KindString {
+		return strconv.Quote(truncate(n.Str, 60))
+	}
+	return n.Str
+}
+
+// FormatCUE returns the schema source, formatted.
+func FormatCUE() []byte {
+	f, err := format.Source(source)
+	if err != nil {
+		return source
+	}
+	return f
+}
