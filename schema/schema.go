@@ -99,7 +99,7 @@ func JSONSchema() ([]byte, error) {
 type snode struct {
 	v     cue.Value
 	kind  cue.Kind
-	plain bool   // a bare type (string, int, _): the kind check is the whole check
+	plain bool     // a bare type (string, int, _): the kind check is the whole check
 	enum  []string // the allowed values when the schema is a disjunction of literals
 	ref   string   // the definition it refers to, such as #Duration
 
@@ -518,6 +518,9 @@ func (w *walker) leaf(n *Node, sn *snode, path []any) {
 }
 
 func (w *walker) leafMessage(n *Node, sn *snode, err error) string {
+	if len(sn.enum) == 1 {
+		return fmt.Sprintf("invalid value %s: expected %s", quoteScalar(n), sn.enum[0])
+	}
 	if sn.enum != nil {
 		return fmt.Sprintf("invalid value %s: expected one of %s", quoteScalar(n), strings.Join(sn.enum, ", "))
 	}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/bmc-dev/bmc/schema"
+)
+
+// specError reports spec diagnostics and exits 1.
+type specError struct {
+	diags schema.Diagnostics
+	src   []byte
+}
+
+func (e *specError) Error() string { return e.diags.Error() }
+
+// writeDiags prints diagnostics in the chosen format.
+func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources map[string][]byte) {
+	switch format {
+	case "json":
+		type jd struct {
+			File    string `json:"file"`
+			Line    int    `json:"line"`
+			Col     int    `json:"col"`
+			Path    string `json:"path,omitempty"`
+			Message string `json:"message"`
+			Hint    string `json:"hint,omitempty"`
+		}
+		out := make([]jd, 0, len(diags))
+		for _, d := range diags {
+			out = append(out, jd{d.Pos.File, d.Pos.Line, d.Pos.Col, d.Path, d.Msg, d.Hint})
+		}
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(out)
+	case "github":
+		for _, d := range diags {
+			msg := d.Msg
+			if d.Path != "" {
+				msg = d.Path + ": " + msg
+			}
+			if d.Hint != "" {
+				msg += " (" + d.Hint + ")"
+			}
+			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n", ghEscapeProp(d.Pos.File), max(d.Pos.Line, 1), max(d.Pos.Col, 1), ghEscape(msg))
+		}
+	default:
+		for _, d := range diags {
+			fmt.Fprint(w, d.Format(sources[d.Pos.File]))
+		}
+	}
+}
+
+// GitHub workflow commands escape %, CR and LF in messages, and also : and ,
+// in properties.
+func ghEscape(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A").Replace(s)
+}
+
+func ghEscapeProp(s string) string {
+	return strings.NewReplacer("%", "%25", "\r", "%0D", "\n", "%0A", ":", "%3A", ",", "%2C").Replace(s)
+}
+
+// asDiags extracts diagnostics from a compile error.
+func asDiags(err error) (schema.Diagnostics, bool) {
+	var ds schema.Diagnostics
+	if errors.As(err, &ds) {
+		return ds, true
+	}
+	return nil, false
+}

@@ -1,0 +1,498 @@
+// Package compiler turns a bmc/v1 workload spec into a Program: it parses
+// the YAML keeping positions, validates it against the schema (once, on the
+// spec as written), expands params, expressions and matrices, resolves
+// dependsOn, checks the graph and emits plain, deterministic data.
+//
+// The compiler is pure: no network, no clock, no environment. Every problem
+// it finds is a positioned Diagnostic, and all of them come back together.
+package compiler
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bmc-dev/bmc/schema"
+)
+
+// Options are the inputs of a compile besides the spec.
+type Options struct {
+	// Params are values given with --set; they override defaults.
+	Params map[string]any
+	// Partial tolerates required params with no value, as validate does:
+	// checks that need their values are skipped.
+	Partial bool
+}
+
+// MaxTasks bounds the number of tasks after expansion.
+const MaxTasks = 5_000_000
+
+// CompileFile reads and compiles a spec file.
+func CompileFile(file string, opts Options) (*Program, []byte, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, diags := Compile(file, src, opts)
+	if err := diags.Err(); err != nil {
+		return nil, src, err
+	}
+	return p, src, nil
+}
+
+// Compile compiles one spec. file names it in diagnostics. When any
+// diagnostic is returned the program must not be used.
+func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
+	c := &compiler{file: file, opts: opts}
+	root, diags := schema.Parse(file, src)
+	if len(diags) > 0 {
+		return nil, diags
+	}
+	c.root = root
+	s, err := schema.Load()
+	if err != nil {
+		return nil, schema.Diagnostics{{Pos: schema.Pos{File: file}, Msg: err.Error()}}
+	}
+	c.diags = s.Validate(root)
+	if root.Kind != schema.KindMap {
+		return nil, c.diags
+	}
+	c.compile()
+	c.diags.Sort()
+	if len(c.diags) > 0 {
+		return nil, c.diags
+	}
+	return c.prog, nil
+}
+
+type compiler struct {
+	file  string
+	opts  Options
+	root  *schema.Node
+	diags schema.Diagnostics
+	prog  *Program
+
+	params   map[string]any
+	missing  map[string]bool
+	workload map[string]any
+	packages map[string]Package
+	defaults taskDefaults
+
+	// taskNode maps each expanded task to the spec node it came from.
+	taskNode  []*schema.Node
+	depNodes  [][]*schema.Node // per expanded task, the dependsOn entry nodes
+	reported  map[*schema.Node]bool
+	cycleSeen map[string]bool
+}
+
+type taskDefaults struct {
+	retries   int
+	timeout   Duration
+	slots     int
+	env       map[string]*template
+	envOrder  []string
+	envNodes  map[string]*schema.Node
+	container *schema.Node
+}
+
+func (c *compiler) errorf(n *schema.Node, path []any, format string, args ...any) *schema.Diagnostic {
+	d := &schema.Diagnostic{Pos: n.Pos, Path: schema.PathString(path), Msg: fmt.Sprintf(format, args...)}
+	c.diags = append(c.diags, d)
+	return d
+}
+
+// errorOnce reports at most one error per node: a matrix task's members
+// share their spec nodes.
+func (c *compiler) errorOnce(n *schema.Node, path []any, format string, args ...any) {
+	if c.reported == nil {
+		c.reported = map[*schema.Node]bool{}
+	}
+	if c.reported[n] {
+		return
+	}
+	c.reported[n] = true
+	c.errorf(n, path, format, args...)
+}
+
+func (c *compiler) exprErr(n *schema.Node, path []any, e *exprError) {
+	d := &schema.Diagnostic{Pos: n.Pos, Path: schema.PathString(path), Msg: e.msg, Hint: e.hint}
+	if n.Col0 > 0 && n.Kind == schema.KindString && e.off <= len(n.Str) {
+		d.Pos.Col = n.Col0 + utf8.RuneCountInString(n.Str[:e.off])
+	}
+	c.diags = append(c.diags, d)
+}
+
+func str(n *schema.Node) string {
+	if n == nil {
+		return ""
+	}
+	if n.Kind == schema.KindString {
+		return n.Str
+	}
+	switch n.Kind {
+	case schema.KindInt, schema.KindFloat, schema.KindBool:
+		return n.Str
+	}
+	return ""
+}
+
+func intOf(n *schema.Node, def int) int {
+	if n == nil || n.Kind != schema.KindInt {
+		return def
+	}
+	return int(n.Int)
+}
+
+func (c *compiler) compile() {
+	r := c.root
+	c.prog = &Program{
+		APIVersion:  "bmc/v1",
+		Name:        str(r.Get("name")),
+		Description: str(r.Get("description")),
+	}
+	c.labels()
+	c.params2()
+	c.workload = map[string]any{"name": c.prog.Name, "description": c.prog.Description}
+	labels := map[string]any{}
+	for k, v := range c.prog.Labels {
+		labels[k] = v
+	}
+	c.workload["labels"] = labels
+	c.packages2()
+	c.pool()
+	c.storage()
+	c.defaults2()
+	c.tasks()
+	c.finalize()
+}
+
+func (c *compiler) top() *scope {
+	return &scope{params: c.params, missing: c.missing, workload: c.workload}
+}
+
+// tmpl parses a string node's template, reporting syntax errors.
+func (c *compiler) tmpl(n *schema.Node, path []any) *template {
+	if n == nil {
+		return nil
+	}
+	t, err := parseTemplate(scalarText(n))
+	if err != nil {
+		c.exprErr(n, path, err)
+		return nil
+	}
+	return t
+}
+
+func scalarText(n *schema.Node) string {
+	if n.Kind == schema.KindNull {
+		return ""
+	}
+	return n.Str
+}
+
+// evalStr parses and evaluates a string in scope s.
+func (c *compiler) evalStr(n *schema.Node, path []any, s *scope) (string, bool, bool) {
+	if n == nil {
+		return "", false, true
+	}
+	t := c.tmpl(n, path)
+	if t == nil {
+		return "", false, false
+	}
+	v, unk, err := t.eval(s)
+	if err != nil {
+		c.exprErr(n, path, err)
+		return "", false, false
+	}
+	return v, unk, true
+}
+
+func (c *compiler) labels() {
+	n := c.root.Get("labels")
+	if n == nil || n.Kind != schema.KindMap {
+		return
+	}
+	c.prog.Labels = map[string]string{}
+	for i, k := range n.Keys {
+		c.prog.Labels[k.Str] = scalarText(n.Vals[i])
+	}
+}
+
+func (c *compiler) params2() {
+	c.params = map[string]any{}
+	c.missing = map[string]bool{}
+	n := c.root.Get("params")
+	declared := map[string]bool{}
+	if n != nil && n.Kind == schema.KindMap {
+		for i, k := range n.Keys {
+			declared[k.Str] = true
+			p := n.Vals[i]
+			if v, ok := c.opts.Params[k.Str]; ok {
+				c.params[k.Str] = v
+			} else if d := p.Get("default"); d != nil {
+				c.params[k.Str] = d.Value()
+			} else if c.opts.Partial {
+				c.missing[k.Str] = true
+			} else {
+				c.errorf(k, []any{"params", k.Str}, "param %q is required: it has no default; give it with --set %s=VALUE", k.Str, k.Str)
+			}
+		}
+	}
+	var names []string
+	for k := range declared {
+		names = append(names, k)
+	}
+	keys := make([]string, 0, len(c.opts.Params))
+	for k := range c.opts.Params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if !declared[k] {
+			d := &schema.Diagnostic{Pos: schema.Pos{File: "--set"}, Path: "params", Msg: fmt.Sprintf("unknown param %q: the spec declares no such param", k)}
+			if s := schema.Suggest(k, names); s != "" {
+				d.Hint = "did you mean " + s + "?"
+			}
+			c.diags = append(c.diags, d)
+		}
+	}
+	if len(c.params) > 0 {
+		c.prog.Params = c.params
+	}
+}
+
+func (c *compiler) packages2() {
+	c.packages = map[string]Package{}
+	n := c.root.Get("packages")
+	if n == nil || n.Kind != schema.KindList {
+		return
+	}
+	for i, p := range n.Vals {
+		name := str(p.Get("name"))
+		if name == "" {
+			continue
+		}
+		pk := Package{Name: name, Version: str(p.Get("version"))}
+		if _, dup := c.packages[strings.ToLower(name)]; dup {
+			c.errorf(p.Get("name"), []any{"packages", i, "name"}, "duplicate package %q", name)
+			continue
+		}
+		c.packages[strings.ToLower(name)] = pk
+		c.prog.Packages = append(c.prog.Packages, pk)
+	}
+}
+
+func (c *compiler) pool() {
+	n := c.root.Get("pool")
+	if n == nil || n.Kind != schema.KindMap {
+		return
+	}
+	s := c.top()
+	at := func(key string) string {
+		v, _, _ := c.evalStr(n.Get(key), []any{"pool", key}, s)
+		return v
+	}
+	p := &Pool{ID: at("id"), VMSize: at("vmSize"), NodeAgentSKU: at("nodeAgentSku"), Identity: at("identity"),
+		SlotsPerNode: intOf(n.Get("slotsPerNode"), 1)}
+	if img := n.Get("image"); img != nil && img.Kind == schema.KindMap {
+		p.Image = &Image{Publisher: str(img.Get("publisher")), Offer: str(img.Get("offer")), SKU: str(img.Get("sku")), Version: str(img.Get("version"))}
+		if p.Image.Version == "" {
+			p.Image.Version = "latest"
+		}
+	}
+	nodes, auto := n.Get("nodes"), n.Get("autoscale")
+	if nodes != nil && nodes.Kind == schema.KindMap {
+		p.Dedicated = intOf(nodes.Get("dedicated"), 0)
+		p.Spot = intOf(nodes.Get("spot"), 0)
+	}
+	if nodes != nil && auto != nil {
+		c.errorf(n.KeyNode("autoscale"), []any{"pool", "autoscale"}, "nodes and autoscale are exclusive: a pool has a fixed size or an autoscale formula")
+	}
+	if auto != nil && auto.Kind == schema.KindMap {
+		p.Autoscale = &Autoscale{Formula: str(auto.Get("formula")), Interval: Duration(15 * 60e9)}
+		if iv := auto.Get("interval"); iv != nil {
+			if d, ok := c.duration(iv, []any{"pool", "autoscale", "interval"}); ok {
+				if d < 5*60e9 || d > 168*3600e9 {
+					c.errorf(iv, []any{"pool", "autoscale", "interval"}, "autoscale interval %s is out of range: Batch takes 5m to 168h", d)
+				}
+				p.Autoscale.Interval = d
+			}
+		}
+	}
+	if st := n.Get("startTask"); st != nil && st.Kind == schema.KindMap {
+		t := &StartTask{Run: at2(c, st, "run", []any{"pool", "startTask", "run"}, s), Elevated: st.Get("elevated") != nil && st.Get("elevated").Bool, WaitForSuccess: true}
+		if w := st.Get("waitForSuccess"); w != nil && w.Kind == schema.KindBool {
+			t.WaitForSuccess = w.Bool
+		}
+		t.Env = c.envMap(st.Get("env"), []any{"pool", "startTask", "env"}, s)
+		p.StartTask = t
+	}
+	c.prog.Pool = p
+}
+
+func at2(c *compiler, n *schema.Node, key string, path []any, s *scope) string {
+	v, _, _ := c.evalStr(n.Get(key), path, s)
+	return v
+}
+
+func (c *compiler) envMap(n *schema.Node, path []any, s *scope) map[string]string {
+	if n == nil || n.Kind != schema.KindMap {
+		return nil
+	}
+	m := make(map[string]string, len(n.Keys))
+	for i, k := range n.Keys {
+		v, _, _ := c.evalStr(n.Vals[i], append(slices.Clip(path), k.Str), s)
+		m[k.Str] = v
+	}
+	return m
+}
+
+func (c *compiler) storage() {
+	if n := c.root.Get("storage"); n != nil && n.Kind == schema.KindMap {
+		c.prog.Storage = &Storage{Backend: str(n.Get("backend")), AccountURL: str(n.Get("accountUrl"))}
+	}
+	if n := c.root.Get("logs"); n != nil {
+		v, unk, ok := c.evalStr(n, []any{"logs"}, c.top())
+		if ok && !unk {
+			c.checkBlobURL(n, []any{"logs"}, v, true)
+		}
+		c.prog.Logs = v
+	}
+}
+
+// duration parses a duration node; the schema has already reported one
+// that does not look like a duration.
+func (c *compiler) duration(n *schema.Node, path []any) (Duration, bool) {
+	if n == nil || n.Kind != schema.KindString {
+		return 0, false
+	}
+	d, err := ParseDuration(n.Str)
+	if err != nil {
+		if !strings.Contains(err.Error(), "expected a number") && !strings.Contains(err.Error(), "unit") {
+			c.errorf(n, path, "%v", err)
+		}
+		return 0, false
+	}
+	if d <= 0 {
+		c.errorf(n, path, "duration %q must be positive", n.Str)
+		return 0, false
+	}
+	return Duration(d), true
+}
+
+func (c *compiler) defaults2() {
+	c.defaults = taskDefaults{slots: 1}
+	n := c.root.Get("defaults")
+	if n == nil || n.Kind != schema.KindMap {
+		return
+	}
+	c.defaults.retries = intOf(n.Get("retries"), 0)
+	c.defaults.slots = intOf(n.Get("slots"), 1)
+	if d, ok := c.duration(n.Get("timeout"), []any{"defaults", "timeout"}); ok {
+		c.defaults.timeout = d
+	}
+	if env := n.Get("env"); env != nil && env.Kind == schema.KindMap {
+		c.defaults.env = map[string]*template{}
+		c.defaults.envNodes = map[string]*schema.Node{}
+		for i, k := range env.Keys {
+			if t := c.tmpl(env.Vals[i], []any{"defaults", "env", k.Str}); t != nil {
+				c.defaults.env[k.Str] = t
+				c.defaults.envNodes[k.Str] = env.Vals[i]
+				c.defaults.envOrder = append(c.defaults.envOrder, k.Str)
+			}
+		}
+	}
+	c.defaults.container = n.Get("container")
+}
+
+// isLoopback reports whether host names this machine.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (c *compiler) checkCallbackURL(n *schema.Node, path []any, v string) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		c.errorf(n, path, "callback URL %q is not an absolute http(s) URL", redactURL(v))
+		return
+	}
+	if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+		c.errorf(n, path, "callback URL must use https (http is allowed only for loopback hosts such as 127.0.0.1 and localhost)")
+	}
+}
+
+// redactURL drops the query and user info of a URL for messages: they may
+// hold tokens.
+func redactURL(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		if i := strings.IndexAny(v, "?#"); i >= 0 {
+			return v[:i]
+		}
+		return v
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
+}
+
+// checkBlobURL checks an az://container/path location.
+func (c *compiler) checkBlobURL(n *schema.Node, path []any, v string, prefix bool) bool {
+	rest, ok := strings.CutPrefix(v, "az://")
+	if !ok {
+		c.errorOnce(n, path, "%q is not an az://container/path location", v)
+		return false
+	}
+	container, blob, _ := strings.Cut(rest, "/")
+	if strings.Contains(container, "${{") {
+		return true
+	}
+	if !validContainer(container) {
+		c.errorOnce(n, path, "invalid container name %q in %s: 3-63 lower-case letters, digits and single dashes", container, v)
+		return false
+	}
+	for _, seg := range strings.Split(strings.TrimSuffix(blob, "/"), "/") {
+		if seg == "." || seg == ".." || (seg == "" && blob != "") {
+			c.errorOnce(n, path, "blob path in %s may not hold empty, . or .. segments", v)
+			return false
+		}
+	}
+	return true
+}
+
+func validContainer(s string) bool {
+	if len(s) < 3 || len(s) > 63 || s[0] == '-' || s[len(s)-1] == '-' || strings.Contains(s, "--") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkRelPath rejects absolute paths and .. escapes in a working-dir path.
+func (c *compiler) checkRelPath(n *schema.Node, p []any, v, what string) bool {
+	if strings.Contains(v, "${{") {
+		return true
+	}
+	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, `\`) || (len(v) > 1 && v[1] == ':') {
+		c.errorOnce(n, p, "%s %q is absolute: paths are relative to the task's working directory", what, v)
+		return false
+	}
+	clean := path.Clean(v)
+	if clean == ".." || strings.HasPrefix(clean, "../") {
+		c.errorOnce(n, p, "%s %q escapes the task's working directory", what, v)
+		return false
+	}
+	return true
+}

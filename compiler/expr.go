@@ -1,0 +1,333 @@
+package compiler
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/bmc-dev/bmc/schema"
+)
+
+// An expression is ${{ path }}: a dotted path over the contexts params,
+// matrix, run, task and workload. Most are resolved at compile time; the
+// ones only a run knows (run.id, run.name, run.storage, task.attempt) stay
+// in the program as ${{ run.id }} for the executor to fill in, which keeps
+// the program, and the task hashes, the same for every run.
+
+// lateNames are resolved by the executor, per run or per attempt.
+var lateNames = map[string]bool{"run.id": true, "run.name": true, "run.storage": true, "task.attempt": true}
+
+// LateNames lists the expressions a program may still hold, for the
+// executor.
+func LateNames() []string { return []string{"run.id", "run.name", "run.storage", "task.attempt"} }
+
+// template is a parsed string: literal text and expressions in turn.
+type template struct {
+	parts []part
+	// whole is set when the string is exactly one expression: its value
+	// keeps its type (a list can feed a matrix).
+	whole bool
+}
+
+type part struct {
+	lit  string
+	path []string // nil for a literal
+	off  int      // byte offset of the expression in the string
+}
+
+func (t *template) constant() bool {
+	return len(t.parts) <= 1 && (len(t.parts) == 0 || t.parts[0].path == nil)
+}
+
+// usesContext reports whether any expression is rooted at ctx.
+func (t *template) usesContext(ctx string) bool {
+	for _, p := range t.parts {
+		if len(p.path) > 0 && p.path[0] == ctx {
+			return true
+		}
+	}
+	return false
+}
+
+type exprError struct {
+	off  int
+	msg  string
+	hint string
+}
+
+// parseTemplate splits s into literal text and ${{ }} expressions.
+func parseTemplate(s string) (*template, *exprError) {
+	t := &template{}
+	if !strings.Contains(s, "${{") {
+		if s != "" {
+			t.parts = []part{{lit: s}}
+		}
+		return t, nil
+	}
+	rest, off := s, 0
+	for {
+		i := strings.Index(rest, "${{")
+		if i < 0 {
+			if rest != "" {
+				t.parts = append(t.parts, part{lit: rest})
+			}
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, part{lit: rest[:i]})
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return nil, &exprError{off: off + i, msg: "unterminated expression: ${{ without }}"}
+		}
+		body := rest[i+3 : i+j]
+		path, err := parsePath(body)
+		if err != "" {
+			return nil, &exprError{off: off + i, msg: fmt.Sprintf("invalid expression ${{%s}}: %s", body, err)}
+		}
+		t.parts = append(t.parts, part{path: path, off: off + i})
+		off += i + j + 2
+		rest = rest[i+j+2:]
+	}
+	t.whole = len(t.parts) == 1 && t.parts[0].path != nil
+	return t, nil
+}
+
+func parsePath(body string) ([]string, string) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return nil, "empty expression"
+	}
+	segs := strings.Split(body, ".")
+	for _, s := range segs {
+		if s == "" {
+			return nil, "empty name in path"
+		}
+		for i, r := range s {
+			if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r >= '0' && r <= '9' || r == '-')) {
+				return nil, fmt.Sprintf("%q is not a name: expressions are dotted paths such as params.threads", s)
+			}
+		}
+	}
+	return segs, ""
+}
+
+// scope is what expressions may name at one place in the spec.
+type scope struct {
+	params   map[string]any
+	missing  map[string]bool // required params with no value (validate only)
+	workload map[string]any
+	matrix   map[string]any // nil outside a matrix task
+	matrixOK bool           // the place may name matrix values
+	taskID   string         // "" where task is not available
+	taskOK   bool
+}
+
+// unknown marks a value not known at validate time (a required param with
+// no value): checks that need the value are skipped.
+type unknown struct{ name string }
+
+func (s *scope) lookup(path []string) (any, *exprError) {
+	name := strings.Join(path, ".")
+	root := path[0]
+	switch root {
+	case "params":
+		if len(path) < 2 {
+			return nil, &exprError{msg: "params needs a name: params.<name>"}
+		}
+		v, ok := s.params[path[1]]
+		if !ok {
+			if s.missing[path[1]] {
+				return unknown{name}, nil
+			}
+			return nil, s.unknownName(name, "params", keysOf(s.params, s.missing))
+		}
+		return index(v, path[2:], name)
+	case "workload":
+		if len(path) < 2 {
+			return nil, &exprError{msg: "workload needs a name: workload.name, workload.description or workload.labels.<key>"}
+		}
+		v, ok := s.workload[path[1]]
+		if !ok {
+			return nil, s.unknownName(name, "workload", []string{"name", "description", "labels"})
+		}
+		return index(v, path[2:], name)
+	case "matrix":
+		if !s.matrixOK {
+			return nil, &exprError{msg: fmt.Sprintf("%s: matrix values exist only in a task with a matrix", name)}
+		}
+		if len(path) != 2 {
+			return nil, &exprError{msg: "matrix needs a key: matrix.<key>"}
+		}
+		v, ok := s.matrix[path[1]]
+		if !ok {
+			return nil, s.unknownName(name, "matrix", keysOf(s.matrix, nil))
+		}
+		return v, nil
+	case "run":
+		if len(path) == 2 && lateNames[name] {
+			return nil, nil
+		}
+		return nil, s.unknownName(name, "run", []string{"id", "name", "storage"})
+	case "task":
+		if !s.taskOK {
+			return nil, &exprError{msg: fmt.Sprintf("%s: task values exist only inside a task", name)}
+		}
+		if name == "task.id" {
+			if s.taskID == "" {
+				return nil, &exprError{msg: "task.id is not known here"}
+			}
+			return s.taskID, nil
+		}
+		if name == "task.attempt" {
+			return nil, nil
+		}
+		return nil, s.unknownName(name, "task", []string{"id", "attempt"})
+	}
+	ex := s.unknownName(name, "", []string{"params", "matrix", "run", "task", "workload"})
+	ex.msg = fmt.Sprintf("unknown context %q in %s: expected params, matrix, run, task or workload", root, name)
+	return nil, ex
+}
+
+func (s *scope) unknownName(name, ctx string, names []string) *exprError {
+	e := &exprError{msg: "unknown name " + name}
+	cands := make([]string, len(names))
+	for i, n := range names {
+		cands[i] = n
+		if ctx != "" {
+			cands[i] = ctx + "." + n
+		}
+	}
+	if ctx != "" {
+		if s := schema.Suggest(name, cands); s != "" {
+			e.hint = "did you mean " + s + "?"
+		} else if len(cands) > 0 && len(cands) <= 12 {
+			e.hint = "known names: " + strings.Join(cands, ", ")
+		}
+	} else if s := schema.Suggest(strings.SplitN(name, ".", 2)[0], names); s != "" {
+		e.hint = "did you mean " + s + "?"
+	}
+	return e
+}
+
+func keysOf(m map[string]any, more map[string]bool) []string {
+	out := make([]string, 0, len(m)+len(more))
+	for k := range m {
+		out = append(out, k)
+	}
+	for k := range more {
+		out = append(out, k)
+	}
+	return out
+}
+
+// index walks into maps for paths longer than context.name.
+func index(v any, rest []string, name string) (any, *exprError) {
+	for _, k := range rest {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, &exprError{msg: fmt.Sprintf("%s: cannot take .%s of a %s", name, k, typeName(v))}
+		}
+		v, ok = m[k]
+		if !ok {
+			return nil, &exprError{msg: "unknown name " + name}
+		}
+	}
+	return v, nil
+}
+
+func typeName(v any) string {
+	switch v.(type) {
+	case string:
+		return "string"
+	case int64, float64:
+		return "number"
+	case bool:
+		return "bool"
+	case []any:
+		return "list"
+	case map[string]any:
+		return "map"
+	}
+	return "value"
+}
+
+// evalValue evaluates a whole-expression template to a typed value, or
+// any template to a string.
+func (t *template) evalValue(s *scope) (any, bool, *exprError) {
+	if t.whole {
+		v, err := s.lookup(t.parts[0].path)
+		if err != nil {
+			err.off = t.parts[0].off
+			return nil, false, err
+		}
+		if v == nil { // late
+			return "${{ " + strings.Join(t.parts[0].path, ".") + " }}", false, nil
+		}
+		if u, ok := v.(unknown); ok {
+			return u, true, nil
+		}
+		return v, false, nil
+	}
+	str, unk, err := t.eval(s)
+	return str, unk, err
+}
+
+// eval renders the template as a string. unk reports that it held a value
+// not known at validate time.
+func (t *template) eval(s *scope) (string, bool, *exprError) {
+	if t.constant() {
+		if len(t.parts) == 0 {
+			return "", false, nil
+		}
+		return t.parts[0].lit, false, nil
+	}
+	var b strings.Builder
+	unk := false
+	for _, p := range t.parts {
+		if p.path == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, err := s.lookup(p.path)
+		if err != nil {
+			err.off = p.off
+			return "", false, err
+		}
+		switch v := v.(type) {
+		case nil:
+			b.WriteString("${{ " + strings.Join(p.path, ".") + " }}")
+		case unknown:
+			unk = true
+			b.WriteString("<" + v.name + ">")
+		default:
+			b.WriteString(stringify(v))
+		}
+	}
+	return b.String(), unk, nil
+}
+
+// stringify renders a value where a string is needed: scalars as text,
+// lists and maps as JSON.
+func stringify(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case int:
+		return strconv.Itoa(v)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	case nil:
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

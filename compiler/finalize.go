@@ -1,0 +1,70 @@
+package compiler
+
+import (
+	"time"
+
+	"github.com/bmc-dev/bmc/schema"
+)
+
+// Callback defaults: the whole delivery, all attempts, and its retries.
+const (
+	DefaultCallbackTimeout = 2 * time.Minute
+	DefaultCallbackRetries = 5
+)
+
+func (c *compiler) finalize() {
+	f := Finalize{ID: FinalizeID}
+	n := c.root.Get("finalize")
+	defer func() { c.prog.Finalize = f }()
+	if n == nil || n.Kind != schema.KindMap {
+		return
+	}
+	s := c.top()
+	s.taskOK, s.taskID = true, FinalizeID
+	p := func(k ...any) []any { return append([]any{"finalize"}, k...) }
+	f.Run, _, _ = c.evalStr(n.Get("run"), p("run"), s)
+	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
+		for j, a := range cmd.Vals {
+			v, _, _ := c.evalStr(a, p("command", j), s)
+			f.Command = append(f.Command, v)
+		}
+	}
+	env := map[string]string{}
+	for _, k := range c.defaults.envOrder {
+		env[k], _, _ = c.defaults.env[k].eval(s)
+	}
+	for k, v := range c.envMap(n.Get("env"), p("env"), s) {
+		env[k] = v
+	}
+	if len(env) > 0 {
+		f.Env = env
+	}
+	if d, ok := c.duration(n.Get("timeout"), p("timeout")); ok {
+		f.Timeout = d
+	} else {
+		f.Timeout = c.defaults.timeout
+	}
+	if outs := c.outputSpecs(n.Get("outputs"), p("outputs")); outs != nil {
+		f.Outputs = c.outputs(outs, s, p("outputs"))
+	}
+	cb := n.Get("callback")
+	if cb == nil || cb.Kind != schema.KindMap {
+		return
+	}
+	call := &Callback{SecretEnv: str(cb.Get("secretEnv")), Timeout: Duration(DefaultCallbackTimeout), Retries: intOf(cb.Get("retries"), DefaultCallbackRetries)}
+	if d, ok := c.duration(cb.Get("timeout"), p("callback", "timeout")); ok {
+		call.Timeout = d
+	}
+	urlScope := c.top()
+	if u := cb.Get("url"); u != nil {
+		v, unk, ok := c.evalStr(u, p("callback", "url"), urlScope)
+		if ok && !unk {
+			c.checkCallbackURL(u, p("callback", "url"), v)
+		}
+		call.URL = v
+	}
+	if h := cb.Get("headers"); h != nil && h.Kind == schema.KindMap {
+		call.Headers = c.envMap(h, p("callback", "headers"), urlScope)
+	}
+	f.Callback = call
+}

@@ -1,0 +1,268 @@
+package compiler
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Program is a compiled workload: plain data that serializes to
+// deterministic JSON. Tasks are in topological order, ties broken by id.
+// A backend sees only this (through the planner), never YAML.
+type Program struct {
+	APIVersion  string            `json:"apiVersion"`
+	Name        string            `json:"name"`
+	Description string            `json:"description,omitempty"`
+	Labels      map[string]string `json:"labels,omitempty"`
+	Params      map[string]any    `json:"params,omitempty"`
+	Pool        *Pool             `json:"pool,omitempty"`
+	Packages    []Package         `json:"packages,omitempty"`
+	Storage     *Storage          `json:"storage,omitempty"`
+	Logs        string            `json:"logs,omitempty"`
+	// Groups are the matrix tasks: a dependency on a group waits for
+	// every member, stored once, not as an edge per member.
+	Groups   []Group  `json:"groups,omitempty"`
+	Tasks    []Task   `json:"tasks"`
+	Finalize Finalize `json:"finalize"`
+}
+
+// FinalizeID is the reserved id of the finalize step.
+const FinalizeID = "finalize"
+
+// Task is one unit of work after expansion.
+type Task struct {
+	ID string `json:"id"`
+	// Group is the matrix task this one is a member of.
+	Group  string         `json:"group,omitempty"`
+	Matrix map[string]any `json:"matrix,omitempty"`
+	// Run is a bash script; Command an argv. Exactly one is set.
+	Run       string            `json:"run,omitempty"`
+	Command   []string          `json:"command,omitempty"`
+	Env       map[string]string `json:"env,omitempty"`
+	Inputs    []Input           `json:"inputs,omitempty"`
+	Outputs   []Output          `json:"outputs,omitempty"`
+	Container *Container        `json:"container,omitempty"`
+	Packages  []Package         `json:"packages,omitempty"`
+	Retries   int               `json:"retries"`
+	Timeout   Duration          `json:"timeout,omitempty"`
+	Slots     int               `json:"slots"`
+	// DependsOn holds task ids; DependsOnGroups group ids.
+	DependsOn       []string `json:"dependsOn,omitempty"`
+	DependsOnGroups []string `json:"dependsOnGroups,omitempty"`
+	// Hash identifies what the task does: command, env, inputs, packages
+	// and container. A later resume or cache keys on it.
+	Hash string `json:"hash"`
+}
+
+// Group is a matrix task's members, in expansion order.
+type Group struct {
+	ID      string   `json:"id"`
+	Members []string `json:"members"`
+}
+
+// InputKind says where an input comes from.
+type InputKind string
+
+const (
+	InputBlob       InputKind = "blob"        // az://container/blob
+	InputBlobPrefix InputKind = "blob-prefix" // az://container/prefix/
+	InputHTTP       InputKind = "http"        // https://...
+	InputFile       InputKind = "file"        // a path relative to the spec's folder
+)
+
+// Input is a file or prefix staged into the working directory.
+type Input struct {
+	From string    `json:"from"`
+	Kind InputKind `json:"kind"`
+	Path string    `json:"path"`
+}
+
+// When says after which outcomes an output is uploaded.
+type When string
+
+const (
+	WhenSuccess When = "success"
+	WhenFailure When = "failure"
+	WhenAlways  When = "always"
+)
+
+// Matches reports whether an output with this condition is uploaded after
+// an attempt that succeeded or not.
+func (w When) Matches(succeeded bool) bool {
+	return w == WhenAlways || (w == WhenSuccess) == succeeded
+}
+
+// Output is a file pattern collected from the working directory.
+type Output struct {
+	Pattern string `json:"path"`
+	To      string `json:"to"`
+	When    When   `json:"when"`
+}
+
+// Container is the image a task runs in.
+type Container struct {
+	Image   string `json:"image"`
+	Options string `json:"options,omitempty"`
+}
+
+// Package is an application package reference; an empty version means the
+// account's default.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+}
+
+// Pool is the Azure Batch pool.
+type Pool struct {
+	ID           string     `json:"id,omitempty"`
+	VMSize       string     `json:"vmSize,omitempty"`
+	Image        *Image     `json:"image,omitempty"`
+	NodeAgentSKU string     `json:"nodeAgentSku,omitempty"`
+	Dedicated    int        `json:"dedicated"`
+	Spot         int        `json:"spot"`
+	Autoscale    *Autoscale `json:"autoscale,omitempty"`
+	SlotsPerNode int        `json:"slotsPerNode"`
+	StartTask    *StartTask `json:"startTask,omitempty"`
+	Identity     string     `json:"identity,omitempty"`
+}
+
+// Image is a Marketplace image reference.
+type Image struct {
+	Publisher string `json:"publisher"`
+	Offer     string `json:"offer"`
+	SKU       string `json:"sku"`
+	Version   string `json:"version"`
+}
+
+// Autoscale is an autoscale formula.
+type Autoscale struct {
+	Formula  string   `json:"formula"`
+	Interval Duration `json:"interval"`
+}
+
+// StartTask runs on every node as it joins the pool.
+type StartTask struct {
+	Run            string            `json:"run"`
+	Elevated       bool              `json:"elevated,omitempty"`
+	Env            map[string]string `json:"env,omitempty"`
+	WaitForSuccess bool              `json:"waitForSuccess"`
+}
+
+// Storage says which store az:// locations use.
+type Storage struct {
+	Backend    string `json:"backend,omitempty"`
+	AccountURL string `json:"accountUrl,omitempty"`
+}
+
+// Finalize is the step that always runs last.
+type Finalize struct {
+	ID       string            `json:"id"`
+	Run      string            `json:"run,omitempty"`
+	Command  []string          `json:"command,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Timeout  Duration          `json:"timeout,omitempty"`
+	Outputs  []Output          `json:"outputs,omitempty"`
+	Callback *Callback         `json:"callback,omitempty"`
+}
+
+// HasStep reports whether the finalize step runs a command of its own.
+func (f *Finalize) HasStep() bool { return f.Run != "" || len(f.Command) > 0 }
+
+// Callback is where the run's outcome is POSTed.
+type Callback struct {
+	URL       string            `json:"url"`
+	SecretEnv string            `json:"secretEnv,omitempty"`
+	Timeout   Duration          `json:"timeout"`
+	Retries   int               `json:"retries"`
+	Headers   map[string]string `json:"headers,omitempty"`
+}
+
+// Duration is a time.Duration written as in specs: 90s, 15m, 2h, 1d.
+type Duration time.Duration
+
+// D returns the duration as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string {
+	t := time.Duration(d)
+	if t == 0 {
+		return "0s"
+	}
+	if t%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(t/(24*time.Hour)), 10) + "d"
+	}
+	s := t.String()
+	// time.Duration prints 2h0m0s; specs write 2h.
+	s = strings.TrimSuffix(s, "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration parses a spec duration: numbers with units ms, s, m, h, d,
+// such as 90s, 1.5h or 1h30m.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, fmt.Errorf("empty duration")
+	}
+	var total float64
+	rest := s
+	for rest != "" {
+		i := 0
+		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
+			i++
+		}
+		if i == 0 {
+			return 0, fmt.Errorf("invalid duration %q: expected a number", s)
+		}
+		n, err := strconv.ParseFloat(rest[:i], 64)
+		if err != nil {
+			return 0, fmt.Errorf("invalid duration %q", s)
+		}
+		rest = rest[i:]
+		j := 0
+		for j < len(rest) && rest[j] >= 'a' && rest[j] <= 'z' {
+			j++
+		}
+		var unit float64
+		switch rest[:j] {
+		case "ms":
+			unit = float64(time.Millisecond)
+		case "s":
+			unit = float64(time.Second)
+		case "m":
+			unit = float64(time.Minute)
+		case "h":
+			unit = float64(time.Hour)
+		case "d":
+			unit = float64(24 * time.Hour)
+		default:
+			return 0, fmt.Errorf("invalid duration %q: unit %q is not one of ms, s, m, h, d", s, rest[:j])
+		}
+		total += n * unit
+		rest = rest[j:]
+	}
+	const maxD = float64(1<<63 - 1)
+	if total >= maxD {
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
+	return time.Duration(total), nil
+}

@@ -1,0 +1,629 @@
+package compiler
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/bmc-dev/bmc/schema"
+)
+
+// taskSpec is one task as written, with its strings parsed into templates
+// once; a matrix task expands into many tasks from it.
+type taskSpec struct {
+	i      int
+	node   *schema.Node
+	idNode *schema.Node
+	id     *template
+
+	matrixKeys  []string
+	matrixVals  [][]any
+	matrixNodes []*schema.Node
+
+	run      *template
+	runNode  *schema.Node
+	command  []*template
+	cmdNodes []*schema.Node
+	envKeys  []string // sorted
+	env      []*template
+	envNodes []*schema.Node
+	inputs   []inputSpec
+	outputs  []outputSpec
+	image    *template
+	options  string
+	imgNode  *schema.Node
+	packages []Package
+	retries  int
+	slots    int
+	timeout  Duration
+	deps     []*template
+	depNodes []*schema.Node
+
+	// per-field: does it vary between matrix members?
+	varRun, varCmd, varEnv, varIn, varOut, varImg, varDeps bool
+
+	first, count int // the expanded tasks, prog.Tasks[first:first+count]
+}
+
+type inputSpec struct {
+	from, path         *template
+	fromNode, pathNode *schema.Node
+}
+
+type outputSpec struct {
+	path, to         *template
+	pathNode, toNode *schema.Node
+	when             When
+}
+
+func varies(ts ...*template) bool {
+	for _, t := range ts {
+		if t != nil && (t.usesContext("matrix") || t.usesContext("task")) {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *compiler) tasks() {
+	list := c.root.Get("tasks")
+	if list == nil || list.Kind != schema.KindList {
+		return
+	}
+	var specs []*taskSpec
+	for i, n := range list.Vals {
+		if n.Kind != schema.KindMap {
+			continue
+		}
+		if ts := c.taskSpec(i, n); ts != nil {
+			specs = append(specs, ts)
+		}
+	}
+	total := 0
+	for _, ts := range specs {
+		total += ts.memberCount()
+	}
+	if total > MaxTasks {
+		c.errorf(list, []any{"tasks"}, "the tasks expand to %d tasks; at most %d", total, MaxTasks)
+		return
+	}
+	c.prog.Tasks = make([]Task, 0, total)
+	c.taskNode = make([]*schema.Node, 0, total)
+	memberDeps := make([][]string, 0, total)
+	for _, ts := range specs {
+		ts.first = len(c.prog.Tasks)
+		memberDeps = c.expand(ts, memberDeps)
+		ts.count = len(c.prog.Tasks) - ts.first
+	}
+	if !c.checkIDs(specs) {
+		return
+	}
+	c.resolveDeps(specs, memberDeps)
+	c.order(specs)
+}
+
+func (ts *taskSpec) memberCount() int {
+	n := 1
+	for _, v := range ts.matrixVals {
+		n *= len(v)
+		if n > MaxTasks {
+			return MaxTasks + 1
+		}
+	}
+	return n
+}
+
+func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
+	p := func(k ...any) []any { return append([]any{"tasks", i}, k...) }
+	before := len(c.diags)
+	ts := &taskSpec{i: i, node: n, idNode: n.Get("id")}
+	if ts.idNode == nil || ts.idNode.Kind != schema.KindString {
+		return nil
+	}
+	ts.id = c.tmpl(ts.idNode, p("id"))
+	// Matrix values come first: every other expression may name them.
+	if m := n.Get("matrix"); m != nil && m.Kind == schema.KindMap {
+		for j, k := range m.Keys {
+			vals := c.matrixValues(m.Vals[j], p("matrix", k.Str))
+			if vals == nil {
+				continue
+			}
+			ts.matrixKeys = append(ts.matrixKeys, k.Str)
+			ts.matrixVals = append(ts.matrixVals, vals)
+			ts.matrixNodes = append(ts.matrixNodes, m.Vals[j])
+		}
+	}
+	if r := n.Get("run"); r != nil {
+		ts.run, ts.runNode = c.tmpl(r, p("run")), r
+	}
+	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
+		for j, a := range cmd.Vals {
+			ts.command = append(ts.command, c.tmpl(a, p("command", j)))
+			ts.cmdNodes = append(ts.cmdNodes, a)
+		}
+	}
+	envs := map[string]*schema.Node{}
+	var envT = map[string]*template{}
+	for _, k := range c.defaults.envOrder {
+		envs[k], envT[k] = c.defaults.envNodes[k], c.defaults.env[k]
+	}
+	if env := n.Get("env"); env != nil && env.Kind == schema.KindMap {
+		for j, k := range env.Keys {
+			envs[k.Str], envT[k.Str] = env.Vals[j], c.tmpl(env.Vals[j], p("env", k.Str))
+		}
+	}
+	for k := range envs {
+		ts.envKeys = append(ts.envKeys, k)
+	}
+	slices.Sort(ts.envKeys)
+	for _, k := range ts.envKeys {
+		ts.env = append(ts.env, envT[k])
+		ts.envNodes = append(ts.envNodes, envs[k])
+	}
+	if in := n.Get("inputs"); in != nil && in.Kind == schema.KindList {
+		for j, e := range in.Vals {
+			is := inputSpec{fromNode: e.Get("from"), pathNode: e.Get("path")}
+			is.from = c.tmpl(is.fromNode, p("inputs", j, "from"))
+			is.path = c.tmpl(is.pathNode, p("inputs", j, "path"))
+			if is.from != nil {
+				ts.inputs = append(ts.inputs, is)
+			}
+		}
+	}
+	ts.outputs = c.outputSpecs(n.Get("outputs"), p("outputs"))
+	cont := n.Get("container")
+	if cont == nil {
+		cont = c.defaults.container
+	}
+	if cont != nil && cont.Kind == schema.KindMap {
+		ts.imgNode = cont.Get("image")
+		ts.image = c.tmpl(ts.imgNode, p("container", "image"))
+		ts.options = str(cont.Get("options"))
+	}
+	if pk := n.Get("packages"); pk != nil && pk.Kind == schema.KindList {
+		for j, e := range pk.Vals {
+			pkg, ok := c.packages[strings.ToLower(e.Str)]
+			if !ok {
+				var names []string
+				for _, p := range c.prog.Packages {
+					names = append(names, p.Name)
+				}
+				d := c.errorf(e, p("packages", j), "unknown package %q: declare it under packages", e.Str)
+				if s := schema.Suggest(e.Str, names); s != "" {
+					d.Hint = "did you mean " + s + "?"
+				}
+				continue
+			}
+			ts.packages = append(ts.packages, pkg)
+		}
+	}
+	ts.retries = intOf(n.Get("retries"), c.defaults.retries)
+	ts.slots = intOf(n.Get("slots"), c.defaults.slots)
+	ts.timeout = c.defaults.timeout
+	if d, ok := c.duration(n.Get("timeout"), p("timeout")); ok {
+		ts.timeout = d
+	}
+	if deps := n.Get("dependsOn"); deps != nil && deps.Kind == schema.KindList {
+		for j, e := range deps.Vals {
+			if e.Kind != schema.KindString {
+				continue
+			}
+			if t := c.tmpl(e, p("dependsOn", j)); t != nil {
+				ts.deps = append(ts.deps, t)
+				ts.depNodes = append(ts.depNodes, e)
+			}
+		}
+	}
+	ts.varRun = varies(ts.run)
+	ts.varCmd = varies(ts.command...)
+	ts.varEnv = varies(ts.env...)
+	for _, in := range ts.inputs {
+		ts.varIn = ts.varIn || varies(in.from, in.path)
+	}
+	for _, o := range ts.outputs {
+		ts.varOut = ts.varOut || varies(o.path, o.to)
+	}
+	ts.varImg = varies(ts.image)
+	ts.varDeps = varies(ts.deps...)
+	if len(c.diags) > before {
+		return nil
+	}
+	// Evaluate every expression once, for the first member, so that an
+	// unknown name is reported once and not once per member.
+	s := c.memberScope(ts, 0)
+	check := func(t *template, n *schema.Node, path []any) {
+		if t == nil {
+			return
+		}
+		if _, _, err := t.eval(s); err != nil {
+			c.exprErr(n, path, err)
+		}
+	}
+	idScope := *s
+	idScope.matrixOK, idScope.taskOK = false, false
+	if _, _, err := ts.id.eval(&idScope); err != nil {
+		c.exprErr(ts.idNode, p("id"), err)
+	}
+	check(ts.run, ts.runNode, p("run"))
+	for j, t := range ts.command {
+		check(t, ts.cmdNodes[j], p("command", j))
+	}
+	for j, t := range ts.env {
+		check(t, ts.envNodes[j], p("env", ts.envKeys[j]))
+	}
+	for j, in := range ts.inputs {
+		check(in.from, in.fromNode, p("inputs", j, "from"))
+		check(in.path, in.pathNode, p("inputs", j, "path"))
+	}
+	for j, o := range ts.outputs {
+		check(o.path, o.pathNode, p("outputs", j, "path"))
+		check(o.to, o.toNode, p("outputs", j, "to"))
+	}
+	check(ts.image, ts.imgNode, p("container", "image"))
+	depScope := *s
+	depScope.taskOK = false
+	for j, t := range ts.deps {
+		if _, _, err := t.eval(&depScope); err != nil {
+			c.exprErr(ts.depNodes[j], p("dependsOn", j), err)
+		}
+	}
+	if len(c.diags) > before {
+		return nil
+	}
+	return ts
+}
+
+func (c *compiler) outputSpecs(n *schema.Node, path []any) []outputSpec {
+	if n == nil || n.Kind != schema.KindList {
+		return nil
+	}
+	var out []outputSpec
+	for j, e := range n.Vals {
+		o := outputSpec{pathNode: e.Get("path"), toNode: e.Get("to"), when: WhenSuccess}
+		o.path = c.tmpl(o.pathNode, append(slices.Clip(path), j, "path"))
+		o.to = c.tmpl(o.toNode, append(slices.Clip(path), j, "to"))
+		if w := str(e.Get("when")); w != "" {
+			o.when = When(w)
+		}
+		if o.path != nil && o.to != nil {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
+	var vals []any
+	switch n.Kind {
+	case schema.KindList:
+		for j, v := range n.Vals {
+			switch v.Kind {
+			case schema.KindList, schema.KindMap, schema.KindNull:
+				c.errorf(v, append(slices.Clip(path), j), "matrix values must be strings, numbers or bools, got %s", v.Kind)
+				return nil
+			}
+			vals = append(vals, v.Value())
+		}
+	case schema.KindString:
+		t := c.tmpl(n, path)
+		if t == nil {
+			return nil
+		}
+		if !t.whole {
+			c.errorf(n, path, "a matrix value must be a list, or one expression giving a list such as ${{ params.samples }}")
+			return nil
+		}
+		v, unk, err := t.evalValue(c.top())
+		if err != nil {
+			c.exprErr(n, path, err)
+			return nil
+		}
+		if unk {
+			// A required param with no value (validate): one stand-in member.
+			return []any{strings.TrimPrefix(v.(unknown).name, "params.")}
+		}
+		l, ok := v.([]any)
+		if !ok {
+			c.errorf(n, path, "%s gives a %s; a matrix needs a list", strings.TrimSpace(n.Str), typeName(v))
+			return nil
+		}
+		for _, e := range l {
+			switch e.(type) {
+			case []any, map[string]any, nil:
+				c.errorf(n, path, "%s: matrix values must be strings, numbers or bools", strings.TrimSpace(n.Str))
+				return nil
+			}
+		}
+		vals = l
+	default:
+		return nil
+	}
+	if len(vals) == 0 {
+		c.errorf(n, path, "the matrix key has no values: the task would expand to nothing")
+		return nil
+	}
+	return vals
+}
+
+func (c *compiler) memberScope(ts *taskSpec, member int) *scope {
+	s := c.top()
+	s.taskOK = true
+	if len(ts.matrixKeys) > 0 {
+		s.matrixOK = true
+		s.matrix = make(map[string]any, len(ts.matrixKeys))
+		idx := member
+		for k := len(ts.matrixKeys) - 1; k >= 0; k-- {
+			vals := ts.matrixVals[k]
+			s.matrix[ts.matrixKeys[k]] = vals[idx%len(vals)]
+			idx /= len(vals)
+		}
+	}
+	return s
+}
+
+// sanitizeID maps a matrix value to id characters.
+func sanitizeID(b *strings.Builder, v any) {
+	for _, r := range stringify(v) {
+		if r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+}
+
+// expand appends the tasks of one spec to the program.
+func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
+	p := func(k ...any) []any { return append([]any{"tasks", ts.i}, k...) }
+	s := c.memberScope(ts, 0)
+	idScope := *s
+	idScope.matrixOK, idScope.taskOK = false, false
+	base, _, _ := ts.id.eval(&idScope)
+
+	// What does not vary is computed once and shared by every member.
+	var (
+		run     string
+		command []string
+		env     map[string]string
+		inputs  []Input
+		outputs []Output
+		cont    *Container
+		deps    []string
+	)
+	evalAll := func(s *scope, tk *Task, first bool) {
+		if first || ts.varRun {
+			run = c.evalT(ts.run, s)
+		}
+		if first || ts.varCmd {
+			command = nil
+			if ts.command != nil {
+				command = make([]string, len(ts.command))
+				for j, t := range ts.command {
+					command[j] = c.evalT(t, s)
+				}
+			}
+		}
+		if first || ts.varEnv {
+			env = nil
+			if len(ts.env) > 0 {
+				env = make(map[string]string, len(ts.env))
+				for j, t := range ts.env {
+					env[ts.envKeys[j]] = c.evalT(t, s)
+				}
+			}
+		}
+		if first || ts.varIn {
+			inputs = c.inputs(ts, s, p)
+		}
+		if first || ts.varOut {
+			outputs = c.outputs(ts.outputs, s, p("outputs"))
+		}
+		if first || ts.varImg {
+			cont = nil
+			if ts.image != nil {
+				cont = &Container{Image: c.evalT(ts.image, s), Options: ts.options}
+			}
+		}
+		if first || ts.varDeps {
+			depScope := *s
+			depScope.taskOK = false
+			deps = make([]string, len(ts.deps))
+			for j, t := range ts.deps {
+				deps[j] = c.evalT(t, &depScope)
+			}
+		}
+		tk.Run, tk.Command, tk.Env, tk.Inputs, tk.Outputs, tk.Container = run, command, env, inputs, outputs, cont
+	}
+	h := newHasher()
+	if len(ts.matrixKeys) == 0 {
+		tk := Task{ID: base, Retries: ts.retries, Slots: ts.slots, Timeout: ts.timeout, Packages: ts.packages}
+		s.taskID = base
+		evalAll(s, &tk, true)
+		tk.Hash = h.sum(&tk)
+		c.prog.Tasks = append(c.prog.Tasks, tk)
+		c.taskNode = append(c.taskNode, ts.node)
+		return append(memberDeps, deps)
+	}
+	n := ts.memberCount()
+	group := Group{ID: base, Members: make([]string, 0, n)}
+	idx := make([]int, len(ts.matrixKeys))
+	var b strings.Builder
+	for m := 0; m < n; m++ {
+		vals := make(map[string]any, len(ts.matrixKeys))
+		b.Reset()
+		b.WriteString(base)
+		for k, key := range ts.matrixKeys {
+			v := ts.matrixVals[k][idx[k]]
+			vals[key] = v
+			b.WriteByte('-')
+			sanitizeID(&b, v)
+		}
+		id := b.String()
+		s.matrix, s.taskID = vals, id
+		tk := Task{ID: id, Group: base, Matrix: vals, Retries: ts.retries, Slots: ts.slots, Timeout: ts.timeout, Packages: ts.packages}
+		evalAll(s, &tk, m == 0)
+		tk.Hash = h.sum(&tk)
+		c.prog.Tasks = append(c.prog.Tasks, tk)
+		c.taskNode = append(c.taskNode, ts.node)
+		memberDeps = append(memberDeps, deps)
+		group.Members = append(group.Members, id)
+		// Odometer: the last key turns fastest.
+		for k := len(idx) - 1; k >= 0; k-- {
+			idx[k]++
+			if idx[k] < len(ts.matrixVals[k]) {
+				break
+			}
+			idx[k] = 0
+		}
+	}
+	c.prog.Groups = append(c.prog.Groups, group)
+	return memberDeps
+}
+
+// evalT evaluates a template whose names were checked already.
+func (c *compiler) evalT(t *template, s *scope) string {
+	if t == nil {
+		return ""
+	}
+	v, _, _ := t.eval(s)
+	return v
+}
+
+func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input {
+	if len(ts.inputs) == 0 {
+		return nil
+	}
+	out := make([]Input, 0, len(ts.inputs))
+	for j, is := range ts.inputs {
+		from, unk, _ := is.from.eval(s)
+		in := Input{From: from}
+		switch {
+		case strings.HasPrefix(from, "az://"):
+			in.Kind = InputBlob
+			if strings.HasSuffix(from, "/") || strings.Count(from, "/") == 2 {
+				in.Kind = InputBlobPrefix
+			}
+			if !unk {
+				c.checkBlobURL(is.fromNode, p("inputs", j, "from"), from, in.Kind == InputBlobPrefix)
+			}
+		case strings.HasPrefix(from, "https://") || strings.HasPrefix(from, "http://"):
+			in.Kind = InputHTTP
+		case strings.Contains(from, "://"):
+			c.errorOnce(is.fromNode, p("inputs", j, "from"), "input %q: expected az://, https:// or a path relative to the spec's folder", redactURL(from))
+		default:
+			in.Kind = InputFile
+			if from == "" {
+				c.errorOnce(is.fromNode, p("inputs", j, "from"), "input from is empty")
+			}
+		}
+		if is.path != nil {
+			in.Path, _, _ = is.path.eval(s)
+		}
+		if in.Path == "" {
+			in.Path = defaultInputPath(in)
+		}
+		if is.pathNode != nil {
+			c.checkRelPath(is.pathNode, p("inputs", j, "path"), in.Path, "input path")
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+// defaultInputPath is where an input lands when the spec does not say: a
+// file under its own base name, a prefix into the working directory.
+func defaultInputPath(in Input) string {
+	if in.Kind == InputBlobPrefix {
+		return "."
+	}
+	from := in.From
+	if in.Kind == InputHTTP {
+		if i := strings.IndexAny(from, "?#"); i >= 0 {
+			from = from[:i]
+		}
+	}
+	b := path.Base(strings.TrimSuffix(from, "/"))
+	if b == "/" || b == "." || b == ".." || b == "" {
+		return "."
+	}
+	return b
+}
+
+func (c *compiler) outputs(specs []outputSpec, s *scope, path []any) []Output {
+	if len(specs) == 0 {
+		return nil
+	}
+	out := make([]Output, 0, len(specs))
+	for j, o := range specs {
+		pat, _, _ := o.path.eval(s)
+		to, unk, _ := o.to.eval(s)
+		c.checkRelPath(o.pathNode, append(slices.Clip(path), j, "path"), pat, "output path")
+		if !unk {
+			c.checkBlobURL(o.toNode, append(slices.Clip(path), j, "to"), to, true)
+		}
+		out = append(out, Output{Pattern: pat, To: to, When: o.when})
+	}
+	return out
+}
+
+// hasher computes task content hashes with a canonical, length-prefixed
+// encoding: cheaper than JSON and unambiguous.
+type hasher struct {
+	h    hash.Hash
+	buf  []byte
+	sum0 [sha256.Size]byte
+}
+
+func newHasher() *hasher { return &hasher{h: sha256.New()} }
+
+func (h *hasher) str(s string) {
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(s)))
+	h.buf = append(h.buf, s...)
+}
+
+func (h *hasher) sum(t *Task) string {
+	h.buf = h.buf[:0]
+	h.str("run")
+	h.str(t.Run)
+	h.str("command")
+	h.buf = binary.AppendUvarint(h.buf, uint64(len(t.Command)))
+	for _, a := range t.Command {
+		h.str(a)
+	}
+	h.str("env")
+	keys := make([]string, 0, len(t.Env))
+	for k := range t.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		h.str(k)
+		h.str(t.Env[k])
+	}
+	h.str("inputs")
+	for _, in := range t.Inputs {
+		h.str(in.From)
+		h.str(in.Path)
+	}
+	h.str("packages")
+	for _, p := range t.Packages {
+		h.str(p.Name)
+		h.str(p.Version)
+	}
+	h.str("container")
+	if t.Container != nil {
+		h.str(t.Container.Image)
+		h.str(t.Container.Options)
+	}
+	h.h.Reset()
+	h.h.Write(h.buf)
+	sum := h.h.Sum(h.sum0[:0])
+	return "sha256:" + hex.EncodeToString(sum)
+}
+
+var _ = fmt.Sprint
