@@ -236,9 +236,13 @@ func (c *compiler) params2() {
 				c.params[k.Str] = v
 			} else if d := p.Get("default"); d != nil {
 				c.params[k.Str] = d.Value()
-			} else if c.opts.Partial {
-				c.missing[k.Str] = true
 			} else {
+				// Marked missing either way, so that expressions naming it
+				// are not reported again as unknown names.
+				c.missing[k.Str] = true
+				if c.opts.Partial {
+					continue
+				}
 				c.errorf(k, []any{"params", k.Str}, "param %q is required: it has no default; give it with --set %s=VALUE", k.Str, k.Str)
 			}
 		}

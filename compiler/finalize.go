@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"strings"
 	"time"
 
 	"github.com/bmc-dev/bmc/schema"
@@ -58,6 +59,10 @@ func (c *compiler) finalize() {
 	urlScope := c.top()
 	if u := cb.Get("url"); u != nil {
 		v, unk, ok := c.evalStr(u, p("callback", "url"), urlScope)
+		if ok && !unk && v == "" && strings.Contains(u.Str, "${{") {
+			// A callback URL param left empty turns the callback off.
+			return
+		}
 		if ok && !unk {
 			c.checkCallbackURL(u, p("callback", "url"), v)
 		}

@@ -236,6 +236,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	// Evaluate every expression once, for the first member, so that an
 	// unknown name is reported once and not once per member.
 	s := c.memberScope(ts, 0)
+	s.taskID = "task-id" // a stand-in: ids are checked after expansion
 	check := func(t *template, n *schema.Node, path []any) {
 		if t == nil {
 			return

@@ -38,6 +38,7 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 			case "json":
 				enc := json.NewEncoder(w)
 				enc.SetIndent("", "  ")
+				enc.SetEscapeHTML(false)
 				return enc.Encode(prog)
 			case "text":
 				printProgram(w, prog)

@@ -1,0 +1,259 @@
+package compiler
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bmc-dev/bmc/schema"
+	"github.com/google/go-cmp/cmp"
+	"github.com/rogpeppe/go-internal/txtar"
+)
+
+func mustCompile(t *testing.T, src string, opts Options) *Program {
+	t.Helper()
+	p, diags := Compile("spec.yaml", []byte(src), opts)
+	if len(diags) > 0 {
+		t.Fatalf("compile: %v", diags)
+	}
+	return p
+}
+
+func encode(t testing.TB, p *Program) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestExamples compiles every spec in examples/ and compares the program
+// with testdata/golden/<name>.txtar (refresh with -update).
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob("../examples/*.yaml")
+	if err != nil || len(files) < 4 {
+		t.Fatalf("want at least 4 examples, found %d (%v)", len(files), err)
+	}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		t.Run(name, func(t *testing.T) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, diags := Compile(filepath.Base(f), src, Options{})
+			if len(diags) > 0 {
+				t.Fatalf("%v", diags)
+			}
+			got := encode(t, p)
+			golden := filepath.Join("testdata", "golden", name+".txtar")
+			if *update {
+				ar := &txtar.Archive{Comment: []byte("bmc compile " + filepath.Base(f) + "\n"), Files: []txtar.File{{Name: "program.json", Data: got}}}
+				os.MkdirAll(filepath.Dir(golden), 0o755)
+				if err := os.WriteFile(golden, txtar.Format(ar), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			ar, err := txtar.ParseFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to create it)", err)
+			}
+			if diff := cmp.Diff(string(ar.Files[0].Data), string(got)); diff != "" {
+				t.Errorf("program (-golden +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestDeterministic compiles the same spec twice, and again with its maps
+// written in another order, and wants byte-identical output.
+func TestDeterministic(t *testing.T) {
+	src, err := os.ReadFile("../examples/genomics.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := encode(t, mustCompile(t, string(src), Options{}))
+	b := encode(t, mustCompile(t, string(src), Options{}))
+	if !bytes.Equal(a, b) {
+		t.Fatal("two compiles of the same spec differ")
+	}
+	// Shuffle the order of keys in flow maps and of tasks: the program is
+	// ordered by topology and id, not by how the spec was written.
+	spec := `apiVersion: bmc/v1
+kind: Workload
+name: det
+params: {%s}
+tasks:
+%s`
+	params := []string{"a: {default: [1, 2]}", "b: {default: x}", "c: {default: 3}"}
+	tasks := []string{
+		"  - {id: t1, run: echo, env: {%s}}\n",
+		"  - {id: t2, dependsOn: [t1], matrix: {a: '${{ params.a }}'}, run: echo}\n",
+		"  - {id: t3, dependsOn: [t2], run: echo}\n",
+	}
+	env := []string{"X: '${{ params.b }}'", "Y: '${{ params.c }}'", "Z: z"}
+	build := func(r *rand.Rand) string {
+		r.Shuffle(len(params), func(i, j int) { params[i], params[j] = params[j], params[i] })
+		r.Shuffle(len(tasks), func(i, j int) { tasks[i], tasks[j] = tasks[j], tasks[i] })
+		r.Shuffle(len(env), func(i, j int) { env[i], env[j] = env[j], env[i] })
+		var ts strings.Builder
+		for _, tk := range tasks {
+			if strings.Contains(tk, "%s") {
+				tk = strings.Replace(tk, "%s", strings.Join(env, ", "), 1)
+			}
+			ts.WriteString(tk)
+		}
+		return strings.Replace(strings.Replace(spec, "%s", strings.Join(params, ", "), 1), "%s", ts.String(), 1)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	first := encode(t, mustCompile(t, build(r), Options{}))
+	for i := 0; i < 20; i++ {
+		got := encode(t, mustCompile(t, build(r), Options{}))
+		if diff := cmp.Diff(string(first), string(got)); diff != "" {
+			t.Fatalf("shuffled spec compiled differently (-first +got):\n%s", diff)
+		}
+	}
+}
+
+func TestRequiredParamsAtCompileNotValidate(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: req
+params:
+  samples: {}
+  url: {}
+tasks:
+  - id: align
+    matrix: {s: "${{ params.samples }}"}
+    run: echo ${{ matrix.s }}
+finalize:
+  callback: {url: "${{ params.url }}"}
+`
+	if _, diags := Compile("spec.yaml", []byte(src), Options{Partial: true}); len(diags) > 0 {
+		t.Fatalf("validate reported %v; required params are a compile-time check", diags)
+	}
+	_, diags := Compile("spec.yaml", []byte(src), Options{})
+	if len(diags) != 2 {
+		t.Fatalf("compile without params: got %d diagnostics, want 2: %v", len(diags), diags)
+	}
+	p := mustCompile(t, src, Options{Params: map[string]any{"samples": []any{"a", "b"}, "url": "https://h.example/x"}})
+	if len(p.Tasks) != 2 || p.Tasks[0].ID != "align-a" || p.Finalize.Callback.URL != "https://h.example/x" {
+		t.Fatalf("unexpected program: %+v", p.Tasks)
+	}
+}
+
+func TestMatrixAndExpressions(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: mx
+labels: {team: g}
+params:
+  samples: {default: [s1, s2]}
+  threads: {default: 4}
+defaults:
+  retries: 2
+  timeout: 1h30m
+  env: {LC_ALL: C, T: "${{ params.threads }}"}
+tasks:
+  - id: trim
+    matrix: {sample: "${{ params.samples }}"}
+    run: trim ${{ matrix.sample }}
+  - id: align
+    matrix: {sample: "${{ params.samples }}", ref: [hg38, "t2t v2"]}
+    dependsOn: ["trim-${{ matrix.sample }}"]
+    command: [aligner, -t, "${{ params.threads }}", "${{ matrix.sample }}", "${{ task.id }}", "${{ workload.labels.team }}", "${{ task.attempt }}"]
+    env: {T: "8"}
+    retries: 0
+    inputs:
+      - {from: "az://raw/${{ matrix.sample }}.fq"}
+      - {from: "az://refs/${{ run.id }}/"}
+  - id: merge
+    dependsOn: [align]
+    run: merge
+`
+	p := mustCompile(t, src, Options{})
+	ids := make([]string, len(p.Tasks))
+	for i, tk := range p.Tasks {
+		ids[i] = tk.ID
+	}
+	want := []string{"trim-s1", "trim-s2", "align-s1-hg38", "align-s1-t2t_v2", "align-s2-hg38", "align-s2-t2t_v2", "merge"}
+	if diff := cmp.Diff(want, ids); diff != "" {
+		t.Fatalf("task order (-want +got):\n%s", diff)
+	}
+	a := p.Tasks[3] // align-s1-t2t_v2
+	if diff := cmp.Diff([]string{"aligner", "-t", "4", "s1", "align-s1-t2t_v2", "g", "${{ task.attempt }}"}, a.Command); diff != "" {
+		t.Errorf("command (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"LC_ALL": "C", "T": "8"}, a.Env); diff != "" {
+		t.Errorf("env: defaults merged, task wins (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"trim-s1"}, a.DependsOn); diff != "" {
+		t.Errorf("paired dependsOn (-want +got):\n%s", diff)
+	}
+	if a.Retries != 0 || a.Timeout.D().Minutes() != 90 || a.Slots != 1 {
+		t.Errorf("defaults: retries=%d timeout=%s slots=%d", a.Retries, a.Timeout, a.Slots)
+	}
+	if p.Tasks[0].Retries != 2 {
+		t.Errorf("trim retries = %d, want the default 2", p.Tasks[0].Retries)
+	}
+	wantIn := []Input{{From: "az://raw/s1.fq", Kind: InputBlob, Path: "s1.fq"}, {From: "az://refs/${{ run.id }}/", Kind: InputBlobPrefix, Path: "."}}
+	if diff := cmp.Diff(wantIn, a.Inputs); diff != "" {
+		t.Errorf("inputs (-want +got):\n%s", diff)
+	}
+	m := p.Tasks[6]
+	if len(m.DependsOn) != 0 || !cmp.Equal(m.DependsOnGroups, []string{"align"}) {
+		t.Errorf("merge deps = %v / %v, want the align group", m.DependsOn, m.DependsOnGroups)
+	}
+	if len(p.Groups) != 2 || len(p.Groups[0].Members) != 4 {
+		t.Errorf("groups = %+v", p.Groups)
+	}
+	if p.Tasks[2].Hash == p.Tasks[3].Hash || p.Tasks[0].Hash == p.Tasks[1].Hash {
+		t.Error("tasks with different commands share a hash")
+	}
+}
+
+func TestSetParamsKeepTypes(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: s
+params:
+  n: {default: [1]}
+tasks:
+  - {id: t, matrix: {n: "${{ params.n }}"}, run: "echo ${{ matrix.n }}"}
+`
+	p := mustCompile(t, src, Options{Params: map[string]any{"n": []any{int64(5), int64(6), 1.5}}})
+	if len(p.Tasks) != 3 || p.Tasks[2].ID != "t-6" || p.Tasks[0].ID != "t-1_5" || p.Tasks[0].Run != "echo 1.5" {
+		t.Fatalf("tasks = %+v", p.Tasks)
+	}
+}
+
+func TestCallbackLoopbackAndLateURL(t *testing.T) {
+	for _, u := range []string{"http://127.0.0.1:8080/cb", "http://localhost/cb", "http://[::1]:9/x", "https://h.example/runs/${{ run.id }}"} {
+		src := "apiVersion: bmc/v1\nkind: Workload\nname: c\ntasks: [{id: a, run: x}]\nfinalize: {callback: {url: \"" + u + "\"}}\n"
+		if _, diags := Compile("spec.yaml", []byte(src), Options{}); len(diags) > 0 {
+			t.Errorf("%s: %v", u, diags)
+		}
+	}
+}
+
+func TestDiagnosticFormat(t *testing.T) {
+	src := "apiVersion: bmc/v1\nkind: Workload\nname: t\ntasks:\n  - id: a\n    run: echo\n    retries: two\n"
+	_, diags := Compile("spec.yaml", []byte(src), Options{})
+	if len(diags) != 1 {
+		t.Fatalf("diags = %v", diags)
+	}
+	want := "spec.yaml:7:14: tasks[0].retries: expected int, got string \"two\"\n        retries: two\n                 ^\n"
+	if got := diags[0].Format([]byte(src)); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+	var _ schema.Diagnostics = diags
+}
