@@ -1,0 +1,384 @@
+// The run journal: an append-only JSON-lines file in the run directory that
+// records what a run did. Resume and status read it back, so every record
+// is on disk before Append returns, and a crash mid-write leaves at most one
+// torn line at the end, which is ignored on read and cut off on reopen.
+
+package executor
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// JournalFile is the journal's file name inside a run directory.
+const JournalFile = "journal.jsonl"
+
+// Record types written by the run loop.
+const (
+	RecordRunStarted       = "run-started"
+	RecordTaskStarted      = "task-started"
+	RecordTaskFinished     = "task-finished"
+	RecordTaskSkipped      = "task-skipped"
+	RecordFinalizeFinished = "finalize-finished"
+	RecordCallback         = "callback"
+	RecordRunFinished      = "run-finished"
+)
+
+// Record is one line of the journal. Readers ignore fields they do not
+// know, so fields may be added (omitempty) without breaking old journals.
+type Record struct {
+	Time     time.Time       `json:"t"`
+	Type     string          `json:"type"`
+	Task     string          `json:"task,omitempty"`
+	Attempt  int             `json:"attempt,omitempty"`
+	State    string          `json:"state,omitempty"`
+	ExitCode *int            `json:"exitCode,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	Data     json.RawMessage `json:"data,omitempty"`
+}
+
+// ErrJournalClosed is returned by Append after Close.
+var ErrJournalClosed = errors.New("journal closed")
+
+// CorruptJournalError reports a damaged record that is not the journal's
+// last line. A damaged last line is a write torn by a crash and is ignored;
+// anything earlier had been acknowledged as durable, so losing it silently
+// would make resume redo or skip work on a false picture of the run.
+type CorruptJournalError struct {
+	Path string
+	Line int // 1-based
+	Err  error
+}
+
+func (e *CorruptJournalError) Error() string {
+	return fmt.Sprintf("journal %s:%d: %v", e.Path, e.Line, e.Err)
+}
+
+func (e *CorruptJournalError) Unwrap() error { return e.Err }
+
+// Journal appends records to a journal file. It is safe for concurrent use.
+//
+// Appends are group-committed: a single writer goroutine takes every record
+// queued since its last commit, writes them with one write and one fsync,
+// then releases all their callers. Under concurrency the cost of an fsync is
+// shared by the whole batch instead of paid per record.
+type Journal struct {
+	path string
+	f    *os.File
+	now  func() time.Time
+	sync func(*os.File) error
+	// enqueued, if set, runs after a record has been queued; tests use it
+	// to know that a batch is complete without guessing at timing.
+	enqueued func()
+
+	syncs atomic.Int64
+
+	mu     sync.Mutex
+	cur    *journalBatch // records waiting for the writer; nil if none
+	err    error         // sticky: set by the first failed write or fsync
+	closed bool
+	kick   chan struct{} // capacity 1; closed by Close
+
+	stopped  chan struct{} // closed when the writer goroutine has exited
+	closeErr error
+}
+
+type journalBatch struct {
+	buf  []byte
+	done chan struct{} // closed once buf is durable or has failed
+	err  error         // valid after done is closed
+}
+
+type journalOptions struct {
+	now      func() time.Time
+	sync     func(*os.File) error
+	enqueued func()
+}
+
+// OpenJournal opens the journal at path for appending, creating it if it
+// does not exist. A torn last line left by a crash is truncated away first,
+// so that new records do not end up glued to the fragment. A journal that is
+// damaged before its last line is not opened: a *CorruptJournalError says
+// where.
+func OpenJournal(path string) (*Journal, error) {
+	return openJournal(path, journalOptions{})
+}
+
+func openJournal(path string, o journalOptions) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := repairTail(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
+	// The file's directory entry must be durable too, or a freshly created
+	// journal can vanish in a crash together with every record in it.
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: sync directory: %w", path, err)
+	}
+	j := &Journal{
+		path:     path,
+		f:        f,
+		now:      o.now,
+		sync:     o.sync,
+		enqueued: o.enqueued,
+		kick:     make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
+	}
+	if j.now == nil {
+		j.now = time.Now
+	}
+	if j.sync == nil {
+		j.sync = (*os.File).Sync
+	}
+	go j.run()
+	return j, nil
+}
+
+// repairTail truncates anything after the last complete record.
+func repairTail(f *os.File, path string) error {
+	_, good, err := scanJournal(f, path, false)
+	if err != nil {
+		return err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open journal: %w", err)
+	}
+	if st.Size() == good {
+		return nil
+	}
+	if err := f.Truncate(good); err != nil {
+		return fmt.Errorf("open journal %s: truncate torn tail: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("open journal %s: truncate torn tail: %w", path, err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	// Windows cannot open a directory for syncing; its metadata updates
+	// are not ordered the same way anyway.
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Path returns the journal's file path.
+func (j *Journal) Path() string { return j.path }
+
+// Syncs returns how many fsyncs the journal has issued for appended
+// records. Compared with the number of records it shows how well group
+// commit is batching.
+func (j *Journal) Syncs() int64 { return j.syncs.Load() }
+
+// Append writes rec to the journal and returns once it is durable. A zero
+// rec.Time is set to the current time. After a failed write or fsync every
+// later Append fails too: the file may then end in a partial record, and
+// on Linux a failed fsync can drop dirty pages, so a retry that "succeeds"
+// would prove nothing. Reopening the journal repairs the tail.
+func (j *Journal) Append(rec Record) error {
+	if rec.Type == "" {
+		return errors.New("journal append: record has no type")
+	}
+	if rec.Time.IsZero() {
+		rec.Time = j.now().UTC()
+	}
+	line, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("journal append %s: %w", rec.Type, err)
+	}
+	line = append(line, '\n')
+
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		return ErrJournalClosed
+	}
+	if j.err != nil {
+		err := j.err
+		j.mu.Unlock()
+		return err
+	}
+	b := j.cur
+	if b == nil {
+		b = &journalBatch{done: make(chan struct{})}
+		j.cur = b
+	}
+	b.buf = append(b.buf, line...)
+	select {
+	case j.kick <- struct{}{}:
+	default: // the writer has already been woken and will see this batch
+	}
+	j.mu.Unlock()
+
+	if j.enqueued != nil {
+		j.enqueued()
+	}
+	<-b.done
+	return b.err
+}
+
+// run is the writer goroutine. It exits after Close, once the last queued
+// batch has been committed.
+func (j *Journal) run() {
+	defer close(j.stopped)
+	for {
+		_, open := <-j.kick
+		// Let appenders that are already runnable queue their records
+		// first, so they join this commit instead of waiting a whole
+		// fsync for the next one. It costs a scheduler yield, not a sleep.
+		runtime.Gosched()
+		j.mu.Lock()
+		b := j.cur
+		j.cur = nil
+		prior := j.err
+		j.mu.Unlock()
+		if b != nil {
+			err := prior
+			if err == nil {
+				err = j.commit(b.buf)
+			}
+			if err != nil {
+				j.mu.Lock()
+				if j.err == nil {
+					j.err = err
+				}
+				j.mu.Unlock()
+			}
+			b.err = err
+			close(b.done)
+		}
+		if !open {
+			return
+		}
+	}
+}
+
+func (j *Journal) commit(buf []byte) error {
+	if _, err := j.f.Write(buf); err != nil {
+		return fmt.Errorf("journal %s: write: %w", j.path, err)
+	}
+	j.syncs.Add(1)
+	if err := j.sync(j.f); err != nil {
+		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
+	}
+	return nil
+}
+
+// Close waits for queued records to be committed and closes the file.
+// Appends racing with Close either complete durably or return
+// ErrJournalClosed. Close may be called more than once.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	if j.closed {
+		j.mu.Unlock()
+		<-j.stopped
+		return j.closeErr
+	}
+	j.closed = true
+	close(j.kick)
+	j.mu.Unlock()
+
+	<-j.stopped
+	if err := j.f.Close(); err != nil {
+		j.closeErr = fmt.Errorf("close journal: %w", err)
+	}
+	return j.closeErr
+}
+
+// ReadJournal returns every complete record in the journal at path, in the
+// order written. A torn last line is ignored; damage before the last line
+// is a *CorruptJournalError.
+func ReadJournal(path string) ([]Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
+	defer f.Close()
+	recs, _, err := scanJournal(f, path, true)
+	return recs, err
+}
+
+// scanJournal decodes records from r and returns them (when keep is set)
+// with the byte offset just past the last good one. A line without a
+// trailing newline, or an undecodable last line, is a torn write and is
+// left out; an undecodable line followed by anything is corruption.
+func scanJournal(r io.Reader, path string, keep bool) ([]Record, int64, error) {
+	br := bufio.NewReader(r)
+	var (
+		recs []Record
+		good int64
+		line int
+		bad  *CorruptJournalError
+	)
+	for {
+		b, err := br.ReadBytes('\n')
+		if err != nil && err != io.EOF {
+			return nil, 0, fmt.Errorf("read journal %s: %w", path, err)
+		}
+		if len(b) == 0 {
+			break
+		}
+		line++
+		if bad != nil {
+			return nil, 0, bad
+		}
+		if err == io.EOF {
+			break // no newline: a write torn by a crash
+		}
+		rec, derr := decodeRecord(b[:len(b)-1])
+		if derr != nil {
+			bad = &CorruptJournalError{Path: path, Line: line, Err: derr}
+			continue
+		}
+		if keep {
+			recs = append(recs, rec)
+		}
+		good += int64(len(b))
+	}
+	return recs, good, nil
+}
+
+func decodeRecord(b []byte) (Record, error) {
+	var rec Record
+	// Unmarshal accepts "null" into a struct without complaint, and the
+	// zero bytes a crashed filesystem can leave are not JSON at all.
+	if len(b) == 0 || b[0] != '{' {
+		return rec, fmt.Errorf("invalid record: not a JSON object: %q", truncateBytes(b, 40))
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, fmt.Errorf("invalid record: %w", err)
+	}
+	if rec.Type == "" {
+		return rec, errors.New("invalid record: no type")
+	}
+	return rec, nil
+}
+
+func truncateBytes(b []byte, n int) []byte {
+	if len(b) <= n {
+		return b
+	}
+	return append(bytes.Clone(b[:n]), "..."...)
+}
