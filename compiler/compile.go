@@ -88,6 +88,7 @@ type compiler struct {
 	depNodes  [][]*schema.Node // per expanded task, the dependsOn entry nodes
 	reported  map[*schema.Node]bool
 	cycleSeen map[string]bool
+	dropped   map[string]bool // ids of task specs that had errors
 }
 
 type taskDefaults struct {

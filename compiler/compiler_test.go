@@ -257,3 +257,40 @@ func TestDiagnosticFormat(t *testing.T) {
 	}
 	var _ schema.Diagnostics = diags
 }
+
+func TestDurationString(t *testing.T) {
+	for in, want := range map[string]string{"30s": "30s", "90s": "1m30s", "10s": "10s", "2h": "2h", "1d": "1d", "1h30m": "1h30m", "1.5h": "1h30m", "500ms": "500ms", "25h": "1d1h"} {
+		d, err := ParseDuration(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Duration(d).String(); got != want {
+			t.Errorf("%s: got %q, want %q", in, got, want)
+		}
+		var back Duration
+		if err := back.UnmarshalJSON([]byte(`"` + Duration(d).String() + `"`)); err != nil || back != Duration(d) {
+			t.Errorf("%s does not round-trip: %v %v", in, back, err)
+		}
+	}
+}
+
+func TestYAMLMergeKeyOverride(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: m
+x-base: &base {run: echo base, retries: 2}
+tasks:
+  - {<<: *base, id: a, retries: 5}
+`
+	// x-base is not a spec field: it is reported, and the merge itself works.
+	_, diags := Compile("spec.yaml", []byte(src), Options{})
+	if len(diags) != 1 || !strings.Contains(diags[0].Msg, `unknown field "x-base"`) {
+		t.Fatalf("diags = %v", diags)
+	}
+	src = strings.Replace(src, "x-base: &base {run: echo base, retries: 2}\n", "", 1)
+	src = strings.Replace(src, "tasks:\n  - {<<: *base, id: a, retries: 5}", "defaults: {env: &e {A: '1'}}\ntasks:\n  - {id: a, run: echo, env: {<<: *e, B: '2', A: '3'}}", 1)
+	p := mustCompile(t, src, Options{})
+	if diff := cmp.Diff(map[string]string{"A": "3", "B": "2"}, p.Tasks[0].Env); diff != "" {
+		t.Errorf("merged env (-want +got):\n%s", diff)
+	}
+}

@@ -87,6 +87,9 @@ func (c *compiler) checkIDs(specs []*taskSpec) bool {
 			}
 		}
 	}
+	if g, ok := groups[FinalizeID]; ok {
+		c.errorf(g.idNode, []any{"tasks", g.i, "id"}, "%q is reserved for the finalize step", c.prog.Tasks[g.first].Group)
+	}
 	for low, g := range groups {
 		if prev, ok := groups[low]; ok && prev != g {
 			c.errorf(g.idNode, []any{"tasks", g.i, "id"}, "duplicate matrix group %q", c.prog.Tasks[g.first].Group)
@@ -168,6 +171,11 @@ func dedupe(s []string) []string {
 }
 
 func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[string]int, specs []*taskSpec) {
+	for id := range c.dropped {
+		if name == id || strings.HasPrefix(name, id+"-") {
+			return
+		}
+	}
 	for id := range byID {
 		if strings.EqualFold(id, name) {
 			d := c.errorf(n, p, "unknown dependsOn target %q", name)

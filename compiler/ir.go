@@ -187,19 +187,23 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 func (d Duration) String() string {
 	t := time.Duration(d)
-	if t == 0 {
+	if t <= 0 {
 		return "0s"
 	}
-	if t%(24*time.Hour) == 0 {
-		return strconv.FormatInt(int64(t/(24*time.Hour)), 10) + "d"
+	var b strings.Builder
+	for _, u := range []struct {
+		unit time.Duration
+		name string
+	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}, {time.Millisecond, "ms"}} {
+		if n := t / u.unit; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10) + u.name)
+			t -= n * u.unit
+		}
 	}
-	s := t.String()
-	// time.Duration prints 2h0m0s; specs write 2h.
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+	if t > 0 { // below a millisecond: keep it exact
+		b.WriteString(time.Duration(t).String())
 	}
-	return s
+	return b.String()
 }
 
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }

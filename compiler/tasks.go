@@ -82,6 +82,13 @@ func (c *compiler) tasks() {
 		}
 		if ts := c.taskSpec(i, n); ts != nil {
 			specs = append(specs, ts)
+		} else if id := n.Get("id"); id != nil && id.Kind == schema.KindString {
+			// Its errors are reported; dependents should not also report
+			// it as unknown.
+			if c.dropped == nil {
+				c.dropped = map[string]bool{}
+			}
+			c.dropped[id.Str] = true
 		}
 	}
 	total := 0
@@ -140,6 +147,9 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	if r := n.Get("run"); r != nil {
 		ts.run, ts.runNode = c.tmpl(r, p("run")), r
+		if r.Kind == schema.KindString && strings.TrimSpace(r.Str) == "" {
+			c.errorf(r, p("run"), "run is empty: give the script to run")
+		}
 	}
 	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
 		for j, a := range cmd.Vals {

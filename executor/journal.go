@@ -198,27 +198,47 @@ func (j *Journal) Syncs() int64 { return j.syncs.Load() }
 // on Linux a failed fsync can drop dirty pages, so a retry that "succeeds"
 // would prove nothing. Reopening the journal repairs the tail.
 func (j *Journal) Append(rec Record) error {
+	b, err := j.enqueue(rec)
+	if err != nil {
+		return err
+	}
+	<-b.done
+	return b.err
+}
+
+// AppendAsync queues rec for the next group commit and returns without
+// waiting for it to be durable. The executor journals task outcomes this
+// way so that an fsync never holds up the next task: a record lost to a
+// crash before its commit only means that task runs again on resume, never
+// that a task recorded as succeeded is lost. The error is that of an
+// earlier failed commit, if any.
+func (j *Journal) AppendAsync(rec Record) error {
+	_, err := j.enqueue(rec)
+	return err
+}
+
+func (j *Journal) enqueue(rec Record) (*journalBatch, error) {
 	if rec.Type == "" {
-		return errors.New("journal append: record has no type")
+		return nil, errors.New("journal append: record has no type")
 	}
 	if rec.Time.IsZero() {
 		rec.Time = j.now().UTC()
 	}
 	line, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("journal append %s: %w", rec.Type, err)
+		return nil, fmt.Errorf("journal append %s: %w", rec.Type, err)
 	}
 	line = append(line, '\n')
 
 	j.mu.Lock()
 	if j.closed {
 		j.mu.Unlock()
-		return ErrJournalClosed
+		return nil, ErrJournalClosed
 	}
 	if j.err != nil {
 		err := j.err
 		j.mu.Unlock()
-		return err
+		return nil, err
 	}
 	b := j.cur
 	if b == nil {
@@ -235,8 +255,7 @@ func (j *Journal) Append(rec Record) error {
 	if j.enqueued != nil {
 		j.enqueued()
 	}
-	<-b.done
-	return b.err
+	return b, nil
 }
 
 // run is the writer goroutine. It exits after Close, once the last queued

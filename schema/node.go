@@ -33,14 +33,15 @@ func (k Kind) String() string {
 // Node is a YAML value with its position: the spec as written, before any
 // expansion. Maps keep their key order.
 type Node struct {
-	Kind  Kind
-	Pos   Pos
-	Str   string // string value; for other scalars, the source text
-	Int   int64
-	Float float64
-	Bool  bool
-	Keys  []*Node // map keys (strings), in source order
-	Vals  []*Node // map values, parallel to Keys; list items
+	Kind   Kind
+	Pos    Pos
+	Str    string // string value; for other scalars, the source text
+	Int    int64
+	Float  float64
+	Bool   bool
+	Keys   []*Node         // map keys (strings), in source order
+	Vals   []*Node         // map values, parallel to Keys; list items
+	merged map[string]bool // keys that came from a YAML merge key (<<)
 	// Col0 is the column where a single-line scalar's value text starts
 	// (after an opening quote), or 0 when the scalar spans lines: used to
 	// point inside a string at an expression.
@@ -274,6 +275,9 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 		case KindList:
 			maps = src.Vals
 		}
+		if out.merged == nil {
+			out.merged = map[string]bool{}
+		}
 		for _, m := range maps {
 			if m.Kind != KindMap {
 				b.errorf(mv.Key.GetToken(), "a YAML merge key takes a map or a list of maps")
@@ -283,6 +287,7 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 				if out.Get(k.Str) == nil {
 					out.Keys = append(out.Keys, k)
 					out.Vals = append(out.Vals, m.Vals[i])
+					out.merged[k.Str] = true
 				}
 			}
 		}
@@ -295,6 +300,17 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 		return
 	}
 	key.Kind = KindString
+	if out.merged[key.Str] {
+		// A key written beside a merge key overrides the merged value.
+		delete(out.merged, key.Str)
+		for i, k := range out.Keys {
+			if k.Str == key.Str {
+				out.Keys = append(out.Keys[:i], out.Keys[i+1:]...)
+				out.Vals = append(out.Vals[:i], out.Vals[i+1:]...)
+				break
+			}
+		}
+	}
 	if dup := out.KeyNode(key.Str); dup != nil {
 		b.diags = append(b.diags, &Diagnostic{Pos: key.Pos, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key.Str, dup.Pos.Line, dup.Pos.Col)})
 		return

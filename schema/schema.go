@@ -181,6 +181,9 @@ func (s *Schema) derive(v cue.Value) *snode {
 		}
 		n.closed = !v.Allows(cue.Str("\x00no such field"))
 		n.oneOf = findMatchN(v)
+		if n.oneOf == nil && n.ref != "" {
+			n.oneOf = findMatchN(s.file.LookupPath(cue.ParsePath(n.ref)))
+		}
 	}
 	return n
 }

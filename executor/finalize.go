@@ -1,0 +1,187 @@
+package executor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// FinishOptions say how the finalize step and callback run.
+type FinishOptions struct {
+	// Secret signs the callback body; the CLI reads it from the
+	// environment variable the spec names.
+	Secret []byte
+	// SkipStep and SkipCallback are set on a resume when the finalize step
+	// already succeeded, or the callback was already delivered, and no
+	// task ran again since.
+	SkipStep, SkipCallback bool
+	Events                 Sink
+	Now                    func() time.Time
+}
+
+// RunResult is a whole run's outcome.
+type RunResult struct {
+	Status      CallbackStatus
+	Body        CallbackBody
+	Finalize    *TaskOutcome
+	Callback    *CallbackResult
+	CallbackErr error
+}
+
+// SummaryFile is the run summary in a run directory, given to the finalize
+// step as BMC_RUN_SUMMARY.
+const SummaryFile = "summary.json"
+
+// Summarize builds the callback body from the tasks' outcomes.
+func Summarize(plan *planner.Plan, run *RunInfo, o *Outcome) CallbackBody {
+	b := CallbackBody{
+		Workload: plan.Workload, RunID: run.ID, Backend: plan.Backend,
+		StartedAt: o.Started, FinishedAt: o.Finished,
+		Failed: []CallbackFailedTask{}, Outputs: []CallbackOutput{},
+	}
+	for i, t := range o.Tasks {
+		id := plan.Program.Tasks[i].ID
+		b.Tasks.Total++
+		switch t.State {
+		case Succeeded:
+			b.Tasks.Succeeded++
+		case Failed:
+			b.Tasks.Failed++
+			b.Failed = append(b.Failed, CallbackFailedTask{ID: id, ExitCode: t.ExitCode, Reason: t.Reason, Attempts: t.Attempts})
+		case Skipped:
+			b.Tasks.Skipped++
+		case Canceled:
+			b.Tasks.Cancelled++
+		}
+		for _, loc := range t.Outputs {
+			b.Outputs = append(b.Outputs, CallbackOutput{Task: id, Location: loc})
+		}
+	}
+	switch {
+	case o.Canceled:
+		b.Status = CallbackCancelled
+	case b.Tasks.Succeeded == b.Tasks.Total:
+		b.Status = CallbackSucceeded
+	default:
+		b.Status = CallbackFailed
+	}
+	return b
+}
+
+// Finish runs the finalize step and sends the callback. It runs even when
+// the run was cancelled: ctx should be a fresh context, not the run's.
+func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j *Journal, o *Outcome, opts FinishOptions) (*RunResult, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	emit := func(e Event) {
+		if opts.Events != nil {
+			e.Time, e.RunID, e.Counts = now(), run.ID, o.Counts
+			opts.Events.Event(e)
+		}
+	}
+	body := Summarize(plan, run, o)
+	res := &RunResult{Status: body.Status}
+	summary := filepath.Join(run.Dir, SummaryFile)
+	if err := writeJSON(summary, body); err != nil {
+		return nil, err
+	}
+	fin := &plan.Program.Finalize
+	if fin.HasStep() && !opts.SkipStep {
+		emit(Event{Type: EventFinalizeStarted, Task: compiler.FinalizeID})
+		t := &compiler.Task{ID: compiler.FinalizeID, Run: fin.Run, Command: fin.Command, Env: fin.Env, Timeout: fin.Timeout, Outputs: fin.Outputs, Slots: 1}
+		t = fill(t, run.ID, run.Workload, run.Storage, 1)
+		r := be.RunTask(ctx, &Attempt{Run: run, Task: t, Number: 1, Finalize: true, Summary: summary})
+		if r.State == "" {
+			r.State = Failed
+		}
+		res.Finalize = &TaskOutcome{State: r.State, Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, Outputs: r.Outputs, Start: r.Start, End: r.End}
+		rec := Record{Type: RecordFinalizeFinished, Task: compiler.FinalizeID, Attempt: 1, State: string(r.State), ExitCode: r.ExitCode, Reason: r.Reason}
+		if len(r.Outputs) > 0 {
+			rec.Data = mustJSON(map[string]any{"outputs": r.Outputs})
+		}
+		if j != nil {
+			if err := j.Append(rec); err != nil {
+				return nil, fmt.Errorf("journal: %w", err)
+			}
+		}
+		emit(Event{Type: EventFinalizeFinished, Task: compiler.FinalizeID, State: r.State, ExitCode: r.ExitCode, Reason: r.Reason, Elapsed: r.End.Sub(r.Start)})
+		for _, loc := range r.Outputs {
+			body.Outputs = append(body.Outputs, CallbackOutput{Task: compiler.FinalizeID, Location: loc})
+		}
+		if r.State != Succeeded && body.Status == CallbackSucceeded {
+			body.Status = CallbackFailed
+		}
+	}
+	body.FinishedAt = now()
+	res.Status, res.Body = body.Status, body
+	if err := writeJSON(summary, body); err != nil {
+		return nil, err
+	}
+	if cb := fin.Callback; cb != nil && cb.URL != "" && !opts.SkipCallback {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		c := Callback{URL: fillString(cb.URL, run), Secret: opts.Secret, Timeout: cb.Timeout.D(), Retries: cb.Retries, Headers: cb.Headers}
+		cr, err := SendCallback(ctx, c, run.ID, data, run.Log)
+		res.Callback, res.CallbackErr = &cr, err
+		if j != nil {
+			if jerr := j.Append(Record{Type: RecordCallback, Data: mustJSON(cr)}); jerr != nil {
+				return nil, fmt.Errorf("journal: %w", jerr)
+			}
+		}
+		st := Succeeded
+		reason := ""
+		if err != nil {
+			st, reason = Failed, err.Error()
+		}
+		emit(Event{Type: EventCallback, State: st, Reason: reason})
+	}
+	final := res.Status
+	if res.CallbackErr != nil && final == CallbackSucceeded {
+		final = CallbackFailed
+	}
+	if j != nil {
+		if err := j.Append(Record{Type: RecordRunFinished, State: string(final), Data: mustJSON(body.Tasks)}); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	emit(Event{Type: EventRunFinished, State: State(final), Elapsed: now().Sub(o.Started)})
+	return res, nil
+}
+
+func fillString(s string, run *RunInfo) string {
+	t := fill(&compiler.Task{Run: s}, run.ID, run.Workload, run.Storage, 1)
+	return t.Run
+}
+
+// writeJSON writes v to path atomically: readers see the old file or the
+// new one, never half of one.
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

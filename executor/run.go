@@ -1,0 +1,409 @@
+package executor
+
+import (
+	"container/heap"
+	"context"
+	"encoding/json"
+
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// Options tune a run.
+type Options struct {
+	// Slots bounds the task slots in use at once (a task's slots count
+	// against it). Zero means one.
+	Slots int
+	// KeepGoing runs every task that does not depend on a failure; by
+	// default no new task starts after the first failure.
+	KeepGoing bool
+	// Events receives the run's events; nil for none.
+	Events Sink
+	// Progress is how often a progress event is sent while tasks run; zero
+	// for never.
+	Progress time.Duration
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+}
+
+// TaskOutcome is a task's final state in a run.
+type TaskOutcome struct {
+	State    State
+	Attempts int
+	ExitCode *int
+	Reason   string
+	Outputs  []string
+	Start    time.Time
+	End      time.Time
+}
+
+// Outcome is what the task phase of a run produced.
+type Outcome struct {
+	Tasks    []TaskOutcome // by plan task index
+	Counts   Counts
+	Started  time.Time
+	Finished time.Time
+	Canceled bool
+	// Ran is the number of tasks started in this run (not done before).
+	Ran int
+}
+
+type taskResult struct {
+	i   int32
+	res Result
+}
+
+// readyQueue orders ready tasks: the longest remaining chain first, then
+// program order.
+type readyQueue struct {
+	items []int32
+	prio  []int32
+}
+
+func (q readyQueue) Len() int { return len(q.items) }
+func (q readyQueue) Less(a, b int) bool {
+	x, y := q.items[a], q.items[b]
+	if q.prio[x] != q.prio[y] {
+		return q.prio[x] > q.prio[y]
+	}
+	return x < y
+}
+func (q readyQueue) Swap(a, b int)   { q.items[a], q.items[b] = q.items[b], q.items[a] }
+func (q *readyQueue) Push(x any)     { q.items = append(q.items, x.(int32)) }
+func (q *readyQueue) Pop() any       { n := len(q.items); x := q.items[n-1]; q.items = q.items[:n-1]; return x }
+func (q *readyQueue) peek() int32    { return q.items[0] }
+
+// scheduler holds the state of the task phase of one run.
+type scheduler struct {
+	plan  *planner.Plan
+	g     *planner.Graph
+	tasks []compiler.Task
+	be    Backend
+	run   *RunInfo
+	j     *Journal
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+
+	out       []TaskOutcome
+	waiting   []int32 // unmet dependencies per task
+	groupLeft []int32 // members of each group not yet succeeded
+	groupDead []bool  // a member failed: the group's dependents are skipped
+	ready     readyQueue
+	free      int
+	running   int
+	counts    Counts
+	stopping  bool
+	stopCause string
+	results   chan taskResult
+}
+
+// RunTasks runs the plan's tasks on a backend that needs the executor to
+// schedule them, and returns when every task is over: succeeded, failed,
+// skipped or cancelled. It does not run the finalize step.
+func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j *Journal, opts Options) (*Outcome, error) {
+	if opts.Slots < 1 {
+		opts.Slots = 1
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := run.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	n := len(plan.Program.Tasks)
+	s := &scheduler{
+		plan: plan, g: plan.Graph, tasks: plan.Program.Tasks, be: be, run: run, j: j, opts: opts, log: log, now: now,
+		out:       make([]TaskOutcome, n),
+		waiting:   make([]int32, n),
+		groupLeft: make([]int32, len(plan.Graph.Members)),
+		groupDead: make([]bool, len(plan.Graph.Members)),
+		ready:     readyQueue{prio: plan.Graph.Priority},
+		free:      opts.Slots,
+		results:   make(chan taskResult, opts.Slots),
+	}
+	s.counts.Total = n
+	o := &Outcome{Started: now()}
+	if err := s.journal(Record{Type: RecordRunStarted, Data: mustJSON(map[string]any{"backend": plan.Backend, "slots": opts.Slots, "tasks": n, "toRun": plan.ToRun})}); err != nil {
+		return nil, err
+	}
+	s.emit(Event{Type: EventRunStarted})
+	for gi, m := range s.g.Members {
+		s.groupLeft[gi] = int32(len(m))
+	}
+	for i := range s.tasks {
+		s.out[i].State = Pending
+		s.waiting[i] = int32(len(s.g.Deps[i]) + len(s.g.GroupDeps[i]))
+	}
+	s.counts.Pending = n
+	// Tasks done in an earlier attempt of this run count as succeeded.
+	for i := range s.tasks {
+		if plan.Done[i] {
+			s.out[i].State = Succeeded
+			s.counts.Pending--
+			s.counts.Succeeded++
+		}
+	}
+	for i := range s.tasks {
+		if plan.Done[i] {
+			s.release(int32(i))
+		}
+	}
+	for i := range s.tasks {
+		if !plan.Done[i] && s.waiting[i] == 0 {
+			heap.Push(&s.ready, int32(i))
+		}
+	}
+
+	var tick <-chan time.Time
+	if opts.Progress > 0 {
+		t := time.NewTicker(opts.Progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	done := ctx.Done()
+	for {
+		if !s.stopping {
+			s.startReady(ctx)
+		}
+		if s.running == 0 && (s.stopping || s.ready.Len() == 0) {
+			break
+		}
+		select {
+		case r := <-s.results:
+			s.finish(ctx, r)
+		case <-done:
+			done = nil
+			o.Canceled = true
+			s.stop("run cancelled")
+		case <-tick:
+			s.emit(Event{Type: EventProgress})
+		}
+	}
+	// Whatever never started is over now too.
+	for i := range s.out {
+		if s.out[i].State == Pending {
+			if o.Canceled {
+				s.settle(int32(i), Canceled, "cancelled before it started")
+			} else {
+				s.settle(int32(i), Skipped, "skipped: "+s.stopCause)
+			}
+		}
+	}
+	o.Tasks, o.Counts, o.Finished = s.out, s.counts, now()
+	for _, t := range s.out {
+		if t.Attempts > 0 {
+			o.Ran++
+		}
+	}
+	return o, nil
+}
+
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only called with plain data
+	}
+	return b
+}
+
+func (s *scheduler) journal(r Record) error {
+	if s.j == nil {
+		return nil
+	}
+	if err := s.j.AppendAsync(r); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+func (s *scheduler) emit(e Event) {
+	if s.opts.Events == nil {
+		return
+	}
+	e.Time = s.now()
+	e.RunID = s.run.ID
+	e.Counts = s.counts
+	s.opts.Events.Event(e)
+}
+
+// stop starts no new task; the tasks waiting are settled at the end.
+func (s *scheduler) stop(cause string) {
+	if !s.stopping {
+		s.stopping, s.stopCause = true, cause
+	}
+}
+
+// startReady starts ready tasks while slots are free, longest chain first.
+// A task that needs more slots than are free waits at the head of the
+// queue, so that wide tasks are not starved by narrow ones.
+func (s *scheduler) startReady(ctx context.Context) {
+	for s.ready.Len() > 0 {
+		i := s.ready.peek()
+		need := max(s.tasks[i].Slots, 1)
+		if need > s.opts.Slots {
+			heap.Pop(&s.ready)
+			s.settle(i, Failed, fmt.Sprintf("task takes %d slots; only %d are available", need, s.opts.Slots))
+			s.skipDependents(i)
+			continue
+		}
+		if need > s.free {
+			return
+		}
+		heap.Pop(&s.ready)
+		s.free -= need
+		s.running++
+		s.counts.Running++
+		if s.out[i].Attempts == 0 {
+			s.counts.Pending--
+		}
+		s.out[i].Attempts++
+		s.out[i].State = Running
+		attempt := s.out[i].Attempts
+		if s.out[i].Start.IsZero() {
+			s.out[i].Start = s.now()
+		}
+		t := fill(&s.tasks[i], s.run.ID, s.run.Workload, s.run.Storage, attempt)
+		s.journal(Record{Type: RecordTaskStarted, Task: t.ID, Attempt: attempt})
+		s.emit(Event{Type: EventTaskStarted, Task: t.ID, Attempt: attempt, State: Running})
+		a := &Attempt{Run: s.run, Task: t, Number: attempt}
+		go func() {
+			res := s.be.RunTask(ctx, a)
+			s.results <- taskResult{i, res}
+		}()
+	}
+}
+
+// finish takes an attempt's result: success releases dependents, a failure
+// is retried or skips everything downstream.
+func (s *scheduler) finish(ctx context.Context, r taskResult) {
+	i, res := r.i, r.res
+	t := &s.tasks[i]
+	s.free += max(t.Slots, 1)
+	s.running--
+	s.counts.Running--
+	o := &s.out[i]
+	o.ExitCode, o.Reason, o.End = res.ExitCode, res.Reason, res.End
+	o.Outputs = append(o.Outputs, res.Outputs...)
+	if res.State == "" {
+		res.State = Failed
+	}
+	elapsed := res.End.Sub(res.Start)
+	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: o.Attempts, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason}
+	if len(res.Outputs) > 0 {
+		rec.Data = mustJSON(map[string]any{"outputs": res.Outputs})
+	}
+	if err := s.journal(rec); err != nil {
+		s.log.Error("journal write failed; stopping the run", "err", err)
+		s.stop("the journal could not be written")
+	}
+	switch {
+	case res.State == Succeeded:
+		o.State = Succeeded
+		s.counts.Succeeded++
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Succeeded, ExitCode: res.ExitCode, Elapsed: elapsed})
+		s.release(i)
+	case res.State == Canceled || ctx.Err() != nil:
+		o.State = Canceled
+		s.counts.Cancelled++
+		if o.Reason == "" {
+			o.Reason = "cancelled"
+		}
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Canceled, Reason: o.Reason, Elapsed: elapsed})
+	case o.Attempts <= t.Retries && !res.NoRetry && !s.stopping:
+		o.State = Pending
+		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: o.Attempts, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
+		heap.Push(&s.ready, i)
+	default:
+		o.State = Failed
+		s.counts.Failed++
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
+		s.skipDependents(i)
+		if !s.opts.KeepGoing {
+			s.stop(fmt.Sprintf("run stopped after %s failed (use --keep-going to run independent tasks)", t.ID))
+		}
+	}
+}
+
+// release counts a succeeded task against its dependents.
+func (s *scheduler) release(i int32) {
+	for _, d := range s.g.Dependents[i] {
+		s.satisfy(d)
+	}
+	if gi := s.g.Group[i]; gi >= 0 {
+		s.groupLeft[gi]--
+		if s.groupLeft[gi] == 0 {
+			for _, d := range s.g.GroupDependents[gi] {
+				s.satisfy(d)
+			}
+		}
+	}
+}
+
+func (s *scheduler) satisfy(d int32) {
+	s.waiting[d]--
+	if s.waiting[d] == 0 && s.out[d].State == Pending {
+		heap.Push(&s.ready, d)
+	}
+}
+
+// settle ends a task that will not run (again).
+func (s *scheduler) settle(i int32, st State, reason string) {
+	o := &s.out[i]
+	if o.Attempts == 0 {
+		s.counts.Pending--
+	}
+	o.State, o.Reason = st, reason
+	switch st {
+	case Skipped:
+		s.counts.Skipped++
+	case Canceled:
+		s.counts.Cancelled++
+	case Failed:
+		s.counts.Failed++
+	}
+	id := s.tasks[i].ID
+	typ := RecordTaskSkipped
+	if st == Failed {
+		typ = RecordTaskFinished
+	}
+	s.journal(Record{Type: typ, Task: id, State: string(st), Reason: reason})
+	ev := EventTaskSkipped
+	if st != Skipped {
+		ev = EventTaskFinished
+	}
+	s.emit(Event{Type: ev, Task: id, State: st, Reason: reason})
+}
+
+// skipDependents marks everything downstream of a failed task skipped,
+// naming the failure as the root cause.
+func (s *scheduler) skipDependents(root int32) {
+	reason := "skipped: upstream " + s.tasks[root].ID + " failed"
+	stack := []int32{root}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		visit := func(d int32) {
+			if s.out[d].State == Pending && s.out[d].Attempts == 0 {
+				s.settle(d, Skipped, reason)
+				stack = append(stack, d)
+			}
+		}
+		for _, d := range s.g.Dependents[i] {
+			visit(d)
+		}
+		if gi := s.g.Group[i]; gi >= 0 && !s.groupDead[gi] {
+			s.groupDead[gi] = true
+			for _, d := range s.g.GroupDependents[gi] {
+				visit(d)
+			}
+		}
+	}
+}
+

@@ -1,0 +1,296 @@
+// Package planner decides what a run will do: from a compiled program, a
+// backend's declared capabilities and the state of an earlier attempt of
+// the same run, it builds the graph the executor walks (dependencies as
+// indexes, matrix groups kept whole), priorities by critical path, level
+// widths, what a resume skips, and the checks the backend's limits impose.
+// It is pure: no I/O, no clock.
+package planner
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/bmc-dev/bmc/compiler"
+)
+
+// Capabilities are what a backend declares up front; the planner checks a
+// program against them before anything runs.
+type Capabilities struct {
+	// Name of the backend: local, azurebatch.
+	Name string `json:"name"`
+	// NativeDependencies: the backend resolves dependsOn itself (Batch
+	// task dependencies); otherwise the executor schedules.
+	NativeDependencies bool `json:"nativeDependencies"`
+	// Slots is the number of task slots available at once (0 = unknown).
+	Slots int `json:"slots"`
+	// MaxTaskSlots is the most slots one task may take (0 = Slots).
+	MaxTaskSlots int `json:"maxTaskSlots,omitempty"`
+	// Containers: tasks with a container run in it.
+	Containers bool `json:"containers"`
+	// Packages: application packages are provided.
+	Packages bool `json:"packages"`
+	// Packages the backend has, name -> versions ("" = default).
+	AvailablePackages map[string][]string `json:"-"`
+}
+
+// Severity of a check.
+type Severity string
+
+const (
+	Error   Severity = "error"
+	Warning Severity = "warning"
+)
+
+// Check is something the backend's limits say about the program.
+type Check struct {
+	Severity Severity `json:"severity"`
+	Task     string   `json:"task,omitempty"`
+	Message  string   `json:"message"`
+}
+
+// Plan is a program made ready for one backend. The JSON view is the
+// summary a person reviews; the graph is for the executor.
+type Plan struct {
+	Workload     string       `json:"workload"`
+	Backend      string       `json:"backend"`
+	Tasks        int          `json:"tasks"`
+	Groups       []GroupInfo  `json:"groups,omitempty"`
+	Levels       []int        `json:"levels"`
+	CriticalPath []string     `json:"criticalPath"`
+	Skip         []string     `json:"skip,omitempty"`
+	ToRun        int          `json:"toRun"`
+	Checks       []Check      `json:"checks,omitempty"`
+	Capabilities Capabilities `json:"capabilities"`
+
+	Program *compiler.Program `json:"-"`
+	Graph   *Graph            `json:"-"`
+	// Done marks tasks that an earlier attempt of the run completed.
+	Done []bool `json:"-"`
+}
+
+// GroupInfo summarizes a matrix group.
+type GroupInfo struct {
+	ID      string `json:"id"`
+	Members int    `json:"members"`
+}
+
+// Graph is the task graph by index, in program order (topological). A
+// dependency on a matrix group is one edge to the group, not one per
+// member.
+type Graph struct {
+	Deps      [][]int32 // per task: tasks it waits for
+	GroupDeps [][]int32 // per task: groups it waits for
+	Group     []int32   // per task: its group, or -1
+	Members   [][]int32 // per group: its tasks
+	// Dependents are the reverse edges: per task, the tasks waiting on it
+	// directly; per group, the tasks waiting on the whole group.
+	Dependents      [][]int32
+	GroupDependents [][]int32
+	// Priority is the number of tasks on the longest path from the task to
+	// the end: the scheduler runs the longest chains first.
+	Priority []int32
+	Level    []int32
+}
+
+// Errors reports whether any check is an error.
+func (p *Plan) Errors() []Check {
+	var out []Check
+	for _, c := range p.Checks {
+		if c.Severity == Error {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// New plans a program for a backend. done names tasks an earlier attempt
+// of this run completed (resume); they are not run again.
+func New(prog *compiler.Program, caps Capabilities, done map[string]bool) *Plan {
+	g := buildGraph(prog)
+	p := &Plan{
+		Workload:     prog.Name,
+		Backend:      caps.Name,
+		Tasks:        len(prog.Tasks),
+		Capabilities: caps,
+		Program:      prog,
+		Graph:        g,
+		Done:         make([]bool, len(prog.Tasks)),
+	}
+	for _, gr := range prog.Groups {
+		p.Groups = append(p.Groups, GroupInfo{ID: gr.ID, Members: len(gr.Members)})
+	}
+	for i, t := range prog.Tasks {
+		lv := int(g.Level[i])
+		for len(p.Levels) <= lv {
+			p.Levels = append(p.Levels, 0)
+		}
+		p.Levels[lv]++
+		if done[t.ID] {
+			p.Done[i] = true
+			p.Skip = append(p.Skip, t.ID)
+		}
+	}
+	p.ToRun = len(prog.Tasks) - len(p.Skip)
+	p.CriticalPath = criticalPath(prog, g)
+	p.Checks = check(prog, caps)
+	return p
+}
+
+func buildGraph(prog *compiler.Program) *Graph {
+	n := len(prog.Tasks)
+	idx := make(map[string]int32, n)
+	for i, t := range prog.Tasks {
+		idx[t.ID] = int32(i)
+	}
+	gidx := make(map[string]int32, len(prog.Groups))
+	g := &Graph{
+		Deps: make([][]int32, n), GroupDeps: make([][]int32, n), Group: make([]int32, n),
+		Members: make([][]int32, len(prog.Groups)), Dependents: make([][]int32, n),
+		GroupDependents: make([][]int32, len(prog.Groups)), Priority: make([]int32, n), Level: make([]int32, n),
+	}
+	for i := range g.Group {
+		g.Group[i] = -1
+	}
+	for gi, gr := range prog.Groups {
+		gidx[gr.ID] = int32(gi)
+		g.Members[gi] = make([]int32, len(gr.Members))
+		for j, m := range gr.Members {
+			t := idx[m]
+			g.Members[gi][j] = t
+			g.Group[t] = int32(gi)
+		}
+	}
+	for i, t := range prog.Tasks {
+		if len(t.DependsOn) > 0 {
+			g.Deps[i] = make([]int32, len(t.DependsOn))
+			for j, d := range t.DependsOn {
+				di := idx[d]
+				g.Deps[i][j] = di
+				g.Dependents[di] = append(g.Dependents[di], int32(i))
+			}
+		}
+		if len(t.DependsOnGroups) > 0 {
+			g.GroupDeps[i] = make([]int32, len(t.DependsOnGroups))
+			for j, d := range t.DependsOnGroups {
+				gi := gidx[d]
+				g.GroupDeps[i][j] = gi
+				g.GroupDependents[gi] = append(g.GroupDependents[gi], int32(i))
+			}
+		}
+	}
+	// Levels forward (program order is topological), priorities backward.
+	groupLevel := make([]int32, len(prog.Groups))
+	for i := 0; i < n; i++ {
+		lv := int32(0)
+		for _, d := range g.Deps[i] {
+			lv = max(lv, g.Level[d]+1)
+		}
+		for _, gd := range g.GroupDeps[i] {
+			lv = max(lv, groupLevel[gd]+1)
+		}
+		g.Level[i] = lv
+		if gi := g.Group[i]; gi >= 0 {
+			groupLevel[gi] = max(groupLevel[gi], lv)
+		}
+	}
+	groupPrio := make([]int32, len(prog.Groups))
+	for i := n - 1; i >= 0; i-- {
+		p := max(g.Priority[i], 0) + 1
+		if gi := g.Group[i]; gi >= 0 {
+			p = max(p, groupPrio[gi]+1)
+		}
+		g.Priority[i] = p
+		for _, d := range g.Deps[i] {
+			g.Priority[d] = max(g.Priority[d], p)
+		}
+		for _, gd := range g.GroupDeps[i] {
+			groupPrio[gd] = max(groupPrio[gd], p)
+		}
+	}
+	return g
+}
+
+// criticalPath follows the highest priorities from the deepest root.
+func criticalPath(prog *compiler.Program, g *Graph) []string {
+	best := int32(-1)
+	for i := range prog.Tasks {
+		if g.Level[i] == 0 && (best < 0 || g.Priority[i] > g.Priority[best]) {
+			best = int32(i)
+		}
+	}
+	var path []string
+	for best >= 0 {
+		path = append(path, prog.Tasks[best].ID)
+		next := int32(-1)
+		consider := func(d int32) {
+			if next < 0 || g.Priority[d] > g.Priority[next] || g.Priority[d] == g.Priority[next] && d < next {
+				next = d
+			}
+		}
+		for _, d := range g.Dependents[best] {
+			consider(d)
+		}
+		if gi := g.Group[best]; gi >= 0 {
+			for _, d := range g.GroupDependents[gi] {
+				consider(d)
+			}
+		}
+		best = next
+	}
+	return append(path, compiler.FinalizeID)
+}
+
+func check(prog *compiler.Program, caps Capabilities) []Check {
+	var out []Check
+	maxSlots := caps.MaxTaskSlots
+	if maxSlots == 0 {
+		maxSlots = caps.Slots
+	}
+	containers, packages := 0, map[string]bool{}
+	for _, t := range prog.Tasks {
+		if maxSlots > 0 && t.Slots > maxSlots {
+			out = append(out, Check{Error, t.ID, fmt.Sprintf("task takes %d slots; the %s backend has %d", t.Slots, caps.Name, maxSlots)})
+		}
+		if t.Container != nil {
+			containers++
+		}
+		for _, p := range t.Packages {
+			packages[p.Name] = true
+		}
+	}
+	if containers > 0 && !caps.Containers {
+		out = append(out, Check{Warning, "", fmt.Sprintf("%d task(s) name a container; the %s backend runs them on the host", containers, caps.Name)})
+	}
+	if caps.Packages && caps.AvailablePackages != nil {
+		names := make([]string, 0, len(packages))
+		for n := range packages {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			var want string
+			for _, p := range prog.Packages {
+				if p.Name == n {
+					want = p.Version
+				}
+			}
+			vs, ok := caps.AvailablePackages[strings.ToLower(n)]
+			if !ok || (want != "" && !slices.Contains(vs, want) && !slices.Contains(vs, "")) {
+				hint := fmt.Sprintf("--package %s=DIR", n)
+				if want != "" {
+					hint = fmt.Sprintf("--package %s@%s=DIR", n, want)
+				}
+				out = append(out, Check{Error, "", fmt.Sprintf("package %s is not available on the %s backend: give it with %s", pkgName(n, want), caps.Name, hint)})
+			}
+		}
+	}
+	return out
+}
+
+func pkgName(n, v string) string {
+	if v == "" {
+		return n
+	}
+	return n + "@" + v
+}

@@ -1,0 +1,53 @@
+package schema
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestJSONSchema(t *testing.T) {
+	b, err := JSONSchema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	defs, _ := m["$defs"].(map[string]any)
+	task, _ := defs["Task"].(map[string]any)
+	if task == nil || task["additionalProperties"] != false || task["oneOf"] == nil {
+		t.Fatalf("Task schema is not closed with a oneOf for run/command: %v", task)
+	}
+	props, _ := m["properties"].(map[string]any)
+	for _, f := range []string{"apiVersion", "kind", "name", "params", "pool", "packages", "defaults", "tasks", "finalize", "storage", "logs", "labels", "description"} {
+		if props[f] == nil {
+			t.Errorf("JSON Schema lacks property %q", f)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	cands := []string{"retries", "timeout", "dependsOn", "run", "command"}
+	for in, want := range map[string]string{"retires": "retries", "dependson": "dependsOn", "timout": "timeout", "bogus": "", "rn": "run", "xyz": ""} {
+		if got := Suggest(in, cands); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestValidateEveryErrorAtOnce(t *testing.T) {
+	src := []byte("apiVersion: bmc/v1\nkind: Workload\nname: x\nbogus: 1\ntasks:\n  - {id: a, run: x, retries: -1, slots: x, when: y}\n")
+	n, diags := Parse("s.yaml", src)
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Validate(n)
+	if len(got) != 4 {
+		t.Fatalf("got %d errors, want 4 (bogus, retries, slots, when): %v", len(got), got)
+	}
+}
