@@ -96,11 +96,14 @@ workload's owner.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().String("state-dir", ".bmc", "where runs and the local blob store live (env BMC_STATE_DIR)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return &usageError{err} })
 	root.AddCommand(
 		newValidateCmd(),
+		newRunCmd(),
+		newResumeCmd(),
 		newCompileCmd(),
 		newGraphCmd(),
 		newSchemaCmd(),

@@ -1,0 +1,372 @@
+// Package local is the local backend: each task attempt runs as its own
+// process group in .bmc/runs/<run-id>/tasks/<task-id>/wd, with the
+// environment Azure Batch gives a task, its inputs staged before and its
+// outputs collected after each attempt. It is the embedded default: every
+// workload can run here with no cloud at all.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/procrun"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// Package is an application package provided from a local directory
+// (--package name[@version]=dir).
+type Package struct {
+	Name, Version, Dir string
+}
+
+// Options configure the backend.
+type Options struct {
+	// Slots is how many task slots run at once.
+	Slots int
+	// Store is where az:// locations live.
+	Store blobstage.Store
+	// Packages are the application packages on this "node".
+	Packages []Package
+	// KeepWorkdirs keeps the working directories of succeeded tasks,
+	// which are otherwise removed (those of failed tasks are kept).
+	KeepWorkdirs bool
+	// PoolID is reported as AZ_BATCH_POOL_ID.
+	PoolID string
+	// Logs, when set, is an az:// prefix where every task's stdout.txt and
+	// stderr.txt are uploaded after each attempt, whatever its outcome.
+	Logs string
+	// HTTP fetches https:// inputs; nil for a default client.
+	HTTP *http.Client
+	// KillGrace is the time between SIGTERM and SIGKILL on timeout or
+	// cancel; zero for procrun's default.
+	KillGrace time.Duration
+}
+
+// Backend runs tasks on this machine.
+type Backend struct {
+	opts Options
+}
+
+var (
+	_ executor.Backend  = (*Backend)(nil)
+	_ executor.Preparer = (*Backend)(nil)
+)
+
+// New returns a local backend.
+func New(o Options) *Backend {
+	if o.Slots < 1 {
+		o.Slots = 1
+	}
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{Timeout: 30 * time.Minute}
+	}
+	if o.PoolID == "" {
+		o.PoolID = "local"
+	}
+	return &Backend{opts: o}
+}
+
+// Capabilities: executor-scheduled, bounded by --slots, no containers.
+func (b *Backend) Capabilities() planner.Capabilities {
+	avail := map[string][]string{}
+	for _, p := range b.opts.Packages {
+		n := strings.ToLower(p.Name)
+		avail[n] = append(avail[n], p.Version)
+	}
+	return planner.Capabilities{Name: "local", Slots: b.opts.Slots, Packages: true, AvailablePackages: avail}
+}
+
+// Prepare lays out the run's "node": the shared and startup directories.
+func (b *Backend) Prepare(ctx context.Context, run *executor.RunInfo) error {
+	for _, d := range []string{"shared", "startup", "tasks"} {
+		if err := os.MkdirAll(filepath.Join(run.Dir, d), 0o755); err != nil {
+			return fmt.Errorf("prepare run directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// Paths of a task in a run directory.
+func TaskDir(runDir, task string) string { return filepath.Join(runDir, "tasks", task) }
+
+// RunTask runs one attempt.
+func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Result {
+	t := a.Task
+	taskDir := TaskDir(a.Run.Dir, t.ID)
+	wd := filepath.Join(taskDir, "wd")
+	res := executor.Result{Start: time.Now()}
+	fail := func(reason string, noRetry bool) executor.Result {
+		res.State, res.Reason, res.NoRetry, res.End = executor.Failed, reason, noRetry, time.Now()
+		return res
+	}
+	if err := b.freshDirs(taskDir, wd, a.Number); err != nil {
+		return fail(err.Error(), false)
+	}
+	if err := b.stageInputs(ctx, a, wd); err != nil {
+		if ctx.Err() != nil {
+			res.State, res.Reason, res.End = executor.Canceled, "cancelled while staging inputs", time.Now()
+			return res
+		}
+		return fail(err.Error(), true)
+	}
+	argv := t.Command
+	if t.Run != "" {
+		argv = []string{"bash", "-euo", "pipefail", "-c", t.Run, t.ID}
+	}
+	pr, err := procrun.Run(ctx, procrun.Spec{
+		Argv:      argv,
+		Dir:       wd,
+		Env:       b.env(a, taskDir, wd),
+		Stdout:    filepath.Join(taskDir, "stdout.txt"),
+		Stderr:    filepath.Join(taskDir, "stderr.txt"),
+		Timeout:   t.Timeout.D(),
+		KillGrace: b.opts.KillGrace,
+	})
+	res.Start = pr.Start
+	code := pr.ExitCode
+	res.ExitCode = &code
+	switch {
+	case err != nil && ctx.Err() != nil:
+		res.State, res.Reason = executor.Canceled, "cancelled"
+		res.ExitCode = nil
+	case err != nil:
+		res.State, res.Reason = executor.Failed, err.Error()
+	case pr.Canceled:
+		res.State, res.Reason = executor.Canceled, "cancelled: process group killed"
+	case pr.TimedOut:
+		res.State, res.Reason = executor.Failed, fmt.Sprintf("timed out after %s: process group killed", t.Timeout)
+	case code != 0:
+		res.State, res.Reason = executor.Failed, "exit code "+strconv.Itoa(code)
+		if pr.Signal != "" {
+			res.Reason = "killed by " + pr.Signal
+		}
+	default:
+		res.State = executor.Succeeded
+	}
+	if res.State != executor.Canceled {
+		b.collect(ctx, a, wd, &res)
+	}
+	b.uploadLogs(ctx, a, taskDir, &res)
+	res.End = time.Now()
+	if res.State == executor.Succeeded && !b.opts.KeepWorkdirs && !a.Finalize {
+		os.RemoveAll(wd)
+	}
+	return res
+}
+
+// freshDirs gives each attempt an empty working directory, keeping the
+// logs of earlier attempts as stdout.attempt-N.txt.
+func (b *Backend) freshDirs(taskDir, wd string, attempt int) error {
+	if attempt > 1 {
+		for _, f := range []string{"stdout", "stderr"} {
+			old := filepath.Join(taskDir, f+".txt")
+			os.Rename(old, filepath.Join(taskDir, fmt.Sprintf("%s.attempt-%d.txt", f, attempt-1)))
+		}
+		if err := os.RemoveAll(wd); err != nil {
+			return fmt.Errorf("clean working directory: %w", err)
+		}
+	}
+	if err := os.MkdirAll(wd, 0o755); err != nil {
+		return fmt.Errorf("create working directory: %w", err)
+	}
+	return nil
+}
+
+// env is the task's environment: bmc's own, the task's variables, then
+// Batch's, which win.
+func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
+	t := a.Task
+	run := a.Run
+	env := os.Environ()
+	keys := make([]string, 0, len(t.Env))
+	for k := range t.Env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		env = append(env, k+"="+t.Env[k])
+	}
+	root := run.Dir
+	batch := []string{
+		"AZ_BATCH_ACCOUNT_NAME=local",
+		"AZ_BATCH_ACCOUNT_URL=",
+		"AZ_BATCH_POOL_ID=" + b.opts.PoolID,
+		"AZ_BATCH_NODE_ID=local-node",
+		"AZ_BATCH_NODE_IS_DEDICATED=true",
+		"AZ_BATCH_NODE_ROOT_DIR=" + root,
+		"AZ_BATCH_NODE_SHARED_DIR=" + filepath.Join(root, "shared"),
+		"AZ_BATCH_NODE_STARTUP_DIR=" + filepath.Join(root, "startup"),
+		"AZ_BATCH_NODE_MOUNTS_DIR=" + filepath.Join(root, "fsmounts"),
+		"AZ_BATCH_CERTIFICATES_DIR=" + filepath.Join(taskDir, "certs"),
+		"AZ_BATCH_JOB_ID=" + run.ID,
+		"AZ_BATCH_TASK_ID=" + t.ID,
+		"AZ_BATCH_TASK_DIR=" + taskDir,
+		"AZ_BATCH_TASK_WORKING_DIR=" + wd,
+		"BMC_RUN_ID=" + run.ID,
+		"BMC_WORKLOAD=" + run.Workload,
+		"BMC_TASK_ATTEMPT=" + strconv.Itoa(a.Number),
+	}
+	if a.Finalize {
+		batch = append(batch, "BMC_RUN_SUMMARY="+a.Summary)
+	}
+	for _, p := range t.Packages {
+		if dir, version, ok := b.pkg(p); ok {
+			batch = append(batch, PackageEnv(p.Name, version)+"="+dir)
+			if p.Version == "" {
+				batch = append(batch, PackageEnv(p.Name, "")+"="+dir)
+			}
+		}
+	}
+	return append(env, batch...)
+}
+
+// pkg finds the directory of a package reference: its version, or the
+// default (a package given without version, or the only one).
+func (b *Backend) pkg(ref compiler.Package) (dir, version string, ok bool) {
+	var cands []Package
+	for _, p := range b.opts.Packages {
+		if strings.EqualFold(p.Name, ref.Name) {
+			cands = append(cands, p)
+		}
+	}
+	for _, p := range cands {
+		if ref.Version != "" && p.Version == ref.Version || ref.Version == "" && p.Version == "" {
+			return p.Dir, p.Version, true
+		}
+	}
+	if ref.Version == "" && len(cands) == 1 {
+		return cands[0].Dir, cands[0].Version, true
+	}
+	if ref.Version != "" {
+		for _, p := range cands {
+			if p.Version == "" {
+				return p.Dir, ref.Version, true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// PackageEnv is the name of the variable Batch sets for an application
+// package on Linux: AZ_BATCH_APP_PACKAGE_<name>_<version>, with '.', '-'
+// and '#' turned into '_'; without a version for the default.
+func PackageEnv(name, version string) string {
+	r := strings.NewReplacer(".", "_", "-", "_", "#", "_")
+	v := "AZ_BATCH_APP_PACKAGE_" + r.Replace(name)
+	if version != "" {
+		v += "_" + r.Replace(version)
+	}
+	return v
+}
+
+func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd string) error {
+	for _, in := range a.Task.Inputs {
+		dst := filepath.Join(wd, filepath.FromSlash(in.Path))
+		var err error
+		switch in.Kind {
+		case compiler.InputBlob, compiler.InputBlobPrefix:
+			var loc blobstage.Location
+			loc, err = blobstage.ParseURL(in.From)
+			if err == nil {
+				if b.opts.Store == nil {
+					err = errors.New("no blob store is configured")
+				} else {
+					_, err = b.opts.Store.Download(ctx, loc, dst)
+				}
+			}
+		case compiler.InputHTTP:
+			_, err = blobstage.FetchHTTP(ctx, b.opts.HTTP, in.From, dst)
+		case compiler.InputFile:
+			src := in.From
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(a.Run.SpecDir, src)
+			}
+			_, err = blobstage.CopyLocal(src, dst)
+		}
+		if err != nil {
+			return fmt.Errorf("input %s: %s", inputName(in), blobstage.Redact(err.Error()))
+		}
+	}
+	return nil
+}
+
+func inputName(in compiler.Input) string {
+	if in.Kind == compiler.InputHTTP {
+		if i := strings.IndexAny(in.From, "?#"); i >= 0 {
+			return in.From[:i]
+		}
+	}
+	return in.From
+}
+
+// collect uploads the outputs whose condition matches. Every pattern is
+// tried even when one fails; a failed upload fails the attempt, as a
+// Batch file upload error does, and is not retried.
+func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, res *executor.Result) {
+	ok := res.State == executor.Succeeded
+	var errs []string
+	for _, o := range a.Task.Outputs {
+		if !o.When.Matches(ok) {
+			continue
+		}
+		loc, err := blobstage.ParseURL(o.To)
+		if err == nil && b.opts.Store == nil {
+			err = errors.New("no blob store is configured")
+		}
+		var st blobstage.Stats
+		if err == nil {
+			st, err = b.opts.Store.Upload(ctx, wd, o.Pattern, loc)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, blobstage.Redact(err.Error())))
+			continue
+		}
+		if st.Files > 0 && !slices.Contains(res.Outputs, o.To) {
+			res.Outputs = append(res.Outputs, o.To)
+		}
+	}
+	if len(errs) > 0 {
+		if ok {
+			res.State, res.NoRetry = executor.Failed, true
+			res.Reason = strings.Join(errs, "; ")
+		} else {
+			res.Reason += "; " + strings.Join(errs, "; ")
+		}
+	}
+}
+
+// uploadLogs sends stdout.txt and stderr.txt to the logs prefix, whatever
+// the attempt's outcome: logs are what a person needs most when data
+// uploads failed.
+func (b *Backend) uploadLogs(ctx context.Context, a *executor.Attempt, taskDir string, res *executor.Result) {
+	if b.opts.Logs == "" || b.opts.Store == nil {
+		return
+	}
+	prefix, err := blobstage.ParseURL(b.opts.Logs)
+	if err != nil {
+		return
+	}
+	dst := prefix.Join(a.Run.ID + "/" + a.Task.ID + "/")
+	// A fresh context: logs of a cancelled attempt are still worth having.
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	if _, err := b.opts.Store.Upload(lctx, taskDir, "std*.txt", dst); err != nil {
+		msg := "logs -> " + dst.String() + ": " + blobstage.Redact(err.Error())
+		if res.Reason == "" {
+			res.Reason = msg
+		} else {
+			res.Reason += "; " + msg
+		}
+	}
+}

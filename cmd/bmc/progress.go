@@ -1,0 +1,187 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/planner"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+)
+
+// progress draws a run's events: live bars on a terminal, plain lines in
+// CI logs. It is the executor's event sink; it never blocks the run.
+type progress interface {
+	executor.Sink
+	Interval() time.Duration
+	Close()
+}
+
+func newProgress(w io.Writer, mode string, plan *planner.Plan) progress {
+	if mode == "auto" {
+		mode = "plain"
+		if f, ok := w.(*os.File); ok && isTerminal(f) && os.Getenv("CI") == "" {
+			mode = "bars"
+		}
+	}
+	switch mode {
+	case "bars":
+		return newBars(w, plan)
+	case "none":
+		return &plain{w: io.Discard}
+	}
+	return &plain{w: w, verbose: plan.ToRun <= 200, last: time.Now()}
+}
+
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// plain writes a line per state change (for runs of up to 200 tasks; for
+// larger ones, failures and retries only) and a summary line every 10s,
+// the way CI logs read well.
+type plain struct {
+	mu      sync.Mutex
+	w       io.Writer
+	verbose bool
+	last    time.Time
+}
+
+func (p *plain) Interval() time.Duration { return 10 * time.Second }
+func (p *plain) Close()                  {}
+
+func (p *plain) Event(e executor.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	line := ""
+	switch e.Type {
+	case executor.EventTaskStarted:
+		if p.verbose {
+			line = fmt.Sprintf("started   %s (attempt %d)", e.Task, e.Attempt)
+		}
+	case executor.EventTaskFinished:
+		if p.verbose || e.State != executor.Succeeded {
+			line = fmt.Sprintf("%-9s %s", e.State, e.Task)
+			if e.Reason != "" {
+				line += ": " + e.Reason
+			}
+			if e.Elapsed > 0 {
+				line += fmt.Sprintf(" [%s]", e.Elapsed.Round(time.Millisecond))
+			}
+		}
+	case executor.EventTaskRetrying:
+		line = fmt.Sprintf("retrying  %s: attempt %d failed: %s", e.Task, e.Attempt, e.Reason)
+	case executor.EventTaskSkipped:
+		if p.verbose {
+			line = fmt.Sprintf("skipped   %s: %s", e.Task, strings.TrimPrefix(e.Reason, "skipped: "))
+		}
+	case executor.EventFinalizeStarted:
+		line = "finalize  started"
+	case executor.EventFinalizeFinished:
+		line = fmt.Sprintf("finalize  %s", e.State)
+		if e.Reason != "" {
+			line += ": " + e.Reason
+		}
+	case executor.EventCallback:
+		line = "callback  delivered"
+		if e.State != executor.Succeeded {
+			line = "callback  failed: " + e.Reason
+		}
+	case executor.EventProgress:
+		c := e.Counts
+		line = fmt.Sprintf("progress  %d/%d done (%d failed, %d running, %d skipped)", c.Done(), c.Total, c.Failed, c.Running, c.Skipped)
+	}
+	if line != "" {
+		fmt.Fprintf(p.w, "%s %s\n", e.Time.Format("15:04:05"), line)
+	}
+}
+
+// bars draws an overall bar and one line per running task with its
+// elapsed time.
+type bars struct {
+	mu      sync.Mutex
+	p       *mpb.Progress
+	total   *mpb.Bar
+	running map[string]*mpb.Bar
+	counts  executor.Counts
+	closed  bool
+}
+
+func newBars(w io.Writer, plan *planner.Plan) *bars {
+	b := &bars{running: map[string]*mpb.Bar{}}
+	b.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+	b.total = b.p.AddBar(int64(plan.Tasks),
+		mpb.PrependDecorators(decor.Name(plan.Workload, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d")),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			c := b.counts
+			return fmt.Sprintf("%d running, %d failed, %d skipped", c.Running, c.Failed, c.Skipped)
+		}), decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)),
+	)
+	b.total.SetCurrent(int64(plan.Tasks - plan.ToRun))
+	return b
+}
+
+func (b *bars) Interval() time.Duration { return 0 }
+
+func (b *bars) Event(e executor.Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.counts = e.Counts
+	switch e.Type {
+	case executor.EventTaskStarted, executor.EventFinalizeStarted:
+		id := e.Task
+		if _, ok := b.running[id]; ok || len(b.running) >= 12 {
+			return
+		}
+		bar := b.p.New(1, mpb.NopStyle(),
+			mpb.PrependDecorators(decor.Name("  "+id, decor.WCSyncSpaceR)),
+			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)),
+			mpb.BarRemoveOnComplete())
+		b.running[id] = bar
+	case executor.EventTaskFinished, executor.EventTaskRetrying, executor.EventFinalizeFinished:
+		if bar, ok := b.running[e.Task]; ok {
+			bar.SetCurrent(1)
+			delete(b.running, e.Task)
+		}
+		if e.Type == executor.EventTaskFinished {
+			b.total.Increment()
+			if e.State == executor.Failed {
+				fmt.Fprintf(b.p, "failed %s: %s\n", e.Task, e.Reason)
+			}
+		}
+	case executor.EventTaskSkipped:
+		b.total.Increment()
+	}
+}
+
+func (b *bars) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	ids := make([]string, 0, len(b.running))
+	for id := range b.running {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		b.running[id].Abort(true)
+	}
+	b.total.Abort(false)
+	b.mu.Unlock()
+	b.p.Wait()
+}

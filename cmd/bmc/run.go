@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bmc-dev/bmc/backends/local"
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/planner"
+	"github.com/spf13/cobra"
+)
+
+type runOptions struct {
+	set          setFlag
+	slots        int
+	backend      string
+	events       string
+	keepGoing    bool
+	only         []string
+	keepWorkdirs bool
+	packages     []string
+	storage      string
+	logs         string
+	progress     string
+}
+
+func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
+	f := cmd.Flags()
+	f.IntVar(&o.slots, "slots", runtime.NumCPU(), "task slots in use at once (a task's slots count against it)")
+	f.StringVar(&o.events, "events", "", "write one JSON object per event to `FILE` (- for stdout)")
+	f.BoolVar(&o.keepGoing, "keep-going", false, "after a failure, still run every task that does not depend on it")
+	f.BoolVar(&o.keepWorkdirs, "keep-workdirs", false, "keep the working directories of succeeded tasks")
+	f.StringArrayVar(&o.packages, "package", nil, "provide an application package: `name[@version]=dir`")
+	f.StringVar(&o.storage, "storage", "", "where az:// locations live: local (.bmc/storage) or azure (default: azure when configured in the environment)")
+	f.StringVar(&o.logs, "logs", "", "upload every task's stdout/stderr under this az:// `prefix`")
+	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bars, plain or none")
+	if !resume {
+		addSetFlag(cmd, &o.set)
+		f.StringVar(&o.backend, "backend", "local", "where tasks run: local")
+		f.StringArrayVar(&o.only, "only", nil, "run only this `task` or group and what it depends on (repeatable)")
+	}
+}
+
+func newRunCmd() *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a workload",
+		Long: `Run a workload: compile it, plan it for the backend, run its tasks, then the
+finalize step and the callback, which run whatever happened before, also after
+Ctrl-C. The run's state is kept in .bmc/runs/<run-id>/: the program, an
+append-only journal, and each task's working directory and logs. An
+interrupted or failed run continues with bmc resume.
+
+Exit status: 0 every task succeeded, 1 a task or the callback failed or the
+spec is invalid, 2 usage error, 3 internal error, 130 cancelled.`,
+		Example: `  bmc run examples/hello.yaml
+  bmc run examples/genomics.yaml --set samples='[s1, s2]' --slots 4
+  bmc run examples/failing.yaml --keep-going
+  bmc run examples/genomics.yaml --only merge --keep-workdirs --events events.jsonl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runSpec(cmd, args[0], &o)
+		},
+	}
+	o.flags(cmd, false)
+	return cmd
+}
+
+func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
+	if o.backend != "local" {
+		return usagef("unknown --backend %q: expected local", o.backend)
+	}
+	if o.slots < 1 {
+		return usagef("--slots must be at least 1")
+	}
+	prog, err := compileSpec(cmd, file, &o.set)
+	if err != nil {
+		return err
+	}
+	if len(o.only) > 0 {
+		if prog, err = planner.Only(prog, o.only); err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+	}
+	abs, _ := filepath.Abs(file)
+	params, _ := o.set.params()
+	meta := executor.Meta{
+		ID: executor.NewRunID(prog.Name, time.Now()), Workload: prog.Name, Backend: o.backend,
+		Spec: abs, SpecDir: filepath.Dir(abs), Params: params, Created: time.Now().UTC(),
+		Slots: o.slots, KeepGoing: o.keepGoing, Only: o.only, Packages: o.packages,
+	}
+	return drive(cmd, prog, meta, o, nil)
+}
+
+// drive runs (or resumes) a run: plan, tasks, finalize, callback.
+func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *runOptions, prev *executor.RunState) error {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	state := stateDir(cmd)
+	pkgs, err := parsePackages(o.packages)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, o.storage, prog, state)
+	if err != nil {
+		return err
+	}
+	logs := o.logs
+	if logs == "" {
+		logs = prog.Logs
+	}
+	if logs != "" {
+		if _, err := blobstage.ParseURL(logs); err != nil {
+			return usagef("--logs: %v", err)
+		}
+	}
+	poolID := ""
+	if prog.Pool != nil {
+		poolID = prog.Pool.ID
+	}
+	be := local.New(local.Options{Slots: o.slots, Store: store, Packages: pkgs, KeepWorkdirs: o.keepWorkdirs, PoolID: poolID, Logs: logs})
+	var done map[string]bool
+	if prev != nil {
+		done = prev.Done()
+	}
+	plan := planner.New(prog, be.Capabilities(), done)
+	for _, c := range plan.Checks {
+		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
+	}
+	if errs := plan.Errors(); len(errs) > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
+	}
+	var secret []byte
+	if cb := prog.Finalize.Callback; cb != nil && cb.SecretEnv != "" {
+		v, ok := os.LookupEnv(cb.SecretEnv)
+		if !ok {
+			return &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
+		}
+		secret = []byte(v)
+	}
+	meta.Storage = store.URL()
+	var dir string
+	if prev == nil {
+		if dir, err = executor.CreateRun(state, meta, prog); err != nil {
+			return err
+		}
+	} else {
+		dir = filepath.Join(executor.RunsDir(state), meta.ID)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	unlock, err := executor.Lock(dir)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer unlock()
+	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: log}
+	if err := be.Prepare(ctx, run); err != nil {
+		return err
+	}
+	sinks := executor.Sinks{}
+	if o.events != "" {
+		w, closeFn, err := openEvents(cmd, o.events)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		sinks = append(sinks, executor.NewJSONSink(w))
+	}
+	display := newProgress(stderr, o.progress, plan)
+	defer display.Close()
+	sinks = append(sinks, display)
+
+	verb := "run"
+	if prev != nil {
+		verb = "resume"
+	}
+	fmt.Fprintf(stderr, "bmc: %s %s: %d tasks (%d to run), %d slots, storage %s\n", verb, meta.ID, plan.Tasks, plan.ToRun, o.slots, store.URL())
+	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: display.Interval()})
+	if err != nil {
+		return err
+	}
+	// The finalize step and the callback run even after Ctrl-C; a second
+	// Ctrl-C stops them.
+	fctx, fstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer fstop()
+	fo := executor.FinishOptions{Secret: secret, Events: sinks}
+	if prev != nil && outcome.Ran == 0 {
+		fo.SkipStep = prev.Finalize != nil && prev.Finalize.State == executor.Succeeded
+		fo.SkipCallback = prev.Callback != nil && prev.Callback.Delivered
+	}
+	res, err := executor.Finish(fctx, plan, be, run, j, outcome, fo)
+	display.Close()
+	if err != nil {
+		return err
+	}
+	report(stderr, meta.ID, plan, outcome, res)
+	switch {
+	case outcome.Canceled:
+		return &exitError{code: exitCanceled}
+	case res.CallbackErr != nil:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: bmc resume %s sends it again", res.CallbackErr, meta.ID)}
+	case res.Status != executor.CallbackSucceeded:
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+func checkText(c planner.Check) string {
+	if c.Task != "" {
+		return c.Task + ": " + c.Message
+	}
+	return c.Message
+}
+
+func parsePackages(specs []string) ([]local.Package, error) {
+	var out []local.Package
+	for _, s := range specs {
+		nv, dir, ok := strings.Cut(s, "=")
+		if !ok || nv == "" || dir == "" {
+			return nil, usagef("--package %q: expected name[@version]=dir", s)
+		}
+		name, version, _ := strings.Cut(nv, "@")
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return nil, err
+		}
+		if fi, err := os.Stat(abs); err != nil || !fi.IsDir() {
+			return nil, usagef("--package %s: %s is not a directory", nv, dir)
+		}
+		out = append(out, local.Package{Name: name, Version: version, Dir: abs})
+	}
+	return out, nil
+}
+
+func openEvents(cmd *cobra.Command, path string) (io.Writer, func(), error) {
+	if path == "-" {
+		return cmd.OutOrStdout(), func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--events: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}
+
+// report prints the run's end: counts, failures with their reasons, the
+// finalize step and the callback.
+func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res *executor.RunResult) {
+	c := o.Counts
+	fmt.Fprintf(w, "bmc: %s %s in %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d\n",
+		id, res.Status, o.Finished.Sub(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total)
+	shown := 0
+	for i, t := range o.Tasks {
+		if t.State == executor.Failed && shown < 20 {
+			fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; bmc logs %s %s --stderr)\n", plan.Program.Tasks[i].ID, t.Reason, t.Attempts, plural(t.Attempts), id, plan.Program.Tasks[i].ID)
+			shown++
+		}
+	}
+	if f := res.Finalize; f != nil {
+		fmt.Fprintf(w, "  finalize %s", f.State)
+		if f.Reason != "" {
+			fmt.Fprintf(w, ": %s", f.Reason)
+		}
+		fmt.Fprintln(w)
+	}
+	if cb := res.Callback; cb != nil {
+		if cb.Delivered {
+			fmt.Fprintf(w, "  callback delivered (HTTP %d, %d attempt%s)\n", cb.Status, cb.Attempts, plural(cb.Attempts))
+		} else {
+			fmt.Fprintf(w, "  callback FAILED: %s\n", cb.Err)
+		}
+	}
+}
+
+var _ = errors.New

@@ -1,0 +1,308 @@
+package executor
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+)
+
+// The files of a run directory, .bmc/runs/<run-id>/.
+const (
+	ProgramFile = "program.json" // the compiled program the run executes
+	MetaFile    = "run.json"     // how the run was started
+	LockFile    = "lock"         // held while a bmc process drives the run
+)
+
+// ErrNoRun is wrapped by errors about a run id that names no run.
+var ErrNoRun = errors.New("no such run")
+
+// Meta is how a run was started: enough to resume it with the same
+// program, storage and options.
+type Meta struct {
+	ID        string            `json:"id"`
+	Workload  string            `json:"workload"`
+	Backend   string            `json:"backend"`
+	Spec      string            `json:"spec"`
+	SpecDir   string            `json:"specDir"`
+	Params    map[string]any    `json:"params,omitempty"`
+	Created   time.Time         `json:"created"`
+	Slots     int               `json:"slots"`
+	KeepGoing bool              `json:"keepGoing,omitempty"`
+	Only      []string          `json:"only,omitempty"`
+	Storage   string            `json:"storage"`
+	Packages  []string          `json:"packages,omitempty"`
+	Extra     map[string]string `json:"extra,omitempty"`
+}
+
+// NewRunID returns <workload>-<yymmddhhmmss>-<2 random chars>: sortable by
+// time, at most 64 characters (workload names are at most 48), and a valid
+// Batch job id.
+func NewRunID(workload string, now time.Time) string {
+	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+	var b [2]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%s-%c%c", workload, now.UTC().Format("060102150405"), alphabet[int(b[0])%36], alphabet[int(b[1])%36])
+}
+
+// RunsDir is where runs live under a state directory.
+func RunsDir(state string) string { return filepath.Join(state, "runs") }
+
+// CreateRun makes the run directory and writes its program and meta data.
+func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) {
+	dir := filepath.Join(RunsDir(state), meta.ID)
+	if err := os.MkdirAll(RunsDir(state), 0o755); err != nil {
+		return "", fmt.Errorf("create run directory: %w", err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", fmt.Errorf("create run directory: %w", err)
+	}
+	if err := writeJSON(filepath.Join(dir, ProgramFile), prog); err != nil {
+		return "", fmt.Errorf("write program: %w", err)
+	}
+	if err := writeJSON(filepath.Join(dir, MetaFile), meta); err != nil {
+		return "", fmt.Errorf("write run meta data: %w", err)
+	}
+	return dir, nil
+}
+
+// FindRun resolves a run id, a unique prefix of one, or "latest" to a run
+// directory.
+func FindRun(state, id string) (string, error) {
+	ids, err := ListRunIDs(state)
+	if err != nil {
+		return "", err
+	}
+	if id == "latest" || id == "last" {
+		if len(ids) == 0 {
+			return "", fmt.Errorf("%w: there are no runs in %s", ErrNoRun, RunsDir(state))
+		}
+		latest, latestT := "", time.Time{}
+		for _, r := range ids {
+			if m, err := ReadMeta(filepath.Join(RunsDir(state), r)); err == nil && !m.Created.Before(latestT) {
+				latest, latestT = r, m.Created
+			}
+		}
+		if latest == "" {
+			latest = ids[len(ids)-1]
+		}
+		return filepath.Join(RunsDir(state), latest), nil
+	}
+	var matches []string
+	for _, r := range ids {
+		if r == id {
+			return filepath.Join(RunsDir(state), r), nil
+		}
+		if strings.HasPrefix(r, id) {
+			matches = append(matches, r)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", fmt.Errorf("%w %q in %s (see bmc runs)", ErrNoRun, id, RunsDir(state))
+	case 1:
+		return filepath.Join(RunsDir(state), matches[0]), nil
+	}
+	return "", fmt.Errorf("run id %q is ambiguous: %s", id, strings.Join(matches, ", "))
+}
+
+// ListRunIDs lists the runs in a state directory, sorted by id.
+func ListRunIDs(state string) ([]string, error) {
+	ents, err := os.ReadDir(RunsDir(state))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() {
+			if _, err := os.Stat(filepath.Join(RunsDir(state), e.Name(), MetaFile)); err == nil {
+				ids = append(ids, e.Name())
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// ReadMeta reads a run's meta data.
+func ReadMeta(dir string) (Meta, error) {
+	var m Meta
+	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(b, &m)
+}
+
+// ReadProgram reads the program a run executes.
+func ReadProgram(dir string) (*compiler.Program, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ProgramFile))
+	if err != nil {
+		return nil, err
+	}
+	var p compiler.Program
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, ProgramFile), err)
+	}
+	return &p, nil
+}
+
+// Lock takes the run's lock, so that one bmc process at a time drives it.
+// The lock file holds the process id, for bmc cancel; the kernel drops the
+// lock when the process dies, even by kill -9.
+func Lock(dir string) (unlock func(), err error) {
+	f, err := os.OpenFile(filepath.Join(dir, LockFile), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock run: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		pid, _ := LockHolder(dir)
+		return nil, fmt.Errorf("run %s is in progress (bmc process %d)", filepath.Base(dir), pid)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() {
+		f.Truncate(0)
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// LockHolder returns the id of the process driving the run, if any.
+func LockHolder(dir string) (pid int, held bool) {
+	f, err := os.Open(filepath.Join(dir, LockFile))
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err == nil {
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return 0, false
+	}
+	b := make([]byte, 32)
+	n, _ := f.Read(b)
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(b[:n])))
+	return pid, true
+}
+
+// TaskState is a task's state as the journal tells it.
+type TaskState struct {
+	ID       string    `json:"id"`
+	State    State     `json:"state"`
+	Attempts int       `json:"attempts"`
+	ExitCode *int      `json:"exitCode,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Outputs  []string  `json:"outputs,omitempty"`
+	Start    time.Time `json:"start,omitzero"`
+	End      time.Time `json:"end,omitzero"`
+}
+
+// RunState is a run as its journal tells it.
+type RunState struct {
+	Tasks    map[string]*TaskState `json:"-"`
+	Started  time.Time             `json:"started,omitzero"`
+	Finished time.Time             `json:"finished,omitzero"`
+	// Status: running, succeeded, failed, cancelled, or interrupted (no
+	// bmc process drives it and it did not finish).
+	Status   string          `json:"status"`
+	Finalize *TaskState      `json:"finalize,omitempty"`
+	Callback *CallbackResult `json:"callback,omitempty"`
+	// Sessions is how many times the run was started or resumed.
+	Sessions int `json:"sessions"`
+}
+
+// Done returns the tasks that succeeded.
+func (s *RunState) Done() map[string]bool {
+	done := map[string]bool{}
+	for id, t := range s.Tasks {
+		if t.State == Succeeded {
+			done[id] = true
+		}
+	}
+	return done
+}
+
+// LoadState reads a run's journal.
+func LoadState(dir string) (*RunState, error) {
+	recs, err := ReadJournal(filepath.Join(dir, JournalFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	st := &RunState{Tasks: map[string]*TaskState{}, Status: "interrupted"}
+	task := func(id string) *TaskState {
+		t := st.Tasks[id]
+		if t == nil {
+			t = &TaskState{ID: id, State: Pending}
+			st.Tasks[id] = t
+		}
+		return t
+	}
+	for _, r := range recs {
+		switch r.Type {
+		case RecordRunStarted:
+			st.Sessions++
+			if st.Started.IsZero() {
+				st.Started = r.Time
+			}
+			st.Status, st.Finished = "interrupted", time.Time{}
+		case RecordTaskStarted:
+			t := task(r.Task)
+			if t.State == Succeeded {
+				continue
+			}
+			t.State, t.Attempts = Running, max(t.Attempts, r.Attempt)
+			if t.Start.IsZero() {
+				t.Start = r.Time
+			}
+		case RecordTaskFinished, RecordTaskSkipped:
+			t := task(r.Task)
+			if t.State == Succeeded {
+				continue // a succeeded task is never run again
+			}
+			t.State, t.ExitCode, t.Reason, t.End = State(r.State), r.ExitCode, r.Reason, r.Time
+			if r.Attempt > t.Attempts {
+				t.Attempts = r.Attempt
+			}
+			var d struct{ Outputs []string }
+			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
+				t.Outputs = append(t.Outputs, d.Outputs...)
+			}
+		case RecordFinalizeFinished:
+			st.Finalize = &TaskState{ID: compiler.FinalizeID, State: State(r.State), Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, End: r.Time}
+		case RecordCallback:
+			var cr CallbackResult
+			if json.Unmarshal(r.Data, &cr) == nil {
+				st.Callback = &cr
+			}
+		case RecordRunFinished:
+			st.Status, st.Finished = r.State, r.Time
+		}
+	}
+	// A task journaled as running by a process that is gone was
+	// interrupted with it.
+	if _, held := LockHolder(dir); held {
+		if st.Finished.IsZero() {
+			st.Status = "running"
+		}
+	} else {
+		for _, t := range st.Tasks {
+			if t.State == Running {
+				t.State, t.Reason = Canceled, "interrupted: bmc stopped while it ran"
+			}
+		}
+	}
+	return st, nil
+}

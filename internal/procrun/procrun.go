@@ -1,0 +1,394 @@
+// Package procrun runs one task attempt as a local process: in its own
+// process group, with stdout and stderr written to files, bounded by a
+// timeout and by a context, and reported as a Result that reads like what a
+// POSIX shell would report.
+//
+// It is shared by the local backend and the Batch emulator so that both stop
+// tasks the same way. It owns starting, stopping and reaping the process and
+// nothing else: it does not build the environment or the working directory,
+// does not retry, does not log, and never interprets an exit code as success
+// or failure — that is the caller's business.
+//
+// Linux (and other Unix systems with process groups) only.
+package procrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultKillGrace is how long a stopped process group gets between SIGTERM
+// and SIGKILL when Spec.KillGrace is zero. It matches the few seconds most
+// programs need to flush and remove temporary files.
+const DefaultKillGrace = 5 * time.Second
+
+// Exit codes reported when the program could not be started, chosen to match
+// what bash reports for the same situations so that logs read the same
+// whether a task ran under bmc or in a shell.
+const (
+	ExitNotFound      = 127 // the program does not exist
+	ExitCannotExecute = 126 // it exists but could not be started
+)
+
+// Spec describes one attempt.
+type Spec struct {
+	// Argv is the program and its arguments. A program name without a
+	// slash is looked up in the PATH of Env (or, when Env has no PATH,
+	// in bmc's own PATH); a relative name with a slash is relative to Dir.
+	Argv []string
+	// Dir is the working directory; empty means bmc's own.
+	Dir string
+	// Env is the complete environment ("KEY=value"). Nil inherits bmc's
+	// environment, as os/exec does; an empty non-nil slice means none.
+	Env []string
+	// Stdout and Stderr are file paths, created or truncated. Empty
+	// discards the stream. The same path for both interleaves the two
+	// streams in one file, as 2>&1 would. Relative paths are relative to
+	// bmc's directory, not Dir.
+	Stdout, Stderr string
+	// Timeout bounds the attempt's wall-clock time; zero means none.
+	Timeout time.Duration
+	// KillGrace is the time between SIGTERM and SIGKILL when the attempt is
+	// stopped. Zero means DefaultKillGrace; negative means SIGKILL at once.
+	KillGrace time.Duration
+}
+
+// Result is what became of an attempt.
+//
+// ExitCode follows shell conventions: the exit status when the process
+// exited, 128+n when signal n ended it (137 for SIGKILL, 143 for SIGTERM),
+// and ExitNotFound or ExitCannotExecute when Run returns an error. An
+// attempt that was stopped (TimedOut or Canceled) never reports 0, even if
+// the program caught SIGTERM and exited cleanly, so a caller that only looks
+// at ExitCode cannot mistake it for a success.
+type Result struct {
+	ExitCode int
+	// Signal is the name of the signal that ended the process ("SIGKILL"),
+	// or empty when it exited by itself.
+	Signal string
+	// TimedOut is set when Spec.Timeout stopped the attempt; Canceled when
+	// the context did. At most one of them is set.
+	TimedOut, Canceled bool
+	// Start and End bracket the attempt: from just before the process was
+	// started until its leader was reaped and, when it was stopped, the
+	// rest of its group was gone or had been sent SIGKILL.
+	Start, End time.Time
+}
+
+// Run starts the attempt, waits for it and reports how it ended. The error
+// is non-nil only when the process could not be started (the program was
+// not found, an output file could not be created, the context was already
+// done, ...); a process that ran and failed is reported in Result, never as
+// an error.
+//
+// On timeout or cancellation the whole process group gets SIGTERM and, if
+// anything in it is still alive after KillGrace, SIGKILL. Run returns once
+// the group leader has been reaped and the group is empty or has been sent
+// SIGKILL. When the leader exits by itself, background processes it left in
+// its group are not touched, as with a shell; Run does not wait for them
+// (they hold only files, never a pipe to bmc).
+func Run(ctx context.Context, s Spec) (Result, error) {
+	start := time.Now()
+	fail := func(code int, err error) (Result, error) {
+		return Result{ExitCode: code, Start: start, End: time.Now()}, err
+	}
+	if len(s.Argv) == 0 || s.Argv[0] == "" {
+		return fail(ExitNotFound, errors.New("run: empty command"))
+	}
+	name := s.Argv[0]
+	if err := ctx.Err(); err != nil {
+		r, err := fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
+		r.Canceled = true
+		return r, err
+	}
+
+	path, err := lookPath(name, s.Dir, s.Env)
+	if err != nil {
+		code := ExitCannotExecute
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+			code = ExitNotFound
+		}
+		return fail(code, fmt.Errorf("run %q: %w", name, err))
+	}
+
+	stdout, stderr, closeFiles, err := openOutputs(s.Stdout, s.Stderr)
+	if err != nil {
+		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
+	}
+	defer closeFiles()
+
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   s.Argv,
+		Dir:    s.Dir,
+		Env:    s.Env,
+		Stdout: stdout,
+		Stderr: stderr,
+		// A group of its own, so that stopping the attempt reaches every
+		// process it started and never bmc itself.
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
+	}
+	start = time.Now()
+	if err := cmd.Start(); err != nil {
+		// The program exists (lookPath saw it), so this is a missing
+		// working directory, a bad interpreter line and the like.
+		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
+	}
+	// Our files were handed to the child at fork; holding our copies open
+	// any longer gains nothing.
+	closeFiles()
+
+	pgid := cmd.Process.Pid
+	done := make(chan struct{})
+	go func() {
+		// The error only restates the exit status, which ProcessState
+		// carries in full; with *os.File outputs there is no copying
+		// goroutine whose error could be lost.
+		_ = cmd.Wait()
+		close(done)
+	}()
+
+	var timeout <-chan time.Time
+	if s.Timeout > 0 {
+		t := time.NewTimer(s.Timeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+
+	var r Result
+	select {
+	case <-done:
+	case <-timeout:
+		r.TimedOut = stop(pgid, done, s.KillGrace)
+	case <-ctx.Done():
+		r.Canceled = stop(pgid, done, s.KillGrace)
+	}
+	<-done
+	r.Start, r.End = start, time.Now()
+
+	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Signaled():
+		r.Signal = unix.SignalName(ws.Signal())
+		if r.Signal == "" {
+			r.Signal = fmt.Sprintf("signal %d", int(ws.Signal()))
+		}
+		r.ExitCode = 128 + int(ws.Signal())
+	default:
+		r.ExitCode = ws.ExitStatus()
+	}
+	if (r.TimedOut || r.Canceled) && r.ExitCode == 0 {
+		// The program caught SIGTERM and exited cleanly; it still did not
+		// finish its work.
+		r.ExitCode = 128 + int(syscall.SIGTERM)
+	}
+	return r, nil
+}
+
+// stop ends the process group pgid: SIGTERM, then SIGKILL once grace has
+// passed if any member is still alive. It returns when the leader has been
+// reaped (done is closed) and the group is empty or has been sent SIGKILL.
+// It reports false when the leader had already exited by itself, so that a
+// timer firing at the same moment as a normal exit does not mislabel it.
+func stop(pgid int, done <-chan struct{}, grace time.Duration) bool {
+	select {
+	case <-done:
+		return false
+	default:
+	}
+	if grace == 0 {
+		grace = DefaultKillGrace
+	}
+	if grace < 0 {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return true
+	}
+	// Errors are ignored: ESRCH means the group is already gone, which is
+	// the goal, and EPERM cannot happen for a group we created.
+	_ = syscall.Kill(-pgid, syscall.SIGTERM)
+	deadline := time.NewTimer(grace)
+	defer deadline.Stop()
+	select {
+	case <-done:
+	case <-deadline.C:
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		return true
+	}
+	// The leader is gone, but processes it started may still be handling
+	// SIGTERM. There is no notification for a group becoming empty, so
+	// poll, backing off, until it is or the grace period is up.
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		if !groupAlive(pgid) {
+			return true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-deadline.C:
+			t.Stop()
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+			return true
+		}
+	}
+}
+
+// groupAlive reports whether any process in group pgid is still running.
+// kill(-pgid, 0) alone would count zombies: members whose parent died are
+// reaped by init, which may take a second or more, and waiting for that
+// would stretch every stop towards the full grace period. So when the
+// group still exists, /proc is consulted for a member that is not a
+// zombie; without /proc the group counts as alive.
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return true
+	}
+	for _, e := range entries {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // exited while we looked
+		}
+		state, pgrp, ok := parseStat(string(b))
+		if ok && pgrp == pgid && state != 'Z' && state != 'X' {
+			return true
+		}
+	}
+	return false
+}
+
+// parseStat extracts the state and process group from /proc/<pid>/stat:
+// "pid (comm) state ppid pgrp ...". comm may hold spaces and parentheses,
+// so fields are counted from the last ')'.
+func parseStat(s string) (state byte, pgrp int, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 3 || len(f[0]) != 1 {
+		return 0, 0, false
+	}
+	pgrp, err := strconv.Atoi(f[2])
+	if err != nil {
+		return 0, 0, false
+	}
+	return f[0][0], pgrp, true
+}
+
+// lookPath resolves the program the way execvp would for the child: names
+// with a slash relative to the working directory, others through the PATH
+// the child will see. os/exec would search bmc's own PATH and resolve
+// relative names against bmc's directory, which is not what the task asked
+// for.
+func lookPath(name, dir string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) && dir != "" {
+			p = filepath.Join(dir, p)
+		}
+		return p, checkExecutable(p)
+	}
+	pathEnv, ok := "", false
+	if env == nil {
+		pathEnv, ok = os.LookupEnv("PATH")
+	} else {
+		for _, kv := range env {
+			if v, found := strings.CutPrefix(kv, "PATH="); found {
+				pathEnv, ok = v, true // the last one wins, as in os/exec
+			}
+		}
+	}
+	if !ok {
+		pathEnv = os.Getenv("PATH")
+	}
+	var firstErr error
+	for _, d := range filepath.SplitList(pathEnv) {
+		if d == "" {
+			d = "." // POSIX: an empty PATH entry is the current directory
+		}
+		if !filepath.IsAbs(d) && dir != "" {
+			d = filepath.Join(dir, d)
+		}
+		p := filepath.Join(d, name)
+		err := checkExecutable(p)
+		if err == nil {
+			return p, nil
+		}
+		// Like execvp, remember a program that exists but cannot run, so
+		// the error says "permission denied" rather than "not found".
+		if firstErr == nil && !errors.Is(err, fs.ErrNotExist) {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return "", firstErr
+	}
+	return "", exec.ErrNotFound
+}
+
+func checkExecutable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%s: is a directory", p)
+	}
+	if fi.Mode()&0o111 == 0 {
+		return fmt.Errorf("%s: %w", p, fs.ErrPermission)
+	}
+	return nil
+}
+
+// openOutputs creates the stdout and stderr files. One path named twice is
+// opened once, so that both streams share an offset and interleave instead
+// of overwriting each other.
+func openOutputs(outPath, errPath string) (stdout, stderr *os.File, closeAll func(), err error) {
+	var files []*os.File
+	closeAll = func() {
+		for _, f := range files {
+			_ = f.Close() // write-only files handed to the child; nothing to flush
+		}
+		files = nil
+	}
+	open := func(p string) (*os.File, error) {
+		if p == "" {
+			p = os.DevNull
+		}
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		return f, nil
+	}
+	if stdout, err = open(outPath); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	if errPath != "" && errPath == outPath {
+		return stdout, stdout, closeAll, nil
+	}
+	if stderr, err = open(errPath); err != nil {
+		closeAll()
+		return nil, nil, nil, err
+	}
+	return stdout, stderr, closeAll, nil
+}
