@@ -72,10 +72,15 @@ func (q readyQueue) Less(a, b int) bool {
 	}
 	return x < y
 }
-func (q readyQueue) Swap(a, b int)   { q.items[a], q.items[b] = q.items[b], q.items[a] }
-func (q *readyQueue) Push(x any)     { q.items = append(q.items, x.(int32)) }
-func (q *readyQueue) Pop() any       { n := len(q.items); x := q.items[n-1]; q.items = q.items[:n-1]; return x }
-func (q *readyQueue) peek() int32    { return q.items[0] }
+func (q readyQueue) Swap(a, b int) { q.items[a], q.items[b] = q.items[b], q.items[a] }
+func (q *readyQueue) Push(x any)   { q.items = append(q.items, x.(int32)) }
+func (q *readyQueue) Pop() any {
+	n := len(q.items)
+	x := q.items[n-1]
+	q.items = q.items[:n-1]
+	return x
+}
+func (q *readyQueue) peek() int32 { return q.items[0] }
 
 // scheduler holds the state of the task phase of one run.
 type scheduler struct {
@@ -406,4 +411,3 @@ func (s *scheduler) skipDependents(root int32) {
 		}
 	}
 }
-
