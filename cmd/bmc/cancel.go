@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/spf13/cobra"
+)
+
+func newCancelCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "cancel RUN",
+		Short: "Cancel a run in progress, from another terminal",
+		Long: `Cancel a run in progress, as Ctrl-C in its terminal would: its running tasks'
+process groups are killed, tasks are marked cancelled, and the finalize step
+and the callback (status cancelled) still run.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := executor.FindRun(stateDir(cmd), args[0])
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			id := filepath.Base(dir)
+			pid, held := executor.LockHolder(dir)
+			if !held || pid <= 0 {
+				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
+			}
+			// Make sure the pid is still a bmc process before signalling it.
+			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmdline), "bmc") {
+				return &exitError{code: exitFailed, err: fmt.Errorf("run %s: process %d is not bmc", id, pid)}
+			}
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				return fmt.Errorf("cancel run %s: signal process %d: %w", id, pid, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s (bmc process %d); its finalize step and callback still run\n", id, pid)
+			return nil
+		},
+	}
+}

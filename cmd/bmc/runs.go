@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/spf13/cobra"
+)
+
+type runRow struct {
+	ID       string             `json:"id"`
+	Workload string             `json:"workload"`
+	Backend  string             `json:"backend"`
+	Status   string             `json:"status"`
+	Created  time.Time          `json:"created"`
+	Counts   executor.Counts    `json:"tasks"`
+	State    *executor.RunState `json:"-"`
+}
+
+func newRunsCmd() *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs, newest last",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			state := stateDir(cmd)
+			ids, err := executor.ListRunIDs(state)
+			if err != nil {
+				return err
+			}
+			var rows []runRow
+			for _, id := range ids {
+				r, err := loadRow(filepath.Join(executor.RunsDir(state), id))
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s: %v\n", id, err)
+					continue
+				}
+				rows = append(rows, r)
+			}
+			out := cmd.OutOrStdout()
+			switch output {
+			case "json":
+				if rows == nil {
+					rows = []runRow{}
+				}
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rows)
+			case "text":
+				if len(rows) == 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "no runs in %s\n", executor.RunsDir(state))
+					return nil
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "RUN\tSTATUS\tTASKS\tFAILED\tSTARTED")
+				for _, r := range rows {
+					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\n", r.ID, r.Status, r.Counts.Succeeded, r.Counts.Total, r.Counts.Failed, r.Created.Local().Format("2006-01-02 15:04:05"))
+				}
+				return tw.Flush()
+			}
+			return usagef("unknown --output %q: expected text or json", output)
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+// loadRow reads a run's meta data, program and journal into counts.
+func loadRow(dir string) (runRow, error) {
+	meta, err := executor.ReadMeta(dir)
+	if err != nil {
+		return runRow{}, err
+	}
+	prog, err := executor.ReadProgram(dir)
+	if err != nil {
+		return runRow{}, err
+	}
+	st, err := executor.LoadState(dir)
+	if err != nil {
+		return runRow{}, err
+	}
+	r := runRow{ID: meta.ID, Workload: meta.Workload, Backend: meta.Backend, Status: st.Status, Created: meta.Created, State: st}
+	r.Counts.Total = len(prog.Tasks)
+	for _, t := range prog.Tasks {
+		ts := st.Tasks[t.ID]
+		if ts == nil {
+			r.Counts.Pending++
+			continue
+		}
+		switch ts.State {
+		case executor.Succeeded:
+			r.Counts.Succeeded++
+		case executor.Failed:
+			r.Counts.Failed++
+		case executor.Skipped:
+			r.Counts.Skipped++
+		case executor.Canceled:
+			r.Counts.Cancelled++
+		case executor.Running:
+			r.Counts.Running++
+		default:
+			r.Counts.Pending++
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd() *cobra.Command {
+	var output string
+	var all bool
+	cmd := &cobra.Command{
+		Use:   "status RUN",
+		Short: "Show a run's tasks and their states",
+		Long: `Show a run's tasks and their states, as its journal tells them. RUN is a run
+id, a unique prefix of one, or "latest". By default only tasks that are not
+succeeded are listed when there are many; --all lists every task.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := executor.FindRun(stateDir(cmd), args[0])
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			row, err := loadRow(dir)
+			if err != nil {
+				return err
+			}
+			prog, err := executor.ReadProgram(dir)
+			if err != nil {
+				return err
+			}
+			st := row.State
+			tasks := make([]executor.TaskState, 0, len(prog.Tasks))
+			for _, t := range prog.Tasks {
+				if ts := st.Tasks[t.ID]; ts != nil {
+					tasks = append(tasks, *ts)
+				} else {
+					tasks = append(tasks, executor.TaskState{ID: t.ID, State: executor.Pending})
+				}
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(struct {
+					runRow
+					Run      *executor.RunState   `json:"run"`
+					Tasks    []executor.TaskState `json:"taskStates"`
+					Finalize *executor.TaskState  `json:"finalize,omitempty"`
+				}{row, st, tasks, st.Finalize})
+			}
+			if output != "text" {
+				return usagef("unknown --output %q: expected text or json", output)
+			}
+			c := row.Counts
+			fmt.Fprintf(out, "run %s (%s): %s\n", row.ID, row.Workload, row.Status)
+			fmt.Fprintf(out, "tasks: %d succeeded, %d failed, %d skipped, %d cancelled, %d running, %d pending of %d\n",
+				c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Running, c.Pending, c.Total)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tEXIT\tDURATION\tREASON")
+			shown := 0
+			for _, t := range tasks {
+				if !all && len(tasks) > 50 && t.State == executor.Succeeded {
+					continue
+				}
+				if !all && shown >= 200 {
+					break
+				}
+				shown++
+				printTaskRow(tw, t)
+			}
+			if f := st.Finalize; f != nil {
+				printTaskRow(tw, *f)
+			}
+			tw.Flush()
+			if cb := st.Callback; cb != nil {
+				if cb.Delivered {
+					fmt.Fprintf(out, "callback: delivered (HTTP %d after %d attempt%s)\n", cb.Status, cb.Attempts, plural(cb.Attempts))
+				} else {
+					fmt.Fprintf(out, "callback: not delivered: %s\n", cb.Err)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&all, "all", false, "list every task")
+	return cmd
+}
+
+func printTaskRow(tw *tabwriter.Writer, t executor.TaskState) {
+	exit, dur := "-", "-"
+	if t.ExitCode != nil {
+		exit = fmt.Sprint(*t.ExitCode)
+	}
+	if !t.Start.IsZero() && !t.End.IsZero() {
+		dur = t.End.Sub(t.Start).Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.State, t.Attempts, exit, dur, t.Reason)
+}
