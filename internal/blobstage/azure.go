@@ -1,0 +1,707 @@
+package blobstage
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+)
+
+// Options tune how an Azure store moves data.
+type Options struct {
+	// Parallelism bounds the requests that carry data at once, across all
+	// calls on the store: uploads of whole files or of blocks of large
+	// ones, and downloads. Default 8.
+	Parallelism int
+	// BlockSize is the size of one staged block. A file no larger goes up
+	// in a single request; a larger one is streamed in blocks. Default
+	// 8 MiB; raised automatically for files too large for 50,000 blocks.
+	BlockSize int64
+}
+
+const (
+	defaultParallelism = 8
+	defaultBlockSize   = 8 << 20
+	maxBlocks          = 50_000
+	maxBlockSize       = 4000 << 20
+	copyBufferSize     = 256 << 10
+)
+
+// Azure is a Store backed by one Azure Blob Storage account (or Azurite).
+type Azure struct {
+	svc  *service.Client
+	base string
+	opt  Options
+	// slots holds one token per data-carrying request in flight. Nothing
+	// holds a token while waiting for another, so sharing it between
+	// concurrent calls cannot deadlock.
+	slots chan struct{}
+}
+
+var _ Store = (*Azure)(nil)
+
+// FromEnv opens the account named by the environment, following the Azure
+// CLI's variables: AZURE_STORAGE_CONNECTION_STRING first (account keys,
+// SAS, Azurite), else AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_ACCOUNT
+// (https://<account>.blob.core.windows.net), authenticated with
+// AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN when set and with
+// azidentity's DefaultAzureCredential otherwise. ok is false when nothing
+// is configured, and true with an error when the configuration is unusable.
+// No request is made here: wrong credentials surface on first use. ctx is
+// for credential set-up that needs I/O; none does today.
+func FromEnv(ctx context.Context) (a *Azure, ok bool, err error) {
+	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
+		a, err := NewFromConnectionString(cs, Options{})
+		return a, true, err
+	}
+	account := os.Getenv("AZURE_STORAGE_ACCOUNT")
+	endpoint := os.Getenv("AZURE_STORAGE_ACCOUNT_URL")
+	if endpoint == "" && account == "" {
+		return nil, false, nil
+	}
+	if endpoint == "" {
+		if !validAccount(account) {
+			return nil, true, fmt.Errorf("AZURE_STORAGE_ACCOUNT %q: 3-24 lower-case letters and digits", account)
+		}
+		endpoint = "https://" + account + ".blob.core.windows.net"
+	}
+	if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" {
+		if account == "" {
+			return nil, true, errors.New("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT")
+		}
+		cred, err := service.NewSharedKeyCredential(account, key)
+		if err != nil {
+			return nil, true, azureError("open storage account", endpointName(endpoint), err)
+		}
+		svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
+		if err != nil {
+			return nil, true, azureError("open storage account", endpointName(endpoint), err)
+		}
+		return newAzure(svc, Options{}), true, nil
+	}
+	if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
+		a, err := NewFromURL(endpoint+"?"+sas, nil, Options{})
+		return a, true, err
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, true, azureError("open storage account", endpointName(endpoint), err)
+	}
+	a, err = NewFromURL(endpoint, cred, Options{})
+	return a, true, err
+}
+
+// NewFromConnectionString opens the account a storage connection string
+// names, with its account key or SAS.
+func NewFromConnectionString(cs string, opt Options) (*Azure, error) {
+	svc, err := service.NewClientFromConnectionString(cs, clientOptions())
+	if err != nil {
+		return nil, azureError("open storage account", "from connection string", err)
+	}
+	return newAzure(svc, opt), nil
+}
+
+// NewFromURL opens the account at its blob endpoint. cred may be nil when
+// the URL carries a SAS, or the account allows anonymous access.
+func NewFromURL(endpoint string, cred azcore.TokenCredential, opt Options) (*Azure, error) {
+	var (
+		svc *service.Client
+		err error
+	)
+	if cred == nil {
+		svc, err = service.NewClientWithNoCredential(endpoint, clientOptions())
+	} else {
+		svc, err = service.NewClient(endpoint, cred, clientOptions())
+	}
+	if err != nil {
+		return nil, azureError("open storage account", endpointName(endpoint), err)
+	}
+	return newAzure(svc, opt), nil
+}
+
+func clientOptions() *service.ClientOptions {
+	return &service.ClientOptions{ClientOptions: policy.ClientOptions{
+		Telemetry: policy.TelemetryOptions{ApplicationID: "bmc"},
+	}}
+}
+
+func newAzure(svc *service.Client, opt Options) *Azure {
+	if opt.Parallelism <= 0 {
+		opt.Parallelism = defaultParallelism
+	}
+	if opt.BlockSize <= 0 {
+		opt.BlockSize = defaultBlockSize
+	}
+	opt.BlockSize = min(opt.BlockSize, maxBlockSize)
+	return &Azure{
+		svc:   svc,
+		base:  endpointName(svc.URL()),
+		opt:   opt,
+		slots: make(chan struct{}, opt.Parallelism),
+	}
+}
+
+func validAccount(s string) bool {
+	if len(s) < 3 || len(s) > 24 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// endpointName is the endpoint without query or fragment, which is where a
+// SAS lives.
+func endpointName(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return strings.TrimSuffix(u.String(), "/")
+}
+
+// URL returns the account's blob endpoint, without any query.
+func (a *Azure) URL() string { return a.base }
+
+func (a *Azure) acquire(ctx context.Context) error {
+	select {
+	case a.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (a *Azure) release() { <-a.slots }
+
+// Download implements Store.
+func (a *Azure) Download(ctx context.Context, src Location, dst string) (Stats, error) {
+	if _, err := ParseURL(src.String()); err != nil {
+		return Stats{}, azureError("download", src.String(), err)
+	}
+	if !src.IsPrefix() {
+		if err := a.acquire(ctx); err != nil {
+			return Stats{}, azureError("download", src.String(), err)
+		}
+		defer a.release()
+		n, err := a.downloadBlob(ctx, src, dst)
+		if err != nil {
+			return Stats{}, azureError("download", src.String(), err)
+		}
+		return Stats{Files: 1, Bytes: n}, nil
+	}
+
+	type job struct {
+		loc  Location
+		path string
+	}
+	var (
+		nbytes atomic.Int64
+		nfiles atomic.Int64
+		listed int
+	)
+	err := runJobs(a, ctx, func(ctx context.Context, send func(job) bool) error {
+		pager := a.svc.NewContainerClient(src.Container).NewListBlobsFlatPager(
+			&container.ListBlobsFlatOptions{Prefix: &src.Path})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return azureError("download", src.String(), err)
+			}
+			for _, item := range page.Segment.BlobItems {
+				if item.Name == nil {
+					continue
+				}
+				rel, skip, err := blobRelPath(*item.Name, src.Path)
+				if err != nil {
+					return azureError("download", src.String(), err)
+				}
+				if skip {
+					continue
+				}
+				listed++
+				if !send(job{Location{src.Container, *item.Name}, filepath.Join(dst, filepath.FromSlash(rel))}) {
+					return nil
+				}
+			}
+		}
+		if listed == 0 {
+			return azureError("download", src.String(), fmt.Errorf("no blobs under prefix: %w", ErrNotFound))
+		}
+		return nil
+	}, func(ctx context.Context, j job) error {
+		if err := a.acquire(ctx); err != nil {
+			return azureError("download", j.loc.String(), err)
+		}
+		defer a.release()
+		n, err := a.downloadBlob(ctx, j.loc, j.path)
+		if err != nil {
+			return azureError("download", j.loc.String(), err)
+		}
+		nbytes.Add(n)
+		nfiles.Add(1)
+		return nil
+	})
+	return Stats{Files: int(nfiles.Load()), Bytes: nbytes.Load()}, err
+}
+
+// blobRelPath is name relative to prefix, checked to stay inside the
+// destination directory: blob names may hold ".." segments that file
+// names must not follow. Names ending in "/" are directory markers
+// (hierarchical-namespace accounts) and are skipped.
+func blobRelPath(name, prefix string) (rel string, skip bool, err error) {
+	rel, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return "", false, fmt.Errorf("listing returned %q outside the prefix", name)
+	}
+	if rel == "" || strings.HasSuffix(rel, "/") {
+		return "", true, nil
+	}
+	if !filepath.IsLocal(filepath.FromSlash(rel)) {
+		return "", false, fmt.Errorf("blob %q would land outside the destination directory", name)
+	}
+	return rel, false, nil
+}
+
+// downloadBlob streams one blob into a temporary file beside path and
+// renames it into place once it is complete and its checksum matches. It
+// does not sync: a download that a crash cuts short is simply staged again.
+func (a *Azure) downloadBlob(ctx context.Context, src Location, path string) (n int64, err error) {
+	bc := a.svc.NewContainerClient(src.Container).NewBlobClient(src.Path)
+	resp, err := bc.DownloadStream(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	// A connection that breaks mid-body is picked up where it broke, pinned
+	// to the blob's ETag: that finishes this one request rather than
+	// retrying the operation, which is the caller's call.
+	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})
+	defer body.Close()
+
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	// The local store's temporary names, so that its listings skip a
+	// download still in progress into its own folders too.
+	f, err := createTemp(dir, 0o666)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	var sum hash.Hash
+	var w io.Writer = f
+	if len(resp.ContentMD5) > 0 {
+		sum = md5.New()
+		w = io.MultiWriter(f, sum)
+	}
+	bufSize := int64(copyBufferSize)
+	if resp.ContentLength != nil {
+		bufSize = max(min(bufSize, *resp.ContentLength+1), 512)
+	}
+	n, err = io.CopyBuffer(w, body, make([]byte, bufSize))
+	if err != nil {
+		return n, err
+	}
+	if resp.ContentLength != nil && n != *resp.ContentLength {
+		return n, fmt.Errorf("received %d of %d bytes", n, *resp.ContentLength)
+	}
+	if sum != nil {
+		if got := sum.Sum(nil); !bytes.Equal(got, resp.ContentMD5) {
+			return n, fmt.Errorf("content MD5 mismatch: blob records %x, received data hashes to %x", resp.ContentMD5, got)
+		}
+	}
+	if err := f.Close(); err != nil {
+		return n, err
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return n, err
+	}
+	return n, nil
+}
+
+// Upload implements Store.
+func (a *Azure) Upload(ctx context.Context, dir, pattern string, dst Location) (Stats, error) {
+	// A Location built by hand gets the checks ParseURL makes.
+	if _, err := ParseURL(dst.String()); err != nil {
+		return Stats{}, azureError("upload", dst.String(), err)
+	}
+	files, err := Match(dir, pattern)
+	if err != nil {
+		return Stats{}, azureError("upload", dst.String(), err)
+	}
+	if len(files) == 0 {
+		return Stats{}, nil
+	}
+	if err := a.ensureContainer(ctx, dst.Container); err != nil {
+		return Stats{}, azureError("upload", dst.String()+": create container "+dst.Container, err)
+	}
+
+	type job struct {
+		path string
+		loc  Location
+	}
+	var (
+		nbytes atomic.Int64
+		nfiles atomic.Int64
+	)
+	err = runJobs(a, ctx, func(ctx context.Context, send func(job) bool) error {
+		for _, t := range uploadTargets(files, pattern, dst) {
+			if !send(job{filepath.Join(dir, filepath.FromSlash(t.rel)), t.loc}) {
+				return nil
+			}
+		}
+		return nil
+	}, func(ctx context.Context, j job) error {
+		n, err := a.uploadFile(ctx, j.path, j.loc)
+		if err != nil {
+			return azureError("upload", j.loc.String(), err)
+		}
+		nbytes.Add(n)
+		nfiles.Add(1)
+		return nil
+	})
+	return Stats{Files: int(nfiles.Load()), Bytes: nbytes.Load()}, err
+}
+
+type uploadTarget struct {
+	rel string // the file, relative to the upload's directory
+	loc Location
+}
+
+// uploadTargets maps matched files to blobs as Store.Upload documents.
+func uploadTargets(files []string, pattern string, dst Location) []uploadTarget {
+	if !HasWildcard(pattern) && !dst.IsPrefix() && len(files) == 1 {
+		return []uploadTarget{{files[0], dst}}
+	}
+	base := BaseDir(pattern)
+	out := make([]uploadTarget, 0, len(files))
+	for _, f := range files {
+		rel := f
+		if base != "" {
+			rel = strings.TrimPrefix(f, base+"/")
+		}
+		out = append(out, uploadTarget{f, dst.Join(rel)})
+	}
+	return out
+}
+
+// ensureContainer creates the container unless it exists. A caller that
+// may write blobs but not create containers (a container-scoped SAS, a
+// narrow role) gets 403 here even when the container exists; that is left
+// for the upload itself to report.
+func (a *Azure) ensureContainer(ctx context.Context, name string) error {
+	_, err := a.svc.NewContainerClient(name).Create(ctx, nil)
+	switch {
+	case err == nil, bloberror.HasCode(err, bloberror.ContainerAlreadyExists):
+		return nil
+	case isStatus(err, 403):
+		return nil
+	default:
+		return err
+	}
+}
+
+func isStatus(err error, code int) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == code
+}
+
+// uploadFile sends one file: in a single request when it fits in a block,
+// as concurrently staged blocks otherwise. Either way the blob's
+// Content-MD5 is the file's, and every request carries the MD5 of its own
+// body so the service rejects what arrives damaged. Request bodies are
+// sections of the file itself, so memory does not grow with the file: each
+// byte is read once to hash it and once more, usually from the page cache,
+// to send it.
+func (a *Azure) uploadFile(ctx context.Context, path string, loc Location) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if !info.Mode().IsRegular() {
+		return 0, fmt.Errorf("%s is not a regular file", path)
+	}
+	blockSize := max(a.opt.BlockSize, (info.Size()+maxBlocks-1)/maxBlocks)
+	bb := a.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
+	buf := make([]byte, min(copyBufferSize, info.Size()+1))
+
+	if info.Size() <= blockSize {
+		sum := md5.New()
+		n, err := io.CopyBuffer(sum, f, buf)
+		if err != nil {
+			return 0, err
+		}
+		md5sum := sum.Sum(nil)
+		if err := a.acquire(ctx); err != nil {
+			return 0, err
+		}
+		defer a.release()
+		_, err = bb.Upload(ctx, streaming.NopCloser(io.NewSectionReader(f, 0, n)), &blockblob.UploadOptions{
+			TransactionalValidation: blob.TransferValidationTypeMD5(md5sum),
+			HTTPHeaders:             &blob.HTTPHeaders{BlobContentMD5: md5sum},
+		})
+		return n, err
+	}
+	return a.uploadBlocks(ctx, bb, f, blockSize, buf)
+}
+
+// uploadBlocks hashes f block by block, stages each block as soon as it is
+// hashed and a slot is free, and commits the list with the whole file's MD5.
+func (a *Azure) uploadBlocks(ctx context.Context, bb *blockblob.Client, f *os.File, blockSize int64, buf []byte) (int64, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	var idPrefix [8]byte
+	if _, err := rand.Read(idPrefix[:]); err != nil {
+		return 0, err
+	}
+	var (
+		wg     sync.WaitGroup
+		ids    []string
+		off    int64
+		whole  = md5.New()
+		errRun error
+	)
+	for {
+		block := md5.New()
+		n, err := io.CopyBuffer(io.MultiWriter(whole, block), io.LimitReader(f, blockSize), buf)
+		if err != nil {
+			errRun = err
+			break
+		}
+		if n == 0 {
+			break
+		}
+		if len(ids) == maxBlocks {
+			errRun = fmt.Errorf("file grew past %d blocks while uploading", maxBlocks)
+			break
+		}
+		if err := a.acquire(ctx); err != nil {
+			errRun = err
+			break
+		}
+		// Block ids must all have the same length within a blob; the
+		// random prefix keeps a concurrent upload of the same blob from
+		// committing this one's blocks.
+		id := base64.StdEncoding.EncodeToString(fmt.Appendf(nil, "%x-%08d", idPrefix, len(ids)))
+		ids = append(ids, id)
+		section, sum := io.NewSectionReader(f, off, n), block.Sum(nil)
+		off += n
+		wg.Go(func() {
+			defer a.release()
+			_, err := bb.StageBlock(ctx, id, streaming.NopCloser(section), &blockblob.StageBlockOptions{
+				TransactionalValidation: blob.TransferValidationTypeMD5(sum),
+			})
+			if err != nil {
+				cancel(err)
+			}
+		})
+		if n < blockSize {
+			break
+		}
+	}
+	if errRun != nil {
+		cancel(errRun)
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return 0, err
+	}
+
+	if err := a.acquire(ctx); err != nil {
+		return 0, err
+	}
+	defer a.release()
+	_, err := bb.CommitBlockList(ctx, ids, &blockblob.CommitBlockListOptions{
+		HTTPHeaders: &blob.HTTPHeaders{BlobContentMD5: whole.Sum(nil)},
+	})
+	if err != nil {
+		return 0, err
+	}
+	return off, nil
+}
+
+// runJobs feeds the jobs produce sends to Parallelism workers and returns
+// the first error, after which the rest are cancelled. send reports false
+// once producing should stop.
+func runJobs[J any](a *Azure, ctx context.Context, produce func(ctx context.Context, send func(J) bool) error, work func(ctx context.Context, j J) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		once     sync.Once
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err; cancel(err) })
+	}
+	jobs := make(chan J)
+	for range a.opt.Parallelism {
+		wg.Go(func() {
+			for j := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				if err := work(ctx, j); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	err := produce(ctx, func(j J) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+	close(jobs)
+	wg.Wait()
+	if err != nil {
+		fail(err)
+	}
+	return firstErr
+}
+
+// azureError is every error Azure returns: it names the operation and the
+// location, its text has been through Redact, and it unwraps only to
+// sentinels (ErrNotFound, context errors, os errors), never to the SDK's
+// error whose text may hold a request URL.
+type azError struct {
+	msg  string
+	kind []error
+}
+
+func (e *azError) Error() string   { return e.msg }
+func (e *azError) Unwrap() []error { return e.kind }
+
+func azureError(op, where string, err error) error {
+	var prior *azError
+	if errors.As(err, &prior) {
+		return err
+	}
+	var kind []error
+	for _, k := range []error{ErrNotFound, context.Canceled, context.DeadlineExceeded, os.ErrNotExist, os.ErrExist, os.ErrPermission} {
+		if errors.Is(err, k) {
+			kind = append(kind, k)
+		}
+	}
+	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.ResourceNotFound) {
+		kind = append(kind, ErrNotFound)
+	}
+	return &azError{msg: Redact(op + " " + where + ": " + describe(err)), kind: kind}
+}
+
+// describe is a one-line account of err. The SDK's own text for a service
+// error spans many lines and dumps the response; the status, the error
+// code and the service's message are what a person needs.
+func describe(err error) string {
+	var re *azcore.ResponseError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	var b strings.Builder
+	switch {
+	case bloberror.HasCode(err, bloberror.BlobNotFound):
+		b.WriteString("blob not found")
+	case bloberror.HasCode(err, bloberror.ContainerNotFound):
+		b.WriteString("container not found")
+	default:
+		fmt.Fprintf(&b, "status %d", re.StatusCode)
+		if re.ErrorCode != "" {
+			fmt.Fprintf(&b, " %s", re.ErrorCode)
+		}
+		if msg := serviceMessage(re); msg != "" {
+			fmt.Fprintf(&b, ": %s", msg)
+		}
+		if re.StatusCode == 403 {
+			b.WriteString(" (check the storage credentials and their permissions)")
+		}
+	}
+	return b.String()
+}
+
+// serviceMessage is the first line of the <Message> in a storage error
+// body; the lines after it are request ids and times.
+func serviceMessage(re *azcore.ResponseError) string {
+	if re.RawResponse == nil {
+		return ""
+	}
+	body, err := runtime.Payload(re.RawResponse)
+	if err != nil || len(body) == 0 {
+		return ""
+	}
+	var e struct {
+		Message string `xml:"Message"`
+	}
+	if xml.Unmarshal(body, &e) != nil {
+		return ""
+	}
+	line, _, _ := strings.Cut(strings.TrimSpace(e.Message), "\n")
+	return strings.TrimSpace(line)
+}
+
+var redactions = []struct {
+	re   *regexp.Regexp
+	repl string
+}{
+	{regexp.MustCompile(`(?i)(SharedAccessSignature=)[^;\s"'<>]*`), "${1}REDACTED"},
+	{regexp.MustCompile(`(?i)(AccountKey=)[^;\s"'<>]*`), "${1}REDACTED"},
+	{regexp.MustCompile(`(?i)\b(sig=)[^&;\s"'<>]*`), "${1}REDACTED"},
+	// A SAS URL inside another URL's query, percent-encoded: the value
+	// runs to the next encoded "&" (%26).
+	{regexp.MustCompile(`(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))*`), "${1}REDACTED"},
+	{regexp.MustCompile(`(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`), "${1}REDACTED"},
+	{regexp.MustCompile(`(?i)\b(Bearer\s+)[^\s"'<>]+`), "${1}REDACTED"},
+}
+
+// Redact removes secrets from s: SAS signatures (sig=…), account keys and
+// SAS tokens in connection strings (AccountKey=…, SharedAccessSignature=…),
+// and Authorization header values.
+func Redact(s string) string {
+	for _, r := range redactions {
+		s = r.re.ReplaceAllString(s, r.repl)
+	}
+	return s
+}
