@@ -94,9 +94,10 @@ type Journal struct {
 }
 
 type journalBatch struct {
-	buf  []byte
-	done chan struct{} // closed once buf is durable or has failed
-	err  error         // valid after done is closed
+	buf     []byte
+	durable bool          // a caller waits for durability: fsync before done
+	done    chan struct{} // closed once buf is durable or has failed
+	err     error         // valid after done is closed
 }
 
 type journalOptions struct {
@@ -198,7 +199,7 @@ func (j *Journal) Syncs() int64 { return j.syncs.Load() }
 // on Linux a failed fsync can drop dirty pages, so a retry that "succeeds"
 // would prove nothing. Reopening the journal repairs the tail.
 func (j *Journal) Append(rec Record) error {
-	b, err := j.enqueue(rec)
+	b, err := j.enqueue(rec, true)
 	if err != nil {
 		return err
 	}
@@ -213,11 +214,11 @@ func (j *Journal) Append(rec Record) error {
 // that a task recorded as succeeded is lost. The error is that of an
 // earlier failed commit, if any.
 func (j *Journal) AppendAsync(rec Record) error {
-	_, err := j.enqueue(rec)
+	_, err := j.enqueue(rec, false)
 	return err
 }
 
-func (j *Journal) enqueue(rec Record) (*journalBatch, error) {
+func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 	if rec.Type == "" {
 		return nil, errors.New("journal append: record has no type")
 	}
@@ -246,6 +247,7 @@ func (j *Journal) enqueue(rec Record) (*journalBatch, error) {
 		j.cur = b
 	}
 	b.buf = append(b.buf, line...)
+	b.durable = b.durable || durable
 	select {
 	case j.kick <- struct{}{}:
 	default: // the writer has already been woken and will see this batch
@@ -258,12 +260,50 @@ func (j *Journal) enqueue(rec Record) (*journalBatch, error) {
 	return b, nil
 }
 
+// asyncSyncDelay bounds how long a record appended with AppendAsync stays
+// written but not yet fsync'd. Its write reaches the file at once, so a
+// killed bmc loses nothing; only a machine crash within this window can.
+// Syncing every short task's record at once would instead make each
+// fsync's journal commit stall the next task's file system work.
+const asyncSyncDelay = 200 * time.Millisecond
+
 // run is the writer goroutine. It exits after Close, once the last queued
 // batch has been committed.
 func (j *Journal) run() {
 	defer close(j.stopped)
+	var (
+		dirty bool // written, not yet fsync'd
+		timer *time.Timer
+		due   <-chan time.Time
+	)
+	syncNow := func() error {
+		dirty, due = false, nil
+		if timer != nil {
+			timer.Stop()
+		}
+		j.syncs.Add(1)
+		if err := j.sync(j.f); err != nil {
+			return fmt.Errorf("journal %s: fsync: %w", j.path, err)
+		}
+		return nil
+	}
+	fail := func(err error) {
+		j.mu.Lock()
+		if j.err == nil {
+			j.err = err
+		}
+		j.mu.Unlock()
+	}
 	for {
-		_, open := <-j.kick
+		var open bool
+		select {
+		case _, open = <-j.kick:
+		case <-due:
+			if err := syncNow(); err != nil {
+				fail(err)
+			}
+			continue
+		}
 		// Let appenders that are already runnable queue their records
 		// first, so they join this commit instead of waiting a whole
 		// fsync for the next one. It costs a scheduler yield, not a sleep.
@@ -278,17 +318,31 @@ func (j *Journal) run() {
 			if err == nil {
 				err = j.commit(b.buf)
 			}
-			if err != nil {
-				j.mu.Lock()
-				if j.err == nil {
-					j.err = err
+			if err == nil {
+				if b.durable || !open {
+					err = syncNow()
+				} else if !dirty {
+					dirty = true
+					if timer == nil {
+						timer = time.NewTimer(asyncSyncDelay)
+					} else {
+						timer.Reset(asyncSyncDelay)
+					}
+					due = timer.C
 				}
-				j.mu.Unlock()
+			}
+			if err != nil {
+				fail(err)
 			}
 			b.err = err
 			close(b.done)
 		}
 		if !open {
+			if dirty {
+				if err := syncNow(); err != nil {
+					fail(err)
+				}
+			}
 			return
 		}
 	}
@@ -297,10 +351,6 @@ func (j *Journal) run() {
 func (j *Journal) commit(buf []byte) error {
 	if _, err := j.f.Write(buf); err != nil {
 		return fmt.Errorf("journal %s: write: %w", j.path, err)
-	}
-	j.syncs.Add(1)
-	if err := j.sync(j.f); err != nil {
-		return fmt.Errorf("journal %s: fsync: %w", j.path, err)
 	}
 	return nil
 }

@@ -9,6 +9,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Tests that need bmc as a real process (to kill it) run this test
+	// binary with BMC_TEST_AS_BMC=1.
+	if os.Getenv("BMC_TEST_AS_BMC") == "1" {
+		os.Exit(Main())
+	}
 	testscript.Main(m, map[string]func(){
 		"bmc": func() { os.Exit(Main()) },
 	})

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bmc-dev/bmc/executor"
+)
+
+// bmcProcess starts this test binary as bmc, in dir.
+func bmcProcess(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "BMC_TEST_AS_BMC=1")
+	return cmd
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external effect, not synchronizing goroutines
+	}
+}
+
+func journalOf(t *testing.T, state string) (string, []executor.Record) {
+	t.Helper()
+	ids, _ := executor.ListRunIDs(state)
+	if len(ids) != 1 {
+		return "", nil
+	}
+	dir := filepath.Join(executor.RunsDir(state), ids[0])
+	recs, err := executor.ReadJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return dir, recs
+}
+
+// TestCrashAndResume kills bmc with SIGKILL in the middle of a run of many
+// short tasks, resumes it, and checks that no task the journal recorded as
+// succeeded ran a second time, and that every task ran.
+func TestCrashAndResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	ranLog := filepath.Join(dir, "ran.log")
+	const n = 300
+	spec := fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: crash
+params:
+  i: {default: [%s]}
+tasks:
+  - id: t
+    matrix: {i: "${{ params.i }}"}
+    run: echo "$AZ_BATCH_TASK_ID" >> %s
+  - id: last
+    dependsOn: [t]
+    run: echo last >> %s
+`, seqList(n), ranLog, ranLog)
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	state := filepath.Join(dir, "state")
+
+	run := bmcProcess(t, dir, "run", "spec.yaml", "--state-dir", state, "--slots", "4", "--progress", "none")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var before []executor.Record
+	waitFor(t, "50 tasks journaled as finished", 60*time.Second, func() bool {
+		_, before = journalOf(t, state)
+		c := 0
+		for _, r := range before {
+			if r.Type == executor.RecordTaskFinished {
+				c++
+			}
+		}
+		return c >= 50
+	})
+	run.Process.Signal(syscall.SIGKILL)
+	run.Wait()
+
+	runDir, before := journalOf(t, state)
+	succeeded := map[string]bool{}
+	for _, r := range before {
+		if r.Type == executor.RecordTaskFinished && r.State == string(executor.Succeeded) {
+			succeeded[r.Task] = true
+		}
+	}
+	if len(succeeded) >= n+1 {
+		t.Skip("the run finished before it could be killed")
+	}
+
+	out, err := bmcProcess(t, dir, "resume", "latest", "--state-dir", state, "--progress", "none").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	st, err := executor.LoadState(runDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Status != "succeeded" || len(st.Done()) != n+1 {
+		t.Fatalf("after resume: status %s, %d of %d tasks done\n%s", st.Status, len(st.Done()), n+1, out)
+	}
+	counts := map[string]int{}
+	f, err := os.Open(ranLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		counts[sc.Text()]++
+	}
+	for id := range succeeded {
+		if counts[id] != 1 {
+			t.Errorf("task %s was journaled as succeeded before the crash but ran %d times", id, counts[id])
+		}
+	}
+	for i := 1; i <= n; i++ {
+		if counts[fmt.Sprintf("t-%d", i)] == 0 {
+			t.Errorf("task t-%d never ran", i)
+		}
+	}
+	if counts["last"] != 1 {
+		t.Errorf("last ran %d times", counts["last"])
+	}
+	t.Logf("%d tasks journaled as succeeded before SIGKILL; resume ran the rest", len(succeeded))
+}
+
+func seqList(n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprint(i + 1)
+	}
+	return strings.Join(s, ", ")
+}
+
+// TestInterrupt sends SIGINT to a running bmc: the task's whole process
+// group is killed, the run exits 130, and the finalize step and the
+// callback still run, reporting "cancelled".
+func TestInterrupt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var bodies []map[string]any
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	pidFile := filepath.Join(dir, "child.pid")
+	spec := fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: interrupt
+params:
+  cb: {}
+tasks:
+  - id: long
+    run: |
+      sleep 300 &
+      echo $! > %s
+      wait
+  - id: after
+    dependsOn: [long]
+    run: echo never
+finalize:
+  run: cp "$BMC_RUN_SUMMARY" %s
+  callback: {url: "${{ params.cb }}", retries: 0}
+`, pidFile, filepath.Join(dir, "summary.json"))
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	cmd := bmcProcess(t, dir, "run", "spec.yaml", "--set", "cb="+srv.URL, "--state-dir", filepath.Join(dir, "state"), "--progress", "plain")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && strings.TrimSpace(string(b)) != ""
+	})
+	b, _ := os.ReadFile(pidFile)
+	var child int
+	fmt.Sscan(string(b), &child)
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("exit: %v, want status 130\n%s", err, stderr.String())
+	}
+	if syscall.Kill(child, 0) == nil {
+		// The group is killed before bmc exits; the child may linger as a
+		// zombie only until init reaps it.
+		if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child)); err == nil && !strings.Contains(string(st), ") Z") {
+			t.Errorf("the task's child %d still runs after Ctrl-C", child)
+		}
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatalf("the finalize step did not run: %v\n%s", err, stderr.String())
+	}
+	if !strings.Contains(string(sum), `"status": "cancelled"`) {
+		t.Errorf("summary: %s", sum)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 1 || bodies[0]["status"] != "cancelled" {
+		t.Fatalf("callback bodies: %v", bodies)
+	}
+	tasks, _ := bodies[0]["tasks"].(map[string]any)
+	if tasks["cancelled"] != float64(2) {
+		t.Errorf("callback task counts: %v (want both tasks cancelled)", tasks)
+	}
+	_ = context.Background
+	_ = io.Discard
+}
