@@ -160,7 +160,9 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	b.uploadLogs(ctx, a, taskDir, &res)
 	res.End = time.Now()
 	if res.State == executor.Succeeded && !b.opts.KeepWorkdirs && !a.Finalize {
-		os.RemoveAll(wd)
+		if os.Remove(wd) != nil { // one rmdir when it is empty, as it often is
+			os.RemoveAll(wd)
+		}
 	}
 	return res
 }
@@ -177,7 +179,14 @@ func (b *Backend) freshDirs(taskDir, wd string, attempt int) error {
 			return fmt.Errorf("clean working directory: %w", err)
 		}
 	}
-	if err := os.MkdirAll(wd, 0o755); err != nil {
+	// Mkdir rather than MkdirAll: the tasks directory exists (Prepare),
+	// and each saved stat counts when tasks are short.
+	if err := os.Mkdir(taskDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.MkdirAll(taskDir, 0o755); err != nil {
+			return fmt.Errorf("create task directory: %w", err)
+		}
+	}
+	if err := os.Mkdir(wd, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create working directory: %w", err)
 	}
 	return nil

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -297,6 +298,11 @@ func parseStat(s string) (state byte, pgrp int, ok bool) {
 // the child will see. os/exec would search bmc's own PATH and resolve
 // relative names against bmc's directory, which is not what the task asked
 // for.
+type pathKey struct{ name, path string }
+
+// lookCache maps a program name and PATH to the executable found.
+var lookCache sync.Map
+
 func lookPath(name, dir string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		p := name
@@ -318,6 +324,22 @@ func lookPath(name, dir string, env []string) (string, error) {
 	if !ok {
 		pathEnv = os.Getenv("PATH")
 	}
+	// Absolute PATH entries resolve the same way for every task: remember
+	// them, so that thousands of short tasks do not each stat every PATH
+	// directory. A relative entry depends on dir and is not cached.
+	key := pathKey{name, pathEnv}
+	cacheable := !strings.Contains(":"+pathEnv+":", ":.:") && !strings.Contains(":"+pathEnv+":", "::")
+	for _, d := range filepath.SplitList(pathEnv) {
+		cacheable = cacheable && filepath.IsAbs(d)
+	}
+	if cacheable {
+		if p, ok := lookCache.Load(key); ok {
+			if checkExecutable(p.(string)) == nil {
+				return p.(string), nil
+			}
+			lookCache.Delete(key)
+		}
+	}
 	var firstErr error
 	for _, d := range filepath.SplitList(pathEnv) {
 		if d == "" {
@@ -329,6 +351,9 @@ func lookPath(name, dir string, env []string) (string, error) {
 		p := filepath.Join(d, name)
 		err := checkExecutable(p)
 		if err == nil {
+			if cacheable {
+				lookCache.Store(key, p)
+			}
 			return p, nil
 		}
 		// Like execvp, remember a program that exists but cannot run, so
