@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"fmt"
 	"hash"
 	"path"
 	"slices"
@@ -636,5 +635,3 @@ func (h *hasher) sum(t *Task) string {
 	sum := h.h.Sum(h.sum0[:0])
 	return "sha256:" + hex.EncodeToString(sum)
 }
-
-var _ = fmt.Sprint

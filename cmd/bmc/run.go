@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -293,5 +292,3 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 		}
 	}
 }
-
-var _ = errors.New

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -93,5 +92,3 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
-
-var _ = json.Marshal

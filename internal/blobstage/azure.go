@@ -9,12 +9,12 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,13 +85,13 @@ func FromEnv(ctx context.Context) (a *Azure, ok bool, err error) {
 	}
 	if endpoint == "" {
 		if !validAccount(account) {
-			return nil, true, fmt.Errorf("AZURE_STORAGE_ACCOUNT %q: 3-24 lower-case letters and digits", account)
+			return nil, true, azureError("open storage account", "from AZURE_STORAGE_ACCOUNT", fmt.Errorf("%q is not 3-24 lower-case letters and digits", account))
 		}
 		endpoint = "https://" + account + ".blob.core.windows.net"
 	}
 	if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" {
 		if account == "" {
-			return nil, true, errors.New("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT")
+			return nil, true, azureError("open storage account", endpointName(endpoint), errors.New("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT"))
 		}
 		cred, err := service.NewSharedKeyCredential(account, key)
 		if err != nil {
@@ -208,10 +208,6 @@ func (a *Azure) Download(ctx context.Context, src Location, dst string) (Stats, 
 		return Stats{}, azureError("download", src.String(), err)
 	}
 	if !src.IsPrefix() {
-		if err := a.acquire(ctx); err != nil {
-			return Stats{}, azureError("download", src.String(), err)
-		}
-		defer a.release()
 		n, err := a.downloadBlob(ctx, src, dst)
 		if err != nil {
 			return Stats{}, azureError("download", src.String(), err)
@@ -229,15 +225,17 @@ func (a *Azure) Download(ctx context.Context, src Location, dst string) (Stats, 
 		listed int
 	)
 	err := runJobs(a, ctx, func(ctx context.Context, send func(job) bool) error {
-		pager := a.svc.NewContainerClient(src.Container).NewListBlobsFlatPager(
-			&container.ListBlobsFlatOptions{Prefix: &src.Path})
+		pager := a.svc.NewContainerClient(src.Container).NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
+			Prefix:  &src.Path,
+			Include: container.ListBlobsInclude{Metadata: true},
+		})
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
 				return azureError("download", src.String(), err)
 			}
 			for _, item := range page.Segment.BlobItems {
-				if item.Name == nil {
+				if item.Name == nil || folderMarker(item.Metadata) {
 					continue
 				}
 				rel, skip, err := blobRelPath(*item.Name, src.Path)
@@ -258,10 +256,6 @@ func (a *Azure) Download(ctx context.Context, src Location, dst string) (Stats, 
 		}
 		return nil
 	}, func(ctx context.Context, j job) error {
-		if err := a.acquire(ctx); err != nil {
-			return azureError("download", j.loc.String(), err)
-		}
-		defer a.release()
 		n, err := a.downloadBlob(ctx, j.loc, j.path)
 		if err != nil {
 			return azureError("download", j.loc.String(), err)
@@ -273,10 +267,22 @@ func (a *Azure) Download(ctx context.Context, src Location, dst string) (Stats, 
 	return Stats{Files: int(nfiles.Load()), Bytes: nbytes.Load()}, err
 }
 
+// folderMarker reports the empty blob by which an account with a
+// hierarchical namespace lists a directory; downloading it would put a
+// file where the directory's blobs need a folder.
+func folderMarker(metadata map[string]*string) bool {
+	for k, v := range metadata {
+		if strings.EqualFold(k, "hdi_isfolder") && v != nil && strings.EqualFold(*v, "true") {
+			return true
+		}
+	}
+	return false
+}
+
 // blobRelPath is name relative to prefix, checked to stay inside the
 // destination directory: blob names may hold ".." segments that file
-// names must not follow. Names ending in "/" are directory markers
-// (hierarchical-namespace accounts) and are skipped.
+// names must not follow. Names ending in "/" cannot be files and are
+// skipped.
 func blobRelPath(name, prefix string) (rel string, skip bool, err error) {
 	rel, ok := strings.CutPrefix(name, prefix)
 	if !ok {
@@ -291,20 +297,55 @@ func blobRelPath(name, prefix string) (rel string, skip bool, err error) {
 	return rel, false, nil
 }
 
-// downloadBlob streams one blob into a temporary file beside path and
-// renames it into place once it is complete and its checksum matches. It
-// does not sync: a download that a crash cuts short is simply staged again.
+// downloadBlob writes one blob to a temporary file beside path and renames
+// it into place once it is complete and matches the blob's Content-MD5. A
+// blob of one block comes in one request, hashed as it streams; a larger
+// one in block-sized ranges fetched concurrently, pinned to the first
+// response's ETag so that a blob replaced meanwhile fails rather than
+// mixing versions, and hashed in order as the ranges land. The file is not
+// synced: a download that a crash cuts short is simply staged again.
 func (a *Azure) downloadBlob(ctx context.Context, src Location, path string) (n int64, err error) {
 	bc := a.svc.NewContainerClient(src.Container).NewBlobClient(src.Path)
-	resp, err := bc.DownloadStream(ctx, nil)
+	if err := a.acquire(ctx); err != nil {
+		return 0, err
+	}
+	held := true
+	defer func() {
+		if held {
+			a.release()
+		}
+	}()
+	first, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{Range: blob.HTTPRange{Count: a.opt.BlockSize}})
+	if bloberror.HasCode(err, bloberror.InvalidRange) {
+		// An empty blob has no first byte to ask for.
+		first, err = bc.DownloadStream(ctx, nil)
+	}
 	if err != nil {
 		return 0, err
 	}
 	// A connection that breaks mid-body is picked up where it broke, pinned
 	// to the blob's ETag: that finishes this one request rather than
 	// retrying the operation, which is the caller's call.
-	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})
+	body := first.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})
 	defer body.Close()
+
+	size, wantMD5 := int64(0), first.BlobContentMD5
+	switch {
+	case first.ContentRange != nil:
+		_, total, ok := strings.Cut(*first.ContentRange, "/")
+		if size, err = strconv.ParseInt(total, 10, 64); !ok || err != nil {
+			return 0, fmt.Errorf("unreadable Content-Range %q", *first.ContentRange)
+		}
+	case first.ContentLength != nil:
+		size, wantMD5 = *first.ContentLength, first.ContentMD5
+	}
+	firstLen := size
+	if first.ContentLength != nil {
+		firstLen = *first.ContentLength
+	}
+	if firstLen <= 0 && size > 0 {
+		return 0, fmt.Errorf("the first range of a %d-byte blob came back empty", size)
+	}
 
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -323,27 +364,26 @@ func (a *Azure) downloadBlob(ctx context.Context, src Location, path string) (n 
 		}
 	}()
 
-	var sum hash.Hash
-	var w io.Writer = f
-	if len(resp.ContentMD5) > 0 {
-		sum = md5.New()
-		w = io.MultiWriter(f, sum)
-	}
-	bufSize := int64(copyBufferSize)
-	if resp.ContentLength != nil {
-		bufSize = max(min(bufSize, *resp.ContentLength+1), 512)
-	}
-	n, err = io.CopyBuffer(w, body, make([]byte, bufSize))
-	if err != nil {
-		return n, err
-	}
-	if resp.ContentLength != nil && n != *resp.ContentLength {
-		return n, fmt.Errorf("received %d of %d bytes", n, *resp.ContentLength)
-	}
-	if sum != nil {
-		if got := sum.Sum(nil); !bytes.Equal(got, resp.ContentMD5) {
-			return n, fmt.Errorf("content MD5 mismatch: blob records %x, received data hashes to %x", resp.ContentMD5, got)
+	var got []byte
+	if firstLen >= size {
+		sum := md5.New()
+		n, err = io.CopyBuffer(io.MultiWriter(f, sum), body, make([]byte, max(min(copyBufferSize, size+1), 512)))
+		if err != nil {
+			return n, err
 		}
+		got = sum.Sum(nil)
+	} else {
+		held = false
+		if got, err = a.downloadRanges(ctx, bc, first.ETag, body, firstLen, size, f); err != nil {
+			return 0, err
+		}
+		n = size
+	}
+	if n != size {
+		return n, fmt.Errorf("received %d of %d bytes", n, size)
+	}
+	if len(wantMD5) > 0 && !bytes.Equal(got, wantMD5) {
+		return n, fmt.Errorf("content MD5 mismatch: blob records %x, received data hashes to %x", wantMD5, got)
 	}
 	if err := f.Close(); err != nil {
 		return n, err
@@ -352,6 +392,82 @@ func (a *Azure) downloadBlob(ctx context.Context, src Location, path string) (n 
 		return n, err
 	}
 	return n, nil
+}
+
+// downloadRanges writes a blob of size bytes to f: body, the first firstLen
+// bytes, and the rest in concurrent ranges of the same length. It is
+// entered holding the slot of the first request and returns the MD5 of the
+// whole, read back in order as ranges complete (from the page cache,
+// usually) so hashing overlaps the transfer. No goroutine holds a slot
+// while it waits for another.
+func (a *Azure) downloadRanges(ctx context.Context, bc *blob.Client, etag *azcore.ETag, body io.Reader, firstLen, size int64, f *os.File) ([]byte, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	chunks := int((size + firstLen - 1) / firstLen)
+	landed := make([]chan struct{}, chunks)
+	for i := range landed {
+		landed[i] = make(chan struct{})
+	}
+	fetch := func(i int, r io.Reader, want int64) {
+		defer a.release()
+		n, err := io.CopyBuffer(io.NewOffsetWriter(f, int64(i)*firstLen), r, make([]byte, copyBufferSize))
+		if err == nil && n != want {
+			err = fmt.Errorf("range at %d: received %d of %d bytes", int64(i)*firstLen, n, want)
+		}
+		if err != nil {
+			cancel(err)
+			return
+		}
+		close(landed[i])
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() { fetch(0, body, firstLen) })
+	wg.Go(func() {
+		for i := 1; i < chunks; i++ {
+			if a.acquire(ctx) != nil {
+				return
+			}
+			off := int64(i) * firstLen
+			count := min(firstLen, size-off)
+			wg.Go(func() {
+				resp, err := bc.DownloadStream(ctx, &blob.DownloadStreamOptions{
+					Range:            blob.HTTPRange{Offset: off, Count: count},
+					AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: etag}},
+				})
+				if err != nil {
+					a.release()
+					cancel(err)
+					return
+				}
+				r := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: 3})
+				defer r.Close()
+				fetch(i, r, count)
+			})
+		}
+	})
+
+	sum := md5.New()
+	buf := make([]byte, copyBufferSize)
+	for i := range chunks {
+		select {
+		case <-landed[i]:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		off := int64(i) * firstLen
+		if _, err := io.CopyBuffer(sum, io.NewSectionReader(f, off, min(firstLen, size-off)), buf); err != nil {
+			cancel(err)
+			break
+		}
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return sum.Sum(nil), nil
 }
 
 // Upload implements Store.
@@ -655,8 +771,11 @@ func describe(err error) string {
 		if msg := serviceMessage(re); msg != "" {
 			fmt.Fprintf(&b, ": %s", msg)
 		}
-		if re.StatusCode == 403 {
+		switch {
+		case re.StatusCode == 403:
 			b.WriteString(" (check the storage credentials and their permissions)")
+		case bloberror.HasCode(err, bloberror.ConditionNotMet):
+			b.WriteString(" (the blob changed during the transfer)")
 		}
 	}
 	return b.String()

@@ -9,12 +9,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/google/go-cmp/cmp"
@@ -71,6 +74,23 @@ func TestAzureBlocks(t *testing.T) {
 		if got := len(bl.CommittedBlocks); got != wantBlocks[name] {
 			t.Errorf("%s: %d committed blocks, want %d", name, got, wantBlocks[name])
 		}
+	}
+
+	// A blob of many blocks comes down in concurrent ranges; its MD5 is
+	// checked all the same.
+	loc := Location{c, "b/17 blocks"}
+	bc := a.svc.NewContainerClient(c).NewBlobClient(loc.Path)
+	wrong := md5.Sum([]byte("not it"))
+	if _, err := bc.SetHTTPHeaders(ctx, blob.HTTPHeaders{BlobContentMD5: wrong[:]}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	_, err := a.Download(ctx, loc, filepath.Join(dir, "x"))
+	if err == nil || !strings.Contains(err.Error(), "MD5") {
+		t.Errorf("ranged download of a blob whose Content-MD5 does not match: %v", err)
+	}
+	if left := readTree(t, dir); len(left) != 0 {
+		t.Errorf("a corrupt download left files behind: %v", slices.Sorted(maps.Keys(left)))
 	}
 }
 
@@ -265,5 +285,29 @@ func TestBlobRelPath(t *testing.T) {
 		if rel != tc.rel || skip != tc.skip || (err != nil) != tc.err {
 			t.Errorf("blobRelPath(%q, %q) = %q, %v, %v", tc.name, tc.prefix, rel, skip, err)
 		}
+	}
+}
+
+func TestAzureSkipsFolderMarkers(t *testing.T) {
+	a := openAzurite(t, azurite.Start(t), Options{})
+	ctx, c := t.Context(), newContainer(t)
+	src := t.TempDir()
+	writeTree(t, src, map[string]string{"dir/file.txt": "inside"})
+	if _, err := a.Upload(ctx, src, "**/*", Location{c, "m/"}); err != nil {
+		t.Fatal(err)
+	}
+	// What an account with a hierarchical namespace lists for a directory.
+	marker := a.svc.NewContainerClient(c).NewBlockBlobClient("m/dir")
+	if _, err := marker.UploadBuffer(ctx, nil, &blockblob.UploadBufferOptions{
+		Metadata: map[string]*string{"hdi_isfolder": new("true")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if _, err := a.Download(ctx, Location{c, "m/"}, dst); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]string{"dir/file.txt": "inside"}, readTree(t, dst)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
