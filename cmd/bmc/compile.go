@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/spf13/cobra"
 )
 
@@ -36,10 +38,20 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 			defer w.Flush()
 			switch o.output {
 			case "json":
-				enc := json.NewEncoder(w)
+				var buf bytes.Buffer
+				enc := json.NewEncoder(&buf)
 				enc.SetIndent("", "  ")
 				enc.SetEscapeHTML(false)
-				return enc.Encode(prog)
+				if err := enc.Encode(prog); err != nil {
+					return err
+				}
+				b := buf.Bytes()
+				// A SAS signature in an https input must not be printed.
+				if bytes.Contains(b, []byte("sig=")) {
+					b = []byte(blobstage.Redact(string(b)))
+				}
+				_, err := w.Write(b)
+				return err
 			case "text":
 				printProgram(w, prog)
 				return nil
