@@ -3,7 +3,7 @@
 # finds it. Does nothing when that version is already there.
 set -euo pipefail
 
-version=3.37.0 # keep in step with azurite.Version in internal/azurite
+version=3.35.0 # keep in step with azurite.Version in internal/azurite
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/.tools/node_modules/.bin/azurite-blob"
 pkg="$root/.tools/node_modules/azurite/package.json"

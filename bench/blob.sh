@@ -40,6 +40,6 @@ END {
 		c = b
 		sub(/\/bmc$/, "", c)
 		if (!(base in mbs) || mbs[base] == 0 || fps[base] == 0) { printf "%-22s (no baseline)\n", c; continue }
-		printf "%-22s %12.2f %12.2f %7.2fx %12.1f %12.1f %7.2fx\n", c, mbs[b], mbs[base], mbs[b] / mbs[base], fps[b], fps[base], fps[b] / fps[base]
+		printf "%-22s %12.2f %12.2f %7.2fx %12.4g %12.4g %7.2fx\n", c, mbs[b], mbs[base], mbs[b] / mbs[base], fps[b], fps[base], fps[b] / fps[base]
 	}
 }' "$out"

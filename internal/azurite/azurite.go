@@ -22,7 +22,7 @@ import (
 )
 
 // Version is the Azurite release the repository pins.
-const Version = "3.37.0"
+const Version = "3.35.0"
 
 // Account and Key are Azurite's fixed development account. The key is
 // published with Azurite and opens nothing else.

@@ -2,6 +2,7 @@ package blobstage
 
 import (
 	"bufio"
+	"context"
 	"crypto/md5"
 	"crypto/rand"
 	"crypto/sha256"
@@ -427,6 +428,29 @@ func testStore(t *testing.T, newStore func(t *testing.T) Store) {
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		s, ctx, c := newStore(t), t.Context(), newContainer(t)
+		src := t.TempDir()
+		writeTree(t, src, map[string]string{"a.txt": "a", "d/b.txt": "b"})
+		if _, err := s.Upload(ctx, src, "**/*", Location{c, "p/"}); err != nil {
+			t.Fatal(err)
+		}
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if _, err := s.Upload(cancelled, src, "**/*", Location{c, "q/"}); !errors.Is(err, context.Canceled) {
+			t.Errorf("Upload with a cancelled context = %v, want context.Canceled", err)
+		}
+		for _, loc := range []Location{{c, "p/a.txt"}, {c, "p/"}} {
+			dir := t.TempDir()
+			if _, err := s.Download(cancelled, loc, filepath.Join(dir, "x")); !errors.Is(err, context.Canceled) {
+				t.Errorf("Download(%s) with a cancelled context = %v, want context.Canceled", loc, err)
+			}
+			if left := readTree(t, dir); len(left) != 0 {
+				t.Errorf("a cancelled download left files behind: %v", slices.Sorted(maps.Keys(left)))
+			}
 		}
 	})
 
