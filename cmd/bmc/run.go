@@ -33,6 +33,7 @@ type runOptions struct {
 	storage      string
 	logs         string
 	progress     string
+	transfers    int
 }
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
@@ -45,6 +46,7 @@ func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
 	f.StringVar(&o.storage, "storage", "", "where az:// locations live: local (.bmc/storage) or azure (default: azure when configured in the environment)")
 	f.StringVar(&o.logs, "logs", "", "upload every task's stdout/stderr under this az:// `prefix`")
 	f.StringVar(&o.progress, "progress", "auto", "progress display: auto, bars, plain or none")
+	f.IntVar(&o.transfers, "transfers", 8, "blob transfers in flight at once, per store")
 	if !resume {
 		addSetFlag(cmd, &o.set)
 		f.StringVar(&o.backend, "backend", "local", "where tasks run: local")
@@ -113,7 +115,10 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, o.storage, prog, state)
+	if o.transfers < 1 {
+		return usagef("--transfers must be at least 1")
+	}
+	store, err := openStore(ctx, o.storage, o.transfers, prog, state)
 	if err != nil {
 		return err
 	}

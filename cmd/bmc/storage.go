@@ -14,7 +14,7 @@ import (
 // spec's storage block, then a blob account configured in the environment
 // (the Azure CLI's variables), then the local folder store under the state
 // directory, so that every workload runs with no cloud at all.
-func openStore(ctx context.Context, flag string, prog *compiler.Program, state string) (blobstage.Store, error) {
+func openStore(ctx context.Context, flag string, transfers int, prog *compiler.Program, state string) (blobstage.Store, error) {
 	choice := flag
 	var accountURL string
 	if prog.Storage != nil {
@@ -39,9 +39,9 @@ func openStore(ctx context.Context, flag string, prog *compiler.Program, state s
 		if err != nil {
 			return nil, fmt.Errorf("storage %s: %s", accountURL, blobstage.Redact(err.Error()))
 		}
-		return blobstage.NewFromURL(accountURL, cred, blobstage.Options{})
+		return blobstage.NewFromURL(accountURL, cred, blobstage.Options{Parallelism: transfers})
 	}
-	az, ok, err := blobstage.FromEnv(ctx)
+	az, ok, err := blobstage.FromEnv(ctx, blobstage.Options{Parallelism: transfers})
 	if err != nil {
 		return nil, fmt.Errorf("storage: %s", blobstage.Redact(err.Error()))
 	}

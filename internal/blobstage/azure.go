@@ -73,9 +73,9 @@ var _ Store = (*Azure)(nil)
 // is configured, and true with an error when the configuration is unusable.
 // No request is made here: wrong credentials surface on first use. ctx is
 // for credential set-up that needs I/O; none does today.
-func FromEnv(ctx context.Context) (a *Azure, ok bool, err error) {
+func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
-		a, err := NewFromConnectionString(cs, Options{})
+		a, err := NewFromConnectionString(cs, opt)
 		return a, true, err
 	}
 	account := os.Getenv("AZURE_STORAGE_ACCOUNT")
@@ -101,17 +101,17 @@ func FromEnv(ctx context.Context) (a *Azure, ok bool, err error) {
 		if err != nil {
 			return nil, true, azureError("open storage account", endpointName(endpoint), err)
 		}
-		return newAzure(svc, Options{}), true, nil
+		return newAzure(svc, opt), true, nil
 	}
 	if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
-		a, err := NewFromURL(endpoint+"?"+sas, nil, Options{})
+		a, err := NewFromURL(endpoint+"?"+sas, nil, opt)
 		return a, true, err
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
 		return nil, true, azureError("open storage account", endpointName(endpoint), err)
 	}
-	a, err = NewFromURL(endpoint, cred, Options{})
+	a, err = NewFromURL(endpoint, cred, opt)
 	return a, true, err
 }
 

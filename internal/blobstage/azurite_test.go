@@ -226,7 +226,7 @@ func TestFromEnv(t *testing.T) {
 			for _, v := range vars {
 				t.Setenv(v, tc.env[v])
 			}
-			a, ok, err := FromEnv(t.Context())
+			a, ok, err := FromEnv(t.Context(), Options{})
 			if ok != tc.ok || (err != nil) != tc.wantErr {
 				t.Fatalf("FromEnv = ok %v, err %v; want ok %v, error %v", ok, err, tc.ok, tc.wantErr)
 			}
