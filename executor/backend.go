@@ -28,6 +28,20 @@ type Preparer interface {
 	Prepare(ctx context.Context, run *RunInfo) error
 }
 
+// Prefetcher is a backend that can get a task ready before it starts,
+// such as creating its directories. The executor calls Prefetch a few
+// tasks ahead of those it starts, from another goroutine, so that this
+// work overlaps with running tasks instead of adding to each one.
+type Prefetcher interface {
+	Prefetch(run *RunInfo, t *compiler.Task)
+}
+
+// Cleaner is a backend with work to do once a run is over, such as
+// removing the working directories of succeeded tasks.
+type Cleaner interface {
+	Cleanup(ctx context.Context) error
+}
+
 // RunInfo is what a backend knows of the run.
 type RunInfo struct {
 	ID       string // the run id, also the job id

@@ -105,6 +105,7 @@ type scheduler struct {
 	stopping  bool
 	stopCause string
 	results   chan taskResult
+	started   chan struct{} // one token per attempt started, for the prefetcher
 }
 
 // RunTasks runs the plan's tasks on a backend that needs the executor to
@@ -132,6 +133,12 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		ready:     readyQueue{prio: plan.Graph.Priority},
 		free:      opts.Slots,
 		results:   make(chan taskResult, opts.Slots),
+	}
+	if pf, ok := be.(Prefetcher); ok {
+		s.started = make(chan struct{}, 1<<16)
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go s.prefetch(pctx, pf, 2*opts.Slots+2)
 	}
 	s.counts.Total = n
 	o := &Outcome{Started: now()}
@@ -277,11 +284,41 @@ func (s *scheduler) startReady(ctx context.Context) {
 		t := fill(&s.tasks[i], s.run.ID, s.run.Workload, s.run.Storage, attempt)
 		s.journal(Record{Type: RecordTaskStarted, Task: t.ID, Attempt: attempt})
 		s.emit(Event{Type: EventTaskStarted, Task: t.ID, Attempt: attempt, State: Running})
+		if s.started != nil {
+			select {
+			case s.started <- struct{}{}:
+			default:
+			}
+		}
 		a := &Attempt{Run: s.run, Task: t, Number: attempt}
 		go func() {
 			res := s.be.RunTask(ctx, a)
 			s.results <- taskResult{i, res}
 		}()
+	}
+}
+
+// prefetch walks the tasks in program order (roughly the order they
+// start in), keeping up to window tasks prepared ahead of those started.
+func (s *scheduler) prefetch(ctx context.Context, pf Prefetcher, window int) {
+	ahead := 0
+	for i := range s.tasks {
+		if s.plan.Done[i] {
+			continue
+		}
+		for ahead >= window {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.started:
+				ahead--
+			}
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		pf.Prefetch(s.run, &s.tasks[i])
+		ahead++
 	}
 }
 

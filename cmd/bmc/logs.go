@@ -42,6 +42,19 @@ shows an earlier attempt's log. TASK may be "finalize".`,
 				name = fmt.Sprintf("%s.attempt-%d.txt", stream, attempt)
 			}
 			path := filepath.Join(local.TaskDir(dir, task), name)
+			if !follow && attempt == 0 {
+				// Directories are made ahead of tasks; whether a task ran
+				// is the journal's to say.
+				if st, err := executor.LoadState(dir); err == nil && task != "finalize" {
+					if ts := st.Tasks[task]; ts == nil || ts.Attempts == 0 {
+						reason := "it has not run"
+						if ts != nil && ts.Reason != "" {
+							reason = ts.Reason
+						}
+						return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: %s", task, filepath.Base(dir), reason)}
+					}
+				}
+			}
 			if _, err := os.Stat(path); err != nil {
 				if _, err := os.Stat(local.TaskDir(dir, task)); err != nil {
 					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, filepath.Base(dir), filepath.Base(dir))}

@@ -220,6 +220,9 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	report(stderr, meta.ID, plan, outcome, res)
+	if err := be.Cleanup(fctx); err != nil {
+		fmt.Fprintf(stderr, "bmc: %v\n", err)
+	}
 	switch {
 	case outcome.Canceled:
 		return &exitError{code: exitCanceled}
