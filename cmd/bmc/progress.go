@@ -116,7 +116,7 @@ type bars struct {
 
 func newBars(w io.Writer, plan *planner.Plan) *bars {
 	b := &bars{running: map[string]*mpb.Bar{}}
-	b.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+	b.p = mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
 	b.total = b.p.AddBar(int64(plan.Tasks),
 		mpb.PrependDecorators(decor.Name(plan.Workload, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
@@ -181,7 +181,7 @@ func (b *bars) Close() {
 	for _, id := range ids {
 		b.running[id].Abort(true)
 	}
-	b.total.Abort(false)
+	b.total.SetTotal(-1, true)
 	b.mu.Unlock()
 	b.p.Wait()
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+func progressPlan(t *testing.T, n int) *planner.Plan {
+	t.Helper()
+	spec := "apiVersion: bmc/v1\nkind: Workload\nname: p\ntasks:\n  - {id: t, matrix: {i: [" + seqList(n) + "]}, run: x}\n"
+	prog, diags := compiler.Compile("p.yaml", []byte(spec), compiler.Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	return planner.New(prog, planner.Capabilities{Name: "local", Slots: 2}, nil)
+}
+
+func TestPlainProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "plain", progressPlan(t, 3))
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	code := 3
+	for _, e := range []executor.Event{
+		{Type: executor.EventTaskStarted, Task: "t-1", Attempt: 1},
+		{Type: executor.EventTaskRetrying, Task: "t-1", Attempt: 1, Reason: "exit code 3", ExitCode: &code},
+		{Type: executor.EventTaskFinished, Task: "t-1", State: executor.Failed, Reason: "exit code 3"},
+		{Type: executor.EventTaskSkipped, Task: "t-2", Reason: "skipped: upstream t-1 failed"},
+		{Type: executor.EventProgress, Counts: executor.Counts{Total: 3, Failed: 1, Skipped: 1, Running: 1}},
+		{Type: executor.EventCallback, State: executor.Succeeded},
+	} {
+		e.Time = now
+		p.Event(e)
+	}
+	p.Close()
+	want := []string{
+		"03:04:05 started   t-1 (attempt 1)",
+		"03:04:05 retrying  t-1: attempt 1 failed: exit code 3",
+		"03:04:05 failed    t-1: exit code 3",
+		"03:04:05 skipped   t-2: upstream t-1 failed",
+		"03:04:05 progress  2/3 done (1 failed, 1 running, 1 skipped)",
+		"03:04:05 callback  delivered",
+	}
+	if got := strings.TrimSpace(b.String()); got != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
+// A large run prints failures and progress lines, not every task.
+func TestPlainProgressQuietForLargeRuns(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "plain", progressPlan(t, 300))
+	p.Event(executor.Event{Type: executor.EventTaskStarted, Task: "t-1", Attempt: 1})
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-1", State: executor.Succeeded})
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-2", State: executor.Failed, Reason: "exit code 1"})
+	if got := b.String(); strings.Contains(got, "t-1") || !strings.Contains(got, "failed    t-2: exit code 1") {
+		t.Errorf("output:\n%s", got)
+	}
+}
+
+func TestBarsProgress(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "bars", progressPlan(t, 2))
+	p.Event(executor.Event{Type: executor.EventTaskStarted, Task: "t-1", Attempt: 1, Counts: executor.Counts{Total: 2, Running: 1}})
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-1", State: executor.Failed, Reason: "exit code 9", Counts: executor.Counts{Total: 2, Failed: 1}})
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-2", State: executor.Succeeded, Counts: executor.Counts{Total: 2, Failed: 1, Succeeded: 1}})
+	p.Close()
+	out := b.String()
+	for _, w := range []string{"failed t-1: exit code 9", "2/2", "1 failed"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("bars output lacks %q:\n%q", w, out)
+		}
+	}
+}
