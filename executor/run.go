@@ -28,6 +28,9 @@ type Options struct {
 	Progress time.Duration
 	// Now is the clock; nil for time.Now.
 	Now func() time.Time
+	// Previous is the state of the run before a resume: the outcomes of
+	// the tasks it completed (their outputs go into the summary).
+	Previous *RunState
 }
 
 // TaskOutcome is a task's final state in a run.
@@ -104,8 +107,11 @@ type scheduler struct {
 	counts    Counts
 	stopping  bool
 	stopCause string
-	results   chan taskResult
-	started   chan struct{} // one token per attempt started, for the prefetcher
+	// initializing is set while the tasks done before a resume are
+	// counted against their dependents.
+	initializing bool
+	results      chan taskResult
+	started      chan struct{} // one token per attempt started, for the prefetcher
 }
 
 // RunTasks runs the plan's tasks on a backend that needs the executor to
@@ -145,7 +151,6 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	if err := s.journal(Record{Type: RecordRunStarted, Data: mustJSON(map[string]any{"backend": plan.Backend, "slots": opts.Slots, "tasks": n, "toRun": plan.ToRun})}); err != nil {
 		return nil, err
 	}
-	s.emit(Event{Type: EventRunStarted})
 	for gi, m := range s.g.Members {
 		s.groupLeft[gi] = int32(len(m))
 	}
@@ -162,16 +167,28 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 			s.counts.Succeeded++
 		}
 	}
+	// Count the done tasks against their dependents without queueing
+	// anything; the scan below queues every task with nothing to wait
+	// for, once.
+	s.initializing = true
 	for i := range s.tasks {
 		if plan.Done[i] {
 			s.release(int32(i))
+			if prev := opts.Previous; prev != nil {
+				if ts := prev.Tasks[s.tasks[i].ID]; ts != nil {
+					s.out[i].Attempts, s.out[i].ExitCode, s.out[i].Outputs = ts.Attempts, ts.ExitCode, ts.Outputs
+					s.out[i].Start, s.out[i].End = ts.Start, ts.End
+				}
+			}
 		}
 	}
+	s.initializing = false
 	for i := range s.tasks {
 		if !plan.Done[i] && s.waiting[i] == 0 {
 			heap.Push(&s.ready, int32(i))
 		}
 	}
+	s.emit(Event{Type: EventRunStarted})
 
 	var tick <-chan time.Time
 	if opts.Progress > 0 {
@@ -181,6 +198,13 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	}
 	done := ctx.Done()
 	for {
+		// A result can be taken before a cancellation that came first:
+		// look at the context before starting anything new.
+		if done != nil && ctx.Err() != nil {
+			done = nil
+			o.Canceled = true
+			s.stop("run cancelled")
+		}
 		if !s.stopping {
 			s.startReady(ctx)
 		}
@@ -209,8 +233,8 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		}
 	}
 	o.Tasks, o.Counts, o.Finished = s.out, s.counts, now()
-	for _, t := range s.out {
-		if t.Attempts > 0 {
+	for i, t := range s.out {
+		if !plan.Done[i] && t.Attempts > 0 {
 			o.Ran++
 		}
 	}
@@ -263,6 +287,10 @@ func (s *scheduler) startReady(ctx context.Context) {
 			heap.Pop(&s.ready)
 			s.settle(i, Failed, fmt.Sprintf("task takes %d slots; only %d are available", need, s.opts.Slots))
 			s.skipDependents(i)
+			if !s.opts.KeepGoing {
+				s.stop(fmt.Sprintf("run stopped after %s failed (use --keep-going to run independent tasks)", s.tasks[i].ID))
+				return
+			}
 			continue
 		}
 		if need > s.free {
@@ -272,9 +300,7 @@ func (s *scheduler) startReady(ctx context.Context) {
 		s.free -= need
 		s.running++
 		s.counts.Running++
-		if s.out[i].Attempts == 0 {
-			s.counts.Pending--
-		}
+		s.counts.Pending--
 		s.out[i].Attempts++
 		s.out[i].State = Running
 		attempt := s.out[i].Attempts
@@ -360,6 +386,7 @@ func (s *scheduler) finish(ctx context.Context, r taskResult) {
 		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Canceled, Reason: o.Reason, Elapsed: elapsed})
 	case o.Attempts <= t.Retries && !res.NoRetry && !s.stopping:
 		o.State = Pending
+		s.counts.Pending++
 		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: o.Attempts, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
 		heap.Push(&s.ready, i)
 	default:
@@ -390,7 +417,7 @@ func (s *scheduler) release(i int32) {
 
 func (s *scheduler) satisfy(d int32) {
 	s.waiting[d]--
-	if s.waiting[d] == 0 && s.out[d].State == Pending {
+	if s.waiting[d] == 0 && s.out[d].State == Pending && !s.initializing {
 		heap.Push(&s.ready, d)
 	}
 }
@@ -398,7 +425,7 @@ func (s *scheduler) satisfy(d int32) {
 // settle ends a task that will not run (again).
 func (s *scheduler) settle(i int32, st State, reason string) {
 	o := &s.out[i]
-	if o.Attempts == 0 {
+	if o.State == Pending {
 		s.counts.Pending--
 	}
 	o.State, o.Reason = st, reason

@@ -44,14 +44,20 @@ type Meta struct {
 	Extra     map[string]string `json:"extra,omitempty"`
 }
 
-// NewRunID returns <workload>-<yymmddhhmmss>-<2 random chars>: sortable by
-// time, at most 64 characters (workload names are at most 48), and a valid
-// Batch job id.
+// NewRunID returns <workload>-<yymmddhhmmss>-<random>: sortable by time, at
+// most 64 characters (a valid Batch job id; workload names are at most
+// 48), with as many random characters (2 to 6) as that leaves room for.
+// Callers still draw again if the id is taken.
 func NewRunID(workload string, now time.Time) string {
 	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-	var b [2]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("%s-%s-%c%c", workload, now.UTC().Format("060102150405"), alphabet[int(b[0])%36], alphabet[int(b[1])%36])
+	n := min(6, 64-len(workload)-14)
+	n = max(n, 2)
+	b := make([]byte, n)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%36]
+	}
+	return fmt.Sprintf("%s-%s-%s", workload, now.UTC().Format("060102150405"), b)
 }
 
 // RunsDir is where runs live under a state directory.

@@ -276,7 +276,11 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 				}
 			}
 			vs, ok := caps.AvailablePackages[strings.ToLower(n)]
-			if !ok || (want != "" && !slices.Contains(vs, want) && !slices.Contains(vs, "")) {
+			// A reference without a version takes the default: a package
+			// given without a version, or the only one given.
+			usable := ok && (want == "" && (slices.Contains(vs, "") || len(vs) == 1) ||
+				want != "" && (slices.Contains(vs, want) || slices.Contains(vs, "")))
+			if !usable {
 				hint := fmt.Sprintf("--package %s=DIR", n)
 				if want != "" {
 					hint = fmt.Sprintf("--package %s@%s=DIR", n, want)

@@ -60,13 +60,12 @@ type Backend struct {
 	opts Options
 
 	mu sync.Mutex
-	// spare are emptied working directories of succeeded tasks, renamed
-	// into place for the next tasks; trash are the ones that were not
-	// empty, removed by Cleanup when the run is over. Removing them as
-	// tasks finish would make the file system skip each recently freed
-	// inode on every later allocation (ext4 without a journal does), a
-	// cost that grows with the run.
-	spare []string
+	// trash are the working directories of succeeded tasks, removed by
+	// Cleanup when the run is over. Removing them as tasks finish would
+	// make the file system skip each recently freed inode on every later
+	// allocation (ext4 without a journal does), a cost that grows with the
+	// run. They are not reused for later tasks: a background process a
+	// task left behind may still have one as its working directory.
 	trash []string
 }
 
@@ -124,7 +123,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		res.State, res.Reason, res.NoRetry, res.End = executor.Failed, reason, noRetry, time.Now()
 		return res
 	}
-	if err := b.freshDirs(taskDir, wd, a.Number); err != nil {
+	if err := b.freshDirs(taskDir, wd); err != nil {
 		return fail(err.Error(), false)
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
@@ -179,55 +178,34 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	return res
 }
 
-// Prefetch creates a task's directories and log files ahead of its first
-// attempt, while other tasks run.
+// Prefetch creates a task's directories and empty log files ahead of its
+// first attempt, while other tasks run. It only creates what does not
+// exist, so it cannot disturb a task that already started.
 func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 	taskDir := TaskDir(run.Dir, t.ID)
-	if b.freshDirs(taskDir, filepath.Join(taskDir, "wd"), 1) != nil {
+	if err := os.Mkdir(taskDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return
 	}
+	os.Mkdir(filepath.Join(taskDir, "wd"), 0o755)
 	for _, f := range []string{"stdout.txt", "stderr.txt"} {
-		if fh, err := os.OpenFile(filepath.Join(taskDir, f), os.O_WRONLY|os.O_CREATE, 0o644); err == nil {
+		if fh, err := os.OpenFile(filepath.Join(taskDir, f), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
 			fh.Close()
 		}
 	}
 }
 
-// retire sets a succeeded task's working directory aside: an empty one
-// for reuse, another for removal when the run is over.
+// retire sets a succeeded task's working directory aside for Cleanup.
 func (b *Backend) retire(wd string) {
-	empty := false
-	if f, err := os.Open(wd); err == nil {
-		_, err = f.Readdirnames(1)
-		empty = errors.Is(err, io.EOF)
-		f.Close()
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if empty {
-		b.spare = append(b.spare, wd)
-	} else {
-		b.trash = append(b.trash, wd)
-	}
-}
-
-// takeSpare returns an empty directory to rename into place, or "".
-func (b *Backend) takeSpare() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.spare) == 0 {
-		return ""
-	}
-	d := b.spare[len(b.spare)-1]
-	b.spare = b.spare[:len(b.spare)-1]
-	return d
+	b.trash = append(b.trash, wd)
 }
 
 // Cleanup removes the working directories of succeeded tasks.
 func (b *Backend) Cleanup(ctx context.Context) error {
 	b.mu.Lock()
-	dirs := append(b.trash, b.spare...)
-	b.trash, b.spare = nil, nil
+	dirs := b.trash
+	b.trash = nil
 	b.mu.Unlock()
 	var first error
 	for _, d := range dirs {
@@ -242,39 +220,49 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 }
 
 // freshDirs gives each attempt an empty working directory, keeping the
-// logs of earlier attempts as stdout.attempt-N.txt.
-func (b *Backend) freshDirs(taskDir, wd string, attempt int) error {
-	if attempt > 1 {
-		for _, f := range []string{"stdout", "stderr"} {
-			old := filepath.Join(taskDir, f+".txt")
-			os.Rename(old, filepath.Join(taskDir, fmt.Sprintf("%s.attempt-%d.txt", f, attempt-1)))
-		}
-		if err := os.RemoveAll(wd); err != nil {
-			return fmt.Errorf("clean working directory: %w", err)
-		}
-	}
-	// Mkdir rather than MkdirAll: the tasks directory exists (Prepare),
-	// and each saved stat counts when tasks are short.
+// logs of earlier attempts, also those of an earlier run session, as
+// stdout.attempt-N.txt.
+func (b *Backend) freshDirs(taskDir, wd string) error {
 	if err := os.Mkdir(taskDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		if err := os.MkdirAll(taskDir, 0o755); err != nil {
 			return fmt.Errorf("create task directory: %w", err)
 		}
 	}
-	if fi, err := os.Stat(wd); err == nil && fi.IsDir() {
-		return nil // prefetched
-	}
-	if spare := b.takeSpare(); spare != "" {
-		if os.Rename(spare, wd) == nil {
-			return nil
+	archiveLogs(taskDir)
+	if f, err := os.Open(wd); err == nil {
+		_, rerr := f.Readdirnames(1)
+		f.Close()
+		if errors.Is(rerr, io.EOF) {
+			return nil // empty: made ahead by Prefetch
 		}
-		b.mu.Lock()
-		b.trash = append(b.trash, spare)
-		b.mu.Unlock()
+		if err := os.RemoveAll(wd); err != nil {
+			return fmt.Errorf("clean working directory: %w", err)
+		}
 	}
 	if err := os.Mkdir(wd, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create working directory: %w", err)
 	}
 	return nil
+}
+
+// archiveLogs renames non-empty logs of an earlier attempt to
+// stdout.attempt-N.txt and stderr.attempt-N.txt, N the next free number.
+func archiveLogs(taskDir string) {
+	out := filepath.Join(taskDir, "stdout.txt")
+	errf := filepath.Join(taskDir, "stderr.txt")
+	so, e1 := os.Stat(out)
+	se, e2 := os.Stat(errf)
+	if (e1 != nil || so.Size() == 0) && (e2 != nil || se.Size() == 0) {
+		return
+	}
+	n := 1
+	for ; ; n++ {
+		if _, err := os.Stat(filepath.Join(taskDir, fmt.Sprintf("stdout.attempt-%d.txt", n))); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	os.Rename(out, filepath.Join(taskDir, fmt.Sprintf("stdout.attempt-%d.txt", n)))
+	os.Rename(errf, filepath.Join(taskDir, fmt.Sprintf("stderr.attempt-%d.txt", n)))
 }
 
 // env is the task's environment: bmc's own, the task's variables, then

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -158,7 +159,16 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	meta.Storage = store.URL()
 	var dir string
 	if prev == nil {
-		if dir, err = executor.CreateRun(state, meta, prog); err != nil {
+		// Two runs of a workload started in the same second may draw the
+		// same id: draw again.
+		for try := 0; ; try++ {
+			dir, err = executor.CreateRun(state, meta, prog)
+			if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
+				break
+			}
+			meta.ID = executor.NewRunID(prog.Name, time.Now())
+		}
+		if err != nil {
 			return err
 		}
 	} else {
@@ -201,7 +211,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		verb = "resume"
 	}
 	fmt.Fprintf(stderr, "bmc: %s %s: %d tasks (%d to run), %d slots, storage %s\n", verb, meta.ID, plan.Tasks, plan.ToRun, o.slots, store.URL())
-	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: display.Interval()})
+	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: display.Interval(), Previous: prev})
 	if err != nil {
 		return err
 	}
