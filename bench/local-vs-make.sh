@@ -79,7 +79,7 @@ done
 r=()
 for _ in $(seq "$reps"); do r+=("$(timeit sh -c 'seq 1000 | xargs -P2 -n1 true')"); done
 rm=$(printf '%s\n' "${r[@]}" | median)
-printf 'raw fork/exec W1: %.3f s (%.0f µs/task)\n' "$rm" "$(echo "$rm * 1000" | bc -l)"
+printf 'raw fork/exec W1: %.3f s (%.0f µs/task); bmc W1 overhead over it: %.0f µs/task\n' "$rm" "$(echo "$rm * 1000" | bc -l)" "$(echo "($w1 - $rm) * 1000" | bc -l)"
 
 if command -v snakemake >/dev/null; then
 	{
