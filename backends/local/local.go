@@ -67,6 +67,10 @@ type Backend struct {
 	// run. They are not reused for later tasks: a background process a
 	// task left behind may still have one as its working directory.
 	trash []string
+	// dirs tracks task directories: "prefetching" while Prefetch makes
+	// them, "fresh" once it has (new and empty: the first attempt need not
+	// check them), "started" once an attempt has begun.
+	dirs sync.Map
 }
 
 var (
@@ -123,8 +127,10 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		res.State, res.Reason, res.NoRetry, res.End = executor.Failed, reason, noRetry, time.Now()
 		return res
 	}
-	if err := b.freshDirs(taskDir, wd); err != nil {
-		return fail(err.Error(), false)
+	if prev, _ := b.dirs.Swap(taskDir, "started"); prev != "fresh" {
+		if err := b.freshDirs(taskDir, wd); err != nil {
+			return fail(err.Error(), false)
+		}
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
 		if ctx.Err() != nil {
@@ -183,15 +189,23 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 // exist, so it cannot disturb a task that already started.
 func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 	taskDir := TaskDir(run.Dir, t.ID)
-	if err := os.Mkdir(taskDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+	if _, busy := b.dirs.LoadOrStore(taskDir, "prefetching"); busy {
 		return
 	}
-	os.Mkdir(filepath.Join(taskDir, "wd"), 0o755)
-	for _, f := range []string{"stdout.txt", "stderr.txt"} {
-		if fh, err := os.OpenFile(filepath.Join(taskDir, f), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err == nil {
-			fh.Close()
-		}
+	if err := os.Mkdir(taskDir, 0o755); err != nil {
+		return // there from an earlier session, or unusable: RunTask sees to it
 	}
+	if os.Mkdir(filepath.Join(taskDir, "wd"), 0o755) != nil {
+		return
+	}
+	for _, f := range []string{"stdout.txt", "stderr.txt"} {
+		fh, err := os.OpenFile(filepath.Join(taskDir, f), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return
+		}
+		fh.Close()
+	}
+	b.dirs.CompareAndSwap(taskDir, "prefetching", "fresh")
 }
 
 // retire sets a succeeded task's working directory aside for Cleanup.

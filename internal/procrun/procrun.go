@@ -140,6 +140,9 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		// process it started and never bmc itself.
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 	}
+	if dn := devNull(); dn != nil {
+		cmd.Stdin = dn
+	}
 	start = time.Now()
 	if err := cmd.Start(); err != nil {
 		// The program exists (lookPath saw it), so this is a missing
@@ -298,6 +301,16 @@ func parseStat(s string) (state byte, pgrp int, ok bool) {
 // the child will see. os/exec would search bmc's own PATH and resolve
 // relative names against bmc's directory, which is not what the task asked
 // for.
+// devNull is /dev/null, opened once and shared as every task's stdin, so
+// that starting a task does not open it again (os/exec would).
+var devNull = sync.OnceValue(func() *os.File {
+	f, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil
+	}
+	return f
+})
+
 type pathKey struct{ name, path string }
 
 // lookCache maps a program name and PATH to the executable found.
