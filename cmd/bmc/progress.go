@@ -34,7 +34,7 @@ func newProgress(w io.Writer, mode string, plan *planner.Plan) progress {
 	case "bars":
 		return newBars(w, plan)
 	case "none":
-		return &plain{w: io.Discard}
+		return noProgress{}
 	}
 	return &plain{w: w, verbose: plan.ToRun <= 200, last: time.Now()}
 }
@@ -43,6 +43,13 @@ func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
+
+// noProgress draws nothing.
+type noProgress struct{}
+
+func (noProgress) Event(executor.Event)    {}
+func (noProgress) Interval() time.Duration { return 0 }
+func (noProgress) Close()                  {}
 
 // plain writes a line per state change (for runs of up to 200 tasks; for
 // larger ones, failures and retries only) and a summary line every 10s,
