@@ -239,3 +239,53 @@ finalize:
 	_ = context.Background
 	_ = io.Discard
 }
+
+// TestCancelFromAnotherTerminal: bmc cancel RUN stops a run that another
+// bmc process drives, which then ends as after Ctrl-C.
+func TestCancelFromAnotherTerminal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	marker := filepath.Join(dir, "started")
+	spec := fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: cancelme
+tasks:
+  - id: long
+    run: touch %s; sleep 300
+finalize:
+  run: cp "$BMC_RUN_SUMMARY" %s
+`, marker, filepath.Join(dir, "summary.json"))
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	run := bmcProcess(t, dir, "run", "spec.yaml", "--state-dir", state, "--progress", "none")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task to start", 30*time.Second, func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	})
+	out, err := bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bmc cancel: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "cancelling run cancelme-") {
+		t.Errorf("bmc cancel said: %s", out)
+	}
+	err = run.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("the run exited with %v, want status 130", err)
+	}
+	sum, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil || !strings.Contains(string(sum), `"status": "cancelled"`) {
+		t.Fatalf("finalize summary: %s (%v)", sum, err)
+	}
+	// Once over, the run cannot be cancelled again.
+	out, err = bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is not in progress") {
+		t.Errorf("second cancel: %v\n%s", err, out)
+	}
+}
