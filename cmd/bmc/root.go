@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -49,6 +50,15 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(fo
 func Main() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// BMC_CPUPROFILE=file profiles bmc itself, for its developers.
+	if path := os.Getenv("BMC_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			defer f.Close()
+			if pprof.StartCPUProfile(f) == nil {
+				defer pprof.StopCPUProfile()
+			}
+		}
+	}
 	return run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
 
@@ -112,6 +122,7 @@ workload's owner.`,
 		newCompileCmd(),
 		newGraphCmd(),
 		newSchemaCmd(),
+		newEmulatorCmd(),
 		newVersionCmd(),
 	)
 	for _, c := range root.Commands() {
