@@ -16,6 +16,7 @@ import (
 
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/azurite"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/planner"
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,7 @@ import (
 type fixture struct {
 	be      *Backend
 	run     *executor.RunInfo
-	store   *blobstage.Local
+	store   blobstage.Store
 	storage string // the store's root folder
 	specDir string
 }
@@ -33,10 +34,10 @@ type fixture struct {
 func newFixture(t *testing.T, o Options) *fixture {
 	t.Helper()
 	f := &fixture{storage: filepath.Join(t.TempDir(), "storage"), specDir: t.TempDir()}
-	f.store = blobstage.NewLocal(f.storage)
 	if o.Store == nil {
-		o.Store = f.store
+		o.Store = blobstage.NewLocal(f.storage)
 	}
+	f.store = o.Store
 	if o.KillGrace == 0 {
 		o.KillGrace = 2 * time.Second
 	}
@@ -80,15 +81,19 @@ func exists(path string) bool {
 	return err == nil
 }
 
-// blobs lists the local store's blobs under container with their contents.
+// blobs lists the store's blobs under container with their contents, by
+// downloading the whole container: the same for every kind of store.
 func (f *fixture) blobs(t *testing.T, container string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	root := filepath.Join(f.storage, container)
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == root {
-			return fs.SkipAll
+	root := t.TempDir()
+	if _, err := f.store.Download(context.Background(), blobstage.Location{Container: container}, root); err != nil {
+		if errors.Is(err, blobstage.ErrNotFound) {
+			return out
 		}
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -553,7 +558,23 @@ func TestInputs(t *testing.T) {
 	}
 }
 
+// TestOutputs runs against the local folder store and a blob account
+// (Azurite): output patterns and when: conditions behave the same.
 func TestOutputs(t *testing.T) {
+	t.Run("local", func(t *testing.T) { testOutputs(t, nil) })
+	t.Run("azurite", func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("starts Azurite")
+		}
+		az, err := blobstage.NewFromConnectionString(azurite.Start(t), blobstage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testOutputs(t, az)
+	})
+}
+
+func testOutputs(t *testing.T, store blobstage.Store) {
 	script := func(code int) string {
 		return `mkdir -p out/x
 echo a > a.txt; echo c1 > c1.txt; echo c22 > c22.txt; echo hidden > .hidden.txt
@@ -572,7 +593,7 @@ exit ` + strconv.Itoa(code)
 			{Pattern: "nothing*.zip", To: to + "none/", When: compiler.WhenAlways},
 		}
 	}
-	f := newFixture(t, Options{})
+	f := newFixture(t, Options{Store: store})
 
 	res := f.runTask(t, &compiler.Task{ID: "ok", Run: script(0), Outputs: outputs("ok")}, 1)
 	checkState(t, res, executor.Succeeded)
