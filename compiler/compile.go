@@ -9,7 +9,6 @@ package compiler
 
 import (
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path"
@@ -17,6 +16,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -415,22 +415,13 @@ func (c *compiler) defaults2() {
 	c.defaults.container = n.Get("container")
 }
 
-// isLoopback reports whether host names this machine.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (c *compiler) checkCallbackURL(n *schema.Node, path []any, v string) {
 	u, err := url.Parse(v)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		c.errorf(n, path, "callback URL %q is not an absolute http(s) URL", redactURL(v))
 		return
 	}
-	if u.Scheme != "https" && !isLoopback(u.Hostname()) {
+	if u.Scheme != "https" && !loopback.Host(u.Hostname()) {
 		c.errorf(n, path, "callback URL must use https (http is allowed only for loopback hosts such as 127.0.0.1 and localhost)")
 	}
 }

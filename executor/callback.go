@@ -17,10 +17,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -198,21 +198,13 @@ func parseCallbackURL(raw string) (*url.URL, error) {
 	case "https":
 		return u, nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return u, nil
 		}
 		return nil, fmt.Errorf("callback url %s: plain http is allowed only to a loopback host (localhost, 127.0.0.0/8, ::1); use https", redactURL(u))
 	default:
 		return nil, fmt.Errorf("callback url %s: scheme %q is not supported; use https", redactURL(u), u.Scheme)
 	}
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // redactURL drops the parts of u that may carry credentials.

@@ -17,11 +17,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"io"
 	"iter"
 	"log/slog"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -288,21 +288,13 @@ func parseEndpoint(raw string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return "", fmt.Errorf("azurebatch: endpoint %s: plain http is allowed only to a loopback host; use https", u.Scheme+"://"+u.Host)
 		}
 	default:
 		return "", fmt.Errorf("azurebatch: endpoint %s: scheme %q is not supported", u.Host, u.Scheme)
 	}
 	return u.Scheme + "://" + u.Host, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // redact removes secrets from s: the patterns blobstage.Redact knows

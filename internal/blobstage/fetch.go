@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"io"
 	"io/fs"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -103,21 +103,13 @@ func checkScheme(u *url.URL) error {
 	case u.Scheme == "https" && u.Host != "":
 		return nil
 	case u.Scheme == "http" && u.Host != "":
-		if isLoopback(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return errors.New("plain http is allowed only for loopback hosts; use https")
 	default:
 		return errors.New("not an https URL")
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // redactURL is u without the parts that may carry credentials: user info,

@@ -3,6 +3,7 @@ package blobstage
 import (
 	"context"
 	"errors"
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"io/fs"
 	"net"
 	"net/http"
@@ -245,8 +246,8 @@ func TestIsLoopback(t *testing.T) {
 		"127.0.0.1.nip.io":      false,
 		"":                      false,
 	} {
-		if got := isLoopback(host); got != want {
-			t.Errorf("isLoopback(%q) = %v, want %v", host, got, want)
+		if got := loopback.Host(host); got != want {
+			t.Errorf("loopback.Host(%q) = %v, want %v", host, got, want)
 		}
 	}
 }
