@@ -8,6 +8,7 @@
 package compiler
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -378,7 +379,8 @@ func (c *compiler) duration(n *schema.Node, path []any) (Duration, bool) {
 	}
 	d, err := ParseDuration(n.Str)
 	if err != nil {
-		if !strings.Contains(err.Error(), "expected a number") && !strings.Contains(err.Error(), "unit") {
+		// The schema has reported a malformed one already.
+		if errors.Is(err, ErrDurationTooLong) {
 			c.errorf(n, path, "%v", err)
 		}
 		return 0, false

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -221,6 +222,10 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// ErrDurationTooLong is wrapped by ParseDuration's error for a duration
+// beyond what it can represent (about 292 years).
+var ErrDurationTooLong = errors.New("too long")
+
 // ParseDuration parses a spec duration: numbers with units ms, s, m, h, d,
 // such as 90s, 1.5h or 1h30m.
 func ParseDuration(s string) (time.Duration, error) {
@@ -266,7 +271,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	const maxD = float64(1<<63 - 1)
 	if total >= maxD {
-		return 0, fmt.Errorf("duration %q is too long", s)
+		return 0, fmt.Errorf("duration %q is %w", s, ErrDurationTooLong)
 	}
 	return time.Duration(total), nil
 }
