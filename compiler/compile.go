@@ -331,7 +331,7 @@ func (c *compiler) pool() {
 		}
 	}
 	if st := n.Get("startTask"); st != nil && st.Kind == schema.KindMap {
-		t := &StartTask{Run: at2(c, st, "run", []any{"pool", "startTask", "run"}, s), Elevated: st.Get("elevated") != nil && st.Get("elevated").Bool, WaitForSuccess: true}
+		t := &StartTask{Run: evalKey(c, st, "run", []any{"pool", "startTask", "run"}, s), Elevated: st.Get("elevated") != nil && st.Get("elevated").Bool, WaitForSuccess: true}
 		if w := st.Get("waitForSuccess"); w != nil && w.Kind == schema.KindBool {
 			t.WaitForSuccess = w.Bool
 		}
@@ -341,7 +341,7 @@ func (c *compiler) pool() {
 	c.prog.Pool = p
 }
 
-func at2(c *compiler, n *schema.Node, key string, path []any, s *scope) string {
+func evalKey(c *compiler, n *schema.Node, key string, path []any, s *scope) string {
 	v, _, _ := c.evalStr(n.Get(key), path, s)
 	return v
 }

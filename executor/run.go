@@ -241,10 +241,13 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	return o, nil
 }
 
+// mustJSON encodes plain data for a journal record; it cannot fail for
+// the maps and structs it is given, and a record without data is still
+// better than no record.
 func mustJSON(v any) json.RawMessage {
 	b, err := json.Marshal(v)
 	if err != nil {
-		panic(err) // only called with plain data
+		return nil
 	}
 	return b
 }
