@@ -26,6 +26,10 @@ and the callback (status cancelled) still run.`,
 			}
 			id := filepath.Base(dir)
 			pid, held := executor.LockHolder(dir)
+			if meta, ok := isBatchRun(dir); ok && (!held || pid <= 0) {
+				// No bmc here follows it (--detach): cancel on Batch.
+				return batchCancel(cmd.Context(), cmd, meta)
+			}
 			if !held || pid <= 0 {
 				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
 			}

@@ -41,6 +41,9 @@ shows an earlier attempt's log. TASK may be "finalize".`,
 			if attempt > 0 {
 				name = fmt.Sprintf("%s.attempt-%d.txt", stream, attempt)
 			}
+			if meta, ok := isBatchRun(dir); ok && (task != "finalize" || meta.Extra["finalizeOn"] == "pool") {
+				return batchLogs(cmd.Context(), cmd, dir, meta, task, stream, attempt)
+			}
 			path := filepath.Join(local.TaskDir(dir, task), name)
 			if !follow && attempt == 0 {
 				// Directories are made ahead of tasks; whether a task ran

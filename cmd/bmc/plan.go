@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/planner"
@@ -20,6 +21,8 @@ type planOptions struct {
 	run      string
 	only     []string
 	packages []string
+	backend  string
+	batch    batchPlanOptions // --backend azurebatch
 }
 
 func newPlanCmd() *cobra.Command {
@@ -32,7 +35,8 @@ the graph, the critical path, what a resume of an earlier run would skip
 (--run), and what the backend's limits say about the workload.`,
 		Example: `  bmc plan examples/genomics.yaml
   bmc plan examples/genomics.yaml --run latest      # what bmc resume latest would skip
-  bmc plan examples/sweep.yaml --output json`,
+  bmc plan examples/sweep.yaml --output json
+  bmc plan examples/genomics.yaml --backend azurebatch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			prog, err := compileSpec(cmd, args[0], &o.set)
@@ -43,6 +47,12 @@ the graph, the critical path, what a resume of an earlier run would skip
 				if prog, err = planner.Only(prog, o.only); err != nil {
 					return &exitError{code: exitFailed, err: err}
 				}
+			}
+			if o.backend == azurebatch.Name {
+				return planBatch(cmd, prog, &o)
+			}
+			if o.backend != "local" {
+				return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
 			}
 			pkgs, err := parsePackages(o.packages)
 			if err != nil {
@@ -86,6 +96,8 @@ the graph, the critical path, what a resume of an earlier run would skip
 	cmd.Flags().StringVar(&o.run, "run", "", "show what resuming this `run` would skip")
 	cmd.Flags().StringArrayVar(&o.only, "only", nil, "plan only this `task` or group and what it depends on")
 	cmd.Flags().StringArrayVar(&o.packages, "package", nil, "an application package the run would have: `name[@version]=dir`")
+	cmd.Flags().StringVar(&o.backend, "backend", "local", "the backend to plan for: local or azurebatch")
+	o.batch.flags(cmd)
 	return cmd
 }
 

@@ -124,6 +124,7 @@ workload's owner.`,
 		newSchemaCmd(),
 		newEmulatorCmd(),
 		newVersionCmd(),
+		newFinalizeCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
@@ -35,6 +36,7 @@ type runOptions struct {
 	logs         string
 	progress     string
 	transfers    int
+	batch        batchOptions // --backend azurebatch
 }
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
@@ -50,8 +52,9 @@ func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
 	f.IntVar(&o.transfers, "transfers", 8, "blob transfers in flight at once, per store")
 	if !resume {
 		addSetFlag(cmd, &o.set)
-		f.StringVar(&o.backend, "backend", "local", "where tasks run: local")
+		f.StringVar(&o.backend, "backend", "local", "where tasks run: local or azurebatch")
 		f.StringArrayVar(&o.only, "only", nil, "run only this `task` or group and what it depends on (repeatable)")
+		o.batch.flags(cmd)
 	}
 }
 
@@ -71,7 +74,8 @@ spec is invalid, 2 usage error, 3 internal error, 130 cancelled.`,
 		Example: `  bmc run examples/hello.yaml
   bmc run examples/genomics.yaml --set samples='[s1, s2]' --slots 4
   bmc run examples/failing.yaml --keep-going
-  bmc run examples/genomics.yaml --only merge --keep-workdirs --events events.jsonl`,
+  bmc run examples/genomics.yaml --only merge --keep-workdirs --events events.jsonl
+  bmc run examples/genomics.yaml --backend azurebatch          # see docs/azurebatch.md`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSpec(cmd, args[0], &o)
@@ -82,8 +86,8 @@ spec is invalid, 2 usage error, 3 internal error, 130 cancelled.`,
 }
 
 func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
-	if o.backend != "local" {
-		return usagef("unknown --backend %q: expected local", o.backend)
+	if o.backend != "local" && o.backend != azurebatch.Name {
+		return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
 	}
 	if o.slots < 1 {
 		return usagef("--slots must be at least 1")
@@ -109,6 +113,9 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 
 // drive runs (or resumes) a run: plan, tasks, finalize, callback.
 func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *runOptions, prev *executor.RunState) error {
+	if meta.Backend == azurebatch.Name {
+		return driveBatch(cmd, prog, meta, o, prev)
+	}
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	state := stateDir(cmd)

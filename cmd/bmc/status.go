@@ -33,6 +33,15 @@ succeeded are listed when there are many; --all lists every task.`,
 			if err != nil {
 				return err
 			}
+			// A run on Azure Batch that no bmc here follows: ask Batch.
+			if meta, ok := isBatchRun(dir); ok && row.State.Status != "running" && row.State.Finished.IsZero() {
+				bst, err := batchRunState(cmd.Context(), cmd, dir, meta, prog, row.State)
+				if err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: reading run %s from Azure Batch: %v (showing its journal)\n", meta.ID, err)
+				} else {
+					row = batchRow(row, prog, bst)
+				}
+			}
 			st := row.State
 			tasks := make([]executor.TaskState, 0, len(prog.Tasks))
 			for _, t := range prog.Tasks {

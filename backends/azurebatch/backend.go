@@ -1,0 +1,899 @@
+package azurebatch
+
+// The backend: a run becomes a Batch job on the spec's pool, its tasks are
+// added in bulk with their dependencies, and Batch schedules, retries and
+// blocks them. The executor follows the run through Poll, which costs a
+// job read and a task-count read per poll, plus a filtered, $select'ed
+// listing of only the tasks whose state changed since the last one.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// Name is the backend's name, as --backend and run.json spell it.
+const Name = "azurebatch"
+
+// DefaultStaging is where bmc puts what the nodes need from the client.
+const DefaultStaging = "az://bmc-staging/"
+
+// BackendOptions configure a Backend.
+type BackendOptions struct {
+	Client  *Client
+	Storage *Storage
+	// Staging is the az:// prefix for staged files and run records.
+	Staging blobstage.Location
+	// Logs is an az:// prefix every task's stdout and stderr go to.
+	Logs string
+	// AccountID is the ARM id of the Batch account (pool packages).
+	AccountID string
+	// Parallel is how many add-collection requests are in flight; at
+	// least 4, default 8.
+	Parallel int
+	// DependencyChars is the dependency list limit; zero for Batch's.
+	DependencyChars int
+	// ListOverlap is how far before the newest state transition seen the
+	// next listing starts, so that transitions stamped at the same time
+	// but listed later are not missed; zero means 1s, negative none.
+	// Tasks are deduplicated, so it costs only re-reads.
+	ListOverlap time.Duration
+	// Node is how the finalize step runs on the pool; nil runs it where
+	// bmc runs.
+	Node *NodeOptions
+	Log  *slog.Logger
+	// OnSubmitted, if set, is told what adding the tasks cost.
+	OnSubmitted func(SubmitStats)
+}
+
+// NodeOptions say how the job manager task gets bmc and its secret.
+type NodeOptions struct {
+	// Binary is a linux/amd64 bmc executable to stage, or:
+	Binary string
+	// Package is an application package holding bmc at its root.
+	Package *compiler.Package
+	// SecretEnv and Secret sign the callback from the node.
+	SecretEnv, Secret string
+	// PollInterval is how often the node polls; zero means 5s.
+	PollInterval time.Duration
+}
+
+// SubmitStats are the costs of one submission.
+type SubmitStats struct {
+	Tasks, Barriers int
+	AddTasks        AddTasksStats
+	Elapsed         time.Duration
+}
+
+// Backend runs plans as Batch jobs. It is used from one goroutine.
+type Backend struct {
+	c     *Client
+	opt   BackendOptions
+	log   *slog.Logger
+	plan  *planner.Plan
+	run   *executor.RunInfo
+	jobID string
+	// watcher: this backend follows a job another process submitted
+	// (bmc finalize --watch on the job manager task).
+	watcher bool
+	hasJM   bool
+	created bool   // the job exists
+	self    string // the watcher's own task id
+
+	idx        map[string]int
+	seen       map[string]seenTask
+	mark       time.Time // the newest state transition seen
+	completed  int       // tasks known completed, helpers included
+	lastCount  BatchTaskCounts
+	lagging    int // polls in a row that found fewer completed tasks than counted
+	endedPolls int // polls since the job was seen ended
+	polls      int
+	cancelled  bool // this process cancelled the run
+	external   bool // someone else cancelled it
+	// terminated are tasks ended by a termination, not a timeout.
+	terminated map[string]bool
+
+	statsMu sync.Mutex
+	stats   PollStats
+}
+
+type seenTask struct {
+	state   BatchTaskState
+	retries int32
+}
+
+// PollStats count what following a run cost.
+type PollStats struct {
+	Polls, JobReads, CountReads, ListRequests, Listed int
+}
+
+var _ executor.NativeBackend = (*Backend)(nil)
+
+// NewBackend returns a backend that submits runs.
+func NewBackend(opt BackendOptions) *Backend {
+	return newBackend(opt)
+}
+
+// NewWatcher returns a backend that follows a job submitted by another
+// bmc: Submit waits until the submitter has added every task. self is the
+// watcher's own task id, which it leaves alone when it stops tasks.
+func NewWatcher(opt BackendOptions, self string) *Backend {
+	b := newBackend(opt)
+	b.watcher, b.hasJM, b.self = true, true, self
+	return b
+}
+
+func newBackend(opt BackendOptions) *Backend {
+	switch {
+	case opt.Parallel == 0:
+		opt.Parallel = 8
+	case opt.Parallel < 4:
+		opt.Parallel = 4
+	}
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Backend{c: opt.Client, opt: opt, log: log, seen: map[string]seenTask{}}
+}
+
+// Client is the Batch client the backend uses.
+func (b *Backend) Client() *Client { return b.c }
+
+// Stats are what following the run has cost so far.
+func (b *Backend) Stats() PollStats {
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	return b.stats
+}
+
+// Capabilities: Batch resolves dependencies, retries and timeouts; the
+// pool's nodes bound the slots.
+func (b *Backend) Capabilities() planner.Capabilities {
+	return Capabilities(nil)
+}
+
+// Capabilities are the backend's, for a program's pool.
+func Capabilities(p *compiler.Pool) planner.Capabilities {
+	c := planner.Capabilities{Name: Name, NativeDependencies: true, Containers: true, Packages: true}
+	if p != nil && p.SlotsPerNode > 0 {
+		c.MaxTaskSlots = p.SlotsPerNode
+		if p.Autoscale == nil {
+			c.Slots = (p.Dedicated + p.Spot) * p.SlotsPerNode
+		}
+	}
+	return c
+}
+
+// Follow sets the backend up to poll a run submitted before, without
+// submitting anything (bmc status).
+func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
+	b.plan, b.run, b.jobID, b.created = plan, run, run.ID, true
+	b.idx = make(map[string]int, len(plan.Program.Tasks))
+	for i, t := range plan.Program.Tasks {
+		b.idx[t.ID] = i
+	}
+}
+
+// ---- submission ----
+
+// Submit creates the run's job and adds its tasks: it makes sure of the
+// pool, stages local inputs (and, for the finalize step on the pool, the
+// run record and bmc), creates the job, adds every task, and marks the job
+// submitted. A watcher waits for that mark instead.
+func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) error {
+	b.Follow(plan, run)
+	if b.watcher {
+		return b.waitSubmitted(ctx)
+	}
+	b.created = false
+	start := time.Now()
+	if err := b.EnsurePool(ctx, plan.Program); err != nil {
+		return err
+	}
+	staged, err := b.stageInputs(ctx, plan, run)
+	if err != nil {
+		return err
+	}
+	opt := MapOptions{Staged: staged, Logs: b.opt.Logs, AccountID: b.opt.AccountID, SpecHash: SpecHash(plan.Program), DependencyChars: b.opt.DependencyChars}
+	if b.opt.Node != nil {
+		jm, err := b.jobManager(ctx, plan, run)
+		if err != nil {
+			return err
+		}
+		opt.JobManager = jm
+		b.hasJM = true
+	}
+	m, err := Map(plan, run, b.opt.Storage, opt)
+	if err != nil {
+		return err
+	}
+	m.Job.Metadata = append(m.Job.Metadata, BatchMetadataItem{Name: MetaStaging, Value: b.opt.Staging.String()})
+	for _, c := range m.OutputContainers {
+		if err := b.opt.Storage.EnsureContainer(ctx, c); err != nil {
+			return err
+		}
+	}
+	if err := b.c.CreateJob(ctx, m.Job); err != nil {
+		return fmt.Errorf("create the job: %w", err)
+	}
+	b.created = true
+	res, err := b.c.AddTasks(ctx, b.jobID, m.Tasks, b.opt.Parallel)
+	if b.opt.OnSubmitted != nil {
+		b.opt.OnSubmitted(SubmitStats{Tasks: len(m.Tasks) - m.Barriers, Barriers: m.Barriers, AddTasks: res.Stats, Elapsed: time.Since(start)})
+	}
+	bctx, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			// Cancelled: what was added may run; the watcher on the pool
+			// must learn that no more is coming.
+			if perr := b.markSubmitted(bctx, m.Job.Metadata, SubmittedCancelled); perr != nil {
+				b.log.Warn("marking the job cancelled failed", "job", b.jobID, "err", perr)
+			}
+			return err
+		}
+		if terr := b.c.TerminateJob(bctx, b.jobID, "bmc: the tasks could not all be added"); terr != nil {
+			b.log.Warn("terminating the job failed", "job", b.jobID, "err", terr)
+		}
+		return fmt.Errorf("add the tasks: %w", err)
+	}
+	if err := b.markSubmitted(ctx, m.Job.Metadata, SubmittedAll); err != nil {
+		if terr := b.c.TerminateJob(bctx, b.jobID, "bmc: submission failed"); terr != nil {
+			b.log.Warn("terminating the job failed", "job", b.jobID, "err", terr)
+		}
+		return fmt.Errorf("mark the job submitted: %w", err)
+	}
+	return nil
+}
+
+// markSubmitted sets onAllTasksComplete to terminatejob (a job with no
+// tasks counts as complete, hence not before) and the submitted mark, in
+// one update.
+func (b *Backend) markSubmitted(ctx context.Context, meta []BatchMetadataItem, value string) error {
+	meta = append(slices.Clone(meta), BatchMetadataItem{Name: MetaSubmitted, Value: value})
+	u := BatchJobUpdateOptions{Metadata: meta}
+	if value == SubmittedAll {
+		u.OnAllTasksComplete = AllTasksCompleteTerminateJob
+	}
+	err := b.c.PatchJob(ctx, b.jobID, u)
+	if err == nil {
+		return nil
+	}
+	// An attempt whose answer was lost may have gone through, and the
+	// job, its tasks all done, ended at once: a retry then finds it
+	// completed. The job says whether the update was made.
+	if j, gerr := b.c.GetJob(ctx, b.jobID); gerr == nil && metaValue(j.Metadata, MetaSubmitted) == value {
+		return nil
+	}
+	return err
+}
+
+// PoolMismatchError says an existing pool is not the pool the spec asks for.
+type PoolMismatchError struct {
+	Pool, Field, Have, Want string
+}
+
+func (e *PoolMismatchError) Error() string {
+	return fmt.Sprintf("pool %s exists with %s %s, but the spec asks for %s: use another pool id, or change the spec to match", e.Pool, e.Field, e.Have, e.Want)
+}
+
+// EnsurePool reuses the spec's pool when it exists and matches (vmSize,
+// taskSlotsPerNode, and the pool identity when the spec names one), and
+// creates it from the spec's pool block otherwise.
+func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error {
+	if prog.Pool == nil || prog.Pool.ID == "" {
+		return errors.New("the azurebatch backend needs a pool: give the spec a pool block, or --pool")
+	}
+	id := prog.Pool.ID
+	p, err := b.c.GetPool(ctx, id)
+	switch {
+	case err == nil:
+		return checkPool(p, prog.Pool)
+	case !IsNotFound(err):
+		return fmt.Errorf("look up pool %s: %w", id, err)
+	}
+	want, err := PoolOptions(prog, b.opt.AccountID)
+	if err != nil {
+		return fmt.Errorf("pool %s does not exist, and bmc cannot create it: %w", id, err)
+	}
+	if prog.Pool.Identity != "" {
+		return fmt.Errorf("pool %s does not exist, and the spec gives it a managed identity, which Batch sets only through Azure Resource Manager: create the pool with its identity first (az batch pool create or a template), then run again", want.ID)
+	}
+	b.log.Info("creating pool", "pool", want.ID, "vmSize", want.VMSize)
+	if err := b.c.CreatePool(ctx, want); err != nil {
+		return fmt.Errorf("create pool %s: %w", want.ID, err)
+	}
+	return nil
+}
+
+// checkPool checks an existing pool against what the spec asks of it.
+func checkPool(p *BatchPool, spec *compiler.Pool) error {
+	if p.State == PoolStateDeleting {
+		return fmt.Errorf("pool %s is being deleted: wait for it to go, or use another pool id", p.ID)
+	}
+	if spec.VMSize != "" && !strings.EqualFold(p.VMSize, spec.VMSize) {
+		return &PoolMismatchError{Pool: p.ID, Field: "vmSize", Have: p.VMSize, Want: spec.VMSize}
+	}
+	// Without a vmSize the spec names a pool rather than describing one:
+	// its slots per node are then the compiler's default, not a wish.
+	have := max(p.TaskSlotsPerNode, 1)
+	if spec.VMSize != "" && spec.SlotsPerNode > 0 && int32(spec.SlotsPerNode) != have {
+		return &PoolMismatchError{Pool: p.ID, Field: "taskSlotsPerNode", Have: strconv.Itoa(int(have)), Want: strconv.Itoa(spec.SlotsPerNode)}
+	}
+	if spec.Identity != "" && p.Identity != nil {
+		ok := false
+		for _, id := range p.Identity.UserAssignedIdentities {
+			ok = ok || strings.EqualFold(id.ResourceID, spec.Identity)
+		}
+		if !ok {
+			return &PoolMismatchError{Pool: p.ID, Field: "identity", Have: "other identities", Want: spec.Identity}
+		}
+	}
+	return nil
+}
+
+// stageInputs uploads the spec-relative files the tasks read.
+func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (map[string][]StagedFile, error) {
+	out := map[string][]StagedFile{}
+	for _, t := range plan.Program.Tasks {
+		for _, in := range t.Inputs {
+			if in.Kind != compiler.InputFile {
+				continue
+			}
+			if _, ok := out[in.From]; ok {
+				continue
+			}
+			files, err := b.stageLocal(ctx, run.SpecDir, in.From)
+			if err != nil {
+				return nil, fmt.Errorf("task %s: input %s: %w", t.ID, in.From, err)
+			}
+			out[in.From] = files
+		}
+	}
+	return out, nil
+}
+
+func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]StagedFile, error) {
+	src := from
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(specDir, src)
+	}
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, err
+	}
+	prefix := b.opt.Staging
+	if fi.Mode().IsRegular() {
+		loc, err := b.opt.Storage.StageFile(ctx, prefix, src)
+		if err != nil {
+			return nil, err
+		}
+		return []StagedFile{{Loc: loc, Mode: fi.Mode()}}, nil
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a regular file or directory", src)
+	}
+	var out []StagedFile
+	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			if d.IsDir() {
+				return nil
+			}
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				return fmt.Errorf("%s is not a regular file", p)
+			}
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		loc, err := b.opt.Storage.StageFile(ctx, prefix, p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		out = append(out, StagedFile{Rel: filepath.ToSlash(rel), Loc: loc, Mode: st.Mode()})
+		return nil
+	})
+	return out, err
+}
+
+// ---- following the run ----
+
+// waitSubmitted waits until the submitter has marked the job.
+func (b *Backend) waitSubmitted(ctx context.Context) error {
+	interval := b.pollInterval()
+	for {
+		j, err := b.c.GetJob(ctx, b.jobID)
+		if err != nil {
+			b.log.Warn("reading the job failed", "job", b.jobID, "err", err)
+		} else {
+			switch metaValue(j.Metadata, MetaSubmitted) {
+			case SubmittedAll:
+				return nil
+			case SubmittedCancelled:
+				b.external = true
+				return nil
+			}
+			if j.State != JobStateActive {
+				b.external = true
+				return nil
+			}
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+func (b *Backend) pollInterval() time.Duration {
+	if b.opt.Node != nil && b.opt.Node.PollInterval > 0 {
+		return b.opt.Node.PollInterval
+	}
+	return 5 * time.Second
+}
+
+func metaValue(items []BatchMetadataItem, name string) string {
+	for _, m := range items {
+		if m.Name == name {
+			return m.Value
+		}
+	}
+	return ""
+}
+
+// listSelect are the task properties a poll reads.
+const listSelect = "id,state,stateTransitionTime,executionInfo"
+
+// Poll reads the job and its task counts, and lists the tasks that changed
+// state since the last listing, if the counts say any did.
+func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
+	var res executor.PollResult
+	if !b.created {
+		// Submission stopped before the job was made: nothing runs.
+		res.Cancelled = true
+		return res, nil
+	}
+	b.count(func(s *PollStats) { s.Polls++; s.JobReads++ })
+	b.polls++
+	j, err := b.c.GetJob(ctx, b.jobID)
+	if err != nil {
+		return res, err
+	}
+	b.count(func(s *PollStats) { s.CountReads++ })
+	counts, err := b.c.GetTaskCounts(ctx, b.jobID)
+	if err != nil {
+		return res, err
+	}
+	tc := counts.TaskCounts
+	ended := j.State == JobStateCompleted || j.State == JobStateTerminating
+	b.noteCancel(j)
+	changed := tc.Running != b.lastCount.Running || tc.Completed != b.lastCount.Completed || tc.Active != b.lastCount.Active
+	if changed || b.polls == 1 || ended || b.lagging > 0 {
+		filter := "(state eq 'running' or state eq 'preparing' or state eq 'completed')"
+		if !b.mark.IsZero() {
+			overlap := b.opt.ListOverlap
+			if overlap == 0 {
+				overlap = time.Second
+			}
+			filter += " and stateTransitionTime ge datetime'" + b.mark.Add(-max(overlap, 0)).UTC().Format(time.RFC3339Nano) + "'"
+		}
+		if b.lagging >= 3 {
+			// The counts keep saying more tasks completed than the
+			// listings showed: list every completed task once.
+			b.log.Info("task counts and listings disagree; listing completed tasks", "job", b.jobID, "counted", tc.Completed, "seen", b.completed)
+			filter = "state eq 'completed'"
+			b.lagging = 0
+		}
+		if err := b.list(ctx, filter, &res); err != nil {
+			return res, err
+		}
+		// A task terminated by someone: if the job was cancelled
+		// meanwhile, so was the task.
+		if !b.cancelled && !b.external && slices.ContainsFunc(res.Updates, func(u executor.TaskUpdate) bool { return u.State == executor.Failed && b.terminated[u.ID] }) {
+			if j2, err := b.c.GetJob(ctx, b.jobID); err == nil {
+				b.noteCancel(j2)
+				if b.external {
+					for i, u := range res.Updates {
+						if u.State == executor.Failed && b.terminated[u.ID] {
+							res.Updates[i].State, res.Updates[i].Reason, res.Updates[i].ExitCode, res.Updates[i].Outputs = executor.Canceled, "cancelled", nil, nil
+						}
+					}
+				}
+			}
+		}
+	}
+	b.lastCount = tc
+	if b.completed < int(tc.Completed) {
+		b.lagging++
+	} else {
+		b.lagging = 0
+	}
+	switch {
+	case b.external:
+		res.Cancelled = true
+	case ended && !b.cancelled:
+		// The job ended: nothing that has not run will. If it ended
+		// because its tasks did, give the listings a few polls to show
+		// the last of them; otherwise (terminated, out of time) the run
+		// is over now.
+		reason := ""
+		if j.ExecutionInfo != nil {
+			reason = j.ExecutionInfo.TerminateReason
+		}
+		b.endedPolls++
+		if reason != "AllTasksComplete" && reason != "JMComplete" || b.endedPolls > 5 {
+			res.Cancelled = true
+		}
+	}
+	return res, nil
+}
+
+// noteCancel notes a cancellation by someone else: the job disabled, or
+// its submission given up.
+func (b *Backend) noteCancel(j *BatchJob) {
+	if b.cancelled {
+		return
+	}
+	if j.State == JobStateDisabling || j.State == JobStateDisabled || metaValue(j.Metadata, MetaSubmitted) == SubmittedCancelled {
+		b.external = true
+	}
+}
+
+func (b *Backend) count(f func(*PollStats)) {
+	b.statsMu.Lock()
+	defer b.statsMu.Unlock()
+	f(&b.stats)
+}
+
+func (b *Backend) list(ctx context.Context, filter string, res *executor.PollResult) error {
+	b.count(func(s *PollStats) { s.ListRequests++ })
+	for t, err := range b.c.ListTasks(ctx, b.jobID, ListOptions{Filter: filter, Select: listSelect}) {
+		if err != nil {
+			return err
+		}
+		b.count(func(s *PollStats) { s.Listed++ })
+		if t.StateTransitionTime.After(b.mark) {
+			b.mark = t.StateTransitionTime
+		}
+		var retries int32
+		if t.ExecutionInfo != nil {
+			retries = t.ExecutionInfo.RetryCount
+		}
+		prev, ok := b.seen[t.ID]
+		if ok && prev.state == t.State && prev.retries == retries {
+			continue
+		}
+		b.seen[t.ID] = seenTask{state: t.State, retries: retries}
+		if t.State == TaskStateCompleted && (!ok || prev.state != TaskStateCompleted) {
+			b.completed++
+		}
+		if u, ok := b.update(&t); ok {
+			res.Updates = append(res.Updates, u)
+		}
+	}
+	return nil
+}
+
+// update is a listed task as the executor sees it.
+func (b *Backend) update(t *BatchTask) (executor.TaskUpdate, bool) {
+	i, ok := b.idx[t.ID]
+	if !ok {
+		return executor.TaskUpdate{}, false
+	}
+	pt := &b.plan.Program.Tasks[i]
+	ei := t.ExecutionInfo
+	if ei == nil {
+		ei = &BatchTaskExecutionInfo{}
+	}
+	u := executor.TaskUpdate{ID: t.ID, Attempts: int(ei.RetryCount) + 1, Start: ei.StartTime, End: ei.EndTime}
+	switch t.State {
+	case TaskStateRunning, TaskStatePreparing:
+		u.State = executor.Running
+		return u, true
+	case TaskStateCompleted:
+	default:
+		return u, false
+	}
+	if ei.ExitCode != nil {
+		c := int(*ei.ExitCode)
+		u.ExitCode = &c
+	}
+	fi := ei.FailureInfo
+	success := ei.Result == TaskResultSuccess || ei.Result == "" && fi == nil
+	if success {
+		u.State = executor.Succeeded
+	} else {
+		u.State = executor.Failed
+		u.Reason = b.reason(pt, ei)
+		if fi != nil && fi.Code == "TaskEnded" && !b.timedOut(pt, ei) {
+			if b.cancelled || b.external {
+				u.State, u.Reason, u.ExitCode = executor.Canceled, "cancelled", nil
+			} else {
+				if b.terminated == nil {
+					b.terminated = map[string]bool{}
+				}
+				b.terminated[t.ID] = true
+			}
+		}
+	}
+	// Outputs: every attempt before the last failed (Batch retried it)
+	// and uploaded its failure outputs; the last one its own.
+	filled := executor.FillTask(pt, b.run, 1)
+	uploadFailed := fi != nil && strings.HasPrefix(fi.Code, "FileUpload")
+	for a := 1; a <= u.Attempts; a++ {
+		ok := a == u.Attempts && success
+		if a == u.Attempts && (u.State == executor.Canceled || uploadFailed) {
+			break
+		}
+		if a == u.Attempts && preProcessing(fi) {
+			break
+		}
+		var locs []string
+		for _, o := range filled.Outputs {
+			if o.When.Matches(ok) && !slices.Contains(locs, o.To) {
+				locs = append(locs, o.To)
+			}
+		}
+		u.Outputs = append(u.Outputs, locs...)
+	}
+	return u, true
+}
+
+// timedOut tells a wall-clock expiry from a termination.
+func (b *Backend) timedOut(pt *compiler.Task, ei *BatchTaskExecutionInfo) bool {
+	if pt.Timeout <= 0 || ei.StartTime.IsZero() || ei.EndTime.IsZero() {
+		return false
+	}
+	return ei.EndTime.Sub(ei.StartTime) >= pt.Timeout.D()-time.Second
+}
+
+// preProcessing reports whether a failure happened before the command
+// ran (resource files, packages, the command line).
+func preProcessing(fi *BatchTaskFailureInfo) bool {
+	if fi == nil {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(fi.Code, "Blob"), strings.HasPrefix(fi.Code, "Resource"),
+		strings.HasPrefix(fi.Code, "Command"), strings.HasPrefix(fi.Code, "ApplicationPackage"),
+		strings.HasPrefix(fi.Code, "Container"):
+		return true
+	}
+	return false
+}
+
+// reason says why a task failed, as the local backend words it.
+func (b *Backend) reason(pt *compiler.Task, ei *BatchTaskExecutionInfo) string {
+	fi := ei.FailureInfo
+	code, msg := "", ""
+	if fi != nil {
+		code, msg = fi.Code, blobstage.Redact(firstLine(fi.Message))
+	}
+	switch {
+	case code == "FailureExitCode" || fi == nil && ei.ExitCode != nil:
+		if ei.ExitCode != nil {
+			return "exit code " + strconv.Itoa(int(*ei.ExitCode))
+		}
+	case code == "TaskEnded" && b.timedOut(pt, ei):
+		return fmt.Sprintf("timed out after %s", pt.Timeout)
+	case preProcessing(fi):
+		return fmt.Sprintf("could not start: %s: %s", code, msg)
+	case strings.HasPrefix(code, "FileUpload"):
+		return fmt.Sprintf("output upload failed: %s: %s", code, msg)
+	}
+	if code == "" {
+		return "failed"
+	}
+	return code + ": " + msg
+}
+
+// Cancel stops the run. Without a job manager task the job is
+// terminated: running tasks are killed, waiting ones never run. With one,
+// the job is disabled (no task starts) and its running tasks are
+// terminated, leaving the job manager task to run the finalize step.
+func (b *Backend) Cancel(ctx context.Context) error {
+	b.cancelled = true
+	if !b.created {
+		return nil
+	}
+	if !b.hasJM {
+		err := b.c.TerminateJob(ctx, b.jobID, "bmc: run cancelled")
+		if err != nil && !IsConflict(err, "") {
+			return err
+		}
+		return nil
+	}
+	if err := b.c.DisableJob(ctx, b.jobID, DisableWait); err != nil && !IsConflict(err, "") {
+		return err
+	}
+	return b.terminateRunning(ctx)
+}
+
+// terminateRunning terminates the job's running tasks but the job manager
+// task.
+func (b *Backend) terminateRunning(ctx context.Context) error {
+	var ids []string
+	for t, err := range b.c.ListTasks(ctx, b.jobID, ListOptions{Filter: "state eq 'running' or state eq 'preparing'", Select: "id"}) {
+		if err != nil {
+			return err
+		}
+		if !strings.EqualFold(t.ID, FinalizeTaskID) {
+			ids = append(ids, t.ID)
+		}
+	}
+	var first error
+	for _, id := range ids {
+		if err := b.c.TerminateTask(ctx, b.jobID, id); err != nil && !IsConflict(err, "") && !IsNotFound(err) && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// CancelJob cancels a run from outside the process following it (bmc
+// cancel of a detached run): the same as Cancel.
+func CancelJob(ctx context.Context, c *Client, jobID string) error {
+	j, err := c.GetJob(ctx, jobID)
+	if err != nil {
+		return err
+	}
+	b := newBackend(BackendOptions{Client: c})
+	b.jobID, b.created = jobID, true
+	b.hasJM = j.JobManagerTask != nil
+	return b.Cancel(ctx)
+}
+
+// ---- the finalize step on the pool ----
+
+// NodeConfig is the run record the job manager task reads: what bmc
+// finalize --watch needs to follow the job and run the finalize step.
+type NodeConfig struct {
+	RunID    string            `json:"runId"`
+	Workload string            `json:"workload"`
+	Storage  string            `json:"storage"`
+	Program  *compiler.Program `json:"program"`
+	// PollInterval is how often the node polls Batch.
+	PollInterval compiler.Duration `json:"pollInterval"`
+	// SecretEnv names the variable holding the callback secret.
+	SecretEnv string `json:"secretEnv,omitempty"`
+	// Identity is the pool identity the node reaches Batch with when no
+	// authentication token is given.
+	Identity string `json:"identity,omitempty"`
+}
+
+// Files of the job manager task, relative to its working directory.
+const (
+	NodeConfigFile = "bmc-run.json"
+	NodeResultFile = "bmc-result.json"
+	NodeStepDir    = "step"   // the finalize step's working directory
+	NodeUploadDir  = "upload" // outputs chosen for upload, by output
+)
+
+// NodeStepLog is the finalize step's log of a stream ("stdout",
+// "stderr"), relative to the job manager task's directory.
+func NodeStepLog(stream string) string { return "finalize/" + stream + ".txt" }
+
+// NodeResult is what the job manager task leaves for the client.
+type NodeResult struct {
+	Status   executor.CallbackStatus  `json:"status"`
+	Body     executor.CallbackBody    `json:"body"`
+	Finalize *executor.TaskOutcome    `json:"finalize,omitempty"`
+	Callback *executor.CallbackResult `json:"callback,omitempty"`
+	Tasks    []NodeTask               `json:"tasks"`
+	Error    string                   `json:"error,omitempty"`
+}
+
+// NodeTask is a task's outcome as the node saw it.
+type NodeTask struct {
+	ID       string         `json:"id"`
+	State    executor.State `json:"state"`
+	Attempts int            `json:"attempts"`
+	ExitCode *int           `json:"exitCode,omitempty"`
+	Reason   string         `json:"reason,omitempty"`
+}
+
+func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (*BatchJobManagerTask, error) {
+	n := b.opt.Node
+	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: plan.Program,
+		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfgLoc := b.opt.Staging.Join("runs/" + run.ID + "/" + NodeConfigFile)
+	if err := b.opt.Storage.Put(ctx, cfgLoc, data); err != nil {
+		return nil, fmt.Errorf("stage the run record: %w", err)
+	}
+	u, ref, err := b.opt.Storage.BlobURL(cfgLoc.Container, cfgLoc.Path)
+	if err != nil {
+		return nil, err
+	}
+	jm := &BatchJobManagerTask{
+		ID:                          FinalizeTaskID,
+		DisplayName:                 "bmc finalize --watch",
+		ResourceFiles:               []ResourceFile{{HTTPURL: u, FilePath: NodeConfigFile, IdentityReference: ref}},
+		KillJobOnCompletion:         Ptr(true),
+		RunExclusive:                Ptr(false),
+		AuthenticationTokenSettings: &AuthenticationTokenSettings{Access: []BatchAccessScope{AccessScopeJob}},
+		Constraints:                 &BatchTaskConstraints{MaxTaskRetryCount: Ptr(int32(2))},
+	}
+	bin := "./bmc"
+	switch {
+	case n.Package != nil:
+		jm.ApplicationPackageReferences = []BatchApplicationPackageReference{{ApplicationID: n.Package.Name, Version: n.Package.Version}}
+		bin = `"$` + packageEnv(n.Package.Name, n.Package.Version) + `"/bmc`
+	case n.Binary != "":
+		loc, err := b.opt.Storage.StageFile(ctx, b.opt.Staging, n.Binary)
+		if err != nil {
+			return nil, fmt.Errorf("stage bmc for the pool: %w", err)
+		}
+		bu, bref, err := b.opt.Storage.BlobURL(loc.Container, loc.Path)
+		if err != nil {
+			return nil, err
+		}
+		jm.ResourceFiles = append(jm.ResourceFiles, ResourceFile{HTTPURL: bu, FilePath: "bmc", FileMode: "0755", IdentityReference: bref})
+	default:
+		return nil, errors.New("the finalize step on the pool needs bmc there: give --bmc-package, or run bmc from a linux/amd64 machine")
+	}
+	jm.CommandLine = ScriptCommandLine("exec "+bin+" finalize --watch --config "+NodeConfigFile, FinalizeTaskID)
+	if n.SecretEnv != "" {
+		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.SecretEnv, Value: n.Secret})
+	}
+	fin := &plan.Program.Finalize
+	ft := executor.FillTask(&compiler.Task{ID: FinalizeTaskID, Run: fin.Run, Outputs: fin.Outputs}, run, 1)
+	for k, o := range ft.Outputs {
+		l, err := blobstage.ParseURL(o.To)
+		if err != nil {
+			return nil, fmt.Errorf("finalize output %s: %w", o.Pattern, err)
+		}
+		cu, cref, err := b.opt.Storage.ContainerURL(l.Container, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := b.opt.Storage.EnsureContainer(ctx, l.Container); err != nil {
+			return nil, err
+		}
+		jm.OutputFiles = append(jm.OutputFiles, OutputFile{
+			FilePattern:   NodeUploadDir + "/" + strconv.Itoa(k) + "/" + o.Pattern,
+			Destination:   OutputFileDestination{Container: &OutputFileBlobContainerDestination{ContainerURL: cu, Path: OutputPath(o.Pattern, l), IdentityReference: cref}},
+			UploadOptions: OutputFileUploadConfig{UploadCondition: UploadOnTaskCompletion},
+		})
+	}
+	return jm, nil
+}
+
+// packageEnv is the variable Batch sets on Linux for an application
+// package: AZ_BATCH_APP_PACKAGE_<name>_<version>, with '.', '-' and '#'
+// as '_'; without a version for the default.
+func packageEnv(name, version string) string {
+	r := strings.NewReplacer(".", "_", "-", "_", "#", "_")
+	v := "AZ_BATCH_APP_PACKAGE_" + r.Replace(name)
+	if version != "" {
+		v += "_" + r.Replace(version)
+	}
+	return v
+}

@@ -1,0 +1,212 @@
+package azurebatch
+
+// Batch's limits, checked before anything is submitted, and the summary of
+// what a run will create, for bmc plan.
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// Limits Batch sets.
+const (
+	MaxIDLength          = 64
+	MaxSlotsPerNode      = 256
+	MaxPoolPackages      = 10
+	MaxCollectionBody    = maxCollectionBody
+	maxSlotsPerCoreRatio = 4
+)
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// vmCores are the cores of a few common VM sizes, for the slots check;
+// sizes not listed are checked against 256 only.
+var vmCores = map[string]int{
+	"standard_a1_v2": 1, "standard_a2_v2": 2, "standard_a4_v2": 4, "standard_a8_v2": 8,
+	"standard_d2s_v3": 2, "standard_d4s_v3": 4, "standard_d8s_v3": 8, "standard_d16s_v3": 16, "standard_d32s_v3": 32,
+	"standard_d2_v3": 2, "standard_d4_v3": 4, "standard_d8_v3": 8, "standard_d16_v3": 16,
+	"standard_d2s_v5": 2, "standard_d4s_v5": 4, "standard_d8s_v5": 8, "standard_d16s_v5": 16, "standard_d32s_v5": 32, "standard_d64s_v5": 64,
+	"standard_d2ds_v5": 2, "standard_d4ds_v5": 4, "standard_d8ds_v5": 8, "standard_d16ds_v5": 16,
+	"standard_d2as_v5": 2, "standard_d4as_v5": 4, "standard_d8as_v5": 8, "standard_d16as_v5": 16,
+	"standard_e2s_v5": 2, "standard_e4s_v5": 4, "standard_e8s_v5": 8, "standard_e16s_v5": 16, "standard_e32s_v5": 32,
+	"standard_f2s_v2": 2, "standard_f4s_v2": 4, "standard_f8s_v2": 8, "standard_f16s_v2": 16, "standard_f32s_v2": 32, "standard_f72s_v2": 72,
+	"standard_hb120rs_v3": 120, "standard_nc6s_v3": 6, "standard_nc24s_v3": 24,
+}
+
+// VMCores is the number of cores of a VM size bmc knows, or 0.
+func VMCores(vmSize string) int { return vmCores[strings.ToLower(vmSize)] }
+
+// CheckOptions say how the run will be submitted.
+type CheckOptions struct {
+	// JobManager: the finalize step runs on the pool, taking a slot.
+	JobManager bool
+	// DependencyChars is the dependency list limit; zero for Batch's.
+	DependencyChars int
+}
+
+// Check holds a program against Batch's limits: ids, the pool's slots per
+// node, application packages per pool, the size of each task in an
+// add-collection body, and the slot the job manager task takes.
+func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
+	var out []planner.Check
+	add := func(sev planner.Severity, task, format string, args ...any) {
+		out = append(out, planner.Check{Severity: sev, Task: task, Message: fmt.Sprintf(format, args...)})
+	}
+	p := prog.Pool
+	if p == nil || p.ID == "" {
+		add(planner.Error, "", "the azurebatch backend needs a pool: give the spec a pool block, or --pool")
+		return out
+	}
+	if !idRE.MatchString(p.ID) {
+		add(planner.Error, "", "pool id %q: Batch ids are 1-64 letters, digits, '-' and '_'", p.ID)
+	}
+	if p.VMSize != "" && (p.Image == nil || p.NodeAgentSKU == "") {
+		add(planner.Warning, "", "pool %s: no image or nodeAgentSku to create it from: it must exist already", p.ID)
+	}
+	limit := MaxSlotsPerNode
+	if c := VMCores(p.VMSize); c > 0 {
+		limit = min(maxSlotsPerCoreRatio*c, MaxSlotsPerNode)
+	}
+	if p.SlotsPerNode > limit {
+		how := ""
+		if c := VMCores(p.VMSize); c > 0 {
+			how = fmt.Sprintf(": 4 × %d cores of %s", c, p.VMSize)
+		}
+		add(planner.Error, "", "pool %s: slotsPerNode %d is more than Batch allows (%d%s)", p.ID, p.SlotsPerNode, limit, how)
+	}
+	if n := len(prog.Packages); n > MaxPoolPackages {
+		add(planner.Error, "", "%d application packages: a Batch pool takes at most %d", n, MaxPoolPackages)
+	}
+	for _, t := range prog.Tasks {
+		if !idRE.MatchString(t.ID) {
+			add(planner.Error, t.ID, "task id: Batch ids are 1-64 letters, digits, '-' and '_'")
+		}
+		if usesAttempt(&t) {
+			add(planner.Warning, t.ID, "uses ${{ task.attempt }}: Batch writes a task once for all its attempts, so it is 1 on every attempt there (and BMC_TASK_ATTEMPT is not set)")
+		}
+	}
+	if opt.JobManager && p.Autoscale == nil && p.SlotsPerNode > 0 {
+		switch total := (p.Dedicated + p.Spot) * max(p.SlotsPerNode, 1); {
+		case total == 0:
+		case total < 2:
+			add(planner.Error, "", "pool %s has %d task slot; the finalize step on the pool takes one for the whole run, leaving none for the tasks (use --finalize-on client, or a bigger pool)", p.ID, total)
+		}
+	}
+	// Every task must fit an add-collection request on its own.
+	plan := planner.New(prog, Capabilities(p), nil)
+	m, err := Map(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
+		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars})
+	if err != nil {
+		add(planner.Error, "", "%v", err)
+		return out
+	}
+	for _, t := range m.Tasks {
+		b, err := marshal(t)
+		if err != nil {
+			add(planner.Error, t.ID, "%v", err)
+			continue
+		}
+		if len(b)+collectionOverhead >= maxCollectionBody {
+			add(planner.Error, t.ID, "the task's definition is %d bytes; an add-task-collection request must stay under %d (fewer inputs, or a shorter script staged as an input)", len(b), maxCollectionBody)
+		}
+	}
+	return out
+}
+
+func usesAttempt(t *compiler.Task) bool {
+	const e = "${{ task.attempt }}"
+	if strings.Contains(t.Run, e) {
+		return true
+	}
+	for _, a := range t.Command {
+		if strings.Contains(a, e) {
+			return true
+		}
+	}
+	for _, v := range t.Env {
+		if strings.Contains(v, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// sizeLocator gives URLs as long as real SAS URLs, for size estimates.
+type sizeLocator struct{}
+
+const fakeSAS = "?sv=2025-01-05&st=2026-01-01T00%3A00%3A00Z&se=2026-01-03T00%3A00%3A00Z&sr=c&sp=racwl&sig=REDACTEDREDACTEDREDACTEDREDACTEDREDACTEDREDA%3D"
+
+func (sizeLocator) ContainerURL(c string, _ bool) (string, *BatchNodeIdentityReference, error) {
+	return "https://account00000000000000.blob.core.windows.net/" + c + fakeSAS, nil, nil
+}
+
+func (sizeLocator) BlobURL(c, b string) (string, *BatchNodeIdentityReference, error) {
+	return "https://account00000000000000.blob.core.windows.net/" + c + "/" + escapeBlob(b) + fakeSAS, nil, nil
+}
+
+func fakeStaged(prog *compiler.Program) map[string][]StagedFile {
+	out := map[string][]StagedFile{}
+	for _, t := range prog.Tasks {
+		for _, in := range t.Inputs {
+			if in.Kind == compiler.InputFile {
+				out[in.From] = []StagedFile{{Loc: mustLoc("az://bmc-staging/sha256/" + strings.Repeat("0", 64)), Mode: 0o644}}
+			}
+		}
+	}
+	return out
+}
+
+// Summary is what a run creates on Batch, for bmc plan.
+type Summary struct {
+	Pool       BatchPoolCreateOptions `json:"pool"`
+	PoolReused string                 `json:"poolReuse"`
+	Tasks      int                    `json:"tasks"`
+	Barriers   int                    `json:"barrierTasks"`
+	Finalize   string                 `json:"finalize"`
+	// Requests is how many add-collection requests the tasks take, at
+	// least.
+	Requests int `json:"addCollectionRequests"`
+	// LargestTask is the size of the largest task definition, in bytes.
+	LargestTask int `json:"largestTaskBytes"`
+}
+
+// Describe says what a run of prog will create.
+func Describe(prog *compiler.Program, opt CheckOptions) (*Summary, error) {
+	plan := planner.New(prog, Capabilities(prog.Pool), nil)
+	m, err := Map(plan, &executor.RunInfo{ID: prog.Name + "-000000000000-xxxxxx", Workload: prog.Name}, sizeLocator{},
+		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars})
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{Pool: m.Pool, Tasks: len(m.Tasks) - m.Barriers, Barriers: m.Barriers,
+		PoolReused: "used if it exists with the same vmSize and taskSlotsPerNode; created otherwise"}
+	s.Finalize = "on the client that runs bmc"
+	if opt.JobManager {
+		s.Finalize = "on the pool, as the job manager task " + FinalizeTaskID + " (bmc finalize --watch)"
+	}
+	a := &adder{c: &Client{maxCollectionBody: maxCollectionBody}, enc: make([][]byte, len(m.Tasks))}
+	for i, t := range m.Tasks {
+		b, err := marshal(t)
+		if err != nil {
+			return nil, err
+		}
+		a.enc[i] = b
+		s.LargestTask = max(s.LargestTask, len(b))
+	}
+	s.Requests = len(a.plan())
+	return s, nil
+}
+
+func mustLoc(s string) blobstage.Location {
+	l, err := blobstage.ParseURL(s)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}

@@ -1,0 +1,615 @@
+package azurebatch
+
+// Mapping a plan to Batch: the pool, the job and one task per plan task,
+// plus barrier tasks where a fan-in would make a dependency list longer
+// than Batch takes. Everything here is pure: storage URLs come from a
+// Locator, files are staged before.
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// MaxDependencyChars bounds the total length of a task's dependsOn ids
+// (Batch answers TaskDependencyListTooLong above 64,000 characters). Each
+// id counts one more than its length, to leave room for however the
+// service counts separators.
+const MaxDependencyChars = 64_000
+
+// Metadata names bmc sets on a job.
+const (
+	MetaRunID     = "bmc.runId"
+	MetaWorkload  = "bmc.workload"
+	MetaSpecHash  = "bmc.specHash"
+	MetaSubmitted = "bmc.submitted" // set last, when every task is added
+	MetaStaging   = "bmc.staging"
+)
+
+// Values of MetaSubmitted.
+const (
+	SubmittedAll       = "all"
+	SubmittedCancelled = "cancelled"
+)
+
+// FinalizeTaskID is the id of the job manager task that runs the finalize
+// step on the pool; the compiler keeps it free of user tasks.
+const FinalizeTaskID = compiler.FinalizeID
+
+// barrierPrefix starts the ids of barrier tasks.
+const barrierPrefix = "bmc-barrier-"
+
+// Locator says how a node reaches blob storage; *Storage is one.
+type Locator interface {
+	ContainerURL(container string, write bool) (string, *BatchNodeIdentityReference, error)
+	BlobURL(container, blob string) (string, *BatchNodeIdentityReference, error)
+}
+
+// StagedFile is a local input file bmc uploaded for the nodes.
+type StagedFile struct {
+	// Rel is the file's slash-separated path below the input when the
+	// input is a directory; empty for a single file.
+	Rel  string
+	Loc  blobstage.Location
+	Mode os.FileMode
+}
+
+// MapOptions are the settings a mapping needs beyond the plan.
+type MapOptions struct {
+	// Staged are the uploaded local inputs, by the input's from.
+	Staged map[string][]StagedFile
+	// Logs is an az:// prefix every task's stdout.txt and stderr.txt go
+	// to, under <run-id>/<task-id>/; empty for none.
+	Logs string
+	// AccountID is the ARM id of the Batch account, which pool package
+	// references need; without it packages are referenced by tasks only.
+	AccountID string
+	// SpecHash identifies the program; it goes into the job's metadata.
+	SpecHash string
+	// JobManager, when set, runs the finalize step on the pool.
+	JobManager *BatchJobManagerTask
+	// DependencyChars is the dependency list limit; zero means
+	// MaxDependencyChars (tests make it small).
+	DependencyChars int
+}
+
+// Mapping is what a run creates on Batch.
+type Mapping struct {
+	// Pool is the pool to create if it does not exist; its id is empty
+	// when the spec gives no pool block to create one from.
+	Pool BatchPoolCreateOptions
+	Job  BatchJobCreateOptions
+	// Tasks are the plan's tasks in plan order, then the barriers.
+	Tasks []BatchTaskCreateOptions
+	// Barriers is how many of Tasks are barriers.
+	Barriers int
+	// OutputContainers are the containers tasks write to, which must
+	// exist before they run (a container SAS cannot create one).
+	OutputContainers []string
+}
+
+// SpecHash is the SHA-256 of a program's JSON.
+func SpecHash(prog *compiler.Program) string {
+	b, _ := json.Marshal(prog)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// Map builds the pool, job and tasks of a run.
+func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (*Mapping, error) {
+	prog := plan.Program
+	m := &mapper{plan: plan, run: run, loc: loc, opt: opt, outs: map[string]bool{}}
+	if m.opt.DependencyChars <= 0 {
+		m.opt.DependencyChars = MaxDependencyChars
+	}
+	out := &Mapping{}
+	if prog.Pool == nil || prog.Pool.ID == "" {
+		return nil, fmt.Errorf("the azurebatch backend needs a pool: give the spec a pool block, or --pool")
+	}
+	if prog.Pool.VMSize != "" {
+		var err error
+		if out.Pool, err = PoolOptions(prog, opt.AccountID); err != nil {
+			return nil, err
+		}
+	}
+	out.Job = m.job()
+	m.ids = make(map[string]bool, len(prog.Tasks))
+	for _, t := range prog.Tasks {
+		m.ids[strings.ToLower(t.ID)] = true
+	}
+	out.Tasks = make([]BatchTaskCreateOptions, 0, len(prog.Tasks))
+	for i := range prog.Tasks {
+		bt, err := m.task(i)
+		if err != nil {
+			return nil, err
+		}
+		out.Tasks = append(out.Tasks, bt)
+	}
+	out.Tasks = append(out.Tasks, m.barriers...)
+	out.Barriers = len(m.barriers)
+	for c := range m.outs {
+		out.OutputContainers = append(out.OutputContainers, c)
+	}
+	slices.Sort(out.OutputContainers)
+	return out, nil
+}
+
+type mapper struct {
+	plan     *planner.Plan
+	run      *executor.RunInfo
+	loc      Locator
+	opt      MapOptions
+	ids      map[string]bool // task ids, lower case
+	barriers []BatchTaskCreateOptions
+	groupBar map[string]string // group id -> its root barrier
+	outs     map[string]bool
+}
+
+// PoolOptions is the pool the spec's pool block describes.
+func PoolOptions(prog *compiler.Program, accountID string) (BatchPoolCreateOptions, error) {
+	p := prog.Pool
+	if p == nil || p.ID == "" {
+		return BatchPoolCreateOptions{}, fmt.Errorf("the azurebatch backend needs a pool: the spec's pool block has no id")
+	}
+	po := BatchPoolCreateOptions{ID: p.ID, VMSize: p.VMSize}
+	if p.VMSize == "" {
+		return po, fmt.Errorf("pool %s: no vmSize", p.ID)
+	}
+	vm := &VirtualMachineConfiguration{NodeAgentSKUID: p.NodeAgentSKU}
+	if p.Image != nil {
+		vm.ImageReference = BatchVMImageReference{Publisher: p.Image.Publisher, Offer: p.Image.Offer, SKU: p.Image.SKU, Version: cmp.Or(p.Image.Version, "latest")}
+	}
+	var images []string
+	for _, t := range prog.Tasks {
+		if t.Container != nil && !slices.Contains(images, t.Container.Image) && !strings.Contains(t.Container.Image, "${{") {
+			images = append(images, t.Container.Image)
+		}
+	}
+	if len(images) > 0 {
+		slices.Sort(images)
+		vm.ContainerConfiguration = &BatchContainerConfiguration{Type: ContainerTypeDockerCompatible, ContainerImageNames: images}
+	}
+	po.VirtualMachineConfiguration = vm
+	if a := p.Autoscale; a != nil {
+		po.EnableAutoScale = Ptr(true)
+		po.AutoScaleFormula = a.Formula
+		if a.Interval > 0 {
+			po.AutoScaleEvaluationInterval = FormatDuration(a.Interval.D())
+		}
+	} else {
+		po.TargetDedicatedNodes = Ptr(int32(p.Dedicated))
+		po.TargetLowPriorityNodes = Ptr(int32(p.Spot))
+	}
+	if p.SlotsPerNode > 0 {
+		po.TaskSlotsPerNode = Ptr(int32(p.SlotsPerNode))
+	}
+	if st := p.StartTask; st != nil && st.Run != "" {
+		bst := &BatchStartTask{CommandLine: ScriptCommandLine(st.Run, "starttask"), EnvironmentSettings: envSettings(st.Env), WaitForSuccess: Ptr(st.WaitForSuccess)}
+		if st.Elevated {
+			bst.UserIdentity = &UserIdentity{AutoUser: &AutoUserSpecification{Scope: AutoUserScopePool, ElevationLevel: ElevationAdmin}}
+		}
+		po.StartTask = bst
+	}
+	if accountID != "" {
+		for _, pk := range prog.Packages {
+			po.ApplicationPackageReferences = append(po.ApplicationPackageReferences,
+				BatchApplicationPackageReference{ApplicationID: strings.TrimSuffix(accountID, "/") + "/applications/" + pk.Name, Version: pk.Version})
+		}
+	}
+	po.Metadata = []BatchMetadataItem{{Name: "bmc.createdBy", Value: "bmc"}}
+	return po, nil
+}
+
+func (m *mapper) job() BatchJobCreateOptions {
+	prog := m.plan.Program
+	meta := []BatchMetadataItem{
+		{Name: MetaRunID, Value: m.run.ID},
+		{Name: MetaWorkload, Value: prog.Name},
+		{Name: MetaSpecHash, Value: m.opt.SpecHash},
+	}
+	keys := make([]string, 0, len(prog.Labels))
+	for k := range prog.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		meta = append(meta, BatchMetadataItem{Name: k, Value: prog.Labels[k]})
+	}
+	j := BatchJobCreateOptions{
+		ID:                   m.run.ID,
+		DisplayName:          prog.Name,
+		UsesTaskDependencies: Ptr(true),
+		PoolInfo:             BatchPoolInfo{PoolID: prog.Pool.ID},
+		OnAllTasksComplete:   AllTasksCompleteNoAction,
+		Constraints:          &BatchJobConstraints{MaxTaskRetryCount: Ptr(int32(0))},
+		CommonEnvironmentSettings: []EnvironmentSetting{
+			{Name: "BMC_RUN_ID", Value: m.run.ID},
+			{Name: "BMC_WORKLOAD", Value: m.run.Workload},
+		},
+		Metadata:       meta,
+		JobManagerTask: m.opt.JobManager,
+	}
+	return j
+}
+
+func envSettings(env map[string]string) []EnvironmentSetting {
+	if len(env) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]EnvironmentSetting, len(keys))
+	for i, k := range keys {
+		out[i] = EnvironmentSetting{Name: k, Value: env[k]}
+	}
+	return out
+}
+
+// task maps plan task i. ${{ task.attempt }} is 1: Batch writes a task's
+// definition once for all its attempts and does not tell it which one it
+// is on.
+func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
+	t := executor.FillTask(&m.plan.Program.Tasks[i], m.run, 1)
+	bt := BatchTaskCreateOptions{ID: t.ID, EnvironmentSettings: envSettings(t.Env)}
+	var prologue []string
+	for k, in := range t.Inputs {
+		rfs, pro, err := m.input(t.ID, k, in)
+		if err != nil {
+			return bt, err
+		}
+		bt.ResourceFiles = append(bt.ResourceFiles, rfs...)
+		if pro != "" {
+			prologue = append(prologue, pro)
+		}
+	}
+	if len(prologue) > 0 {
+		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
+	}
+	switch {
+	case t.Run != "" && len(prologue) > 0:
+		bt.CommandLine = ScriptCommandLine(strings.Join(prologue, "\n")+"\n"+t.Run, t.ID)
+	case t.Run != "":
+		bt.CommandLine = ScriptCommandLine(t.Run, t.ID)
+	case len(prologue) > 0:
+		bt.CommandLine = CommandLine(append([]string{"/bin/bash", "-euo", "pipefail", "-c", strings.Join(prologue, "\n") + "\nexec \"$@\"", t.ID}, t.Command...))
+	default:
+		bt.CommandLine = CommandLine(t.Command)
+	}
+	for _, o := range t.Outputs {
+		of, err := m.output(t.ID, o)
+		if err != nil {
+			return bt, err
+		}
+		bt.OutputFiles = append(bt.OutputFiles, of)
+	}
+	if m.opt.Logs != "" {
+		of, err := m.logs(t.ID)
+		if err != nil {
+			return bt, err
+		}
+		bt.OutputFiles = append(bt.OutputFiles, of)
+	}
+	var c BatchTaskConstraints
+	if t.Retries > 0 {
+		c.MaxTaskRetryCount = Ptr(int32(t.Retries))
+	}
+	if t.Timeout > 0 {
+		c.MaxWallClockTime = FormatDuration(t.Timeout.D())
+	}
+	if c != (BatchTaskConstraints{}) {
+		bt.Constraints = &c
+	}
+	if t.Slots > 1 {
+		bt.RequiredSlots = Ptr(int32(t.Slots))
+	}
+	for _, p := range t.Packages {
+		bt.ApplicationPackageReferences = append(bt.ApplicationPackageReferences, BatchApplicationPackageReference{ApplicationID: p.Name, Version: p.Version})
+	}
+	if ct := t.Container; ct != nil {
+		bt.ContainerSettings = &BatchTaskContainerSettings{ImageName: ct.Image, ContainerRunOptions: ct.Options}
+	}
+	deps, err := m.dependsOn(i)
+	if err != nil {
+		return bt, err
+	}
+	if len(deps) > 0 {
+		bt.DependsOn = &BatchTaskDependencies{TaskIDs: deps}
+	}
+	return bt, nil
+}
+
+// prefixDir is where prefix inputs land before the task's own command
+// moves them into place.
+const prefixDir = ".bmc-in"
+
+// input maps one input to resource files. A blob prefix comes down with
+// full blob names, as Batch downloads it; the task first moves the files
+// below the prefix to the input's path, which is where the local backend
+// puts them, so that one script runs the same on both.
+func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, string, error) {
+	fail := func(err error) ([]ResourceFile, string, error) {
+		return nil, "", fmt.Errorf("task %s: input %s: %w", task, inputName(in), err)
+	}
+	switch in.Kind {
+	case compiler.InputHTTP:
+		return []ResourceFile{{HTTPURL: in.From, FilePath: in.Path}}, "", nil
+	case compiler.InputBlob:
+		l, err := blobstage.ParseURL(in.From)
+		if err != nil {
+			return fail(err)
+		}
+		u, ref, err := m.loc.BlobURL(l.Container, l.Path)
+		if err != nil {
+			return fail(err)
+		}
+		return []ResourceFile{{HTTPURL: u, FilePath: in.Path, IdentityReference: ref}}, "", nil
+	case compiler.InputBlobPrefix:
+		l, err := blobstage.ParseURL(in.From)
+		if err != nil {
+			return fail(err)
+		}
+		u, ref, err := m.loc.ContainerURL(l.Container, false)
+		if err != nil {
+			return fail(err)
+		}
+		tmp := prefixDir + "/" + strconv.Itoa(k)
+		rf := ResourceFile{StorageContainerURL: u, BlobPrefix: l.Path, FilePath: tmp, IdentityReference: ref}
+		src := tmp
+		if dir := strings.TrimSuffix(l.Path, "/"); dir != "" {
+			src += "/" + dir
+		}
+		pro := fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit 1; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
+			shQuote(src), shQuote("bmc: input "+in.From+": not found (no blobs under the prefix)"), shQuote(in.Path))
+		return []ResourceFile{rf}, pro, nil
+	case compiler.InputFile:
+		files, ok := m.opt.Staged[in.From]
+		if !ok {
+			return fail(fmt.Errorf("the file was not staged"))
+		}
+		var out []ResourceFile
+		for _, f := range files {
+			u, ref, err := m.loc.BlobURL(f.Loc.Container, f.Loc.Path)
+			if err != nil {
+				return fail(err)
+			}
+			p := in.Path
+			if f.Rel != "" {
+				p = path.Join(in.Path, f.Rel)
+			}
+			out = append(out, ResourceFile{HTTPURL: u, FilePath: p, FileMode: fmt.Sprintf("%04o", f.Mode.Perm()), IdentityReference: ref})
+		}
+		return out, "", nil
+	}
+	return fail(fmt.Errorf("unknown input kind %q", in.Kind))
+}
+
+func inputName(in compiler.Input) string {
+	if in.Kind == compiler.InputHTTP {
+		if i := strings.IndexAny(in.From, "?#"); i >= 0 {
+			return in.From[:i]
+		}
+	}
+	return in.From
+}
+
+// shQuote quotes s for bash.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// Conditions maps a spec's when to Batch's upload condition.
+func Condition(w compiler.When) OutputFileUploadCondition {
+	switch w {
+	case compiler.WhenFailure:
+		return UploadOnTaskFailure
+	case compiler.WhenAlways:
+		return UploadOnTaskCompletion
+	}
+	return UploadOnTaskSuccess
+}
+
+// output maps one output. The blob names follow the local backend's: a
+// single file to a prefix keeps its base name below it; files a wildcard
+// matches keep their path below the pattern's leading directories, which
+// is how Batch names files below a destination path.
+func (m *mapper) output(task string, o compiler.Output) (OutputFile, error) {
+	l, err := blobstage.ParseURL(o.To)
+	if err != nil {
+		return OutputFile{}, fmt.Errorf("task %s: output %s: %w", task, o.Pattern, err)
+	}
+	return m.outputTo(task, o.Pattern, l, Condition(o.When))
+}
+
+func (m *mapper) outputTo(task, pattern string, l blobstage.Location, cond OutputFileUploadCondition) (OutputFile, error) {
+	u, ref, err := m.loc.ContainerURL(l.Container, true)
+	if err != nil {
+		return OutputFile{}, fmt.Errorf("task %s: output %s: %w", task, pattern, err)
+	}
+	m.outs[l.Container] = true
+	return OutputFile{
+		FilePattern:   pattern,
+		Destination:   OutputFileDestination{Container: &OutputFileBlobContainerDestination{ContainerURL: u, Path: OutputPath(pattern, l), IdentityReference: ref}},
+		UploadOptions: OutputFileUploadConfig{UploadCondition: cond},
+	}, nil
+}
+
+// OutputPath is the destination path of an output: the blob's name for a
+// single file, the virtual directory for files a wildcard matches.
+func OutputPath(pattern string, l blobstage.Location) string {
+	if !blobstage.HasWildcard(pattern) {
+		if l.IsPrefix() {
+			return l.Path + path.Base(pattern)
+		}
+		return l.Path
+	}
+	return strings.TrimSuffix(l.Path, "/")
+}
+
+func (m *mapper) logs(task string) (OutputFile, error) {
+	l, err := blobstage.ParseURL(m.opt.Logs)
+	if err != nil {
+		return OutputFile{}, fmt.Errorf("logs: %w", err)
+	}
+	return m.outputTo(task, "../std*.txt", l.Join(m.run.ID+"/"+task+"/"), UploadOnTaskCompletion)
+}
+
+// ---- dependencies ----
+
+func depCost(ids []string) int {
+	n := 0
+	for _, id := range ids {
+		n += len(id) + 1
+	}
+	return n
+}
+
+// dependsOn is task i's dependency list: its tasks and its groups'
+// members, with the largest groups replaced by a barrier task while the
+// list is too long, and the tasks themselves behind a barrier tree if
+// they alone are.
+func (m *mapper) dependsOn(i int) ([]string, error) {
+	t := &m.plan.Program.Tasks[i]
+	g := m.plan.Graph
+	limit := m.opt.DependencyChars
+	type grp struct {
+		id      string
+		members []string
+		cost    int
+	}
+	var groups []grp
+	total := depCost(t.DependsOn)
+	for _, gi := range g.GroupDeps[i] {
+		gr := grp{id: m.plan.Program.Groups[gi].ID}
+		for _, mi := range g.Members[gi] {
+			gr.members = append(gr.members, m.plan.Program.Tasks[mi].ID)
+		}
+		gr.cost = depCost(gr.members)
+		total += gr.cost
+		groups = append(groups, gr)
+	}
+	direct := t.DependsOn
+	if total > limit {
+		order := make([]int, len(groups))
+		for k := range order {
+			order[k] = k
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(groups[b].cost, groups[a].cost) })
+		for _, k := range order {
+			if total <= limit {
+				break
+			}
+			root, err := m.groupBarrier(groups[k].id, groups[k].members)
+			if err != nil {
+				return nil, err
+			}
+			total += depCost([]string{root}) - groups[k].cost
+			groups[k].members, groups[k].cost = []string{root}, depCost([]string{root})
+		}
+		if total > limit {
+			root, err := m.barrierTree("t-"+t.ID, direct)
+			if err != nil {
+				return nil, err
+			}
+			direct = []string{root}
+		}
+	}
+	out := slices.Clone(direct)
+	for _, gr := range groups {
+		out = append(out, gr.members...)
+	}
+	return out, nil
+}
+
+func (m *mapper) groupBarrier(group string, members []string) (string, error) {
+	if r, ok := m.groupBar[group]; ok {
+		return r, nil
+	}
+	r, err := m.barrierTree("g-"+group, members)
+	if err != nil {
+		return "", err
+	}
+	if m.groupBar == nil {
+		m.groupBar = map[string]string{}
+	}
+	m.groupBar[group] = r
+	return r, nil
+}
+
+// barrierTree adds no-op tasks that wait for ids in chunks that fit a
+// dependency list, then for those barriers in chunks, and so on up to one
+// root, whose id it returns.
+func (m *mapper) barrierTree(base string, ids []string) (string, error) {
+	limit := m.opt.DependencyChars
+	for level := 0; ; level++ {
+		var (
+			next  []string
+			chunk []string
+			size  int
+		)
+		flush := func() error {
+			id := barrierID(base, level, len(next))
+			if m.ids[strings.ToLower(id)] {
+				return fmt.Errorf("task id %s is taken: bmc needs it for a barrier task", id)
+			}
+			m.ids[strings.ToLower(id)] = true
+			m.barriers = append(m.barriers, BatchTaskCreateOptions{
+				ID: id, CommandLine: "/bin/true",
+				DependsOn: &BatchTaskDependencies{TaskIDs: chunk},
+			})
+			next = append(next, id)
+			chunk, size = nil, 0
+			return nil
+		}
+		for _, id := range ids {
+			c := len(id) + 1
+			if len(chunk) > 0 && size+c > limit {
+				if err := flush(); err != nil {
+					return "", err
+				}
+			}
+			chunk = append(chunk, id)
+			size += c
+		}
+		if len(chunk) > 0 {
+			if err := flush(); err != nil {
+				return "", err
+			}
+		}
+		if len(next) == 1 {
+			return next[0], nil
+		}
+		if len(next) >= len(ids) {
+			return "", fmt.Errorf("a dependency list of %d characters cannot hold two barrier ids", limit)
+		}
+		ids = next
+	}
+}
+
+// barrierID names a barrier: bmc-barrier-<base>-<level>-<n>, within 64
+// characters (a long base is cut and given a hash, to stay unique).
+func barrierID(base string, level, n int) string {
+	suffix := fmt.Sprintf("-%d-%d", level, n)
+	room := 64 - len(barrierPrefix) - len(suffix)
+	if len(base) > room {
+		h := sha256.Sum256([]byte(base))
+		tag := hex.EncodeToString(h[:4])
+		base = base[:room-len(tag)-1] + "-" + tag
+	}
+	return barrierPrefix + base + suffix
+}
+
+// IsBarrier reports whether a task id is one of bmc's barriers.
+func IsBarrier(id string) bool { return strings.HasPrefix(id, barrierPrefix) }

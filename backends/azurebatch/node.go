@@ -1,0 +1,299 @@
+package azurebatch
+
+// The finalize step on the pool: bmc finalize --watch, the job manager
+// task of every run that finalizes there. It follows the job like the
+// submitting client does, from the run record staged beside it, waits for
+// the client's "submitted" mark and for every task to complete or be
+// blocked behind a failure, runs the finalize step in its own directory,
+// posts the callback, leaves its result for the client to read, and exits;
+// Batch then ends the job (killJobOnCompletion).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/procrun"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// NodeClient is a client for the account a node belongs to
+// (AZ_BATCH_ACCOUNT_URL), authenticated with the task's
+// AZ_BATCH_AUTHENTICATION_TOKEN when Batch gave it one, else with the
+// pool's managed identity, else as FromEnv.
+func NodeClient(identity string, opt Options) (*Client, error) {
+	endpoint := os.Getenv("AZ_BATCH_ACCOUNT_URL")
+	if endpoint == "" {
+		return FromEnv(opt)
+	}
+	if tok := os.Getenv("AZ_BATCH_AUTHENTICATION_TOKEN"); tok != "" {
+		return New(endpoint, StaticTokenAuth(tok), opt)
+	}
+	if identity != "" {
+		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ResourceID(identity)})
+		if err != nil {
+			return nil, fmt.Errorf("azurebatch: the pool identity: %s", blobstage.Redact(err.Error()))
+		}
+		return New(endpoint, TokenAuth(cred), opt)
+	}
+	if os.Getenv("AZURE_BATCH_ENDPOINT") != "" {
+		return FromEnv(opt)
+	}
+	return nil, errors.New("azurebatch: this node has no AZ_BATCH_AUTHENTICATION_TOKEN and the run no pool identity to reach Batch with")
+}
+
+// NodeRun says where the job manager task is and how it reports.
+type NodeRun struct {
+	Config *NodeConfig
+	Client *Client
+	// WorkDir and TaskDir are the task's working directory and task
+	// directory (AZ_BATCH_TASK_WORKING_DIR, AZ_BATCH_TASK_DIR).
+	WorkDir, TaskDir string
+	// Secret signs the callback.
+	Secret []byte
+	Log    *slog.Logger
+	Events executor.Sink
+}
+
+// RunNode follows the job to its end, runs the finalize step, posts the
+// callback and writes NodeResultFile into the working directory. The
+// result is written whatever happens, with Error set when the run could
+// not be followed.
+func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
+	cfg := nr.Config
+	log := nr.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	runDir := filepath.Join(nr.TaskDir, "bmc")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		return nil, err
+	}
+	plan := planner.New(cfg.Program, Capabilities(cfg.Program.Pool), nil)
+	run := &executor.RunInfo{ID: cfg.RunID, Workload: cfg.Workload, Dir: runDir, Storage: cfg.Storage, Log: log}
+	interval := cfg.PollInterval.D()
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	be := NewWatcher(BackendOptions{Client: nr.Client, Log: log, Node: &NodeOptions{PollInterval: interval}}, FinalizeTaskID)
+	res := &NodeResult{}
+	write := func() error {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(nr.WorkDir, NodeResultFile), append(b, '\n'), 0o644)
+	}
+	o, err := executor.RunNative(ctx, plan, be, run, nil, executor.NativeOptions{PollInterval: interval, Events: nr.Events})
+	if err != nil {
+		res.Error = err.Error()
+		// Still report: every task the node could not follow counts as
+		// cancelled, and the owner hears of it.
+		tr := executor.NewTracker(plan)
+		o = &executor.Outcome{Tasks: tr.Tasks(), Counts: tr.Counts(), Started: time.Now(), Finished: time.Now(), Canceled: true}
+		for i := range o.Tasks {
+			o.Tasks[i].State, o.Tasks[i].Reason = executor.Canceled, "the finalize step could not follow the run: "+err.Error()
+		}
+		o.Counts.Cancelled, o.Counts.Pending = o.Counts.Total, 0
+	}
+	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: []string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}}
+	fctx := context.WithoutCancel(ctx)
+	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, Events: nr.Events})
+	if ferr != nil {
+		res.Error = strings.TrimPrefix(res.Error+"; "+ferr.Error(), "; ")
+		_ = write()
+		return res, ferr
+	}
+	res.Status, res.Body, res.Finalize, res.Callback = rr.Status, rr.Body, rr.Finalize, rr.Callback
+	for i, t := range o.Tasks {
+		res.Tasks = append(res.Tasks, NodeTask{ID: plan.Program.Tasks[i].ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason})
+	}
+	if err := write(); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// nodeStep runs the finalize step on the node, in NodeStepDir of the job
+// manager task's working directory, and sets the outputs it should upload
+// aside in NodeUploadDir for Batch to upload when the task ends.
+type nodeStep struct {
+	wd, taskDir string
+	hide        []string // variables the step must not see
+}
+
+func (n *nodeStep) Capabilities() planner.Capabilities { return Capabilities(nil) }
+
+func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Result {
+	t := a.Task
+	res := executor.Result{Start: time.Now()}
+	fail := func(reason string) executor.Result {
+		res.State, res.Reason, res.End = executor.Failed, reason, time.Now()
+		return res
+	}
+	dir := filepath.Join(n.wd, NodeStepDir)
+	logs := filepath.Join(n.taskDir, "finalize")
+	for _, d := range []string{dir, logs} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fail(err.Error())
+		}
+	}
+	argv := t.Command
+	if t.Run != "" {
+		argv = []string{"bash", "-euo", "pipefail", "-c", t.Run, t.ID}
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !slices.Contains(n.hide, k) {
+			env = append(env, kv)
+		}
+	}
+	for _, s := range envSettings(t.Env) {
+		env = append(env, s.Name+"="+s.Value)
+	}
+	env = append(env,
+		"AZ_BATCH_TASK_WORKING_DIR="+dir,
+		"BMC_RUN_ID="+a.Run.ID,
+		"BMC_WORKLOAD="+a.Run.Workload,
+		"BMC_TASK_ATTEMPT=1",
+		"BMC_RUN_SUMMARY="+a.Summary,
+	)
+	pr, err := procrun.Run(ctx, procrun.Spec{
+		Argv: argv, Dir: dir, Env: env,
+		Stdout:  filepath.Join(n.taskDir, filepath.FromSlash(NodeStepLog("stdout"))),
+		Stderr:  filepath.Join(n.taskDir, filepath.FromSlash(NodeStepLog("stderr"))),
+		Timeout: t.Timeout.D(),
+	})
+	res.Start = pr.Start
+	code := pr.ExitCode
+	res.ExitCode = &code
+	switch {
+	case err != nil && ctx.Err() != nil:
+		res.State, res.Reason, res.ExitCode = executor.Canceled, "cancelled", nil
+	case err != nil:
+		res.State, res.Reason = executor.Failed, err.Error()
+	case pr.Canceled:
+		res.State, res.Reason = executor.Canceled, "cancelled: process group killed"
+	case pr.TimedOut:
+		res.State, res.Reason = executor.Failed, fmt.Sprintf("timed out after %s: process group killed", t.Timeout)
+	case code != 0:
+		res.State, res.Reason = executor.Failed, "exit code "+strconv.Itoa(code)
+		if pr.Signal != "" {
+			res.Reason = "killed by " + pr.Signal
+		}
+	default:
+		res.State = executor.Succeeded
+	}
+	if res.State != executor.Canceled {
+		n.setAside(t, dir, &res)
+	}
+	res.End = time.Now()
+	return res
+}
+
+// setAside copies the files of each output whose condition the step met
+// to NodeUploadDir/<k>/, where the job manager task's output files pick
+// them up, and reports the outputs that have files.
+func (n *nodeStep) setAside(t *compiler.Task, dir string, res *executor.Result) {
+	ok := res.State == executor.Succeeded
+	var errs []string
+	for k, o := range t.Outputs {
+		if !o.When.Matches(ok) {
+			continue
+		}
+		files, err := blobstage.Match(dir, o.Pattern)
+		if err == nil {
+			for _, f := range files {
+				dst := filepath.Join(n.wd, NodeUploadDir, strconv.Itoa(k), filepath.FromSlash(f))
+				if err = copyFile(filepath.Join(dir, filepath.FromSlash(f)), dst); err != nil {
+					break
+				}
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, blobstage.Redact(err.Error())))
+			continue
+		}
+		if len(files) > 0 && !slices.Contains(res.Outputs, o.To) {
+			res.Outputs = append(res.Outputs, o.To)
+		}
+	}
+	if len(errs) > 0 {
+		if ok {
+			res.State, res.Reason = executor.Failed, strings.Join(errs, "; ")
+		} else {
+			res.Reason += "; " + strings.Join(errs, "; ")
+		}
+	}
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// ReadNodeResult reads what the job manager task left, once it has
+// completed.
+func ReadNodeResult(ctx context.Context, c *Client, jobID string) (*NodeResult, error) {
+	rc, err := c.GetTaskFile(ctx, jobID, FinalizeTaskID, "wd/"+NodeResultFile, 0, -1)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var r NodeResult
+	if err := json.NewDecoder(io.LimitReader(rc, 64<<20)).Decode(&r); err != nil {
+		return nil, fmt.Errorf("read the finalize step's result: %w", err)
+	}
+	return &r, nil
+}
+
+// WaitJobDone waits until the job has completed: its job manager task
+// has run the finalize step and exited, or the job was ended otherwise.
+func WaitJobDone(ctx context.Context, c *Client, jobID string, interval time.Duration) (*BatchJob, error) {
+	for {
+		j, err := c.GetJob(ctx, jobID)
+		if err != nil {
+			return nil, err
+		}
+		if j.State == JobStateCompleted {
+			return j, nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return j, ctx.Err()
+		case <-t.C:
+		}
+	}
+}

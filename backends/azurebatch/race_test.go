@@ -1,0 +1,5 @@
+//go:build race
+
+package azurebatch
+
+const raceEnabled = true

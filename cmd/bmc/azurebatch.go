@@ -1,0 +1,422 @@
+package main
+
+// bmc run --backend azurebatch: the wiring of the Batch backend. The run
+// directory, journal, events and report are the local backend's; what
+// differs is that Batch schedules the tasks, and that the finalize step
+// runs on the pool as the job's job manager task (or, when no bmc for the
+// pool is at hand, here).
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/spf13/cobra"
+
+	"github.com/bmc-dev/bmc/backends/azurebatch"
+	"github.com/bmc-dev/bmc/backends/local"
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// batchOptions are the flags of bmc run for the azurebatch backend.
+type batchOptions struct {
+	detach      bool
+	pool        string
+	bmcPackage  string
+	staging     string
+	finalizeOn  string
+	poll        time.Duration
+	sasLifetime time.Duration
+	parallel    int
+}
+
+func (o *batchOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.pool, "pool", "", "azurebatch: run on this Batch `pool` instead of the spec's (it must exist if the spec has no pool block)")
+	f.BoolVar(&o.detach, "detach", false, "azurebatch: leave once the tasks are submitted; the finalize step and the callback run on the pool")
+	f.StringVar(&o.bmcPackage, "bmc-package", "", "azurebatch: the application `package[@version]` holding bmc for the pool (default: this bmc, staged, when it is linux/amd64)")
+	f.StringVar(&o.staging, "staging", azurebatch.DefaultStaging, "azurebatch: az:// `prefix` for the files bmc stages for the pool")
+	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when bmc for the pool is at hand)")
+	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "azurebatch: time between polls of the job")
+	f.DurationVar(&o.sasLifetime, "sas-lifetime", azurebatch.DefaultSASLifetime, "azurebatch: how long the SAS URLs in task definitions stay valid")
+	f.IntVar(&o.parallel, "submit-parallel", 8, "azurebatch: add-task-collection requests in flight (at least 4)")
+}
+
+// batchLogger logs the Batch client's retries to stderr.
+func batchLogger(cmd *cobra.Command) *slog.Logger {
+	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// batchClient is the client for AZURE_BATCH_ENDPOINT.
+func batchClient(cmd *cobra.Command) (*azurebatch.Client, error) {
+	c, err := azurebatch.FromEnv(azurebatch.Options{Logger: batchLogger(cmd)})
+	if err != nil {
+		return nil, &exitError{code: exitInternal, err: err}
+	}
+	return c, nil
+}
+
+// batchStorage is the blob account the tasks reach, from the environment
+// (or the spec's storage block), with the pool identity when the spec
+// names one.
+func batchStorage(prog *compiler.Program, ttl time.Duration) (*azurebatch.Storage, error) {
+	identity := ""
+	if prog.Pool != nil {
+		identity = prog.Pool.Identity
+	}
+	opt := azurebatch.StorageOptions{Identity: identity, SASLifetime: ttl}
+	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
+		return azurebatch.StorageFromConnectionString(cs, opt)
+	}
+	endpoint := os.Getenv("AZURE_STORAGE_ACCOUNT_URL")
+	account := os.Getenv("AZURE_STORAGE_ACCOUNT")
+	if prog.Storage != nil && prog.Storage.AccountURL != "" {
+		endpoint = prog.Storage.AccountURL
+	}
+	if endpoint == "" && account != "" {
+		endpoint = "https://" + account + ".blob.core.windows.net"
+	}
+	if endpoint == "" {
+		return nil, errors.New("the azurebatch backend needs a blob account for az:// locations and staging: set AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT (with AZURE_STORAGE_KEY, or a pool identity)")
+	}
+	if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" && account != "" {
+		return azurebatch.StorageFromKey(endpoint, account, key, opt)
+	}
+	if identity == "" {
+		return nil, errors.New("the azurebatch backend reaches storage from the pool with a SAS minted from the account key, or with the pool's managed identity: set AZURE_STORAGE_KEY (or AZURE_STORAGE_CONNECTION_STRING), or give the pool an identity in the spec")
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: %s", endpoint, blobstage.Redact(err.Error()))
+	}
+	return azurebatch.StorageFromIdentity(endpoint, cred, identity, opt)
+}
+
+// nodeBinary decides how the finalize step gets bmc on the pool: nil
+// means it runs here.
+func (o *batchOptions) node(secretEnv, secret string) (*azurebatch.NodeOptions, error) {
+	n := &azurebatch.NodeOptions{SecretEnv: secretEnv, Secret: secret, PollInterval: o.poll}
+	switch {
+	case o.bmcPackage != "":
+		name, version, _ := strings.Cut(o.bmcPackage, "@")
+		n.Package = &compiler.Package{Name: name, Version: version}
+	case runtime.GOOS == "linux" && runtime.GOARCH == "amd64":
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find this bmc to stage for the pool: %w", err)
+		}
+		n.Binary = exe
+	}
+	switch o.finalizeOn {
+	case "client":
+		if o.detach {
+			return nil, usagef("--detach needs --finalize-on pool: the finalize step must outlive this process")
+		}
+		return nil, nil
+	case "pool", "auto":
+	default:
+		return nil, usagef("unknown --finalize-on %q: expected pool, client or auto", o.finalizeOn)
+	}
+	if n.Package == nil && n.Binary == "" {
+		if o.finalizeOn == "pool" || o.detach {
+			return nil, usagef("the finalize step on the pool needs bmc there: give --bmc-package (this bmc is %s/%s, not linux/amd64)", runtime.GOOS, runtime.GOARCH)
+		}
+		return nil, nil
+	}
+	return n, nil
+}
+
+// driveBatch is drive for the azurebatch backend.
+func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *runOptions, prev *executor.RunState) error {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	state := stateDir(cmd)
+	bo := &o.batch
+	if prev != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on Azure Batch, whose runs cannot be resumed yet: start it again with bmc run", meta.ID)}
+	}
+	if o.storage == "local" {
+		return usagef("--storage local: the pool's nodes cannot reach this machine's folder store; the azurebatch backend needs a blob account")
+	}
+	if len(o.packages) > 0 {
+		return usagef("--package gives packages to the local backend; on Azure Batch, packages are the account's application packages")
+	}
+	staging, err := blobstage.ParseURL(bo.staging)
+	if err != nil || !staging.IsPrefix() {
+		return usagef("--staging %q: want an az://container/prefix/ location", bo.staging)
+	}
+	logs := o.logs
+	if logs == "" {
+		logs = prog.Logs
+	}
+	if logs != "" {
+		if _, err := blobstage.ParseURL(logs); err != nil {
+			return usagef("--logs: %v", err)
+		}
+	}
+	prog = withPool(prog, bo.pool)
+	var secret []byte
+	secretEnv := ""
+	if cb := prog.Finalize.Callback; cb != nil && cb.SecretEnv != "" {
+		v, ok := os.LookupEnv(cb.SecretEnv)
+		if !ok {
+			return &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
+		}
+		secret, secretEnv = []byte(v), cb.SecretEnv
+	}
+	node, err := bo.node(secretEnv, string(secret))
+	if err != nil {
+		return err
+	}
+	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
+	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil})...)
+	for _, c := range plan.Checks {
+		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
+	}
+	if errs := plan.Errors(); len(errs) > 0 {
+		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
+	}
+	client, err := batchClient(cmd)
+	if err != nil {
+		return err
+	}
+	st, err := batchStorage(prog, bo.sasLifetime)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	// The finalize step run here writes its outputs with bmc's own access.
+	var store blobstage.Store
+	if node == nil {
+		store, err = openStore(ctx, "azure", o.transfers, prog, state)
+		if err != nil {
+			return err
+		}
+	}
+	meta.Storage = st.URL()
+	meta.KeepGoing = true // Batch runs every task that does not depend on a failure
+	finalizeOn := "client"
+	if node != nil {
+		finalizeOn = "pool"
+	}
+	meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": finalizeOn}
+
+	var dir string
+	for try := 0; ; try++ {
+		dir, err = executor.CreateRun(state, meta, prog)
+		if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
+			break
+		}
+		meta.ID = executor.NewRunID(prog.Name, time.Now())
+	}
+	if err != nil {
+		return err
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return err
+	}
+	unlock, err := executor.Lock(dir)
+	if err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer unlock()
+	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+
+	log := batchLogger(cmd)
+	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log}
+	be := azurebatch.NewBackend(azurebatch.BackendOptions{
+		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
+		Parallel: bo.parallel, Node: node, Log: log,
+		OnSubmitted: func(s azurebatch.SubmitStats) {
+			fmt.Fprintf(stderr, "bmc: submitted %d tasks (+%d barrier tasks) in %s: %d requests, %d bytes\n",
+				s.Tasks, s.Barriers, s.Elapsed.Round(time.Millisecond), s.AddTasks.Requests, s.AddTasks.BytesSent)
+		},
+	})
+	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s, storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, st.URL())
+	if bo.detach {
+		if err := executor.SubmitNative(ctx, plan, be, run, j); err != nil {
+			return batchErr(err)
+		}
+		fmt.Fprintf(stderr, "bmc: %s submitted; the finalize step and the callback run on the pool. Follow it with: bmc status %s\n", meta.ID, meta.ID)
+		fmt.Fprintln(cmd.OutOrStdout(), meta.ID)
+		return nil
+	}
+	sinks := executor.Sinks{}
+	if o.events != "" {
+		w, closeFn, err := openEvents(cmd, o.events)
+		if err != nil {
+			return err
+		}
+		defer closeFn()
+		sinks = append(sinks, executor.NewJSONSink(w))
+	}
+	display := newProgress(stderr, o.progress, plan)
+	defer display.Close()
+	sinks = append(sinks, display)
+
+	// After a first Ctrl-C the run is cancelled and followed until Batch
+	// has stopped it; a second one stops waiting.
+	stop := make(chan struct{})
+	followed := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-followed:
+			return
+		}
+		sctx, sstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer sstop()
+		select {
+		case <-sctx.Done():
+			close(stop)
+		case <-followed:
+		}
+	}()
+	outcome, err := executor.RunNative(ctx, plan, be, run, j, executor.NativeOptions{
+		Events: sinks, Progress: display.Interval(), PollInterval: bo.poll, Stop: stop,
+	})
+	close(followed)
+	if err != nil {
+		return batchErr(err)
+	}
+	fctx, fstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer fstop()
+	var res *executor.RunResult
+	if node != nil {
+		res, err = finishOnPool(fctx, stderr, client, plan, run, j, outcome, sinks, bo.poll)
+	} else {
+		// Tasks blocked behind a failure would wait for ever: end the job.
+		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
+			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
+		}
+		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID})
+		if err = lb.Prepare(fctx, run); err == nil {
+			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: secret, Events: sinks})
+		}
+	}
+	display.Close()
+	if err != nil {
+		return err
+	}
+	report(stderr, meta.ID, plan, outcome, res)
+	switch {
+	case outcome.Canceled:
+		return &exitError{code: exitCanceled}
+	case res.CallbackErr != nil:
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered", res.CallbackErr)}
+	case res.Status != executor.CallbackSucceeded:
+		return &exitError{code: exitFailed}
+	}
+	return nil
+}
+
+// finishOnPool waits for the job manager task to run the finalize step
+// and post the callback, then journals what it reports, as Finish would
+// have.
+func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, plan *planner.Plan, run *executor.RunInfo, j *executor.Journal, o *executor.Outcome, events executor.Sink, poll time.Duration) (*executor.RunResult, error) {
+	emit := func(e executor.Event) {
+		e.Time, e.RunID, e.Counts = time.Now(), run.ID, o.Counts
+		events.Event(e)
+	}
+	if plan.Program.Finalize.HasStep() {
+		emit(executor.Event{Type: executor.EventFinalizeStarted, Task: compiler.FinalizeID})
+	}
+	if _, err := azurebatch.WaitJobDone(ctx, c, run.ID, poll); err != nil {
+		return nil, fmt.Errorf("waiting for the finalize step on the pool: %w", err)
+	}
+	nr, err := azurebatch.ReadNodeResult(ctx, c, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("the finalize step on the pool left no result (bmc logs %s finalize --stderr): %w", run.ID, err)
+	}
+	body := executor.Summarize(plan, run, o)
+	if nr.Body.RunID != "" {
+		body = nr.Body
+	}
+	res := &executor.RunResult{Status: nr.Status, Body: body, Finalize: nr.Finalize, Callback: nr.Callback}
+	// The run directory holds the summary, as after a local run.
+	if b, err := json.MarshalIndent(body, "", "  "); err == nil {
+		if err := os.WriteFile(filepath.Join(run.Dir, executor.SummaryFile), append(b, '\n'), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if res.Status == "" {
+		res.Status = body.Status
+	}
+	if f := nr.Finalize; f != nil {
+		rec := executor.Record{Type: executor.RecordFinalizeFinished, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
+		if err := j.Append(rec); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		emit(executor.Event{Type: executor.EventFinalizeFinished, Task: compiler.FinalizeID, State: f.State, ExitCode: f.ExitCode, Reason: f.Reason, Elapsed: f.End.Sub(f.Start)})
+	}
+	if cb := nr.Callback; cb != nil {
+		if err := j.Append(executor.Record{Type: executor.RecordCallback, Data: rawJSON(cb)}); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		st, reason := executor.Succeeded, ""
+		if !cb.Delivered {
+			st, reason = executor.Failed, cb.Err
+			res.CallbackErr = errors.New(cb.Err)
+		}
+		emit(executor.Event{Type: executor.EventCallback, State: st, Reason: reason})
+	}
+	if nr.Error != "" {
+		fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports: %s\n", nr.Error)
+	}
+	final := res.Status
+	if res.CallbackErr != nil && final == executor.CallbackSucceeded {
+		final = executor.CallbackFailed
+	}
+	if err := j.Append(executor.Record{Type: executor.RecordRunFinished, State: string(final), Data: rawJSON(body.Tasks)}); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	emit(executor.Event{Type: executor.EventRunFinished, State: executor.State(final), Elapsed: time.Since(o.Started)})
+	return res, nil
+}
+
+func rawJSON(v any) json.RawMessage {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+// batchErr gives a pool that does not fit the spec the exit code of a
+// spec that does not fit; other errors are the backend's.
+func batchErr(err error) error {
+	var pm *azurebatch.PoolMismatchError
+	if errors.As(err, &pm) {
+		return &exitError{code: exitFailed, err: err}
+	}
+	return err
+}
+
+// withPool is prog on the pool --pool names, if any.
+func withPool(prog *compiler.Program, id string) *compiler.Program {
+	if id == "" {
+		return prog
+	}
+	p := compiler.Pool{}
+	if prog.Pool != nil {
+		p = *prog.Pool
+	}
+	p.ID = id
+	cp := *prog
+	cp.Pool = &p
+	return &cp
+}

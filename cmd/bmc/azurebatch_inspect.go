@@ -1,0 +1,148 @@
+package main
+
+// bmc status, logs and cancel for runs on Azure Batch: the journal holds
+// what the client that followed the run saw; a run the client left
+// (--detach) or that is still going is read from Batch itself.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bmc-dev/bmc/backends/azurebatch"
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// isBatchRun reports whether the run in dir ran on Azure Batch.
+func isBatchRun(dir string) (executor.Meta, bool) {
+	m, err := executor.ReadMeta(dir)
+	return m, err == nil && m.Backend == azurebatch.Name
+}
+
+// batchRunState is a Batch run's state as Batch tells it: the job manager
+// task's result once the job is over, else the tasks' states now.
+func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta, prog *compiler.Program, st *executor.RunState) (*executor.RunState, error) {
+	c, err := batchClient(cmd)
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.GetJob(ctx, meta.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := &executor.RunState{Tasks: map[string]*executor.TaskState{}, Started: st.Started, Sessions: st.Sessions, Status: "running"}
+	if j.State == azurebatch.JobStateCompleted && j.JobManagerTask != nil {
+		if nr, err := azurebatch.ReadNodeResult(ctx, c, meta.ID); err == nil && nr.Status != "" {
+			for _, t := range nr.Tasks {
+				out.Tasks[t.ID] = &executor.TaskState{ID: t.ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason}
+			}
+			if f := nr.Finalize; f != nil {
+				out.Finalize = &executor.TaskState{ID: compiler.FinalizeID, State: f.State, Attempts: 1, ExitCode: f.ExitCode, Reason: f.Reason, Start: f.Start, End: f.End}
+			}
+			out.Callback = nr.Callback
+			out.Status, out.Finished = string(nr.Status), nr.Body.FinishedAt
+			return out, nil
+		}
+	}
+	// Every task's state, once: a status is asked for now and then, not
+	// polled.
+	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
+	tr := executor.NewTracker(plan)
+	be := azurebatch.NewBackend(azurebatch.BackendOptions{Client: c})
+	be.Follow(plan, &executor.RunInfo{ID: meta.ID, Workload: meta.Workload, Storage: meta.Storage})
+	res, err := be.Poll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range res.Updates {
+		tr.Apply(u)
+	}
+	for i, t := range tr.Tasks() {
+		id := plan.Program.Tasks[i].ID
+		out.Tasks[id] = &executor.TaskState{ID: id, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason, Outputs: t.Outputs, Start: t.Start, End: t.End}
+	}
+	if j.State == azurebatch.JobStateCompleted {
+		out.Status = "completed"
+		if j.ExecutionInfo != nil {
+			out.Finished = j.ExecutionInfo.EndTime
+			out.Status = "completed (" + j.ExecutionInfo.TerminateReason + ")"
+		}
+	}
+	return out, nil
+}
+
+// batchLogs prints a task's log from its node through the task file API.
+func batchLogs(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta, task, stream string, attempt int) error {
+	if attempt > 0 {
+		return &exitError{code: exitFailed, err: errors.New("--attempt: Batch keeps only the last attempt's logs")}
+	}
+	name := stream + ".txt"
+	if task == compiler.FinalizeID {
+		if meta.Extra["finalizeOn"] != "pool" {
+			return nil // the finalize step ran here: its log is local
+		}
+		name = azurebatch.NodeStepLog(stream)
+	}
+	c, err := batchClient(cmd)
+	if err != nil {
+		return err
+	}
+	rc, err := c.GetTaskFile(ctx, meta.ID, task, name, 0, -1)
+	if err != nil {
+		if azurebatch.IsNotFound(err) {
+			return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no %s in run %s on Batch (it has not run, or its job was deleted)", task, name, filepath.Base(dir))}
+		}
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(cmd.OutOrStdout(), rc)
+	return err
+}
+
+// batchCancel cancels a Batch run no local bmc follows: the job is
+// stopped, and its finalize step (on the pool) still runs.
+func batchCancel(ctx context.Context, cmd *cobra.Command, meta executor.Meta) error {
+	c, err := batchClient(cmd)
+	if err != nil {
+		return err
+	}
+	if err := azurebatch.CancelJob(ctx, c, meta.ID); err != nil {
+		return fmt.Errorf("cancel run %s: %w", meta.ID, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step and callback still run\n", meta.ID)
+	return nil
+}
+
+// batchRow is row with the state read from Batch.
+func batchRow(row runRow, prog *compiler.Program, st *executor.RunState) runRow {
+	row.State, row.Status = st, st.Status
+	row.Counts = executor.Counts{Total: len(prog.Tasks)}
+	for _, t := range prog.Tasks {
+		ts := st.Tasks[t.ID]
+		if ts == nil {
+			row.Counts.Pending++
+			continue
+		}
+		switch ts.State {
+		case executor.Succeeded:
+			row.Counts.Succeeded++
+		case executor.Failed:
+			row.Counts.Failed++
+		case executor.Skipped:
+			row.Counts.Skipped++
+		case executor.Canceled:
+			row.Counts.Cancelled++
+		case executor.Running:
+			row.Counts.Running++
+		default:
+			row.Counts.Pending++
+		}
+	}
+	return row
+}

@@ -1,0 +1,463 @@
+package executor
+
+// The run loop for backends that schedule tasks themselves (Azure Batch
+// with task dependencies): the executor hands over the whole plan at
+// once, then follows what the backend reports, keeping the journal, the
+// events and the counts exactly as RunTasks does for the tasks it
+// schedules. What a native backend cannot report, the executor works out
+// from the plan's graph: a task waiting behind a failure never runs (Batch
+// leaves it active for ever) and is skipped, naming the root cause.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// NativeBackend is a backend that resolves dependencies and retries
+// itself (planner.Capabilities.NativeDependencies). Its methods are called
+// from one goroutine.
+type NativeBackend interface {
+	Capabilities() planner.Capabilities
+	// Submit hands every task of the plan to the backend, or, for a
+	// watcher that did not submit, waits until the submitter has. On an
+	// error nothing of the run keeps running.
+	Submit(ctx context.Context, plan *planner.Plan, run *RunInfo) error
+	// Poll reports the tasks whose state changed since the last call. A
+	// task reported twice in the same state is reported once by the
+	// executor; tasks the plan does not know (helpers the backend added)
+	// are ignored.
+	Poll(ctx context.Context) (PollResult, error)
+	// Cancel stops the run's tasks: running ones are stopped, waiting
+	// ones never start. Polls after it report the stopped tasks.
+	Cancel(ctx context.Context) error
+}
+
+// PollResult is what one poll found.
+type PollResult struct {
+	Updates []TaskUpdate
+	// Cancelled says the run was cancelled by someone else (bmc cancel
+	// from another machine): the executor stops as after its own Cancel.
+	Cancelled bool
+}
+
+// TaskUpdate is a task's state as a native backend reports it.
+type TaskUpdate struct {
+	ID string
+	// State is Running, Succeeded, Failed or Canceled.
+	State State
+	// Attempts is the number of the attempt reported, 1 for the first;
+	// the executor records an attempt it never saw running as begun and
+	// failed.
+	Attempts   int
+	ExitCode   *int
+	Reason     string
+	Outputs    []string
+	Start, End time.Time
+}
+
+// NativeOptions tune RunNative.
+type NativeOptions struct {
+	// Events receives the run's events; nil for none.
+	Events Sink
+	// Progress is how often a progress event is sent; zero for never.
+	Progress time.Duration
+	// PollInterval is the time between polls; zero means 2s.
+	PollInterval time.Duration
+	// CancelGrace bounds the wait, after a cancellation, for the backend
+	// to report the stopped tasks; zero means 2 minutes.
+	CancelGrace time.Duration
+	// Stop, when done, ends the wait after a cancellation at once (a
+	// second Ctrl-C): tasks not reported stopped count as cancelled.
+	Stop <-chan struct{}
+	// MaxPollErrors is how many polls in a row may fail before the run
+	// gives up with the last error; zero means 10.
+	MaxPollErrors int
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+}
+
+// FillTask returns t with the values only a run knows filled in
+// (${{ run.id }}, ${{ run.name }}, ${{ run.storage }}, ${{ task.attempt }}),
+// for backends that write a task's definition once for every attempt.
+func FillTask(t *compiler.Task, run *RunInfo, attempt int) *compiler.Task {
+	return fill(t, run.ID, run.Workload, run.Storage, attempt)
+}
+
+// SubmitNative journals the start of a run and submits it, for a client
+// that leaves once the backend has the run (bmc run --detach).
+func SubmitNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *RunInfo, j *Journal) error {
+	if err := journalStart(plan, j); err != nil {
+		return err
+	}
+	return be.Submit(ctx, plan, run)
+}
+
+func journalStart(plan *planner.Plan, j *Journal) error {
+	if j == nil {
+		return nil
+	}
+	err := j.AppendAsync(Record{Type: RecordRunStarted, Data: mustJSON(map[string]any{
+		"backend": plan.Backend, "native": true, "tasks": len(plan.Program.Tasks), "toRun": plan.ToRun})})
+	if err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// RunNative submits the plan to a native backend and follows it until
+// every task is over: succeeded, failed, skipped behind a failure, or
+// cancelled. Cancelling ctx cancels the run through the backend; RunNative
+// still waits (up to CancelGrace) for the backend to report its stopped
+// tasks, and returns an Outcome with Canceled set. It does not run the
+// finalize step.
+func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *RunInfo, j *Journal, opts NativeOptions) (*Outcome, error) {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := run.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	interval := opts.PollInterval
+	if interval <= 0 {
+		interval = 2 * time.Second
+	}
+	grace := opts.CancelGrace
+	if grace <= 0 {
+		grace = 2 * time.Minute
+	}
+	maxErrs := opts.MaxPollErrors
+	if maxErrs <= 0 {
+		maxErrs = 10
+	}
+	tr := NewTracker(plan)
+	tr.j, tr.events, tr.now, tr.runID = j, opts.Events, now, run.ID
+	o := &Outcome{Started: now()}
+	if err := journalStart(plan, j); err != nil {
+		return nil, err
+	}
+	tr.emit(Event{Type: EventRunStarted})
+
+	// Calls to the backend outlive a cancelled ctx: after Ctrl-C the
+	// run still has to be stopped and followed.
+	bctx := context.WithoutCancel(ctx)
+	var (
+		canceled    bool
+		cancelAt    time.Time
+		polledSince bool // a poll completed after the cancellation
+	)
+	cancel := func(why string) {
+		if canceled {
+			return
+		}
+		canceled, cancelAt, polledSince = true, now(), false
+		tr.stopCause = why
+		cctx, stop := context.WithTimeout(bctx, grace)
+		defer stop()
+		if err := be.Cancel(cctx); err != nil {
+			log.Warn("cancelling the run failed", "run", run.ID, "err", err)
+		}
+	}
+	if err := be.Submit(ctx, plan, run); err != nil {
+		if ctx.Err() == nil {
+			return nil, err
+		}
+		log.Warn("run cancelled while it was being submitted", "run", run.ID, "err", err)
+		cancel("run cancelled")
+	}
+
+	poll := time.NewTimer(0)
+	defer poll.Stop()
+	var tick <-chan time.Time
+	if opts.Progress > 0 {
+		t := time.NewTicker(opts.Progress)
+		defer t.Stop()
+		tick = t.C
+	}
+	done := ctx.Done()
+	errs := 0
+	for {
+		select {
+		case <-done:
+			done = nil
+			cancel("run cancelled")
+			continue
+		case <-opts.Stop:
+			if canceled {
+				tr.settleRest("cancelled: bmc stopped waiting for the backend")
+				o.Canceled = true
+				return tr.outcome(o, now()), nil
+			}
+		case <-tick:
+			tr.emit(Event{Type: EventProgress})
+			continue
+		case <-poll.C:
+		}
+		// A cancellation that came with the timer goes first.
+		if done != nil && ctx.Err() != nil {
+			done = nil
+			cancel("run cancelled")
+		}
+		pctx, stop := context.WithTimeout(bctx, max(4*interval, time.Minute))
+		res, err := be.Poll(pctx)
+		stop()
+		switch {
+		case err != nil:
+			errs++
+			log.Warn("polling the backend failed", "run", run.ID, "err", err, "failures in a row", errs)
+			if errs >= maxErrs {
+				if canceled {
+					tr.settleRest("cancelled: the backend could not be reached to confirm")
+					o.Canceled = true
+					return tr.outcome(o, now()), nil
+				}
+				return nil, fmt.Errorf("following the run on the %s backend: %w", plan.Backend, err)
+			}
+		default:
+			errs = 0
+			for _, u := range res.Updates {
+				tr.Apply(u)
+			}
+			if tr.Done() {
+				o.Canceled = canceled
+				return tr.outcome(o, now()), nil
+			}
+			if canceled {
+				polledSince = true
+			}
+			if res.Cancelled && !canceled {
+				// Cancelled elsewhere: what the backend stopped shows in
+				// the next poll.
+				cancel("run cancelled")
+			}
+		}
+		if canceled && (polledSince && tr.counts.Running == 0 || now().Sub(cancelAt) > grace) {
+			tr.settleRest("cancelled")
+			o.Canceled = true
+			return tr.outcome(o, now()), nil
+		}
+		poll.Reset(interval)
+	}
+}
+
+// Tracker follows a natively scheduled run from the backend's reports:
+// task states and attempts, counts, and the tasks a failure leaves
+// waiting for ever. RunNative journals and emits through it; bmc status
+// uses one alone to make sense of a run no client followed.
+type Tracker struct {
+	plan      *planner.Plan
+	idx       map[string]int32
+	out       []TaskOutcome
+	counts    Counts
+	groupDead []bool
+	stopCause string
+
+	j      *Journal
+	events Sink
+	now    func() time.Time
+	runID  string
+}
+
+// NewTracker starts following a plan: its tasks are pending, or succeeded
+// when an earlier attempt of the run completed them.
+func NewTracker(plan *planner.Plan) *Tracker {
+	n := len(plan.Program.Tasks)
+	tr := &Tracker{
+		plan: plan, idx: make(map[string]int32, n), out: make([]TaskOutcome, n),
+		groupDead: make([]bool, len(plan.Graph.Members)), now: time.Now,
+	}
+	tr.counts.Total = n
+	for i, t := range plan.Program.Tasks {
+		tr.idx[t.ID] = int32(i)
+		if plan.Done[i] {
+			tr.out[i].State = Succeeded
+			tr.counts.Succeeded++
+		} else {
+			tr.out[i].State = Pending
+			tr.counts.Pending++
+		}
+	}
+	return tr
+}
+
+// Counts are the run's counts now.
+func (tr *Tracker) Counts() Counts { return tr.counts }
+
+// Tasks are the tasks' outcomes so far, by plan index.
+func (tr *Tracker) Tasks() []TaskOutcome { return tr.out }
+
+// Done reports whether every task is over.
+func (tr *Tracker) Done() bool { return tr.counts.Done() == tr.counts.Total }
+
+func (tr *Tracker) outcome(o *Outcome, at time.Time) *Outcome {
+	o.Tasks, o.Counts, o.Finished = tr.out, tr.counts, at
+	for i, t := range tr.out {
+		if !tr.plan.Done[i] && t.Attempts > 0 {
+			o.Ran++
+		}
+	}
+	return o
+}
+
+func (tr *Tracker) journal(r Record) {
+	if tr.j == nil {
+		return
+	}
+	_ = tr.j.AppendAsync(r) // a failed commit shows on the next Append
+}
+
+func (tr *Tracker) emit(e Event) {
+	if tr.events == nil {
+		return
+	}
+	e.Time, e.RunID, e.Counts = tr.now(), tr.runID, tr.counts
+	tr.events.Event(e)
+}
+
+// move changes a task's state, keeping the counts.
+func (tr *Tracker) move(i int32, st State) {
+	tr.count(tr.out[i].State, -1)
+	tr.count(st, 1)
+	tr.out[i].State = st
+}
+
+func (tr *Tracker) count(st State, d int) {
+	c := &tr.counts
+	switch st {
+	case Pending:
+		c.Pending += d
+	case Running:
+		c.Running += d
+	case Succeeded:
+		c.Succeeded += d
+	case Failed:
+		c.Failed += d
+	case Skipped:
+		c.Skipped += d
+	case Canceled:
+		c.Cancelled += d
+	}
+}
+
+// Apply takes one report. Reports about tasks the plan does not know, or
+// about tasks already over, change nothing.
+func (tr *Tracker) Apply(u TaskUpdate) {
+	i, ok := tr.idx[u.ID]
+	if !ok {
+		return
+	}
+	o := &tr.out[i]
+	if o.State.Terminal() {
+		return
+	}
+	att := max(u.Attempts, 1)
+	// Attempts the backend ran without our seeing them start: each but
+	// the one reported failed and was retried.
+	for a := o.Attempts + 1; a <= att; a++ {
+		if o.State == Running {
+			tr.journal(Record{Type: RecordTaskFinished, Task: u.ID, Attempt: o.Attempts, State: string(Failed), Reason: "attempt failed; retried"})
+			tr.emit(Event{Type: EventTaskRetrying, Task: u.ID, Attempt: o.Attempts, State: Failed, Reason: "attempt failed; retried"})
+		}
+		o.Attempts = a
+		if o.Start.IsZero() {
+			o.Start = u.Start
+			if o.Start.IsZero() {
+				o.Start = tr.now()
+			}
+		}
+		tr.move(i, Running)
+		tr.journal(Record{Type: RecordTaskStarted, Task: u.ID, Attempt: a, Time: startTime(u, a == att)})
+		tr.emit(Event{Type: EventTaskStarted, Task: u.ID, Attempt: a, State: Running})
+	}
+	switch u.State {
+	case Running, Pending:
+		return
+	case Succeeded, Failed, Canceled:
+	default:
+		return
+	}
+	o.ExitCode, o.Reason, o.End = u.ExitCode, u.Reason, u.End
+	if o.End.IsZero() {
+		o.End = tr.now()
+	}
+	o.Outputs = append(o.Outputs, u.Outputs...)
+	tr.move(i, u.State)
+	rec := Record{Type: RecordTaskFinished, Task: u.ID, Attempt: o.Attempts, State: string(u.State), ExitCode: u.ExitCode, Reason: u.Reason}
+	if !u.End.IsZero() {
+		rec.Time = u.End.UTC()
+	}
+	if len(u.Outputs) > 0 {
+		rec.Data = mustJSON(map[string]any{"outputs": u.Outputs})
+	}
+	tr.journal(rec)
+	tr.emit(Event{Type: EventTaskFinished, Task: u.ID, Attempt: o.Attempts, State: u.State, ExitCode: u.ExitCode, Reason: u.Reason, Elapsed: o.End.Sub(o.Start)})
+	if u.State == Failed {
+		tr.skipDependents(i)
+	}
+}
+
+func startTime(u TaskUpdate, last bool) time.Time {
+	if last && !u.Start.IsZero() {
+		return u.Start.UTC()
+	}
+	return time.Time{}
+}
+
+// skipDependents settles everything downstream of a failed task as
+// skipped, naming it: the backend leaves those tasks waiting for ever.
+func (tr *Tracker) skipDependents(root int32) {
+	g := tr.plan.Graph
+	reason := "skipped: upstream " + tr.plan.Program.Tasks[root].ID + " failed"
+	stack := []int32{root}
+	for len(stack) > 0 {
+		i := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		visit := func(d int32) {
+			if tr.out[d].State == Pending && tr.out[d].Attempts == 0 {
+				tr.settle(d, Skipped, reason)
+				stack = append(stack, d)
+			}
+		}
+		for _, d := range g.Dependents[i] {
+			visit(d)
+		}
+		if gi := g.Group[i]; gi >= 0 && !tr.groupDead[gi] {
+			tr.groupDead[gi] = true
+			for _, d := range g.GroupDependents[gi] {
+				visit(d)
+			}
+		}
+	}
+}
+
+func (tr *Tracker) settle(i int32, st State, reason string) {
+	tr.move(i, st)
+	tr.out[i].Reason = reason
+	id := tr.plan.Program.Tasks[i].ID
+	typ, ev := RecordTaskSkipped, EventTaskSkipped
+	if st != Skipped {
+		typ, ev = RecordTaskFinished, EventTaskFinished
+	}
+	tr.journal(Record{Type: typ, Task: id, State: string(st), Reason: reason})
+	tr.emit(Event{Type: ev, Task: id, State: st, Reason: reason})
+}
+
+// settleRest ends every task not over yet as cancelled: those that never
+// started, and those the backend did not report stopped.
+func (tr *Tracker) settleRest(reason string) {
+	for i := range tr.out {
+		switch tr.out[i].State {
+		case Pending:
+			tr.settle(int32(i), Canceled, "cancelled before it started")
+		case Running:
+			tr.out[i].End = tr.now()
+			tr.settle(int32(i), Canceled, reason)
+		}
+	}
+}
