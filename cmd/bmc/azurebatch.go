@@ -258,18 +258,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		fmt.Fprintln(cmd.OutOrStdout(), meta.ID)
 		return nil
 	}
-	sinks := executor.Sinks{}
-	if o.events != "" {
-		w, closeFn, err := openEvents(cmd, o.events)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		sinks = append(sinks, executor.NewJSONSink(w))
+	sinks, display, closeSinks, err := openSinks(cmd, o, plan)
+	if err != nil {
+		return err
 	}
-	display := newProgress(stderr, o.progress, plan)
-	defer display.Close()
-	sinks = append(sinks, display)
+	defer closeSinks()
 
 	// After a first Ctrl-C the run is cancelled and followed until Batch
 	// has stopped it; a second one stops waiting.
@@ -316,15 +309,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		return err
 	}
 	report(stderr, meta.ID, plan, outcome, res)
-	switch {
-	case outcome.Canceled:
-		return &exitError{code: exitCanceled}
-	case res.CallbackErr != nil:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered", res.CallbackErr)}
-	case res.Status != executor.CallbackSucceeded:
-		return &exitError{code: exitFailed}
-	}
-	return nil
+	return runExit(outcome, res, "bmc resume does not send it again for Batch runs yet")
 }
 
 // finishOnPool waits for the job manager task to run the finalize step

@@ -200,18 +200,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if err := be.Prepare(ctx, run); err != nil {
 		return err
 	}
-	sinks := executor.Sinks{}
-	if o.events != "" {
-		w, closeFn, err := openEvents(cmd, o.events)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		sinks = append(sinks, executor.NewJSONSink(w))
+	sinks, display, closeSinks, err := openSinks(cmd, o, plan)
+	if err != nil {
+		return err
 	}
-	display := newProgress(stderr, o.progress, plan)
-	defer display.Close()
-	sinks = append(sinks, display)
+	defer closeSinks()
 
 	verb := "run"
 	if prev != nil {
@@ -240,11 +233,35 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if err := be.Cleanup(fctx); err != nil {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
+	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+}
+
+// openSinks opens the run's event sinks: the --events stream, if asked
+// for, and the progress display. close closes both.
+func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan) (executor.Sinks, progress, func(), error) {
+	sinks := executor.Sinks{}
+	closeEvents := func() {}
+	if o.events != "" {
+		w, c, err := openEvents(cmd, o.events)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		closeEvents = c
+		sinks = append(sinks, executor.NewJSONSink(w))
+	}
+	display := newProgress(cmd.ErrOrStderr(), o.progress, plan)
+	sinks = append(sinks, display)
+	return sinks, display, func() { display.Close(); closeEvents() }, nil
+}
+
+// runExit is the exit status of a finished run. redeliver says how to
+// send an undelivered callback again.
+func runExit(outcome *executor.Outcome, res *executor.RunResult, redeliver string) error {
 	switch {
 	case outcome.Canceled:
 		return &exitError{code: exitCanceled}
 	case res.CallbackErr != nil:
-		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: bmc resume %s sends it again", res.CallbackErr, meta.ID)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: %s", res.CallbackErr, redeliver)}
 	case res.Status != executor.CallbackSucceeded:
 		return &exitError{code: exitFailed}
 	}
