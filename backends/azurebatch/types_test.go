@@ -112,7 +112,8 @@ func TestEnumsMatchSpec(t *testing.T) {
 		"BatchNodeDeallocationOption": strs(DeallocationRequeue, DeallocationTerminate, DeallocationTaskCompletion, DeallocationRetainedData),
 	}
 	for def, got := range cases {
-		d, ok := s.defs[def]
+		d := s.Definition(def)
+		ok := d != nil
 		if !ok {
 			t.Errorf("%s: not in the spec", def)
 			continue
@@ -125,7 +126,7 @@ func TestEnumsMatchSpec(t *testing.T) {
 		}
 	}
 	// jobDefaultOrder is declared inline.
-	inline := s.defs["BatchTaskSchedulingPolicy"].Properties["jobDefaultOrder"].Enum
+	inline := s.Definition("BatchTaskSchedulingPolicy").Properties["jobDefaultOrder"].Enum
 	if diff := cmp.Diff(strs(inline...), strs(JobDefaultOrderNone, JobDefaultOrderCreationTime)); diff != "" {
 		t.Errorf("jobDefaultOrder constants differ from the spec:\n%s", diff)
 	}
