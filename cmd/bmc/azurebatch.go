@@ -214,30 +214,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": finalizeOn}
 
-	var dir string
-	for try := 0; ; try++ {
-		dir, err = executor.CreateRun(state, meta, prog)
-		if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
-			break
-		}
-		meta.ID = executor.NewRunID(prog.Name, time.Now())
-	}
+	dir, j, closeRun, err := openRun(state, &meta, prog, false)
 	if err != nil {
 		return err
 	}
-	if dir, err = filepath.Abs(dir); err != nil {
-		return err
-	}
-	unlock, err := executor.Lock(dir)
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	defer unlock()
-	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
-	if err != nil {
-		return err
-	}
-	defer j.Close()
+	defer closeRun()
 
 	log := batchLogger(cmd)
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log}

@@ -164,36 +164,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		secret = []byte(v)
 	}
 	meta.Storage = store.URL()
-	var dir string
-	if prev == nil {
-		// Two runs of a workload started in the same second may draw the
-		// same id: draw again.
-		for try := 0; ; try++ {
-			dir, err = executor.CreateRun(state, meta, prog)
-			if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
-				break
-			}
-			meta.ID = executor.NewRunID(prog.Name, time.Now())
-		}
-		if err != nil {
-			return err
-		}
-	} else {
-		dir = filepath.Join(executor.RunsDir(state), meta.ID)
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
-		return err
-	}
-	unlock, err := executor.Lock(dir)
-	if err != nil {
-		return &exitError{code: exitFailed, err: err}
-	}
-	defer unlock()
-	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	dir, j, closeRun, err := openRun(state, &meta, prog, prev != nil)
 	if err != nil {
 		return err
 	}
-	defer j.Close()
+	defer closeRun()
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: log}
@@ -234,6 +209,40 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+}
+
+// openRun creates the run directory (or finds it, to resume), takes its
+// lock and opens its journal. meta.ID changes if the id drawn was taken.
+func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume bool) (dir string, j *executor.Journal, closeFn func(), err error) {
+	if !resume {
+		// Two runs of a workload started in the same second may draw the
+		// same id: draw again.
+		for try := 0; ; try++ {
+			dir, err = executor.CreateRun(state, *meta, prog)
+			if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
+				break
+			}
+			meta.ID = executor.NewRunID(prog.Name, time.Now())
+		}
+		if err != nil {
+			return "", nil, nil, err
+		}
+	} else {
+		dir = filepath.Join(executor.RunsDir(state), meta.ID)
+	}
+	if dir, err = filepath.Abs(dir); err != nil {
+		return "", nil, nil, err
+	}
+	unlock, err := executor.Lock(dir)
+	if err != nil {
+		return "", nil, nil, &exitError{code: exitFailed, err: err}
+	}
+	j, err = executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		unlock()
+		return "", nil, nil, err
+	}
+	return dir, j, func() { j.Close(); unlock() }, nil
 }
 
 // openSinks opens the run's event sinks: the --events stream, if asked
