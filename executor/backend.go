@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -92,6 +93,45 @@ type Result struct {
 	NoRetry    bool
 	Outputs    []string // locations written
 	Start, End time.Time
+}
+
+// ProcessEnd is how a task's process ended, as a backend that runs local
+// processes (the local backend, a Batch node's finalize step) saw it.
+type ProcessEnd struct {
+	ExitCode int
+	Signal   string // the signal that ended it, if any
+	TimedOut bool
+	Canceled bool
+	StartErr error // the process could not be started
+	Timeout  time.Duration
+	Start    time.Time
+}
+
+// ProcessResult is the attempt result for how a process ended, with the
+// reasons people read in status and callbacks ("exit code 3", "timed out
+// after 2h: process group killed"). ctx is the attempt's context.
+func ProcessResult(ctx context.Context, p ProcessEnd) Result {
+	res := Result{Start: p.Start}
+	code := p.ExitCode
+	res.ExitCode = &code
+	switch {
+	case p.StartErr != nil && ctx.Err() != nil:
+		res.State, res.Reason, res.ExitCode = Canceled, "cancelled", nil
+	case p.StartErr != nil:
+		res.State, res.Reason = Failed, p.StartErr.Error()
+	case p.Canceled:
+		res.State, res.Reason = Canceled, "cancelled: process group killed"
+	case p.TimedOut:
+		res.State, res.Reason = Failed, fmt.Sprintf("timed out after %s: process group killed", compiler.Duration(p.Timeout))
+	case code != 0:
+		res.State, res.Reason = Failed, "exit code "+strconv.Itoa(code)
+		if p.Signal != "" {
+			res.Reason = "killed by " + p.Signal
+		}
+	default:
+		res.State = Succeeded
+	}
+	return res
 }
 
 // fill returns a copy of t with the run-time expressions resolved.

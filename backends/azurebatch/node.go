@@ -179,26 +179,8 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 		Stderr:  filepath.Join(n.taskDir, filepath.FromSlash(NodeStepLog("stderr"))),
 		Timeout: t.Timeout.D(),
 	})
-	res.Start = pr.Start
-	code := pr.ExitCode
-	res.ExitCode = &code
-	switch {
-	case err != nil && ctx.Err() != nil:
-		res.State, res.Reason, res.ExitCode = executor.Canceled, "cancelled", nil
-	case err != nil:
-		res.State, res.Reason = executor.Failed, err.Error()
-	case pr.Canceled:
-		res.State, res.Reason = executor.Canceled, "cancelled: process group killed"
-	case pr.TimedOut:
-		res.State, res.Reason = executor.Failed, fmt.Sprintf("timed out after %s: process group killed", t.Timeout)
-	case code != 0:
-		res.State, res.Reason = executor.Failed, "exit code "+strconv.Itoa(code)
-		if pr.Signal != "" {
-			res.Reason = "killed by " + pr.Signal
-		}
-	default:
-		res.State = executor.Succeeded
-	}
+	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
+		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
 	if res.State != executor.Canceled {
 		n.setAside(t, dir, &res)
 	}
