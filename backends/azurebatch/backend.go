@@ -31,7 +31,7 @@ import (
 const Name = "azurebatch"
 
 // DefaultStaging is where bmc puts what the nodes need from the client.
-const DefaultStaging = "az://bmc-staging/"
+const DefaultStaging = "az://bmc/"
 
 // BackendOptions configure a Backend.
 type BackendOptions struct {

@@ -155,7 +155,7 @@ func fakeStaged(prog *compiler.Program) map[string][]StagedFile {
 	for _, t := range prog.Tasks {
 		for _, in := range t.Inputs {
 			if in.Kind == compiler.InputFile {
-				out[in.From] = []StagedFile{{Loc: mustLoc("az://bmc-staging/sha256/" + strings.Repeat("0", 64)), Mode: 0o644}}
+				out[in.From] = []StagedFile{{Loc: mustLoc(DefaultStaging + "sha256/" + strings.Repeat("0", 64)), Mode: 0o644}}
 			}
 		}
 	}
