@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -326,21 +325,4 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 	}
 	out.Keys = append(out.Keys, key)
 	out.Vals = append(out.Vals, val)
-}
-
-// scalarString renders a scalar as the string a shell or an id would see.
-func scalarString(n *Node) string {
-	switch n.Kind {
-	case KindString:
-		return n.Str
-	case KindInt:
-		return strconv.FormatInt(n.Int, 10)
-	case KindFloat:
-		return strconv.FormatFloat(n.Float, 'g', -1, 64)
-	case KindBool:
-		return strconv.FormatBool(n.Bool)
-	case KindNull:
-		return ""
-	}
-	return ""
 }

@@ -22,7 +22,6 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
-	"cuelang.org/go/cue/format"
 	"cuelang.org/go/encoding/jsonschema"
 )
 
@@ -549,13 +548,4 @@ func quoteScalar(n *Node) string {
 		return strconv.Quote(truncate(n.Str, 60))
 	}
 	return n.Str
-}
-
-// FormatCUE returns the schema source, formatted.
-func FormatCUE() []byte {
-	f, err := format.Source(source)
-	if err != nil {
-		return source
-	}
-	return f
 }
