@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/procrun"
 	"github.com/bmc-dev/bmc/planner"
+	"golang.org/x/sys/unix"
 )
 
 // Package is an application package provided from a local directory
@@ -60,17 +62,36 @@ type Backend struct {
 	opts Options
 
 	mu sync.Mutex
-	// trash are the working directories of succeeded tasks, removed by
-	// Cleanup when the run is over. Removing them as tasks finish would
-	// make the file system skip each recently freed inode on every later
-	// allocation (ext4 without a journal does), a cost that grows with the
-	// run. They are not reused for later tasks: a background process a
-	// task left behind may still have one as its working directory.
+	// trash are the working directories of succeeded tasks that hold
+	// files, emptied by Cleanup when the run is over. Emptying them as
+	// tasks finish would make the file system skip each recently freed
+	// inode on every later allocation (ext4 without a journal does), a
+	// cost that grows with the run. The directories themselves stay:
+	// removing an empty directory frees nothing worth its cost (on a file
+	// system mounted with discard, a trim per directory). They are not
+	// reused for later tasks: a background process a task left behind may
+	// still have one as its working directory.
 	trash []string
-	// dirs tracks task directories: "prefetching" while Prefetch makes
-	// them, "fresh" once it has (new and empty: the first attempt need not
-	// check them), "started" once an attempt has begun.
+	// dirs tracks task directories: dirPrefetching while Prefetch makes
+	// them, a *logFiles once it has (new and empty, with the log files
+	// open: the first attempt need neither check nor open anything),
+	// dirStarted once an attempt has begun.
 	dirs sync.Map
+	// environ is bmc's environment, read once: every task starts from it.
+	environ []string
+}
+
+const (
+	dirPrefetching = "prefetching"
+	dirStarted     = "started"
+)
+
+// logFiles are a task's stdout.txt and stderr.txt, created by Prefetch.
+type logFiles struct{ stdout, stderr *os.File }
+
+func (l *logFiles) close() {
+	l.stdout.Close()
+	l.stderr.Close()
 }
 
 var (
@@ -80,7 +101,8 @@ var (
 	_ executor.Prefetcher = (*Backend)(nil)
 )
 
-// New returns a local backend.
+// New returns a local backend. Tasks start from bmc's environment as it
+// is now.
 func New(o Options) *Backend {
 	if o.Slots < 1 {
 		o.Slots = 1
@@ -91,7 +113,7 @@ func New(o Options) *Backend {
 	if o.PoolID == "" {
 		o.PoolID = "local"
 	}
-	return &Backend{opts: o}
+	return &Backend{opts: o, environ: os.Environ()}
 }
 
 // Capabilities: executor-scheduled, bounded by --slots, no containers.
@@ -127,10 +149,12 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		res.State, res.Reason, res.NoRetry, res.End = executor.Failed, reason, noRetry, time.Now()
 		return res
 	}
-	if prev, _ := b.dirs.Swap(taskDir, "started"); prev != "fresh" {
-		if err := b.freshDirs(taskDir, wd); err != nil {
-			return fail(err.Error(), false)
-		}
+	logs, _ := b.dirs.Swap(taskDir, dirStarted)
+	lf, fresh := logs.(*logFiles)
+	if fresh {
+		defer lf.close()
+	} else if err := b.freshDirs(taskDir, wd); err != nil {
+		return fail(err.Error(), false)
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
 		if ctx.Err() != nil {
@@ -143,7 +167,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	if t.Run != "" {
 		argv = []string{"bash", "-euo", "pipefail", "-c", t.Run, t.ID}
 	}
-	pr, err := procrun.Run(ctx, procrun.Spec{
+	spec := procrun.Spec{
 		Argv:      argv,
 		Dir:       wd,
 		Env:       b.env(a, taskDir, wd),
@@ -151,7 +175,11 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		Stderr:    filepath.Join(taskDir, "stderr.txt"),
 		Timeout:   t.Timeout.D(),
 		KillGrace: b.opts.KillGrace,
-	})
+	}
+	if fresh {
+		spec.StdoutFile, spec.StderrFile = lf.stdout, lf.stderr
+	}
+	pr, err := procrun.Run(ctx, spec)
 	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
 		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
 	if res.State != executor.Canceled {
@@ -160,33 +188,71 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	b.uploadLogs(ctx, a, taskDir, &res)
 	res.End = time.Now()
 	if res.State == executor.Succeeded && !b.opts.KeepWorkdirs && !a.Finalize {
-		b.retire(wd)
+		if empty, err := isEmptyDir(wd); err != nil || !empty {
+			b.retire(wd)
+		}
 	}
 	return res
 }
 
-// Prefetch creates a task's directories and empty log files ahead of its
-// first attempt, while other tasks run. It only creates what does not
-// exist, so it cannot disturb a task that already started.
+// Prefetch creates a task's directories and its empty log files, and
+// keeps the files open for its first attempt, while other tasks run. It
+// only creates what does not exist, so it cannot disturb a task that
+// already started. The calls are made directly: os.Mkdir and os.OpenFile
+// would add a stat or poller registration to each of them, and at
+// thousands of short tasks those are a measurable share of the run.
 func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 	taskDir := TaskDir(run.Dir, t.ID)
-	if _, busy := b.dirs.LoadOrStore(taskDir, "prefetching"); busy {
+	if _, busy := b.dirs.LoadOrStore(taskDir, dirPrefetching); busy {
 		return
 	}
-	if err := os.Mkdir(taskDir, 0o755); err != nil {
+	if unix.Mkdir(taskDir, 0o755) != nil {
 		return // there from an earlier session, or unusable: RunTask sees to it
 	}
-	if os.Mkdir(filepath.Join(taskDir, "wd"), 0o755) != nil {
+	if unix.Mkdir(taskDir+"/wd", 0o755) != nil {
 		return
 	}
-	for _, f := range []string{"stdout.txt", "stderr.txt"} {
-		fh, err := os.OpenFile(filepath.Join(taskDir, f), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	var fds [2]int
+	for i, name := range []string{"/stdout.txt", "/stderr.txt"} {
+		fd, err := unix.Open(taskDir+name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
 		if err != nil {
+			if i == 1 {
+				unix.Close(fds[0])
+			}
 			return
 		}
-		fh.Close()
+		fds[i] = fd
 	}
-	b.dirs.CompareAndSwap(taskDir, "prefetching", "fresh")
+	lf := &logFiles{
+		stdout: os.NewFile(uintptr(fds[0]), taskDir+"/stdout.txt"),
+		stderr: os.NewFile(uintptr(fds[1]), taskDir+"/stderr.txt"),
+	}
+	if !b.dirs.CompareAndSwap(taskDir, dirPrefetching, lf) {
+		lf.close()
+	}
+}
+
+// isEmptyDir reports whether dir has no entries, with one open and one
+// read of the directory.
+func isEmptyDir(dir string) (bool, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	var buf [512]byte
+	for {
+		n, err := unix.Getdents(fd, buf[:])
+		if err != nil {
+			return false, err
+		}
+		if n <= 0 {
+			return true, nil
+		}
+		if _, _, names := unix.ParseDirent(buf[:n], -1, nil); len(names) > 0 {
+			return false, nil // ParseDirent leaves out "." and ".."
+		}
+	}
 }
 
 // retire sets a succeeded task's working directory aside for Cleanup.
@@ -196,8 +262,15 @@ func (b *Backend) retire(wd string) {
 	b.trash = append(b.trash, wd)
 }
 
-// Cleanup removes the working directories of succeeded tasks.
+// Cleanup empties the working directories of succeeded tasks and closes
+// the log files of tasks prefetched but never started.
 func (b *Backend) Cleanup(ctx context.Context) error {
+	b.dirs.Range(func(k, v any) bool {
+		if lf, ok := v.(*logFiles); ok && b.dirs.CompareAndDelete(k, v) {
+			lf.close()
+		}
+		return true
+	})
 	b.mu.Lock()
 	dirs := b.trash
 	b.trash = nil
@@ -207,11 +280,33 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if err := os.RemoveAll(d); err != nil && first == nil {
-			first = fmt.Errorf("remove working directory: %w", err)
+		if err := emptyDir(d); err != nil && first == nil {
+			first = fmt.Errorf("clean working directory: %w", err)
 		}
 	}
 	return first
+}
+
+// emptyDir removes everything in dir, keeping dir.
+func emptyDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freshDirs gives each attempt an empty working directory, keeping the
@@ -265,7 +360,8 @@ func archiveLogs(taskDir string) {
 func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
 	t := a.Task
 	run := a.Run
-	env := os.Environ()
+	env := make([]string, len(b.environ), len(b.environ)+len(t.Env)+20)
+	copy(env, b.environ)
 	keys := make([]string, 0, len(t.Env))
 	for k := range t.Env {
 		keys = append(keys, k)

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -58,6 +59,10 @@ type Spec struct {
 	// streams in one file, as 2>&1 would. Relative paths are relative to
 	// bmc's directory, not Dir.
 	Stdout, Stderr string
+	// StdoutFile and StderrFile, when set, are open files used instead of
+	// Stdout and Stderr, as they are: not truncated, and not closed by
+	// Run. A caller that runs many short tasks opens them ahead of time.
+	StdoutFile, StderrFile *os.File
 	// Timeout bounds the attempt's wall-clock time; zero means none.
 	Timeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL when the attempt is
@@ -99,6 +104,11 @@ type Result struct {
 // SIGKILL. When the leader exits by itself, background processes it left in
 // its group are not touched, as with a shell; Run does not wait for them
 // (they hold only files, never a pipe to bmc).
+//
+// The process is started with syscall.ForkExec rather than os/exec: bmc
+// starts thousands of short tasks, and os/exec's extras (a pidfd per
+// process, poller registration of every file it opens) are system calls
+// paid on each of them for nothing a task needs.
 func Run(ctx context.Context, s Spec) (Result, error) {
 	start := time.Now()
 	fail := func(code int, err error) (Result, error) {
@@ -123,44 +133,50 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		return fail(code, fmt.Errorf("run %q: %w", name, err))
 	}
 
-	stdout, stderr, closeFiles, err := openOutputs(s.Stdout, s.Stderr)
+	stdout, stderr, closeFiles, err := s.outputs()
 	if err != nil {
 		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
 	}
-	defer closeFiles()
-
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   s.Argv,
-		Dir:    s.Dir,
-		Env:    s.Env,
-		Stdout: stdout,
-		Stderr: stderr,
+	stdin := uintptr(syscall.Stdin)
+	if dn := devNull(); dn != nil {
+		stdin = dn.Fd()
+	}
+	env := s.Env
+	if env == nil {
+		env = os.Environ()
+	}
+	attr := &syscall.ProcAttr{
+		Dir:   s.Dir,
+		Env:   dedupEnv(env),
+		Files: []uintptr{stdin, stdout, stderr},
 		// A group of its own, so that stopping the attempt reaches every
 		// process it started and never bmc itself.
-		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
-	}
-	if dn := devNull(); dn != nil {
-		cmd.Stdin = dn
+		Sys: &syscall.SysProcAttr{Setpgid: true},
 	}
 	start = time.Now()
-	if err := cmd.Start(); err != nil {
-		// The program exists (lookPath saw it), so this is a missing
-		// working directory, a bad interpreter line and the like.
-		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
-	}
-	// Our files were handed to the child at fork; holding our copies open
-	// any longer gains nothing.
+	pid, err := syscall.ForkExec(path, s.Argv, attr)
+	// Our copies of the files were handed to the child at fork; holding
+	// them open any longer gains nothing.
 	closeFiles()
+	if err != nil {
+		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, startError(path, s.Dir, err)))
+	}
 
-	pgid := cmd.Process.Pid
+	pgid := pid
+	var (
+		ws      syscall.WaitStatus
+		waitErr error
+	)
 	done := make(chan struct{})
 	go func() {
-		// The error only restates the exit status, which ProcessState
-		// carries in full; with *os.File outputs there is no copying
-		// goroutine whose error could be lost.
-		_ = cmd.Wait()
-		close(done)
+		defer close(done)
+		for {
+			_, err := syscall.Wait4(pid, &ws, 0, nil)
+			if err != syscall.EINTR {
+				waitErr = err
+				return
+			}
+		}
 	}()
 
 	var timeout <-chan time.Time
@@ -180,8 +196,13 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	}
 	<-done
 	r.Start, r.End = start, time.Now()
+	if waitErr != nil {
+		// Only possible if something else in bmc reaped our child (ECHILD):
+		// how it ended is unknown, and must not read as a success.
+		r.ExitCode = ExitCannotExecute
+		return r, fmt.Errorf("run %q: wait: %w", name, waitErr)
+	}
 
-	ws, _ := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	switch {
 	case ws.Signaled():
 		r.Signal = unix.SignalName(ws.Signal())
@@ -198,6 +219,49 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		r.ExitCode = 128 + int(syscall.SIGTERM)
 	}
 	return r, nil
+}
+
+// startError explains why the child could not exec. The child reports one
+// errno for everything between fork and exec, so a missing working
+// directory would read as a missing program; look, and say which it was.
+func startError(path, dir string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) && dir != "" {
+		if _, serr := os.Stat(dir); serr != nil {
+			return &fs.PathError{Op: "chdir", Path: dir, Err: err}
+		}
+	}
+	return &fs.PathError{Op: "fork/exec", Path: path, Err: err}
+}
+
+// dedupEnv drops all but the last of each variable, as os/exec does: the
+// C library's getenv returns the first, so a duplicate would hide the
+// value the caller put last on purpose.
+func dedupEnv(env []string) []string {
+	seen := make(map[string]struct{}, len(env))
+	dups := false
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := seen[k]; ok {
+			dups = true
+			break
+		}
+		seen[k] = struct{}{}
+	}
+	if !dups {
+		return env
+	}
+	clear(seen)
+	out := make([]string, 0, len(env))
+	for i := len(env) - 1; i >= 0; i-- {
+		k, _, _ := strings.Cut(env[i], "=")
+		if _, ok := seen[k]; ok {
+			continue
+		}
+		seen[k] = struct{}{}
+		out = append(out, env[i])
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // stop ends the process group pgid: SIGTERM, then SIGKILL once grace has
@@ -296,11 +360,6 @@ func parseStat(s string) (state byte, pgrp int, ok bool) {
 	return f[0][0], pgrp, true
 }
 
-// lookPath resolves the program the way execvp would for the child: names
-// with a slash relative to the working directory, others through the PATH
-// the child will see. os/exec would search bmc's own PATH and resolve
-// relative names against bmc's directory, which is not what the task asked
-// for.
 // devNull is /dev/null, opened once and shared as every task's stdin, so
 // that starting a task does not open it again (os/exec would).
 var devNull = sync.OnceValue(func() *os.File {
@@ -316,6 +375,11 @@ type pathKey struct{ name, path string }
 // lookCache maps a program name and PATH to the executable found.
 var lookCache sync.Map
 
+// lookPath resolves the program the way execvp would for the child: names
+// with a slash relative to the working directory, others through the PATH
+// the child will see. os/exec would search bmc's own PATH and resolve
+// relative names against bmc's directory, which is not what the task asked
+// for.
 func lookPath(name, dir string, env []string) (string, error) {
 	if strings.Contains(name, "/") {
 		p := name
@@ -395,38 +459,46 @@ func checkExecutable(p string) error {
 	return nil
 }
 
-// openOutputs creates the stdout and stderr files. One path named twice is
-// opened once, so that both streams share an offset and interleave instead
-// of overwriting each other.
-func openOutputs(outPath, errPath string) (stdout, stderr *os.File, closeAll func(), err error) {
-	var files []*os.File
+// outputs returns the child's stdout and stderr descriptors: the files
+// the caller opened, or the files named by path, created or truncated.
+// One path named twice is opened once, so that both streams share an
+// offset and interleave instead of overwriting each other. closeAll closes
+// what outputs opened, never the caller's files.
+func (s *Spec) outputs() (stdout, stderr uintptr, closeAll func(), err error) {
+	var fds []int
 	closeAll = func() {
-		for _, f := range files {
-			_ = f.Close() // write-only files handed to the child; nothing to flush
+		for _, fd := range fds {
+			_ = syscall.Close(fd) // write-only, handed to the child; nothing to flush
 		}
-		files = nil
+		fds = nil
 	}
-	open := func(p string) (*os.File, error) {
+	open := func(p string) (uintptr, error) {
 		if p == "" {
 			p = os.DevNull
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		fd, err := syscall.Open(p, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o644)
 		if err != nil {
-			return nil, err
+			return 0, &fs.PathError{Op: "open", Path: p, Err: err}
 		}
-		files = append(files, f)
-		return f, nil
+		fds = append(fds, fd)
+		return uintptr(fd), nil
 	}
-	if stdout, err = open(outPath); err != nil {
+	if s.StdoutFile != nil {
+		stdout = s.StdoutFile.Fd()
+	} else if stdout, err = open(s.Stdout); err != nil {
 		closeAll()
-		return nil, nil, nil, err
+		return 0, 0, nil, err
 	}
-	if errPath != "" && errPath == outPath {
-		return stdout, stdout, closeAll, nil
-	}
-	if stderr, err = open(errPath); err != nil {
-		closeAll()
-		return nil, nil, nil, err
+	switch {
+	case s.StderrFile != nil:
+		stderr = s.StderrFile.Fd()
+	case s.StdoutFile == nil && s.Stderr != "" && s.Stderr == s.Stdout:
+		stderr = stdout
+	default:
+		if stderr, err = open(s.Stderr); err != nil {
+			closeAll()
+			return 0, 0, nil, err
+		}
 	}
 	return stdout, stderr, closeAll, nil
 }
