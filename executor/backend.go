@@ -62,6 +62,12 @@ type Attempt struct {
 	Finalize bool // the finalize step
 	// Summary is the path of the run summary, for the finalize step.
 	Summary string
+	// Started, when set, is for the backend to call once the attempt's
+	// process is running (or could not be started). The executor prepares
+	// later tasks then, while this one runs, instead of while it starts:
+	// work on another core at the moment of a fork delays the new process.
+	// A backend that never calls it loses nothing but that timing.
+	Started func()
 }
 
 // State is a task's state.

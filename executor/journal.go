@@ -15,9 +15,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 )
 
 // JournalFile is the journal's file name inside a run directory.
@@ -83,11 +85,12 @@ type Journal struct {
 
 	syncs atomic.Int64
 
-	mu     sync.Mutex
-	cur    *journalBatch // records waiting for the writer; nil if none
-	err    error         // sticky: set by the first failed write or fsync
-	closed bool
-	kick   chan struct{} // capacity 1; closed by Close
+	mu       sync.Mutex
+	cur      *journalBatch // records waiting for the writer; nil if none
+	unsynced bool          // AppendAsync wrote records not yet fsync'd
+	err      error         // sticky: set by the first failed write or fsync
+	closed   bool
+	kick     chan struct{} // capacity 1; closed by Close
 
 	stopped  chan struct{} // closed when the writer goroutine has exited
 	closeErr error
@@ -123,12 +126,6 @@ func openJournal(path string, o journalOptions) (*Journal, error) {
 	if err := repairTail(f, path); err != nil {
 		f.Close()
 		return nil, err
-	}
-	// The file's directory entry must be durable too, or a freshly created
-	// journal can vanish in a crash together with every record in it.
-	if err := syncDir(filepath.Dir(path)); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("open journal %s: sync directory: %w", path, err)
 	}
 	j := &Journal{
 		path:     path,
@@ -207,12 +204,14 @@ func (j *Journal) Append(rec Record) error {
 	return b.err
 }
 
-// AppendAsync queues rec for the next group commit and returns without
-// waiting for it to be durable. The executor journals task outcomes this
-// way so that an fsync never holds up the next task: a record lost to a
-// crash before its commit only means that task runs again on resume, never
-// that a task recorded as succeeded is lost. The error is that of an
-// earlier failed commit, if any.
+// AppendAsync writes rec to the journal and returns without waiting for
+// it to be durable: the write reaches the file at once, so a killed bmc
+// loses nothing, and an fsync follows within asyncSyncDelay. The executor
+// journals task outcomes this way so that neither an fsync nor a wake-up
+// of the writer goroutine holds up the next task: a record lost to a
+// machine crash before its fsync only means that task runs again on
+// resume, never that a task recorded as succeeded is lost. The error is
+// that of an earlier failed write or fsync, if any.
 func (j *Journal) AppendAsync(rec Record) error {
 	_, err := j.enqueue(rec, false)
 	return err
@@ -225,7 +224,7 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 	if rec.Time.IsZero() {
 		rec.Time = j.now().UTC()
 	}
-	line, err := json.Marshal(rec)
+	line, err := appendRecord(make([]byte, 0, 160), &rec)
 	if err != nil {
 		return nil, fmt.Errorf("journal append %s: %w", rec.Type, err)
 	}
@@ -241,16 +240,36 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 		j.mu.Unlock()
 		return nil, err
 	}
-	b := j.cur
-	if b == nil {
-		b = &journalBatch{done: make(chan struct{})}
-		j.cur = b
+	var b *journalBatch
+	wake := false
+	switch {
+	case durable || j.cur != nil:
+		// Through the writer, which commits durable records in groups. An
+		// async record joins a batch already waiting, to stay in order.
+		b = j.cur
+		if b == nil {
+			b = &journalBatch{done: make(chan struct{})}
+			j.cur = b
+		}
+		b.buf = append(b.buf, line...)
+		b.durable = b.durable || durable
+		wake = true
+	default:
+		if err := j.commit(line); err != nil {
+			j.err = err
+			j.mu.Unlock()
+			return nil, err
+		}
+		// The writer needs to hear of unsynced records only once per
+		// fsync, to arm its timer.
+		wake = !j.unsynced
+		j.unsynced = true
 	}
-	b.buf = append(b.buf, line...)
-	b.durable = b.durable || durable
-	select {
-	case j.kick <- struct{}{}:
-	default: // the writer has already been woken and will see this batch
+	if wake {
+		select {
+		case j.kick <- struct{}{}:
+		default: // the writer has already been woken and will see this
+		}
 	}
 	j.mu.Unlock()
 
@@ -267,23 +286,40 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 // fsync's journal commit stall the next task's file system work.
 const asyncSyncDelay = 200 * time.Millisecond
 
-// run is the writer goroutine. It exits after Close, once the last queued
-// batch has been committed.
+// run is the writer goroutine: it commits the batches of durable records
+// and fsyncs what AppendAsync wrote. It exits after Close, once the last
+// queued batch has been committed.
 func (j *Journal) run() {
 	defer close(j.stopped)
 	var (
-		dirty bool // written, not yet fsync'd
 		timer *time.Timer
 		due   <-chan time.Time
 	)
+	dirSynced := false
+	// syncNow fsyncs everything written so far. Records written while it
+	// runs mark the journal unsynced again.
 	syncNow := func() error {
-		dirty, due = false, nil
+		due = nil
 		if timer != nil {
 			timer.Stop()
 		}
+		j.mu.Lock()
+		j.unsynced = false
+		j.mu.Unlock()
 		j.syncs.Add(1)
 		if err := j.sync(j.f); err != nil {
 			return fmt.Errorf("journal %s: fsync: %w", j.path, err)
+		}
+		// The file's directory entry must be durable too, or a freshly
+		// created journal can vanish in a crash together with every record
+		// in it. Synced here, with the first records, rather than on open:
+		// nothing is durable before then anyway, and a run need not wait
+		// for it to start its first tasks.
+		if !dirSynced {
+			if err := syncDir(filepath.Dir(j.path)); err != nil {
+				return fmt.Errorf("journal %s: sync directory: %w", j.path, err)
+			}
+			dirSynced = true
 		}
 		return nil
 	}
@@ -311,43 +347,43 @@ func (j *Journal) run() {
 		j.mu.Lock()
 		b := j.cur
 		j.cur = nil
-		prior := j.err
+		err := j.err
+		if b != nil && err == nil {
+			// Written under the lock, so that records appended meanwhile
+			// by AppendAsync land after it.
+			err = j.commit(b.buf)
+			if err != nil {
+				j.err = err
+			}
+		}
+		unsynced := j.unsynced
 		j.mu.Unlock()
-		if b != nil {
-			err := prior
-			if err == nil {
-				err = j.commit(b.buf)
-			}
-			if err == nil {
-				if b.durable || !open {
-					err = syncNow()
-				} else if !dirty {
-					dirty = true
-					if timer == nil {
-						timer = time.NewTimer(asyncSyncDelay)
-					} else {
-						timer.Reset(asyncSyncDelay)
-					}
-					due = timer.C
-				}
-			}
+		// On Close, whatever is written but not yet synced is synced now.
+		pending := unsynced || due != nil
+		if err == nil && (b != nil && b.durable || !open && pending) {
+			err = syncNow()
 			if err != nil {
 				fail(err)
 			}
+		} else if err == nil && unsynced && due == nil {
+			if timer == nil {
+				timer = time.NewTimer(asyncSyncDelay)
+			} else {
+				timer.Reset(asyncSyncDelay)
+			}
+			due = timer.C
+		}
+		if b != nil {
 			b.err = err
 			close(b.done)
 		}
 		if !open {
-			if dirty {
-				if err := syncNow(); err != nil {
-					fail(err)
-				}
-			}
 			return
 		}
 	}
 }
 
+// commit writes buf at the end of the journal; the caller holds j.mu.
 func (j *Journal) commit(buf []byte) error {
 	if _, err := j.f.Write(buf); err != nil {
 		return fmt.Errorf("journal %s: write: %w", j.path, err)
@@ -450,4 +486,101 @@ func truncateBytes(b []byte, n int) []byte {
 		return b
 	}
 	return append(bytes.Clone(b[:n]), "..."...)
+}
+
+// appendRecord appends r as JSON, the same bytes json.Marshal gives for
+// the records bmc writes. Written out by hand because the executor writes
+// two records per task, and reflection made encoding them a measurable
+// part of the cost of a short task.
+func appendRecord(b []byte, r *Record) ([]byte, error) {
+	b = append(b, `{"t":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","type":`...)
+	b = appendString(b, r.Type)
+	if r.Task != "" {
+		b = append(b, `,"task":`...)
+		b = appendString(b, r.Task)
+	}
+	if r.Attempt != 0 {
+		b = append(b, `,"attempt":`...)
+		b = strconv.AppendInt(b, int64(r.Attempt), 10)
+	}
+	if r.State != "" {
+		b = append(b, `,"state":`...)
+		b = appendString(b, r.State)
+	}
+	if r.ExitCode != nil {
+		b = append(b, `,"exitCode":`...)
+		b = strconv.AppendInt(b, int64(*r.ExitCode), 10)
+	}
+	if r.Reason != "" {
+		b = append(b, `,"reason":`...)
+		b = appendString(b, r.Reason)
+	}
+	if len(r.Data) > 0 {
+		b = append(b, `,"data":`...)
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, r.Data); err != nil {
+			return nil, fmt.Errorf("data: %w", err)
+		}
+		b = append(b, buf.Bytes()...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendString appends s as a JSON string, escaped as encoding/json does:
+// quotes, backslashes, control characters (\n, \r, \t, \b and \f short),
+// <, >, &, U+2028 and U+2029, and
+// invalid UTF-8 as U+FFFD.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -528,6 +528,72 @@ func TestReadJournalMissing(t *testing.T) {
 }
 
 // Large Data payloads exceed bufio's default buffer and must still read.
+// AppendAsync's record is in the file when it returns (a killed bmc loses
+// nothing), and an fsync follows by itself, shared by the records around
+// it; mixed with durable appends, records keep their order.
+func TestJournalAppendAsync(t *testing.T) {
+	path := journalPath(t)
+	synced := make(chan struct{}, 100)
+	j, err := openJournal(path, journalOptions{sync: func(f *os.File) error {
+		synced <- struct{}{}
+		return f.Sync()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := range n {
+		if err := j.AppendAsync(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+		if got := mustRead(t, path); len(got) != i+1 || got[i].Task != rec(i).Task {
+			t.Fatalf("after AppendAsync %d the file holds %d records", i, len(got))
+		}
+	}
+	select {
+	case <-synced:
+	case <-time.After(30 * time.Second):
+		t.Fatal("no fsync after AppendAsync")
+	}
+	if s := j.Syncs(); s >= n {
+		t.Errorf("Syncs() = %d for %d async records, want them to share fsyncs", s, n)
+	}
+
+	// Concurrent writers, some durable, some not: each writer's records
+	// stay in its own order.
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				r := Record{Type: RecordTaskFinished, Task: fmt.Sprintf("w%d", w), Attempt: i + 1}
+				var err error
+				if i%7 == 0 {
+					err = j.Append(r)
+				} else {
+					err = j.AppendAsync(r)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	mustClose(t, j)
+	last := map[string]int{}
+	got := mustRead(t, path)
+	for _, r := range got[n:] {
+		if r.Attempt != last[r.Task]+1 {
+			t.Fatalf("%s: record %d after %d", r.Task, r.Attempt, last[r.Task])
+		}
+		last[r.Task] = r.Attempt
+	}
+	if len(got) != n+400 {
+		t.Errorf("read %d records, want %d", len(got), n+400)
+	}
+}
+
 func TestJournalLargeRecord(t *testing.T) {
 	path := journalPath(t)
 	big := json.RawMessage(`{"blob":"` + strings.Repeat("x", 1<<20) + `"}`)
@@ -571,4 +637,47 @@ func BenchmarkJournalAppend(b *testing.B) {
 			mustClose(b, j)
 		})
 	}
+}
+
+// appendRecord must write what json.Marshal writes, byte for byte, so that
+// journals read the same whichever wrote them.
+func TestAppendRecordMatchesEncodingJSON(t *testing.T) {
+	code, neg := 3, -1
+	recs := []Record{
+		{Type: RecordRunStarted},
+		rec(7),
+		{Time: time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC), Type: RecordTaskFinished, Task: "align-s1", Attempt: 2, State: "failed", ExitCode: &code, Reason: "exit code 3"},
+		{Time: time.Date(2026, 1, 1, 0, 0, 0, 123456789, time.FixedZone("x", 5400)), Type: RecordTaskSkipped, ExitCode: &neg},
+		{Type: RecordTaskFinished, Reason: "quote \" backslash \\ tab \t nl \n cr \r ctl \x01\x1f del \x7f <a & b> \u2028\u2029 é 日本 \xff\xfe bad"},
+		{Type: RecordTaskFinished, Data: json.RawMessage(`{ "outputs" : [ "az://r/x/" , "a" ] }`)},
+		{Type: RecordCallback, Data: json.RawMessage(`"s"`)},
+	}
+	for i, r := range recs {
+		want, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendRecord(nil, &r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Errorf("record %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+	if _, err := appendRecord(nil, &Record{Type: "x", Data: json.RawMessage(`{bad`)}); err == nil {
+		t.Error("invalid data accepted")
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "plain", "\"\\\n<>&\u2028", "\xff", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, _ := json.Marshal(s)
+		if got := appendString(nil, s); string(got) != string(want) {
+			t.Errorf("appendString(%q) = %s, want %s", s, got, want)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -313,15 +314,25 @@ func (s *scheduler) startReady(ctx context.Context) {
 		t := fill(&s.tasks[i], s.run.ID, s.run.Workload, s.run.Storage, attempt)
 		s.journal(Record{Type: RecordTaskStarted, Task: t.ID, Attempt: attempt})
 		s.emit(Event{Type: EventTaskStarted, Task: t.ID, Attempt: attempt, State: Running})
-		if s.started != nil {
-			select {
-			case s.started <- struct{}{}:
-			default:
-			}
-		}
 		a := &Attempt{Run: s.run, Task: t, Number: attempt}
+		var started func()
+		if s.started != nil {
+			var once sync.Once
+			started = func() {
+				once.Do(func() {
+					select {
+					case s.started <- struct{}{}:
+					default:
+					}
+				})
+			}
+			a.Started = started
+		}
 		go func() {
 			res := s.be.RunTask(ctx, a)
+			if started != nil {
+				started()
+			}
 			s.results <- taskResult{i, res}
 		}()
 	}

@@ -175,6 +175,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		Stderr:    filepath.Join(taskDir, "stderr.txt"),
 		Timeout:   t.Timeout.D(),
 		KillGrace: b.opts.KillGrace,
+		Started:   a.Started,
 	}
 	if fresh {
 		spec.StdoutFile, spec.StderrFile = lf.stdout, lf.stderr
