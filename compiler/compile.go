@@ -50,6 +50,9 @@ func CompileFile(file string, opts Options) (*Program, []byte, error) {
 // diagnostic is returned the program must not be used.
 func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
 	c := &compiler{file: file, opts: opts}
+	// Build the schema on another core while this one parses the YAML:
+	// the first compile in a process pays for both.
+	go schema.Load()
 	root, diags := schema.Parse(file, src)
 	if len(diags) > 0 {
 		return nil, diags
