@@ -4,8 +4,9 @@
 #   W1  1,000 independent tasks
 #   W2  a chain of 500
 #   W3  1 -> 1,000 -> 1 (fan-out, fan-in)
-# Also a raw fork/exec loop (xargs -P2 true) for bmc's per-task overhead,
-# and snakemake on W1 when it is installed.
+# Also a raw fork/exec loop for bmc's per-task overhead (bench/rawexec:
+# syscall.ForkExec and wait4 with 2 in flight, the calls bmc makes for a
+# task and nothing else), and snakemake on W1 when it is installed.
 # Usage: bench/local-vs-make.sh [repeats]   (prints a table of medians and ratios)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,6 +14,7 @@ reps=${1:-3}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/bmc" "$root/cmd/bmc"
+go build -o "$work/rawexec" "$root/bench/rawexec"
 
 spec() { # name, tasks yaml
 	printf 'apiVersion: bmc/v1\nkind: Workload\nname: %s\ntasks:\n%s' "$1" "$2"
@@ -75,11 +77,16 @@ for w in W1 W2 W3; do
 	[ "$w" = W1 ] && w1=$bm
 done
 
-# Raw fork/exec of 1,000 `true` with 2 in parallel: the floor under both.
-r=()
-for _ in $(seq "$reps"); do r+=("$(timeit sh -c 'seq 1000 | xargs -P2 -n1 true')"); done
+# Raw fork/exec of 1,000 `true` with 2 in parallel, beside make once more:
+# the floor under bmc.
+r=() m=()
+for _ in $(seq "$reps"); do
+	r+=("$(timeit "$work/rawexec" -n 1000 -p 2 true)")
+	m+=("$(timeit make -j2 -f "$work/W1.mk" -C "$work")")
+done
 rm=$(printf '%s\n' "${r[@]}" | median)
-printf 'raw fork/exec W1: %.3f s (%.0f µs/task); bmc W1 overhead over it: %.0f µs/task\n' "$rm" "$(echo "$rm * 1000" | bc -l)" "$(echo "($w1 - $rm) * 1000" | bc -l)"
+mm=$(printf '%s\n' "${m[@]}" | median)
+printf 'raw fork/exec W1: %.3f s (%.0f µs/task, %.2f× make -j2); bmc W1 overhead over it: %.0f µs/task\n' "$rm" "$(echo "$rm * 1000" | bc -l)" "$(echo "$rm / $mm" | bc -l)" "$(echo "($w1 - $rm) * 1000" | bc -l)"
 
 if command -v snakemake >/dev/null; then
 	{

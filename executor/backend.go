@@ -142,15 +142,18 @@ func ProcessResult(ctx context.Context, p ProcessEnd) Result {
 
 // fill returns a copy of t with the run-time expressions resolved.
 func fill(t *compiler.Task, runID, workload, storage string, attempt int) *compiler.Task {
-	r := strings.NewReplacer(
-		"${{ run.id }}", runID,
-		"${{ run.name }}", workload,
-		"${{ run.storage }}", storage,
-		"${{ task.attempt }}", strconv.Itoa(attempt),
-	)
+	var r *strings.Replacer // made on first use: most tasks need none
 	sub := func(s string) string {
 		if !strings.Contains(s, "${{") {
 			return s
+		}
+		if r == nil {
+			r = strings.NewReplacer(
+				"${{ run.id }}", runID,
+				"${{ run.name }}", workload,
+				"${{ run.storage }}", storage,
+				"${{ task.attempt }}", strconv.Itoa(attempt),
+			)
 		}
 		return r.Replace(s)
 	}

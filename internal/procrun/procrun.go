@@ -98,7 +98,8 @@ type Result struct {
 // Run starts the attempt, waits for it and reports how it ended. The error
 // is non-nil only when the process could not be started (the program was
 // not found, an output file could not be created, the context was already
-// done, ...); a process that ran and failed is reported in Result, never as
+// done, ...) or, never in practice, could not be waited for; a process
+// that ran and failed is reported in Result, never as
 // an error.
 //
 // On timeout or cancellation the whole process group gets SIGTERM and, if
@@ -134,6 +135,20 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 			code = ExitNotFound
 		}
 		return fail(code, fmt.Errorf("run %q: %w", name, err))
+	}
+
+	// The kernel takes C strings: a NUL would cut an argument or variable
+	// short, and syscall.ForkExec would only say "invalid argument".
+	for _, a := range s.Argv {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fail(ExitCannotExecute, fmt.Errorf("run %q: an argument contains a NUL byte", name))
+		}
+	}
+	for _, kv := range s.Env {
+		if strings.IndexByte(kv, 0) >= 0 {
+			k, _, _ := strings.Cut(kv, "=")
+			return fail(ExitCannotExecute, fmt.Errorf("run %q: environment variable %s contains a NUL byte", name, strings.ReplaceAll(k, "\x00", `\0`)))
+		}
 	}
 
 	stdout, stderr, closeFiles, err := s.outputs()

@@ -305,12 +305,22 @@ func TestRunStartFailures(t *testing.T) {
 		{
 			name:     "missing working directory",
 			spec:     Spec{Argv: []string{"true"}, Dir: filepath.Join(dir, "nope")},
-			wantCode: ExitCannotExecute, wantIs: fs.ErrNotExist, wantMsg: `"true"`,
+			wantCode: ExitCannotExecute, wantIs: fs.ErrNotExist, wantMsg: `run "true": chdir ` + filepath.Join(dir, "nope"),
 		},
 		{
 			name:     "stdout cannot be created",
 			spec:     Spec{Argv: []string{"true"}, Dir: dir, Stdout: filepath.Join(dir, "no", "such", "dir", "out")},
 			wantCode: ExitCannotExecute, wantIs: fs.ErrNotExist,
+		},
+		{
+			name:     "NUL in an argument",
+			spec:     Spec{Argv: []string{"echo", "a\x00b"}, Dir: dir},
+			wantCode: ExitCannotExecute, wantMsg: "argument contains a NUL byte",
+		},
+		{
+			name:     "NUL in the environment",
+			spec:     Spec{Argv: []string{"true"}, Dir: dir, Env: []string{"PATH=/usr/bin:/bin", "BAD=x\x00y"}},
+			wantCode: ExitCannotExecute, wantMsg: "variable BAD contains a NUL byte",
 		},
 		{
 			name:     "context already done",
