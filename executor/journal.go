@@ -88,6 +88,7 @@ type Journal struct {
 	mu       sync.Mutex
 	cur      *journalBatch // records waiting for the writer; nil if none
 	unsynced bool          // AppendAsync wrote records not yet fsync'd
+	held     []byte        // records kept by Hold, not yet written
 	err      error         // sticky: set by the first failed write or fsync
 	closed   bool
 	kick     chan struct{} // capacity 1; closed by Close
@@ -196,7 +197,7 @@ func (j *Journal) Syncs() int64 { return j.syncs.Load() }
 // on Linux a failed fsync can drop dirty pages, so a retry that "succeeds"
 // would prove nothing. Reopening the journal repairs the tail.
 func (j *Journal) Append(rec Record) error {
-	b, err := j.enqueue(rec, true)
+	b, err := j.enqueue(rec, modeDurable)
 	if err != nil {
 		return err
 	}
@@ -213,11 +214,39 @@ func (j *Journal) Append(rec Record) error {
 // resume, never that a task recorded as succeeded is lost. The error is
 // that of an earlier failed write or fsync, if any.
 func (j *Journal) AppendAsync(rec Record) error {
-	_, err := j.enqueue(rec, false)
+	_, err := j.enqueue(rec, modeAsync)
 	return err
 }
 
-func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
+// Hold keeps rec in memory until the next Flush, or the next append of
+// any other kind, which writes held records first. The executor holds the
+// records of one turn of its loop and flushes them with one write before
+// it waits; a bmc killed within the turn loses them, as it would lose a
+// record it was about to write anyway.
+func (j *Journal) Hold(rec Record) error {
+	_, err := j.enqueue(rec, modeHold)
+	return err
+}
+
+// Flush writes the held records, as AppendAsync does.
+func (j *Journal) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.held) == 0 || j.closed {
+		return j.err
+	}
+	return j.writeLocked(nil, modeAsync)
+}
+
+type appendMode int
+
+const (
+	modeDurable appendMode = iota
+	modeAsync
+	modeHold
+)
+
+func (j *Journal) enqueue(rec Record, mode appendMode) (*journalBatch, error) {
 	if rec.Type == "" {
 		return nil, errors.New("journal append: record has no type")
 	}
@@ -241,9 +270,10 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 		return nil, err
 	}
 	var b *journalBatch
-	wake := false
 	switch {
-	case durable || j.cur != nil:
+	case mode == modeHold:
+		j.held = append(j.held, line...)
+	case mode == modeDurable || j.cur != nil:
 		// Through the writer, which commits durable records in groups. An
 		// async record joins a batch already waiting, to stay in order.
 		b = j.cur
@@ -251,24 +281,14 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 			b = &journalBatch{done: make(chan struct{})}
 			j.cur = b
 		}
-		b.buf = append(b.buf, line...)
-		b.durable = b.durable || durable
-		wake = true
+		b.buf = append(append(b.buf, j.held...), line...)
+		j.held = j.held[:0]
+		b.durable = b.durable || mode == modeDurable
+		j.wake()
 	default:
-		if err := j.commit(line); err != nil {
-			j.err = err
+		if err := j.writeLocked(line, modeAsync); err != nil {
 			j.mu.Unlock()
 			return nil, err
-		}
-		// The writer needs to hear of unsynced records only once per
-		// fsync, to arm its timer.
-		wake = !j.unsynced
-		j.unsynced = true
-	}
-	if wake {
-		select {
-		case j.kick <- struct{}{}:
-		default: // the writer has already been woken and will see this
 		}
 	}
 	j.mu.Unlock()
@@ -277,6 +297,40 @@ func (j *Journal) enqueue(rec Record, durable bool) (*journalBatch, error) {
 		j.enqueued()
 	}
 	return b, nil
+}
+
+// writeLocked writes the held records and line at once, or queues them
+// behind a batch waiting for the writer; the caller holds j.mu.
+func (j *Journal) writeLocked(line []byte, mode appendMode) error {
+	buf := line
+	if len(j.held) > 0 {
+		buf = append(j.held, line...)
+		j.held = nil
+	}
+	if j.cur != nil {
+		j.cur.buf = append(j.cur.buf, buf...)
+		j.wake()
+		return nil
+	}
+	if err := j.commit(buf); err != nil {
+		j.err = err
+		return err
+	}
+	// The writer needs to hear of unsynced records only once per fsync,
+	// to arm its timer.
+	if !j.unsynced {
+		j.unsynced = true
+		j.wake()
+	}
+	return nil
+}
+
+// wake tells the writer goroutine there is work; the caller holds j.mu.
+func (j *Journal) wake() {
+	select {
+	case j.kick <- struct{}{}:
+	default: // the writer has already been woken and will see it
+	}
 }
 
 // asyncSyncDelay bounds how long a record appended with AppendAsync stays
@@ -401,6 +455,10 @@ func (j *Journal) Close() error {
 		<-j.stopped
 		return j.closeErr
 	}
+	var flushErr error
+	if len(j.held) > 0 && j.err == nil {
+		flushErr = j.writeLocked(nil, modeAsync)
+	}
 	j.closed = true
 	close(j.kick)
 	j.mu.Unlock()
@@ -408,6 +466,9 @@ func (j *Journal) Close() error {
 	<-j.stopped
 	if err := j.f.Close(); err != nil {
 		j.closeErr = fmt.Errorf("close journal: %w", err)
+	}
+	if flushErr != nil {
+		j.closeErr = flushErr
 	}
 	return j.closeErr
 }

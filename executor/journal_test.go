@@ -594,6 +594,50 @@ func TestJournalAppendAsync(t *testing.T) {
 	}
 }
 
+// Held records reach the file on Flush, ahead of any later append, and on
+// Close; never out of order.
+func TestJournalHoldFlush(t *testing.T) {
+	path := journalPath(t)
+	j := mustOpen(t, path)
+	for i := range 3 {
+		if err := j.Hold(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := mustRead(t, path); len(got) != 0 {
+		t.Fatalf("%d records in the file before Flush", len(got))
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustRead(t, path); len(got) != 3 {
+		t.Fatalf("%d records after Flush, want 3", len(got))
+	}
+	mustHold := func(i int) {
+		t.Helper()
+		if err := j.Hold(rec(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustHold(3)
+	if err := j.AppendAsync(rec(4)); err != nil { // writes 3 first
+		t.Fatal(err)
+	}
+	mustHold(5)
+	mustAppend(t, j, rec(6)) // durable: 5 goes with it
+	mustHold(7)
+	mustClose(t, j) // 7 is not lost
+	got := mustRead(t, path)
+	if len(got) != 8 {
+		t.Fatalf("read %d records, want 8", len(got))
+	}
+	for i, r := range got {
+		if r.Task != rec(i).Task {
+			t.Errorf("record %d is %s, want %s", i, r.Task, rec(i).Task)
+		}
+	}
+}
+
 func TestJournalLargeRecord(t *testing.T) {
 	path := journalPath(t)
 	big := json.RawMessage(`{"blob":"` + strings.Repeat("x", 1<<20) + `"}`)

@@ -212,6 +212,14 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		if s.running == 0 && (s.stopping || s.ready.Len() == 0) {
 			break
 		}
+		// What this turn journaled goes out in one write before the loop
+		// waits.
+		if s.j != nil {
+			if err := s.j.Flush(); err != nil {
+				s.log.Error("journal write failed; stopping the run", "err", err)
+				s.stop("the journal could not be written")
+			}
+		}
 		select {
 		case r := <-s.results:
 			s.finish(ctx, r)
@@ -231,6 +239,11 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 			} else {
 				s.settle(int32(i), Skipped, "skipped: "+s.stopCause)
 			}
+		}
+	}
+	if s.j != nil {
+		if err := s.j.Flush(); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
 	o.Tasks, o.Counts, o.Finished = s.out, s.counts, now()
@@ -257,7 +270,7 @@ func (s *scheduler) journal(r Record) error {
 	if s.j == nil {
 		return nil
 	}
-	if err := s.j.AppendAsync(r); err != nil {
+	if err := s.j.Hold(r); err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
