@@ -235,7 +235,7 @@ func (j *Journal) Flush() error {
 	if len(j.held) == 0 || j.closed {
 		return j.err
 	}
-	return j.writeLocked(nil, modeAsync)
+	return j.writeLocked(nil)
 }
 
 type appendMode int
@@ -286,7 +286,7 @@ func (j *Journal) enqueue(rec Record, mode appendMode) (*journalBatch, error) {
 		b.durable = b.durable || mode == modeDurable
 		j.wake()
 	default:
-		if err := j.writeLocked(line, modeAsync); err != nil {
+		if err := j.writeLocked(line); err != nil {
 			j.mu.Unlock()
 			return nil, err
 		}
@@ -301,7 +301,7 @@ func (j *Journal) enqueue(rec Record, mode appendMode) (*journalBatch, error) {
 
 // writeLocked writes the held records and line at once, or queues them
 // behind a batch waiting for the writer; the caller holds j.mu.
-func (j *Journal) writeLocked(line []byte, mode appendMode) error {
+func (j *Journal) writeLocked(line []byte) error {
 	buf := line
 	if len(j.held) > 0 {
 		buf = append(j.held, line...)
@@ -457,7 +457,7 @@ func (j *Journal) Close() error {
 	}
 	var flushErr error
 	if len(j.held) > 0 && j.err == nil {
-		flushErr = j.writeLocked(nil, modeAsync)
+		flushErr = j.writeLocked(nil)
 	}
 	j.closed = true
 	close(j.kick)

@@ -108,6 +108,8 @@ type scheduler struct {
 	counts    Counts
 	stopping  bool
 	stopCause string
+	// journalFailed is set once a journal write has failed and been told.
+	journalFailed bool
 	// initializing is set while the tasks done before a resume are
 	// counted against their dependents.
 	initializing bool
@@ -214,12 +216,7 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		}
 		// What this turn journaled goes out in one write before the loop
 		// waits.
-		if s.j != nil {
-			if err := s.j.Flush(); err != nil {
-				s.log.Error("journal write failed; stopping the run", "err", err)
-				s.stop("the journal could not be written")
-			}
-		}
+		s.flushJournal()
 		select {
 		case r := <-s.results:
 			s.finish(ctx, r)
@@ -241,11 +238,7 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 			}
 		}
 	}
-	if s.j != nil {
-		if err := s.j.Flush(); err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
-		}
-	}
+	s.flushJournal()
 	o.Tasks, o.Counts, o.Finished = s.out, s.counts, now()
 	for i, t := range s.out {
 		if !plan.Done[i] && t.Attempts > 0 {
@@ -264,6 +257,28 @@ func mustJSON(v any) json.RawMessage {
 		return nil
 	}
 	return b
+}
+
+// flushJournal writes the records held this turn. A failed write stops
+// the run; the tasks' outcomes still reach the finalize step.
+func (s *scheduler) flushJournal() {
+	if s.j == nil {
+		return
+	}
+	if err := s.j.Flush(); err != nil {
+		s.journalFailure(err)
+	}
+}
+
+// journalFailure stops the run after a failed journal write, saying so
+// once: every later write fails the same way.
+func (s *scheduler) journalFailure(err error) {
+	if s.journalFailed {
+		return
+	}
+	s.journalFailed = true
+	s.log.Error("journal write failed; stopping the run", "err", err)
+	s.stop("the journal could not be written")
 }
 
 func (s *scheduler) journal(r Record) error {
@@ -395,8 +410,7 @@ func (s *scheduler) finish(ctx context.Context, r taskResult) {
 		rec.Data = mustJSON(map[string]any{"outputs": res.Outputs})
 	}
 	if err := s.journal(rec); err != nil {
-		s.log.Error("journal write failed; stopping the run", "err", err)
-		s.stop("the journal could not be written")
+		s.journalFailure(err)
 	}
 	switch {
 	case res.State == Succeeded:

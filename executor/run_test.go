@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -1125,3 +1128,66 @@ tasks:
 }
 
 func codePtr(n int) *int { return &n }
+
+// A journal that can no longer be written stops the run, says so once,
+// and still hands back every task's outcome for the finalize step.
+func TestRunStopsWhenJournalFails(t *testing.T) {
+	plan := planSpec(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+tasks:
+  - {id: a, command: ["true"]}
+  - {id: b, command: ["true"]}
+  - {id: c, command: ["true"]}
+`)
+	run := testRun(t)
+	var logs strings.Builder
+	var logMu sync.Mutex
+	run.Log = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
+	j := mustOpen(t, filepath.Join(run.Dir, JournalFile))
+	// The first task's run breaks the journal's file under it.
+	be := &mockBackend{RunTaskFn: func(ctx context.Context, a *Attempt) Result {
+		j.mu.Lock()
+		ro, err := os.Open(j.path)
+		if err == nil {
+			j.f.Close()
+			j.f = ro
+		}
+		j.mu.Unlock()
+		if err != nil {
+			t.Error(err)
+		}
+		return succeeded()
+	}}
+	o, err := RunTasks(context.Background(), plan, be, run, j, Options{Slots: 1})
+	if err != nil {
+		t.Fatalf("RunTasks: %v (the outcome must survive a journal failure)", err)
+	}
+	checkCounts(t, o)
+	if o.Counts.Skipped == 0 {
+		t.Errorf("counts %+v: tasks still started after the journal failed", o.Counts)
+	}
+	for _, id := range []string{"b", "c"} {
+		if to := outcomeOf(t, plan, o, id); to.State == Skipped && !strings.Contains(to.Reason, "journal could not be written") {
+			t.Errorf("%s skipped with reason %q", id, to.Reason)
+		}
+	}
+	logMu.Lock()
+	n := strings.Count(logs.String(), "journal write failed")
+	logMu.Unlock()
+	if n != 1 {
+		t.Errorf("journal failure logged %d times, want once:\n%s", n, logs.String())
+	}
+	j.Close()
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -99,8 +99,7 @@ type Result struct {
 // is non-nil only when the process could not be started (the program was
 // not found, an output file could not be created, the context was already
 // done, ...) or, never in practice, could not be waited for; a process
-// that ran and failed is reported in Result, never as
-// an error.
+// that ran and failed is reported in Result, never as an error.
 //
 // On timeout or cancellation the whole process group gets SIGTERM and, if
 // anything in it is still alive after KillGrace, SIGKILL. Run returns once
