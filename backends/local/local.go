@@ -79,6 +79,9 @@ type Backend struct {
 	dirs sync.Map
 	// environ is bmc's environment, read once: every task starts from it.
 	environ []string
+	// unyield gives bmc's threads back their normal scheduling, once
+	// Prepare has had them yield to tasks.
+	unyield func()
 }
 
 const (
@@ -133,6 +136,11 @@ func (b *Backend) Prepare(ctx context.Context, run *executor.RunInfo) error {
 			return fmt.Errorf("prepare run directory: %w", err)
 		}
 	}
+	b.mu.Lock()
+	if b.unyield == nil {
+		b.unyield = procrun.YieldToTasks()
+	}
+	b.mu.Unlock()
 	return nil
 }
 
@@ -266,6 +274,12 @@ func (b *Backend) retire(wd string) {
 // Cleanup empties the working directories of succeeded tasks and closes
 // the log files of tasks prefetched but never started.
 func (b *Backend) Cleanup(ctx context.Context) error {
+	b.mu.Lock()
+	if b.unyield != nil {
+		b.unyield()
+		b.unyield = nil
+	}
+	b.mu.Unlock()
 	b.dirs.Range(func(k, v any) bool {
 		if lf, ok := v.(*logFiles); ok && b.dirs.CompareAndDelete(k, v) {
 			lf.close()

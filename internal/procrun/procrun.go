@@ -171,7 +171,9 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		Sys: &syscall.SysProcAttr{Setpgid: true},
 	}
 	start = time.Now()
+	restore := normalForFork()
 	pid, err := syscall.ForkExec(path, s.Argv, attr)
+	restore()
 	// Our copies of the files were handed to the child at fork; holding
 	// them open any longer gains nothing.
 	closeFiles()

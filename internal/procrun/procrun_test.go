@@ -471,8 +471,10 @@ func TestRunKillEscalation(t *testing.T) {
 		{
 			// The leader obeys SIGTERM but leaves a child that ignores it;
 			// the child must still be killed once the grace period is up.
+			// The child writes its pid once it ignores SIGTERM, so that the
+			// stop cannot come before.
 			name:     "straggler outlives leader",
-			script:   `(trap '' TERM; exec sleep 300) & echo $! > child.pid; wait`,
+			script:   `(trap '' TERM; echo $BASHPID > child.pid; exec sleep 300) & wait`,
 			grace:    300 * time.Millisecond,
 			minWait:  300 * time.Millisecond,
 			wantCode: 143, wantSig: "SIGTERM",
