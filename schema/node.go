@@ -121,6 +121,15 @@ func (n *Node) Value() any {
 // Parse parses one YAML document into a node tree. Syntax errors come back
 // as Diagnostics with positions.
 func Parse(file string, src []byte) (*Node, Diagnostics) {
+	if root, diags, ok := parseFast(file, src); ok {
+		return root, diags
+	}
+	return parsePositioned(file, src)
+}
+
+// parsePositioned parses with goccy/go-yaml, which gives every syntax
+// error a line and column.
+func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		return nil, Diagnostics{syntaxDiag(file, err)}
@@ -237,7 +246,7 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		for _, mv := range n.Values {
 			b.mapValue(out, mv, depth)
 		}
-		if len(n.Values) > 0 {
+		if len(out.Keys) > 0 {
 			out.Pos = out.Keys[0].Pos
 		}
 		return out

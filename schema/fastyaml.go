@@ -1,0 +1,320 @@
+package schema
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// parseFast builds the node tree with go.yaml.in/yaml/v3, several times
+// faster than the positioned parser Parse otherwise uses, and reports
+// false when the document holds anything whose reading it leaves to
+// that parser: a syntax error (yaml/v3 gives no column), a duplicate
+// key, a merge key, an explicit tag, more than one document or none, a
+// document that is not a map, tabs, carriage returns, blanks at the end
+// of a line.
+// What it builds is the same tree, positions included, as that parser's.
+func parseFast(file string, src []byte) (*Node, Diagnostics, bool) {
+	if bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 || bytes.Contains(src, []byte(" \n")) || bytes.HasSuffix(src, []byte(" ")) {
+		// The positioned parser counts columns differently around tabs,
+		// carriage returns and blanks at the end of a line.
+		return nil, nil, false
+	}
+	if bytes.ContainsAny(src, "\u0085\u2028\u2029\ufeff") {
+		return nil, nil, false // line breaks and marks beyond ASCII, which only yaml/v3 reads as such
+	}
+	if docMarker.Match(src) {
+		return nil, nil, false // "..." and "---" glued to text: read apart differently
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		return nil, nil, false
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return nil, nil, false
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		return nil, nil, false
+	}
+	f := fastBuilder{src: src, builder: builder{file: file}}
+	root, ok := f.node(doc.Content[0], 0)
+	if !ok {
+		return nil, nil, false
+	}
+	return root, f.diags, true
+}
+
+type fastBuilder struct {
+	builder
+	flow  int // depth of flow collections around the node being built
+	src   []byte
+	lines []int // offsets of line starts, made on first use
+}
+
+func (f *fastBuilder) pos(n *yaml.Node) Pos {
+	return Pos{File: f.file, Line: n.Line, Col: n.Column}
+}
+
+func (f *fastBuilder) node(n *yaml.Node, depth int) (*Node, bool) {
+	if depth > maxDepth || n.Style&yaml.TaggedStyle != 0 {
+		return nil, false
+	}
+	if n.Kind != yaml.AliasNode {
+		if at := f.lineFrom(n.Line, n.Column); len(at) > 0 && (at[0] == '!' || at[0] == '&') {
+			return nil, false // a tag or an anchor: positions are counted differently
+		}
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil, false
+		}
+		return f.node(n.Alias, depth+1)
+	case yaml.ScalarNode:
+		return f.scalar(n)
+	case yaml.MappingNode:
+		if n.Style&yaml.FlowStyle != 0 {
+			f.flow++
+			defer func() { f.flow-- }()
+		}
+		out := &Node{Kind: KindMap, Pos: f.pos(n)}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if !f.mapValue(out, n.Content[i], n.Content[i+1], depth) {
+				return nil, false
+			}
+		}
+		if len(out.Keys) > 0 {
+			out.Pos = out.Keys[0].Pos
+		}
+		return out, true
+	case yaml.SequenceNode:
+		if n.Style&yaml.FlowStyle != 0 {
+			f.flow++
+			defer func() { f.flow-- }()
+		}
+		out := &Node{Kind: KindList, Pos: f.pos(n), Vals: make([]*Node, 0, len(n.Content))}
+		for _, c := range n.Content {
+			v, ok := f.node(c, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out.Vals = append(out.Vals, v)
+		}
+		if len(out.Vals) > 0 && n.Style&yaml.FlowStyle == 0 {
+			out.Pos = out.Vals[0].Pos
+		}
+		return out, true
+	}
+	return nil, false
+}
+
+func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
+	p := f.pos(n)
+	switch n.Tag {
+	case "!!null":
+		if n.Value == "" {
+			return nil, false // nothing written: where it is, is the positioned parser's call
+		}
+		return &Node{Kind: KindNull, Pos: p, Str: "null"}, true
+	case "!!bool":
+		b, err := strconv.ParseBool(strings.ToLower(n.Value))
+		if err != nil {
+			return nil, false
+		}
+		return &Node{Kind: KindBool, Pos: p, Bool: b, Str: n.Value, Col0: n.Column}, true
+	case "!!int":
+		if !plainDecimal(n.Value) {
+			return nil, false // 0x1F, 0o17, 017, 1_000: read as the positioned parser reads them
+		}
+		v, err := strconv.ParseInt(n.Value, 10, 64)
+		if err != nil {
+			return nil, false
+		}
+		return &Node{Kind: KindInt, Pos: p, Int: v, Float: float64(v), Str: n.Value, Col0: n.Column}, true
+	case "!!float":
+		v, ok := parseFloat(n.Value)
+		if !ok {
+			return nil, false
+		}
+		out := &Node{Kind: KindFloat, Pos: p, Float: v, Str: n.Value}
+		if !math.IsInf(v, 0) && !math.IsNaN(v) {
+			out.Col0 = n.Column
+		}
+		return out, true
+	case "!!str":
+	default:
+		return nil, false
+	}
+	out := &Node{Kind: KindString, Pos: p, Str: n.Value}
+	// Col0 points into a value written on one line, at its first
+	// character; a double-quoted one with escapes has none, since its
+	// characters do not line up with the source.
+	rest := f.lineFrom(n.Line, n.Column)
+	switch n.Style {
+	case yaml.LiteralStyle, yaml.FoldedStyle:
+		if !blockHeader.Match(rest) || n.Value == "" {
+			return nil, false // indentation indicators, empty text: read apart differently
+		}
+	case 0:
+		if !bytes.HasPrefix(rest, []byte(n.Value)) {
+			return nil, false // a plain scalar over several lines
+		}
+		if f.flow > 0 && strings.ContainsAny(n.Value, ":#") {
+			return nil, false // the parsers split these differently inside [ ] and { }
+		}
+		out.Col0 = n.Column
+	case yaml.SingleQuotedStyle:
+		if closed, _ := closingQuote(rest, '\''); closed {
+			out.Col0 = n.Column + 1
+		}
+	case yaml.DoubleQuotedStyle:
+		if closed, escapes := closingQuote(rest, '"'); closed && !escapes {
+			out.Col0 = n.Column + 1
+		}
+	}
+	if strings.Contains(n.Value, "\n") {
+		out.Col0 = 0
+	}
+	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 && len(bytes.TrimLeft(f.lineBefore(n.Line, n.Column), " ")) == 0 {
+		return nil, false // a quoted value that starts a line: its column depends on what came before
+	}
+	return out, true
+}
+
+// docMarker finds document markers the parsers do not read alike: "..."
+// anywhere, "---" with text right after it.
+var docMarker = regexp.MustCompile(`(?m)^(\.\.\.|---[^ \n])`)
+
+// blockHeader is the header line of a literal or folded scalar as both
+// parsers read it.
+var blockHeader = regexp.MustCompile(`^[|>][-+]?([ ]+(#.*)?)?$`)
+
+// closingQuote reports whether the quoted scalar that opens at the start
+// of line is closed on it, and whether it holds a backslash.
+func closingQuote(line []byte, quote byte) (closed, backslash bool) {
+	for i := 1; i < len(line); i++ {
+		switch c := line[i]; {
+		case quote == '"' && c == '\\':
+			backslash = true
+			i++
+		case c == quote && quote == '\'' && i+1 < len(line) && line[i+1] == '\'':
+			i++
+		case c == quote:
+			return true, backslash
+		}
+	}
+	return false, backslash
+}
+
+// plainDecimal reports whether s is an integer written in decimal without
+// leading zeros or separators: the form both parsers agree on.
+func plainDecimal(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	if s == "" || len(s) > 1 && s[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// parseFloat reads the floats both parsers agree on: .inf, .nan and
+// decimals with a point, no leading zeros and perhaps an exponent.
+func parseFloat(s string) (float64, bool) {
+	switch strings.TrimPrefix(s, "+") {
+	case ".inf", ".Inf", ".INF":
+		return math.Inf(1), true
+	case "-.inf", "-.Inf", "-.INF":
+		return math.Inf(-1), true
+	case ".nan", ".NaN", ".NAN":
+		return math.NaN(), true
+	}
+	mant, exp, _ := strings.Cut(strings.ToLower(s), "e")
+	whole, frac, dot := strings.Cut(mant, ".")
+	if !dot {
+		return 0, false
+	}
+	if strings.Trim(whole, "+-") != "0" && !plainDecimal(whole) && strings.Trim(whole, "+-") != "" {
+		return 0, false
+	}
+	for _, part := range []string{frac, strings.TrimLeft(exp, "+-")} {
+		for i := 0; i < len(part); i++ {
+			if part[i] < '0' || part[i] > '9' {
+				return 0, false
+			}
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return v, err == nil
+}
+
+// lineBefore returns the source line line up to column col.
+func (f *fastBuilder) lineBefore(line, col int) []byte {
+	all, rest := f.lineFrom(line, 1), f.lineFrom(line, col)
+	return all[:len(all)-len(rest)]
+}
+
+// lineFrom returns the source line line from column col on (both
+// 1-based, col counted in runes), without its newline.
+func (f *fastBuilder) lineFrom(line, col int) []byte {
+	if f.lines == nil {
+		f.lines = []int{0}
+		for i, c := range f.src {
+			if c == '\n' {
+				f.lines = append(f.lines, i+1)
+			}
+		}
+	}
+	if line < 1 || line > len(f.lines) {
+		return nil
+	}
+	rest := f.src[f.lines[line-1]:]
+	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
+		rest = rest[:i]
+	}
+	for c := 1; c < col && len(rest) > 0; c++ {
+		_, size := utf8.DecodeRune(rest)
+		rest = rest[size:]
+	}
+	return rest
+}
+
+func (f *fastBuilder) mapValue(out *Node, k, v *yaml.Node, depth int) bool {
+	if k.Kind == yaml.ScalarNode && (k.Tag == "!!merge" || strings.Contains(k.Value, "<<")) {
+		return false // merge keys: the positioned parser's reading
+	}
+	if before := bytes.TrimRight(f.lineBefore(k.Line, k.Column), " \t"); bytes.HasSuffix(before, []byte("?")) {
+		return false // an explicit "? key", which bmc does not take
+	}
+	key, ok := f.node(k, depth+1)
+	if !ok {
+		return false
+	}
+	switch key.Kind {
+	case KindList, KindMap:
+		return false
+	}
+	key.Kind = KindString
+	if out.KeyNode(key.Str) != nil {
+		return false // the positioned parser reports it
+	}
+	val, ok := f.node(v, depth+1)
+	if !ok {
+		return false
+	}
+	out.Keys = append(out.Keys, key)
+	out.Vals = append(out.Vals, val)
+	return true
+}

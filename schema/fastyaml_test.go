@@ -1,0 +1,141 @@
+package schema
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// corpus is every spec the project has: the examples, the specs of the
+// compiler's golden and invalid-spec tests, and its fuzz corpus.
+func corpus(t testing.TB) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	add := func(pattern string, extract func([]byte) []byte) {
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[f] = extract(b)
+		}
+	}
+	same := func(b []byte) []byte { return b }
+	txtar := func(b []byte) []byte {
+		_, spec, _ := strings.Cut(string(b), "-- spec.yaml --\n")
+		spec, _, _ = strings.Cut(spec, "\n-- ")
+		return []byte(spec)
+	}
+	fuzz := func(b []byte) []byte {
+		// go test fuzz v1 \n []byte("...")
+		_, lit, _ := strings.Cut(string(b), "\n")
+		lit = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(lit), "[]byte("), ")")
+		var s string
+		if _, err := fmt.Sscanf(lit, "%q", &s); err != nil {
+			return nil
+		}
+		return []byte(s)
+	}
+	add("../examples/*.yaml", same)
+	add("../compiler/testdata/invalid/*.txtar", txtar)
+	add("../compiler/testdata/golden/*.txtar", txtar)
+	add("../compiler/testdata/fuzz/FuzzCompile/*", fuzz)
+	if len(out) < 40 {
+		t.Fatalf("only %d specs found", len(out))
+	}
+	return out
+}
+
+// sameTree describes the first difference between two node trees.
+func sameTree(a, b *Node, path string) string {
+	switch {
+	case a == nil && b == nil:
+		return ""
+	case a == nil || b == nil:
+		return fmt.Sprintf("%s: %v vs %v", path, a, b)
+	}
+	floatsEqual := a.Float == b.Float || math.IsNaN(a.Float) && math.IsNaN(b.Float)
+	if a.Kind != b.Kind || a.Pos != b.Pos || a.Str != b.Str || a.Int != b.Int || !floatsEqual || a.Bool != b.Bool || a.Col0 != b.Col0 {
+		return fmt.Sprintf("%s: %+v vs %+v", path, *a, *b)
+	}
+	if len(a.Keys) != len(b.Keys) || len(a.Vals) != len(b.Vals) {
+		return fmt.Sprintf("%s: %d/%d keys/values vs %d/%d", path, len(a.Keys), len(a.Vals), len(b.Keys), len(b.Vals))
+	}
+	for i := range a.Keys {
+		if d := sameTree(a.Keys[i], b.Keys[i], fmt.Sprintf("%s.key[%d]", path, i)); d != "" {
+			return d
+		}
+	}
+	for i := range a.Vals {
+		if d := sameTree(a.Vals[i], b.Vals[i], fmt.Sprintf("%s[%d]", path, i)); d != "" {
+			return d
+		}
+	}
+	return ""
+}
+
+// checkSameParse fails when the fast parser reads src differently from
+// the positioned one. Documents it declines are not its business, nor
+// are those that break a rule of YAML the positioned parser enforces and
+// yaml/v3 does not (a comment glued to a block scalar's header): those it
+// reads as yaml/v3 does, the reading most YAML tools share.
+func checkSameParse(t *testing.T, src []byte) bool {
+	t.Helper()
+	fast, fdiags, ok := parseFast("spec.yaml", src)
+	if !ok {
+		return false
+	}
+	slow, sdiags := parsePositioned("spec.yaml", src)
+	if len(sdiags) == 1 && strings.HasPrefix(sdiags[0].Msg, "YAML syntax: ") {
+		return true
+	}
+	if fdiags.Error() != sdiags.Error() {
+		t.Fatalf("diagnostics differ:\nfast: %v\npositioned: %v\nsource:\n%s", fdiags, sdiags, src)
+	}
+	if d := sameTree(fast, slow, "$"); d != "" {
+		t.Fatalf("trees differ at %s\nsource:\n%s", d, src)
+	}
+	return true
+}
+
+func TestFastParseMatchesPositioned(t *testing.T) {
+	fast := 0
+	for name, src := range corpus(t) {
+		t.Run(filepath.Base(name), func(t *testing.T) {
+			if checkSameParse(t, src) {
+				fast++
+			}
+		})
+	}
+	if fast < 10 {
+		t.Errorf("the fast parser took only %d of the corpus", fast)
+	}
+	// Constructs the corpus may lack, each read the same way by both.
+	for _, src := range []string{
+		"a: 1\nb: -0x1F\nc: 0o17\nd: 1_000\ne: 1.5e3\nf: .inf\ng: -.Inf\nh: .nan\ni: ~\nj: null\nk: True\nl: FALSE\nm:\nn: ''\n",
+		"s: 'it''s'\nt: \"tab\\there\"\nu: plain text\nv: \"héllo ${{ x }}\"\nw: 'é ${{ y }}'\n",
+		"l: |\n  line 1\n  line 2\nf: >\n  folded\n  text\nm: plain\n  continued\n",
+		"x: &a {k: v, n: [1, 2]}\ny: *a\nz: [*a, {q: 1}]\n",
+		"- a\n- [b, c]\n- {d: e}\n-\n  - f\n",
+		"k: 017\nj: 09\nh: 0b101\nq: +12\nr: 12:30\n",
+		"\"quoted key\": 1\n'single': 2\n? complex\n: 3\n",
+	} {
+		checkSameParse(t, []byte(src))
+	}
+}
+
+func FuzzFastParse(f *testing.F) {
+	for _, src := range corpus(f) {
+		f.Add(src)
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		checkSameParse(t, src)
+	})
+}
