@@ -57,7 +57,8 @@ type fastBuilder struct {
 	builder
 	flow  int // depth of flow collections around the node being built
 	src   []byte
-	lines []int // offsets of line starts, made on first use
+	lines []int  // offsets of line starts, made on first use
+	ascii []int8 // per line: 1 when it is all ASCII, -1 when not, 0 unknown
 }
 
 func (f *fastBuilder) pos(n *yaml.Node) Pos {
@@ -276,6 +277,7 @@ func (f *fastBuilder) lineFrom(line, col int) []byte {
 				f.lines = append(f.lines, i+1)
 			}
 		}
+		f.ascii = make([]int8, len(f.lines))
 	}
 	if line < 1 || line > len(f.lines) {
 		return nil
@@ -284,11 +286,31 @@ func (f *fastBuilder) lineFrom(line, col int) []byte {
 	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
 		rest = rest[:i]
 	}
+	if f.ascii[line-1] == 0 {
+		f.ascii[line-1] = -1
+		if isASCII(rest) {
+			f.ascii[line-1] = 1
+		}
+	}
+	if f.ascii[line-1] == 1 {
+		// Columns are bytes: no need to walk the runes of a long line
+		// (a matrix of a thousand values) once for each value on it.
+		return rest[min(col-1, len(rest)):]
+	}
 	for c := 1; c < col && len(rest) > 0; c++ {
 		_, size := utf8.DecodeRune(rest)
 		rest = rest[size:]
 	}
 	return rest
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fastBuilder) mapValue(out *Node, k, v *yaml.Node, depth int) bool {

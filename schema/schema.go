@@ -137,15 +137,12 @@ func (s *Schema) derive(v cue.Value) *snode {
 	if _, p := v.ReferencePath(); len(p.Selectors()) > 0 {
 		n.ref = p.String()
 	}
-	switch str := fmt.Sprint(v); str {
-	case "_", "string", "int", "number", "bool", "float", "null":
-		n.plain = true
-	}
+	op, args := v.Expr()
+	n.plain = isBareType(v, op, n.kind)
 	if v.IsConcrete() && n.kind == cue.StringKind {
 		str, _ := v.String()
 		n.enum = []string{str}
 	}
-	op, args := v.Expr()
 	if op == cue.OrOp {
 		lit := true
 		for _, a := range args {
@@ -185,6 +182,13 @@ func (s *Schema) derive(v cue.Value) *snode {
 		}
 	}
 	return n
+}
+
+// isBareType reports whether v is a type and nothing more: _, string,
+// int, number, bool, float. Such a value is no operation on anything, is
+// not concrete, and is no struct or list (except _, which is any kind).
+func isBareType(v cue.Value, op cue.Op, kind cue.Kind) bool {
+	return op == cue.NoOp && !v.IsConcrete() && (kind == cue.TopKind || kind&(cue.StructKind|cue.ListKind) == 0)
 }
 
 func kindCount(args []cue.Value) int {

@@ -2,7 +2,11 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
+
+	"cuelang.org/go/cue"
 )
 
 func TestJSONSchema(t *testing.T) {
@@ -49,5 +53,45 @@ func TestValidateEveryErrorAtOnce(t *testing.T) {
 	got := s.Validate(n)
 	if len(got) != 4 {
 		t.Fatalf("got %d errors, want 4 (bogus, retries, slots, when): %v", len(got), got)
+	}
+}
+
+// TestBareTypes checks isBareType against the types' printed forms on
+// every node of the schema.
+func TestBareTypes(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[*snode]bool{}
+	bare := 0
+	var visit func(n *snode, path string)
+	visit = func(n *snode, path string) {
+		if n == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+		printed := fmt.Sprint(n.v)
+		want := slices.Contains([]string{"_", "string", "int", "number", "bool", "float", "null"}, printed)
+		if n.plain != want {
+			t.Errorf("%s (%s): bare type %v, want %v", path, printed, n.plain, want)
+		}
+		if want {
+			bare++
+		}
+		for k := range n.fields {
+			c, _ := s.field(n, k)
+			visit(c, path+"."+k)
+		}
+		if n.kind&cue.ListKind != 0 && n.alts == nil {
+			visit(s.elem(n), path+"[]")
+		}
+		for i, a := range n.alts {
+			visit(a, fmt.Sprintf("%s|%d", path, i))
+		}
+	}
+	visit(s.root, "$")
+	if bare < 20 || len(seen) < 80 {
+		t.Errorf("visited %d nodes, %d bare types: the walk missed most of the schema", len(seen), bare)
 	}
 }
