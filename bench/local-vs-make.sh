@@ -7,10 +7,10 @@
 # Also a raw fork/exec loop for bmc's per-task overhead (bench/rawexec:
 # syscall.ForkExec and wait4 with 2 in flight, the calls bmc makes for a
 # task and nothing else), and snakemake on W1 when it is installed.
-# Usage: bench/local-vs-make.sh [repeats]   (prints a table of medians and ratios)
+# Usage: bench/local-vs-make.sh [rounds]   (default 11; prints medians and ratios)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-reps=${1:-3}
+reps=${1:-11}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 go build -o "$work/bmc" "$root/cmd/bmc"
@@ -59,21 +59,32 @@ timeit() { # command...: seconds
 	echo "$e - $s" | bc
 }
 
-printf '%-4s %10s %10s %8s %12s\n' DAG "bmc (s)" "make (s)" ratio "bmc µs/task"
+# This kind of machine drifts by ±10% over minutes: each round runs bmc
+# and make back to back, in alternating order, and the ratio reported is
+# the median of the rounds' own ratios, with its quartiles.
+quartiles() { sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f", a[int((NR+3)/4)], a[int((NR+1)/2)], a[int((3*NR+1)/4)]}'; }
+printf '%-4s %10s %10s %8s %15s %12s\n' DAG "bmc (s)" "make (s)" ratio "(q25-q75)" "bmc µs/task"
 for w in W1 W2 W3; do
 	gen "$w"
 	n=$(grep -c $'^\t@true' "$work/$w.mk")
-	b=() m=()
+	b=() m=() q=()
 	for r in $(seq "$reps"); do
 		# A fresh state directory each time, removed only at the end:
 		# deleting thousands of files right before a timed run would make
 		# the file system's inode allocation slower for it.
-		b+=("$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r")")
-		m+=("$(timeit make -j2 -f "$work/$w.mk" -C "$work")")
+		if ((r % 2)); then
+			tb=$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r")
+			tm=$(timeit make -j2 -f "$work/$w.mk" -C "$work")
+		else
+			tm=$(timeit make -j2 -f "$work/$w.mk" -C "$work")
+			tb=$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r")
+		fi
+		b+=("$tb") m+=("$tm") q+=("$(echo "$tb / $tm" | bc -l)")
 	done
 	bm=$(printf '%s\n' "${b[@]}" | median)
 	mm=$(printf '%s\n' "${m[@]}" | median)
-	printf '%-4s %10.3f %10.3f %8.2f %12.0f\n' "$w" "$bm" "$mm" "$(echo "$bm / $mm" | bc -l)" "$(echo "$bm * 1000000 / $n" | bc -l)"
+	read -r q1 q2 q3 < <(printf '%s\n' "${q[@]}" | quartiles)
+	printf '%-4s %10.3f %10.3f %8.3f %15s %12.0f\n' "$w" "$bm" "$mm" "$q2" "($q1-$q3)" "$(echo "$bm * 1000000 / $n" | bc -l)"
 	[ "$w" = W1 ] && w1=$bm
 done
 
