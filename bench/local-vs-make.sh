@@ -62,7 +62,7 @@ timeit() { # command...: seconds
 # This kind of machine drifts by ±10% over minutes: each round runs bmc
 # and make back to back, in alternating order, and the ratio reported is
 # the median of the rounds' own ratios, with its quartiles.
-quartiles() { sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f", a[int((NR+3)/4)], a[int((NR+1)/2)], a[int((3*NR+1)/4)]}'; }
+quartiles() { sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+3)/4)], a[int((NR+1)/2)], a[int((3*NR+1)/4)]}'; }
 printf '%-4s %10s %10s %8s %15s %12s\n' DAG "bmc (s)" "make (s)" ratio "(q25-q75)" "bmc µs/task"
 for w in W1 W2 W3; do
 	gen "$w"
