@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +117,11 @@ type snode struct {
 	alts []*snode
 
 	leafCache map[string]string // scalar text → error message ("" = valid)
+	// match is the pattern of a schema that is a regular expression
+	// constraint and nothing else (=~"..."), directly or through a
+	// definition: a string it matches is valid without asking CUE, which
+	// uses the same regexp engine.
+	match *regexp.Regexp
 }
 
 // matchN is a struct-level "n of these field sets must be present"
@@ -139,6 +145,11 @@ func (s *Schema) derive(v cue.Value) *snode {
 	}
 	op, args := v.Expr()
 	n.plain = isBareType(v, op, n.kind)
+	if dop, dargs := cue.Dereference(v).Expr(); dop == cue.RegexMatchOp && len(dargs) == 1 {
+		if pat, err := dargs[0].String(); err == nil {
+			n.match, _ = regexp.Compile(pat)
+		}
+	}
 	if v.IsConcrete() && n.kind == cue.StringKind {
 		str, _ := v.String()
 		n.enum = []string{str}
@@ -501,7 +512,7 @@ var friendly = map[string]string{
 }
 
 func (w *walker) leaf(n *Node, sn *snode, path []any) {
-	if sn.plain {
+	if sn.plain || sn.match != nil && n.Kind == KindString && sn.match.MatchString(n.Str) {
 		return
 	}
 	key := n.Kind.String() + ":" + n.Str

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"cuelang.org/go/cue"
@@ -93,5 +94,43 @@ func TestBareTypes(t *testing.T) {
 	visit(s.root, "$")
 	if bare < 20 || len(seen) < 80 {
 		t.Errorf("visited %d nodes, %d bare types: the walk missed most of the schema", len(seen), bare)
+	}
+}
+
+// TestRegexLeaves checks that the schema's regular expression constraints
+// accept in Go exactly what CUE accepts.
+func TestRegexLeaves(t *testing.T) {
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := []string{"", "a", "A-b_9", "x y", "${{ matrix.k }}", "t-${{ matrix.i }}-x", "${{", "é", "90s", "1h30m", "1.5h", "h", "-", "a\n", "Ab", "a-b-c", strings.Repeat("a", 48), strings.Repeat("a", 49)}
+	checked := 0
+	for _, path := range [][]string{{"name"}, {"tasks", "[]", "id"}, {"tasks", "[]", "timeout"}} {
+		n := s.root
+		for _, p := range path {
+			if p == "[]" {
+				n = s.elem(n)
+				continue
+			}
+			var ok bool
+			if n, ok = s.field(n, p); !ok {
+				t.Fatalf("no field %v", path)
+			}
+		}
+		if n.match == nil {
+			t.Errorf("%v: no Go pattern derived", path)
+			continue
+		}
+		for _, str := range samples {
+			want := n.v.Unify(s.ctx.Encode(str)).Validate(cue.Concrete(true)) == nil
+			if got := n.match.MatchString(str); got != want {
+				t.Errorf("%v: %q matches in Go: %v, valid in CUE: %v", path, str, got, want)
+			}
+			checked++
+		}
+	}
+	if checked == 0 {
+		t.Fatal("nothing checked")
 	}
 }
