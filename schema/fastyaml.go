@@ -21,40 +21,36 @@ import (
 // document that is not a map, tabs, carriage returns, blanks at the end
 // of a line.
 // What it builds is the same tree, positions included, as that parser's.
-func parseFast(file string, src []byte) (*Node, Diagnostics, bool) {
+func parseFast(file string, src []byte) (*Node, bool) {
 	if bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 || bytes.Contains(src, []byte(" \n")) || bytes.HasSuffix(src, []byte(" ")) {
 		// The positioned parser counts columns differently around tabs,
 		// carriage returns and blanks at the end of a line.
-		return nil, nil, false
+		return nil, false
 	}
 	if bytes.ContainsAny(src, "\u0085\u2028\u2029\ufeff") {
-		return nil, nil, false // line breaks and marks beyond ASCII, which only yaml/v3 reads as such
+		return nil, false // line breaks and marks beyond ASCII, which only yaml/v3 reads as such
 	}
 	if docMarker.Match(src) {
-		return nil, nil, false // "..." and "---" glued to text: read apart differently
+		return nil, false // "..." and "---" glued to text: read apart differently
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
-		return nil, nil, false
+		return nil, false
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
-		return nil, nil, false
+		return nil, false
 	}
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
-		return nil, nil, false
+		return nil, false
 	}
-	f := fastBuilder{src: src, builder: builder{file: file}}
-	root, ok := f.node(doc.Content[0], 0)
-	if !ok {
-		return nil, nil, false
-	}
-	return root, f.diags, true
+	f := fastBuilder{file: file, src: src}
+	return f.node(doc.Content[0], 0)
 }
 
 type fastBuilder struct {
-	builder
+	file  string
 	flow  int // depth of flow collections around the node being built
 	src   []byte
 	lines []int  // offsets of line starts, made on first use

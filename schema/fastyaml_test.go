@@ -88,7 +88,7 @@ func sameTree(a, b *Node, path string) string {
 // reads as yaml/v3 does, the reading most YAML tools share.
 func checkSameParse(t *testing.T, src []byte) bool {
 	t.Helper()
-	fast, fdiags, ok := parseFast("spec.yaml", src)
+	fast, ok := parseFast("spec.yaml", src)
 	if !ok {
 		return false
 	}
@@ -96,8 +96,8 @@ func checkSameParse(t *testing.T, src []byte) bool {
 	if len(sdiags) == 1 && strings.HasPrefix(sdiags[0].Msg, "YAML syntax: ") {
 		return true
 	}
-	if fdiags.Error() != sdiags.Error() {
-		t.Fatalf("diagnostics differ:\nfast: %v\npositioned: %v\nsource:\n%s", fdiags, sdiags, src)
+	if len(sdiags) > 0 {
+		t.Fatalf("the positioned parser reports %v; the fast one took the document\nsource:\n%s", sdiags, src)
 	}
 	if d := sameTree(fast, slow, "$"); d != "" {
 		t.Fatalf("trees differ at %s\nsource:\n%s", d, src)

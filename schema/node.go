@@ -121,8 +121,8 @@ func (n *Node) Value() any {
 // Parse parses one YAML document into a node tree. Syntax errors come back
 // as Diagnostics with positions.
 func Parse(file string, src []byte) (*Node, Diagnostics) {
-	if root, diags, ok := parseFast(file, src); ok {
-		return root, diags
+	if root, ok := parseFast(file, src); ok {
+		return root, nil
 	}
 	return parsePositioned(file, src)
 }
