@@ -37,11 +37,14 @@ func YieldToTasks() (undo func()) {
 	if yielding.Load() || getScheduler(0) != unix.SCHED_NORMAL {
 		return func() {}
 	}
+	// Set first, so that a task forked meanwhile is forked under the
+	// normal policy from a thread already switched.
+	yielding.Store(true)
 	if !setAllThreads(unix.SCHED_BATCH) {
+		yielding.Store(false)
 		setAllThreads(unix.SCHED_NORMAL)
 		return func() {}
 	}
-	yielding.Store(true)
 	return func() {
 		yieldMu.Lock()
 		defer yieldMu.Unlock()
