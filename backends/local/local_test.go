@@ -46,6 +46,16 @@ func newFixture(t *testing.T, o Options) *fixture {
 	if err := f.be.Prepare(context.Background(), f.run); err != nil {
 		t.Fatal(err)
 	}
+	// Prepare has bmc's threads yield to tasks; give later tests the
+	// process as it was, whether or not this one calls Cleanup.
+	t.Cleanup(func() {
+		f.be.mu.Lock()
+		defer f.be.mu.Unlock()
+		if f.be.unyield != nil {
+			f.be.unyield()
+			f.be.unyield = nil
+		}
+	})
 	return f
 }
 
@@ -799,6 +809,56 @@ func TestConcurrentAttempts(t *testing.T) {
 		id := "t" + strconv.Itoa(i)
 		if blobs[id+".txt"] != id+"\n" {
 			t.Errorf("%s: %q", id, blobs[id+".txt"])
+		}
+	}
+}
+
+// threadPolicies returns the scheduling policies of bmc's threads, from
+// field 41 of /proc/self/task/<tid>/stat.
+func threadPolicies(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Skip("no /proc/self/task")
+	}
+	var out []string
+	for _, e := range entries {
+		b, err := os.ReadFile("/proc/self/task/" + e.Name() + "/stat")
+		if err != nil {
+			continue // the thread exited
+		}
+		s := string(b)
+		out = append(out, strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[38])
+	}
+	return out
+}
+
+// TestTasksDoNotInheritYield: while a run is prepared, bmc's threads are
+// under SCHED_BATCH (3), its tasks under the normal policy (0); Cleanup
+// gives the threads their normal policy back.
+func TestTasksDoNotInheritYield(t *testing.T) {
+	for _, p := range threadPolicies(t) {
+		if p != "0" {
+			t.Skipf("the tests run under scheduling policy %s, not the normal one", p)
+		}
+	}
+	f := newFixture(t, Options{KeepWorkdirs: true})
+	for _, p := range threadPolicies(t) {
+		if p != "3" {
+			t.Errorf("a thread of bmc has policy %s during the run, want SCHED_BATCH (3)", p)
+		}
+	}
+	res := f.runTask(t, &compiler.Task{ID: "policy", Run: `read -r -a f < /proc/$$/stat; echo "${f[40]}"`}, 1)
+	checkState(t, res, executor.Succeeded)
+	if got := strings.TrimSpace(readFile(t, filepath.Join(f.taskDir("policy"), "stdout.txt"))); got != "0" {
+		t.Errorf("the task ran under policy %s, want the normal one (0)", got)
+	}
+	if err := f.be.Cleanup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range threadPolicies(t) {
+		if p != "0" {
+			t.Errorf("a thread of bmc has policy %s after Cleanup, want the normal one (0)", p)
 		}
 	}
 }
