@@ -157,7 +157,9 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 	// characters do not line up with the source.
 	rest := f.lineFrom(n.Line, n.Column)
 	switch n.Style {
-	case yaml.LiteralStyle, yaml.FoldedStyle:
+	case yaml.FoldedStyle:
+		return nil, false // the parsers fold lines differently
+	case yaml.LiteralStyle:
 		if !blockHeader.Match(rest) || n.Value == "" {
 			return nil, false // indentation indicators, empty text: read apart differently
 		}
@@ -165,8 +167,8 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 		if !bytes.HasPrefix(rest, []byte(n.Value)) {
 			return nil, false // a plain scalar over several lines
 		}
-		if f.flow > 0 && strings.ContainsAny(n.Value, ":#") {
-			return nil, false // the parsers split these differently inside [ ] and { }
+		if f.flow > 0 && (strings.Contains(strings.ReplaceAll(n.Value, "://", ""), ":") || strings.Contains(n.Value, "#")) {
+			return nil, false // the parsers split these differently inside [ ] and { }; URLs they agree on
 		}
 		out.Col0 = n.Column
 	case yaml.SingleQuotedStyle:
@@ -312,6 +314,9 @@ func isASCII(b []byte) bool {
 func (f *fastBuilder) mapValue(out *Node, k, v *yaml.Node, depth int) bool {
 	if k.Kind == yaml.ScalarNode && (k.Tag == "!!merge" || strings.Contains(k.Value, "<<")) {
 		return false // merge keys: the positioned parser's reading
+	}
+	if f.flow > 0 && strings.Contains(k.Value, ":") {
+		return false // a key with a colon inside { }: the positioned parser splits it there
 	}
 	if before := bytes.TrimRight(f.lineBefore(k.Line, k.Column), " \t"); bytes.HasSuffix(before, []byte("?")) {
 		return false // an explicit "? key", which bmc does not take

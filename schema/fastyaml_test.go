@@ -111,6 +111,8 @@ func TestFastParseMatchesPositioned(t *testing.T) {
 		t.Run(filepath.Base(name), func(t *testing.T) {
 			if checkSameParse(t, src) {
 				fast++
+			} else if strings.HasPrefix(name, "../examples/") {
+				t.Errorf("the fast parser declined the example %s", name)
 			}
 		})
 	}
@@ -126,8 +128,20 @@ func TestFastParseMatchesPositioned(t *testing.T) {
 		"- a\n- [b, c]\n- {d: e}\n-\n  - f\n",
 		"k: 017\nj: 09\nh: 0b101\nq: +12\nr: 12:30\n",
 		"\"quoted key\": 1\n'single': 2\n? complex\n: 3\n",
+		"z: {k: a:b}\n",
+		"a: >-\n  folded\n\n  with a blank line\nb: |+\n  kept\n\nc: 1\n",
 	} {
 		checkSameParse(t, []byte(src))
+	}
+	// Specs as people write them take the fast path.
+	for _, src := range []string{
+		"y: {k: az://a/b, j: x}\n",
+		"---\n# a comment\napiVersion: bmc/v1 # trailing comment\nkind: Workload\nname: x\ntasks:\n  - id: a # the first\n    run: |\n      echo \"ünïcode ${{ run.id }}\"\n      exit 0\n    env: {GREETING: \"héllo ${{ matrix.k }}\", K: 'x'}\n",
+		"tasks:\n  - id: é-${{ matrix.k }}\n    command: [\"echo\", 'ça va', \"${{ x }}\"]\n    outputs:\n      - path: out/**/*.txt\n        to: az://c/${{ run.id }}/\n",
+	} {
+		if !checkSameParse(t, []byte(src)) {
+			t.Errorf("the fast parser declined:\n%s", src)
+		}
 	}
 }
 
