@@ -17,10 +17,10 @@ import (
 // faster than the positioned parser Parse otherwise uses, and reports
 // false when the document holds anything whose reading it leaves to
 // that parser: a syntax error (yaml/v3 gives no column), a duplicate
-// key, a merge key, an explicit tag, more than one document or none, a
-// document that is not a map, tabs, carriage returns, blanks at the end
-// of a line.
-// What it builds is the same tree, positions included, as that parser's.
+// or merge key, a tag or anchor, a folded scalar, an unusual number,
+// more than one document or none, a document that is not a map, tabs,
+// carriage returns, blanks at the end of a line, and the other cases
+// each marked below. What it builds is the same tree, positions included, as that parser's.
 func parseFast(file string, src []byte) (*Node, bool) {
 	if bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 || bytes.Contains(src, []byte(" \n")) || bytes.HasSuffix(src, []byte(" ")) {
 		// The positioned parser counts columns differently around tabs,
@@ -171,20 +171,16 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 			return nil, false // the parsers split these differently inside [ ] and { }; URLs they agree on
 		}
 		out.Col0 = n.Column
-	case yaml.SingleQuotedStyle:
-		if closed, _ := closingQuote(rest, '\''); closed {
-			out.Col0 = n.Column + 1
+	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
+		if len(rest) == 0 || len(bytes.TrimLeft(f.lineBefore(n.Line, n.Column), " ")) == 0 {
+			return nil, false // a quoted value that starts a line: its column depends on what came before
 		}
-	case yaml.DoubleQuotedStyle:
-		if closed, escapes := closingQuote(rest, '"'); closed && !escapes {
+		if closed, escapes := closingQuote(rest, rest[0]); closed && !escapes {
 			out.Col0 = n.Column + 1
 		}
 	}
 	if strings.Contains(n.Value, "\n") {
 		out.Col0 = 0
-	}
-	if n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 && len(bytes.TrimLeft(f.lineBefore(n.Line, n.Column), " ")) == 0 {
-		return nil, false // a quoted value that starts a line: its column depends on what came before
 	}
 	return out, true
 }
@@ -218,9 +214,11 @@ func closingQuote(line []byte, quote byte) (closed, backslash bool) {
 // leading zeros or separators: the form both parsers agree on.
 func plainDecimal(s string) bool {
 	s = strings.TrimLeft(s, "+-")
-	if s == "" || len(s) > 1 && s[0] == '0' {
-		return false
-	}
+	return s != "" && (len(s) == 1 || s[0] != '0') && digits(s)
+}
+
+// digits reports whether s holds only ASCII digits.
+func digits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false
@@ -245,15 +243,8 @@ func parseFloat(s string) (float64, bool) {
 	if !dot {
 		return 0, false
 	}
-	if strings.Trim(whole, "+-") != "0" && !plainDecimal(whole) && strings.Trim(whole, "+-") != "" {
+	if w := strings.Trim(whole, "+-"); w != "" && !plainDecimal(w) || !digits(frac) || !digits(strings.TrimLeft(exp, "+-")) {
 		return 0, false
-	}
-	for _, part := range []string{frac, strings.TrimLeft(exp, "+-")} {
-		for i := 0; i < len(part); i++ {
-			if part[i] < '0' || part[i] > '9' {
-				return 0, false
-			}
-		}
 	}
 	v, err := strconv.ParseFloat(s, 64)
 	return v, err == nil
