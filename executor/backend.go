@@ -31,8 +31,10 @@ type Preparer interface {
 
 // Prefetcher is a backend that can get a task ready before it starts,
 // such as creating its directories. The executor calls Prefetch a few
-// tasks ahead of those it starts, from another goroutine, so that this
-// work overlaps with running tasks instead of adding to each one.
+// tasks ahead of those it starts, right after an attempt has started
+// (Attempt.Started) and on that attempt's goroutine, so that this work
+// overlaps with running tasks instead of adding to each one. Calls are
+// never concurrent with each other, but may be with RunTask.
 type Prefetcher interface {
 	Prefetch(run *RunInfo, t *compiler.Task)
 }

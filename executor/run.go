@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -54,11 +55,6 @@ type Outcome struct {
 	Canceled bool
 	// Ran is the number of tasks started in this run (not done before).
 	Ran int
-}
-
-type taskResult struct {
-	i   int32
-	res Result
 }
 
 // readyQueue orders ready tasks: the longest remaining chain first, then
@@ -113,8 +109,26 @@ type scheduler struct {
 	// initializing is set while the tasks done before a resume are
 	// counted against their dependents.
 	initializing bool
-	results      chan taskResult
-	started      chan struct{} // one token per attempt started, for the prefetcher
+	canceled     bool
+	// mu guards everything above: the threads that run attempts take turns
+	// at the scheduler's state as their attempts end.
+	mu sync.Mutex
+	// over is closed once no attempt runs and none will start.
+	over     chan struct{}
+	overDone bool
+
+	pf       Prefetcher
+	window   int64
+	started  atomic.Int64 // attempts started, for the prefetcher
+	pmu      sync.Mutex   // held by whoever is prefetching
+	pnext    int          // the next task to prefetch, in program order
+	prepared int64        // tasks prefetched so far
+}
+
+// job is an attempt about to run.
+type job struct {
+	i int32
+	a *Attempt
 }
 
 // RunTasks runs the plan's tasks on a backend that needs the executor to
@@ -141,13 +155,14 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		groupDead: make([]bool, len(plan.Graph.Members)),
 		ready:     readyQueue{prio: plan.Graph.Priority},
 		free:      opts.Slots,
-		results:   make(chan taskResult, opts.Slots),
+		over:      make(chan struct{}),
 	}
 	if pf, ok := be.(Prefetcher); ok {
-		s.started = make(chan struct{}, 1<<16)
-		pctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		go s.prefetch(pctx, pf, 2*opts.Slots+2)
+		s.pf, s.window = pf, int64(2*opts.Slots+2)
+		// The first few are made while bmc still sets the run up.
+		var wg sync.WaitGroup
+		defer wg.Wait() // none is made after the run
+		wg.Go(func() { s.prefetch(ctx) })
 	}
 	s.counts.Total = n
 	o := &Outcome{Started: now()}
@@ -199,35 +214,34 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		defer t.Stop()
 		tick = t.C
 	}
+	// Each attempt runs on its own goroutine, which then takes the
+	// scheduler's state, records the outcome and goes on with the next
+	// ready task itself: when one task ends and the next starts, no other
+	// thread has to be woken, and nothing runs beside the tasks but what
+	// their own threads do.
+	s.mu.Lock()
+	s.dispatch(ctx, nil)
+	s.mu.Unlock()
 	done := ctx.Done()
-	for {
-		// A result can be taken before a cancellation that came first:
-		// look at the context before starting anything new.
-		if done != nil && ctx.Err() != nil {
-			done = nil
-			o.Canceled = true
-			s.stop("run cancelled")
-		}
-		if !s.stopping {
-			s.startReady(ctx)
-		}
-		if s.running == 0 && (s.stopping || s.ready.Len() == 0) {
-			break
-		}
-		// What this turn journaled goes out in one write before the loop
-		// waits.
-		s.flushJournal()
+	for waiting := true; waiting; {
 		select {
-		case r := <-s.results:
-			s.finish(ctx, r)
+		case <-s.over:
+			waiting = false
 		case <-done:
 			done = nil
-			o.Canceled = true
-			s.stop("run cancelled")
+			s.mu.Lock()
+			s.cancel()
+			s.checkOver()
+			s.mu.Unlock()
 		case <-tick:
+			s.mu.Lock()
 			s.emit(Event{Type: EventProgress})
+			s.mu.Unlock()
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o.Canceled = s.canceled
 	// Whatever never started is over now too.
 	for i := range s.out {
 		if s.out[i].State == Pending {
@@ -308,10 +322,111 @@ func (s *scheduler) stop(cause string) {
 	}
 }
 
-// startReady starts ready tasks while slots are free, longest chain first.
-// A task that needs more slots than are free waits at the head of the
-// queue, so that wide tasks are not starved by narrow ones.
-func (s *scheduler) startReady(ctx context.Context) {
+// cancel starts nothing more after a cancellation; the caller holds s.mu.
+func (s *scheduler) cancel() {
+	s.canceled = true
+	s.stop("run cancelled")
+}
+
+// checkOver tells RunTasks when no attempt runs and none will start; the
+// caller holds s.mu.
+func (s *scheduler) checkOver() {
+	if !s.overDone && s.running == 0 && (s.stopping || s.ready.Len() == 0) {
+		s.overDone = true
+		close(s.over)
+	}
+}
+
+// dispatch starts what is ready, journals this turn's records with one
+// write and returns an attempt for the calling goroutine to run itself,
+// if there is one; the others get goroutines of their own. The caller
+// holds s.mu.
+func (s *scheduler) dispatch(ctx context.Context, own *job) *job {
+	// A result can be taken before a cancellation that came first: look
+	// at the context before starting anything new.
+	if !s.canceled && ctx.Err() != nil {
+		s.cancel()
+	}
+	var jobs []job
+	if !s.stopping {
+		jobs = s.startReady()
+	}
+	s.flushJournal()
+	s.checkOver()
+	var next *job
+	for k := range jobs {
+		if own != nil && next == nil {
+			*own = jobs[k]
+			next = own
+			continue
+		}
+		go s.work(ctx, jobs[k])
+	}
+	return next
+}
+
+// work runs an attempt, then, with the scheduler's state, records its
+// outcome and goes on with the next ready task, until none is left for it.
+func (s *scheduler) work(ctx context.Context, j job) {
+	for {
+		var once sync.Once
+		started := func() { once.Do(s.attemptStarted) }
+		j.a.Started = started
+		res := s.be.RunTask(ctx, j.a)
+		started()
+		s.mu.Lock()
+		s.finish(ctx, j.i, res)
+		next := s.dispatch(ctx, &j)
+		s.mu.Unlock()
+		if next == nil {
+			return
+		}
+	}
+}
+
+// attemptStarted is called on an attempt's own goroutine once its task is
+// running (or has failed to start): it keeps the prefetcher's window full
+// from there, while the task runs, rather than waking another thread.
+func (s *scheduler) attemptStarted() {
+	if s.pf == nil {
+		return
+	}
+	s.started.Add(1)
+	if s.pmu.TryLock() { // else whoever holds it fills the window
+		s.prefetchLocked()
+		s.pmu.Unlock()
+	}
+}
+
+// prefetch fills the prefetcher's first window.
+func (s *scheduler) prefetch(ctx context.Context) {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if ctx.Err() == nil {
+		s.prefetchLocked()
+	}
+}
+
+// prefetchLocked prepares tasks in program order (roughly the order they
+// start in), up to window ahead of those started; the caller holds s.pmu.
+func (s *scheduler) prefetchLocked() {
+	for s.pnext < len(s.tasks) && s.prepared-s.started.Load() < s.window {
+		i := s.pnext
+		s.pnext++
+		if s.plan.Done[i] {
+			continue
+		}
+		s.pf.Prefetch(s.run, &s.tasks[i])
+		s.prepared++
+	}
+}
+
+// startReady takes ready tasks while slots are free, longest chain first,
+// and returns their attempts. A task that needs more slots than are free
+// waits at the head of the queue, so that wide tasks are not starved by
+// narrow ones. The caller holds s.mu.
+func (s *scheduler) startReady() []job {
+	var jobs []job
 	for s.ready.Len() > 0 {
 		i := s.ready.peek()
 		need := max(s.tasks[i].Slots, 1)
@@ -321,12 +436,12 @@ func (s *scheduler) startReady(ctx context.Context) {
 			s.skipDependents(i)
 			if !s.opts.KeepGoing {
 				s.stop(fmt.Sprintf("run stopped after %s failed (use --keep-going to run independent tasks)", s.tasks[i].ID))
-				return
+				return jobs
 			}
 			continue
 		}
 		if need > s.free {
-			return
+			return jobs
 		}
 		heap.Pop(&s.ready)
 		s.free -= need
@@ -342,58 +457,14 @@ func (s *scheduler) startReady(ctx context.Context) {
 		t := fill(&s.tasks[i], s.run.ID, s.run.Workload, s.run.Storage, attempt)
 		s.journal(Record{Type: RecordTaskStarted, Task: t.ID, Attempt: attempt})
 		s.emit(Event{Type: EventTaskStarted, Task: t.ID, Attempt: attempt, State: Running})
-		a := &Attempt{Run: s.run, Task: t, Number: attempt}
-		var started func()
-		if s.started != nil {
-			var once sync.Once
-			started = func() {
-				once.Do(func() {
-					select {
-					case s.started <- struct{}{}:
-					default:
-					}
-				})
-			}
-			a.Started = started
-		}
-		go func() {
-			res := s.be.RunTask(ctx, a)
-			if started != nil {
-				started()
-			}
-			s.results <- taskResult{i, res}
-		}()
+		jobs = append(jobs, job{i, &Attempt{Run: s.run, Task: t, Number: attempt}})
 	}
-}
-
-// prefetch walks the tasks in program order (roughly the order they
-// start in), keeping up to window tasks prepared ahead of those started.
-func (s *scheduler) prefetch(ctx context.Context, pf Prefetcher, window int) {
-	ahead := 0
-	for i := range s.tasks {
-		if s.plan.Done[i] {
-			continue
-		}
-		for ahead >= window {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.started:
-				ahead--
-			}
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		pf.Prefetch(s.run, &s.tasks[i])
-		ahead++
-	}
+	return jobs
 }
 
 // finish takes an attempt's result: success releases dependents, a failure
 // is retried or skips everything downstream.
-func (s *scheduler) finish(ctx context.Context, r taskResult) {
-	i, res := r.i, r.res
+func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 	t := &s.tasks[i]
 	s.free += max(t.Slots, 1)
 	s.running--

@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -184,33 +185,41 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if s.Started != nil {
 		s.Started()
 	}
-	pgid := pid
+	// The leader is waited for right here, on the calling goroutine: a
+	// task's end then wakes only the thread that started it. A timeout or
+	// a cancellation stops the group from a goroutine of its own, made only
+	// if it happens.
 	var (
-		ws      syscall.WaitStatus
-		waitErr error
+		r       Result
+		done    = make(chan struct{}) // closed once the leader is reaped
+		claimed atomic.Bool           // set by the first of a stop or the reaping
+		stopped = make(chan struct{}) // closed when a stop that claimed is over
 	)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ws, waitErr = wait(pid)
-	}()
-
-	var timeout <-chan time.Time
+	stopper := func(timedOut bool) func() {
+		return func() {
+			if !claimed.CompareAndSwap(false, true) {
+				return
+			}
+			defer close(stopped)
+			if stop(pid, done, s.KillGrace) {
+				r.TimedOut, r.Canceled = timedOut, !timedOut
+			}
+		}
+	}
+	var timer *time.Timer
 	if s.Timeout > 0 {
-		t := time.NewTimer(s.Timeout)
-		defer t.Stop()
-		timeout = t.C
+		timer = time.AfterFunc(s.Timeout, stopper(true))
 	}
-
-	var r Result
-	select {
-	case <-done:
-	case <-timeout:
-		r.TimedOut = stop(pgid, done, s.KillGrace)
-	case <-ctx.Done():
-		r.Canceled = stop(pgid, done, s.KillGrace)
+	afterCancel := context.AfterFunc(ctx, stopper(false))
+	ws, waitErr := wait(pid)
+	close(done)
+	afterCancel()
+	if timer != nil {
+		timer.Stop()
 	}
-	<-done
+	if !claimed.CompareAndSwap(false, true) {
+		<-stopped // a stop began: the group is seen to before returning
+	}
 	r.Start, r.End = start, time.Now()
 	if waitErr != nil {
 		// Only possible if something else in bmc reaped our child (ECHILD):
