@@ -72,6 +72,11 @@ type Backend struct {
 	// reused for later tasks: a background process a task left behind may
 	// still have one as its working directory.
 	trash []string
+	// done are the working directories of tasks that succeeded, not yet
+	// looked at by settle, which is running when settling is set; spare
+	// is a slice for it to reuse.
+	done, spare []string
+	settling    bool
 	// dirs tracks task directories: dirPrefetching while Prefetch makes
 	// them, a *logFiles once it has (new and empty, with the log files
 	// open: the first attempt need neither check nor open anything),
@@ -159,8 +164,10 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	}
 	logs, _ := b.dirs.Swap(taskDir, dirStarted)
 	lf, fresh := logs.(*logFiles)
+	closeLogs := func() {}
 	if fresh {
-		defer lf.close()
+		closeLogs = sync.OnceFunc(lf.close)
+		defer closeLogs()
 	} else if err := b.freshDirs(taskDir, wd); err != nil {
 		return fail(err.Error(), false)
 	}
@@ -183,7 +190,15 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		Stderr:    filepath.Join(taskDir, "stderr.txt"),
 		Timeout:   t.Timeout.D(),
 		KillGrace: b.opts.KillGrace,
-		Started:   a.Started,
+		// Once the task runs: bmc's copies of its logs are of no more use,
+		// and the work left from earlier tasks is done while it runs.
+		Started: func() {
+			closeLogs()
+			b.settle()
+			if a.Started != nil {
+				a.Started()
+			}
+		},
 	}
 	if fresh {
 		spec.StdoutFile, spec.StderrFile = lf.stdout, lf.stderr
@@ -197,11 +212,38 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	b.uploadLogs(ctx, a, taskDir, &res)
 	res.End = time.Now()
 	if res.State == executor.Succeeded && !b.opts.KeepWorkdirs && !a.Finalize {
-		if empty, err := isEmptyDir(wd); err != nil || !empty {
-			b.retire(wd)
-		}
+		b.mu.Lock()
+		b.done = append(b.done, wd)
+		b.mu.Unlock()
 	}
 	return res
+}
+
+// settle looks at the working directories of tasks that succeeded since
+// it last ran and sets aside for Cleanup those that hold files. It runs
+// once the next task has started, rather than between a task's end and
+// the next one's start.
+func (b *Backend) settle() {
+	b.mu.Lock()
+	if b.settling || len(b.done) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	b.settling = true
+	dirs := b.done
+	b.done = b.spare[:0]
+	b.mu.Unlock()
+	var full []string
+	for _, wd := range dirs {
+		if empty, err := isEmptyDir(wd); err != nil || !empty {
+			full = append(full, wd)
+		}
+	}
+	b.mu.Lock()
+	b.trash = append(b.trash, full...)
+	b.spare = dirs[:0]
+	b.settling = false
+	b.mu.Unlock()
 }
 
 // Prefetch creates a task's directories and its empty log files, and
@@ -264,13 +306,6 @@ func isEmptyDir(dir string) (bool, error) {
 	}
 }
 
-// retire sets a succeeded task's working directory aside for Cleanup.
-func (b *Backend) retire(wd string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.trash = append(b.trash, wd)
-}
-
 // Cleanup empties the working directories of succeeded tasks and closes
 // the log files of tasks prefetched but never started.
 func (b *Backend) Cleanup(ctx context.Context) error {
@@ -280,6 +315,7 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		b.unyield = nil
 	}
 	b.mu.Unlock()
+	b.settle()
 	b.dirs.Range(func(k, v any) bool {
 		if lf, ok := v.(*logFiles); ok && b.dirs.CompareAndDelete(k, v) {
 			lf.close()

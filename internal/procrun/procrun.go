@@ -128,13 +128,9 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		return r, err
 	}
 
-	path, err := lookPath(name, s.Dir, s.Env)
+	path, cached, err := lookPath(name, s.Dir, s.Env)
 	if err != nil {
-		code := ExitCannotExecute
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			code = ExitNotFound
-		}
-		return fail(code, fmt.Errorf("run %q: %w", name, err))
+		return fail(lookCode(err), fmt.Errorf("run %q: %w", name, err))
 	}
 
 	// The kernel takes C strings: a NUL would cut an argument or variable
@@ -174,10 +170,21 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	start = time.Now()
 	restore := normalForFork()
 	pid, err := syscall.ForkExec(path, s.Argv, attr)
+	var lookErr error
+	if err != nil && cached {
+		// The program found earlier may have gone since: look again.
+		forgetPath(name, s.Env)
+		if path, _, lookErr = lookPath(name, s.Dir, s.Env); lookErr == nil {
+			pid, err = syscall.ForkExec(path, s.Argv, attr)
+		}
+	}
 	restore()
 	// Our copies of the files were handed to the child at fork; holding
 	// them open any longer gains nothing.
 	closeFiles()
+	if lookErr != nil {
+		return fail(lookCode(lookErr), fmt.Errorf("run %q: %w", name, lookErr))
+	}
 	if err != nil {
 		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, startError(path, s.Dir, err)))
 	}
@@ -405,27 +412,19 @@ var lookCache sync.Map
 // the child will see. os/exec would search bmc's own PATH and resolve
 // relative names against bmc's directory, which is not what the task asked
 // for.
-func lookPath(name, dir string, env []string) (string, error) {
+//
+// Names found through a PATH of absolute directories are remembered, as a
+// shell's hash table does, and reported as cached: should the exec of one
+// fail, forgetPath and a second look find where it went.
+func lookPath(name, dir string, env []string) (path string, cached bool, err error) {
 	if strings.Contains(name, "/") {
 		p := name
 		if !filepath.IsAbs(p) && dir != "" {
 			p = filepath.Join(dir, p)
 		}
-		return p, checkExecutable(p)
+		return p, false, checkExecutable(p)
 	}
-	pathEnv, ok := "", false
-	if env == nil {
-		pathEnv, ok = os.LookupEnv("PATH")
-	} else {
-		for _, kv := range env {
-			if v, found := strings.CutPrefix(kv, "PATH="); found {
-				pathEnv, ok = v, true // the last one wins, as in os/exec
-			}
-		}
-	}
-	if !ok {
-		pathEnv = os.Getenv("PATH")
-	}
+	pathEnv := pathOf(env)
 	// Absolute PATH entries resolve the same way for every task: remember
 	// them, so that thousands of short tasks do not each stat every PATH
 	// directory. A relative entry depends on dir and is not cached.
@@ -436,10 +435,7 @@ func lookPath(name, dir string, env []string) (string, error) {
 	}
 	if cacheable {
 		if p, ok := lookCache.Load(key); ok {
-			if checkExecutable(p.(string)) == nil {
-				return p.(string), nil
-			}
-			lookCache.Delete(key)
+			return p.(string), true, nil
 		}
 	}
 	var firstErr error
@@ -456,7 +452,7 @@ func lookPath(name, dir string, env []string) (string, error) {
 			if cacheable {
 				lookCache.Store(key, p)
 			}
-			return p, nil
+			return p, false, nil
 		}
 		// Like execvp, remember a program that exists but cannot run, so
 		// the error says "permission denied" rather than "not found".
@@ -465,9 +461,42 @@ func lookPath(name, dir string, env []string) (string, error) {
 		}
 	}
 	if firstErr != nil {
-		return "", firstErr
+		return "", false, firstErr
 	}
-	return "", exec.ErrNotFound
+	return "", false, exec.ErrNotFound
+}
+
+// lookCode is the exit code a shell gives for a program it cannot find
+// (127) or cannot run (126).
+func lookCode(err error) int {
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		return ExitNotFound
+	}
+	return ExitCannotExecute
+}
+
+// forgetPath drops what lookPath remembered for name under env's PATH.
+func forgetPath(name string, env []string) {
+	lookCache.Delete(pathKey{name, pathOf(env)})
+}
+
+// pathOf is the PATH the child will see: the last PATH in env, or bmc's
+// own when env is nil or has none.
+func pathOf(env []string) string {
+	pathEnv, ok := "", false
+	if env == nil {
+		pathEnv, ok = os.LookupEnv("PATH")
+	} else {
+		for _, kv := range env {
+			if v, found := strings.CutPrefix(kv, "PATH="); found {
+				pathEnv, ok = v, true // the last one wins, as in os/exec
+			}
+		}
+	}
+	if !ok {
+		pathEnv = os.Getenv("PATH")
+	}
+	return pathEnv
 }
 
 func checkExecutable(p string) error {

@@ -534,3 +534,46 @@ func TestParseStat(t *testing.T) {
 		})
 	}
 }
+
+// TestRunLookupCacheFollowsMoves runs a program found through PATH, moves
+// it to a later PATH directory, then removes it: the remembered location
+// must neither run the old file nor turn "not found" into another error.
+func TestRunLookupCacheFollowsMoves(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	env := []string{"PATH=" + a + ":" + b}
+	name := "bmc-moving-tool"
+	write := func(dir, body string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\necho "+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() (Result, string, error) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out")
+		r, err := Run(context.Background(), Spec{Argv: []string{name}, Dir: t.TempDir(), Env: env, Stdout: out})
+		got, _ := os.ReadFile(out)
+		return r, string(got), err
+	}
+
+	write(a, "first")
+	for range 2 { // the second run takes the remembered path
+		if r, got, err := run(); err != nil || r.ExitCode != 0 || got != "first\n" {
+			t.Fatalf("run from %s: %+v %q %v", a, r, got, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(a, name)); err != nil {
+		t.Fatal(err)
+	}
+	write(b, "second")
+	if r, got, err := run(); err != nil || r.ExitCode != 0 || got != "second\n" {
+		t.Fatalf("after the move to %s: %+v %q %v", b, r, got, err)
+	}
+	if err := os.Remove(filepath.Join(b, name)); err != nil {
+		t.Fatal(err)
+	}
+	r, _, err := run()
+	if err == nil || r.ExitCode != ExitNotFound || !errors.Is(err, exec.ErrNotFound) {
+		t.Fatalf("after removal: exit %d, %v; want %d and not found", r.ExitCode, err, ExitNotFound)
+	}
+}
