@@ -4,17 +4,20 @@
 #   W1  1,000 independent tasks
 #   W2  a chain of 500
 #   W3  1 -> 1,000 -> 1 (fan-out, fan-in)
-# Also a raw fork/exec loop for bmc's per-task overhead (bench/rawexec:
-# syscall.ForkExec and wait4 with 2 in flight, the calls bmc makes for a
-# task and nothing else), and snakemake on W1 when it is installed.
+# Also the floor under bmc, for its per-task overhead: bench/rawexec, a
+# loop of syscall.ForkExec and wait4 (the calls bmc makes for a task and
+# nothing else) with as many in flight, bare and with each task's files;
+# and snakemake on W1 when it is installed.
 # Usage: bench/local-vs-make.sh [rounds]   (default 11; prints medians and ratios)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 reps=${1:-11}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-go build -o "$work/bmc" "$root/cmd/bmc"
-go build -o "$work/rawexec" "$root/bench/rawexec"
+# Built as released: a static binary (CGO_ENABLED=0), which starts a few
+# milliseconds sooner than one linked against the C library.
+CGO_ENABLED=0 go build -o "$work/bmc" "$root/cmd/bmc"
+CGO_ENABLED=0 go build -o "$work/rawexec" "$root/bench/rawexec"
 
 spec() { # name, tasks yaml
 	printf 'apiVersion: bmc/v1\nkind: Workload\nname: %s\ntasks:\n%s' "$1" "$2"
@@ -51,6 +54,7 @@ gen() {
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+quartiles() { sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+3)/4)], a[int((NR+1)/2)], a[int((3*NR+1)/4)]}'; }
 timeit() { # command...: seconds
 	local s e
 	s=$(date +%s.%N)
@@ -59,45 +63,59 @@ timeit() { # command...: seconds
 	echo "$e - $s" | bc
 }
 
-# This kind of machine drifts by ±10% over minutes: each round runs bmc
-# and make back to back, in alternating order, and the ratio reported is
-# the median of the rounds' own ratios, with its quartiles.
-quartiles() { sort -n | awk '{a[NR]=$1} END {printf "%.3f %.3f %.3f\n", a[int((NR+3)/4)], a[int((NR+1)/2)], a[int((3*NR+1)/4)]}'; }
-printf '%-4s %10s %10s %8s %15s %12s\n' DAG "bmc (s)" "make (s)" ratio "(q25-q75)" "bmc µs/task"
+# Four ways to start the same tasks, each round in a rotated order:
+#   bmc    the local backend
+#   make   make -j2 on the generated Makefile
+#   raw    bench/rawexec: fork/exec and wait4 alone, same count and slots
+#   files  bench/rawexec -files: the same, plus each task's directories
+#          and log files as bmc lays them out
+# This kind of machine drifts by ±10% over minutes: what is reported for
+# each is the median of its per-round ratios to make, with quartiles, so
+# that every ratio compares runs made seconds apart.
+printf '%-4s %-6s %9s %8s %15s %10s\n' DAG how "wall (s)" "× make" "(q25-q75)" "µs/task"
 for w in W1 W2 W3; do
 	gen "$w"
 	n=$(grep -c $'^\t@true' "$work/$w.mk")
-	b=() m=() q=()
+	p=2
+	[ "$w" = W2 ] && p=1 # a chain runs one task at a time
+	declare -A t=() q=()
 	for r in $(seq "$reps"); do
 		# A fresh state directory each time, removed only at the end:
 		# deleting thousands of files right before a timed run would make
 		# the file system's inode allocation slower for it.
-		if ((r % 2)); then
-			tb=$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r")
-			tm=$(timeit make -j2 -f "$work/$w.mk" -C "$work")
-		else
-			tm=$(timeit make -j2 -f "$work/$w.mk" -C "$work")
-			tb=$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r")
-		fi
-		b+=("$tb") m+=("$tm") q+=("$(echo "$tb / $tm" | bc -l)")
+		mkdir -p "$work/raw-$w-$r"
+		ways=(bmc make raw files)
+		for k in 0 1 2 3; do
+			how=${ways[$(((k + r) % 4))]}
+			case $how in
+			bmc) v=$(timeit "$work/bmc" run "$work/$w.yaml" --slots 2 --progress none --state-dir "$work/state-$w-$r") ;;
+			make) v=$(timeit make -j2 -f "$work/$w.mk" -C "$work") ;;
+			raw) v=$(timeit "$work/rawexec" -n "$n" -p "$p" true) ;;
+			files) v=$(timeit "$work/rawexec" -n "$n" -p "$p" -files "$work/raw-$w-$r" true) ;;
+			esac
+			t[$how]+="$v "
+		done
+		for how in bmc raw files; do
+			read -ra a <<<"${t[$how]}"
+			read -ra m <<<"${t[make]}"
+			q[$how]+="$(echo "${a[-1]} / ${m[-1]}" | bc -l) "
+		done
 	done
-	bm=$(printf '%s\n' "${b[@]}" | median)
-	mm=$(printf '%s\n' "${m[@]}" | median)
-	read -r q1 q2 q3 < <(printf '%s\n' "${q[@]}" | quartiles)
-	printf '%-4s %10.3f %10.3f %8.3f %15s %12.0f\n' "$w" "$bm" "$mm" "$q2" "($q1-$q3)" "$(echo "$bm * 1000000 / $n" | bc -l)"
-	[ "$w" = W1 ] && w1=$bm
+	for how in make raw files bmc; do
+		wall=$(printf '%s\n' ${t[$how]} | median)
+		if [ "$how" = make ]; then
+			printf '%-4s %-6s %9.3f %8s %15s %10.0f\n' "$w" "$how" "$wall" 1 "" "$(echo "$wall * 1000000 / $n" | bc -l)"
+		else
+			read -r q1 q2 q3 < <(printf '%s\n' ${q[$how]} | quartiles)
+			printf '%-4s %-6s %9.3f %8.3f %15s %10.0f\n' "$w" "$how" "$wall" "$q2" "($q1-$q3)" "$(echo "$wall * 1000000 / $n" | bc -l)"
+		fi
+		eval "wall_$how=$wall"
+	done
+	printf '%-4s bmc over raw: %.0f µs/task; over raw with task files: %.0f µs/task\n' "$w" \
+		"$(echo "($wall_bmc - $wall_raw) * 1000000 / $n" | bc -l)" "$(echo "($wall_bmc - $wall_files) * 1000000 / $n" | bc -l)"
+	[ "$w" = W1 ] && w1=$wall_bmc
+	unset t q
 done
-
-# Raw fork/exec of 1,000 `true` with 2 in parallel, beside make once more:
-# the floor under bmc.
-r=() m=()
-for _ in $(seq "$reps"); do
-	r+=("$(timeit "$work/rawexec" -n 1000 -p 2 true)")
-	m+=("$(timeit make -j2 -f "$work/W1.mk" -C "$work")")
-done
-rm=$(printf '%s\n' "${r[@]}" | median)
-mm=$(printf '%s\n' "${m[@]}" | median)
-printf 'raw fork/exec W1: %.3f s (%.0f µs/task, %.2f× make -j2); bmc W1 overhead over it: %.0f µs/task\n' "$rm" "$(echo "$rm * 1000" | bc -l)" "$(echo "$rm / $mm" | bc -l)" "$(echo "($w1 - $rm) * 1000" | bc -l)"
 
 if command -v snakemake >/dev/null; then
 	{
