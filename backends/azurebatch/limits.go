@@ -5,7 +5,6 @@ package azurebatch
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -23,7 +22,21 @@ const (
 	maxSlotsPerCoreRatio = 4
 )
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// validID reports whether id is a valid Batch pool, job or task id: 1-64
+// letters, digits, '_' and '-'. (A regexp would say the same, at the cost
+// of compiling 64 copies of the character class at every bmc start.)
+func validID(id string) bool {
+	if len(id) < 1 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // vmCores are the cores of a few common VM sizes, for the slots check;
 // sizes not listed are checked against 256 only.
@@ -63,7 +76,7 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 		add(planner.Error, "", "the azurebatch backend needs a pool: give the spec a pool block, or --pool")
 		return out
 	}
-	if !idRE.MatchString(p.ID) {
+	if !validID(p.ID) {
 		add(planner.Error, "", "pool id %q: Batch ids are 1-64 letters, digits, '-' and '_'", p.ID)
 	}
 	if p.VMSize != "" && (p.Image == nil || p.NodeAgentSKU == "") {
@@ -84,7 +97,7 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 		add(planner.Error, "", "%d application packages: a Batch pool takes at most %d", n, MaxPoolPackages)
 	}
 	for _, t := range prog.Tasks {
-		if !idRE.MatchString(t.ID) {
+		if !validID(t.ID) {
 			add(planner.Error, t.ID, "task id: Batch ids are 1-64 letters, digits, '-' and '_'")
 		}
 		if usesAttempt(&t) {

@@ -2,6 +2,7 @@ package azurebatch
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -77,5 +78,18 @@ func TestDescribe(t *testing.T) {
 	}
 	if s.Tasks != 253 || s.Barriers == 0 || s.Requests < 3 || s.LargestTask == 0 || s.Pool.ID != "p" || !strings.Contains(s.Finalize, "job manager") {
 		t.Errorf("%+v", s)
+	}
+}
+
+func TestValidID(t *testing.T) {
+	re := regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`) // Batch's rule, as documented
+	ids := []string{"", "a", "A-b_9", strings.Repeat("x", 64), strings.Repeat("x", 65), "a.b", "a b", "é", "a/b", "-", "_", "a\n", "ünï", "x\x00"}
+	for c := 0; c < 256; c++ {
+		ids = append(ids, "id"+string(rune(c)), string([]byte{byte(c)}))
+	}
+	for _, id := range ids {
+		if got, want := validID(id), re.MatchString(id); got != want {
+			t.Errorf("validID(%q) = %v, want %v", id, got, want)
+		}
 	}
 }

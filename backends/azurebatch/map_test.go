@@ -445,7 +445,7 @@ func TestBarriers100k(t *testing.T) {
 	}
 	checkEquivalent(t, plan, m, MaxDependencyChars)
 	for _, tk := range m.Tasks[len(prog.Tasks):] {
-		if len(tk.ID) > 64 || !idRE.MatchString(tk.ID) {
+		if len(tk.ID) > 64 || !validID(tk.ID) {
 			t.Errorf("barrier id %q", tk.ID)
 		}
 	}
@@ -500,7 +500,7 @@ func TestBarrierIDTaken(t *testing.T) {
 func TestBarrierIDLength(t *testing.T) {
 	long := strings.Repeat("g", 64)
 	a, b := barrierID("g-"+long, 3, 12), barrierID("g-"+long+"x", 3, 12)
-	if len(a) > 64 || a == b || !idRE.MatchString(a) {
+	if len(a) > 64 || a == b || !validID(a) {
 		t.Errorf("%q %q", a, b)
 	}
 }
