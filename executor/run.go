@@ -351,9 +351,7 @@ func (s *scheduler) dispatch(ctx context.Context, own *job) *job {
 	if !s.stopping {
 		jobs = s.startReady()
 	}
-	if own == nil || len(jobs) == 0 {
-		s.flushJournal()
-	} // else the next attempt's goroutine writes it once its task runs
+	s.flushJournal()
 	s.checkOver()
 	var next *job
 	for k := range jobs {
@@ -387,17 +385,9 @@ func (s *scheduler) work(ctx context.Context, j job) {
 }
 
 // attemptStarted is called on an attempt's own goroutine once its task is
-// running (or has failed to start): the journal records held so far are
-// written, and the prefetcher's window kept full, from there, while the
-// task runs, rather than between two tasks or by waking another thread.
+// running (or has failed to start): it keeps the prefetcher's window full
+// from there, while the task runs, rather than waking another thread.
 func (s *scheduler) attemptStarted() {
-	if s.j != nil {
-		if err := s.j.Flush(); err != nil {
-			s.mu.Lock()
-			s.journalFailure(err)
-			s.mu.Unlock()
-		}
-	}
 	if s.pf == nil {
 		return
 	}
