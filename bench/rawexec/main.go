@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -35,13 +36,18 @@ func main() {
 	}
 	argv := flag.Args()
 	env := os.Environ()
-	jobs := make(chan int)
+	// Each worker takes the next start from a counter: no thread hands a
+	// start to another, so between one exit and the next fork there is
+	// only the worker's own loop.
+	var next, failed atomic.Int64
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
 	for range *p {
 		wg.Go(func() {
-			for i := range jobs {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= *n {
+					return
+				}
 				attr := &syscall.ProcAttr{Env: env, Files: []uintptr{0, 1, 2}, Sys: &syscall.SysProcAttr{Setpgid: true}}
 				var fds []int
 				if *files != "" {
@@ -61,20 +67,14 @@ func main() {
 					_, err = syscall.Wait4(pid, &ws, 0, nil)
 				}
 				if err != nil || ws.ExitStatus() != 0 {
-					mu.Lock()
-					failed++
-					mu.Unlock()
+					failed.Add(1)
 				}
 			}
 		})
 	}
-	for i := range *n {
-		jobs <- i
-	}
-	close(jobs)
 	wg.Wait()
-	if failed > 0 {
-		fmt.Fprintf(os.Stderr, "rawexec: %d of %d runs failed\n", failed, *n)
+	if f := failed.Load(); f > 0 {
+		fmt.Fprintf(os.Stderr, "rawexec: %d of %d runs failed\n", f, *n)
 		os.Exit(1)
 	}
 }
