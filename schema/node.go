@@ -165,9 +165,19 @@ type builder struct {
 	file    string
 	anchors map[string]ast.Node
 	diags   Diagnostics
+	// inAlias counts the aliases being expanded around the current node;
+	// aliased counts the nodes built for them, and overflow is set once
+	// that passed maxAliased.
+	inAlias, aliased int
+	overflow         bool
 }
 
 const maxDepth = 100
+
+// maxAliased bounds the nodes aliases may expand to, so that a few lines
+// of nested aliases ("billion laughs") cannot exhaust memory: far above
+// what any spec repeats with anchors, far below what would hurt.
+const maxAliased = 100_000
 
 func (b *builder) pos(tk *token.Token) Pos {
 	if tk == nil {
@@ -185,6 +195,11 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		b.errorf(an.GetToken(), "YAML nested deeper than %d levels", maxDepth)
 		return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
 	}
+	if b.inAlias > 0 {
+		if b.aliased++; b.aliased > maxAliased {
+			return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
+		}
+	}
 	switch n := an.(type) {
 	case *ast.AnchorNode:
 		if name, ok := n.Name.(*ast.StringNode); ok {
@@ -201,7 +216,14 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 			b.errorf(n.GetToken(), "unknown YAML alias *%s", name)
 			return &Node{Kind: KindNull, Pos: b.pos(n.GetToken())}
 		}
-		return b.node(target, depth+1)
+		b.inAlias++
+		out := b.node(target, depth+1)
+		b.inAlias--
+		if b.aliased > maxAliased && !b.overflow {
+			b.overflow = true
+			b.errorf(n.GetToken(), "YAML aliases expand to more than %d values; the expansion stops here", maxAliased)
+		}
+		return out
 	case *ast.TagNode:
 		return b.node(n.Value, depth+1)
 	case *ast.NullNode:
