@@ -17,7 +17,7 @@ import (
 // faster than the positioned parser Parse otherwise uses, and reports
 // false when the document holds anything whose reading it leaves to
 // that parser: a syntax error (yaml/v3 gives no column), a duplicate
-// or merge key, a tag or anchor, a folded scalar, an unusual number,
+// or merge key, a tag, anchor or alias, a folded scalar, an unusual number,
 // more than one document or none, a document that is not a map, tabs,
 // carriage returns, blanks at the end of a line, and the other cases
 // each marked below. What it builds is the same tree, positions included, as that parser's.
@@ -72,10 +72,9 @@ func (f *fastBuilder) node(n *yaml.Node, depth int) (*Node, bool) {
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
-		if n.Alias == nil {
-			return nil, false
-		}
-		return f.node(n.Alias, depth+1)
+		// Aliases are expanded by the positioned parser, which bounds
+		// their expansion (an anchor would send the spec there anyway).
+		return nil, false
 	case yaml.ScalarNode:
 		return f.scalar(n)
 	case yaml.MappingNode:
