@@ -1,10 +1,12 @@
 package schema
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
@@ -143,7 +145,7 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	if len(docs) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
 	}
-	b := builder{file: file, anchors: map[string]ast.Node{}}
+	b := builder{file: file, src: src, anchors: map[string]ast.Node{}}
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
 		p := b.pos(docs[1].Body.GetToken())
@@ -163,6 +165,8 @@ func syntaxDiag(file string, err error) *Diagnostic {
 
 type builder struct {
 	file    string
+	src     []byte
+	lines   []int // offsets of line starts in src, made on first use
 	anchors map[string]ast.Node
 	diags   Diagnostics
 	// inAlias counts the aliases being expanded around the current node;
@@ -183,7 +187,52 @@ func (b *builder) pos(tk *token.Token) Pos {
 	if tk == nil {
 		return Pos{File: b.file}
 	}
-	return Pos{File: b.file, Line: tk.Position.Line, Col: tk.Position.Column}
+	return Pos{File: b.file, Line: tk.Position.Line, Col: b.col(tk)}
+}
+
+// col is the column of a token. goccy/go-yaml places a plain scalar that
+// has blanks after it at the end of its line as many columns too far to
+// the right as there are blanks (it counts back from the line's end);
+// such a column is put back where the scalar starts. A column that fits
+// that pattern cannot be right: the scalar would then end in blanks,
+// which a plain scalar never does.
+func (b *builder) col(tk *token.Token) int {
+	col := tk.Position.Column
+	v := tk.Value
+	if v == "" || strings.ContainsAny(v, "\n") {
+		return col
+	}
+	line := b.line(tk.Position.Line)
+	trimmed := bytes.TrimRight(line, " ")
+	blanks := len(line) - len(trimmed)
+	if blanks == 0 || !bytes.HasSuffix(trimmed, []byte(v)) {
+		return col
+	}
+	start := utf8.RuneCount(trimmed) - utf8.RuneCountInString(v) + 1
+	if col == start+blanks {
+		return start
+	}
+	return col
+}
+
+// line is the text of line n (1-based) of the source, without its end.
+func (b *builder) line(n int) []byte {
+	if b.lines == nil {
+		b.lines = append(b.lines, 0)
+		for i, c := range b.src {
+			if c == '\n' {
+				b.lines = append(b.lines, i+1)
+			}
+		}
+	}
+	if n < 1 || n > len(b.lines) {
+		return nil
+	}
+	end := len(b.src)
+	if n < len(b.lines) {
+		end = b.lines[n] - 1
+	}
+	return b.src[b.lines[n-1]:end]
 }
 
 func (b *builder) errorf(tk *token.Token, format string, args ...any) {
@@ -229,9 +278,9 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.NullNode:
 		return &Node{Kind: KindNull, Pos: b.pos(n.Token), Str: "null"}
 	case *ast.BoolNode:
-		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value, Col0: n.Token.Position.Column}
+		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value, Col0: b.col(n.Token)}
 	case *ast.IntegerNode:
-		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value, Col0: n.Token.Position.Column}
+		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value, Col0: b.col(n.Token)}
 		switch v := n.Value.(type) {
 		case int64:
 			out.Int = v
@@ -244,7 +293,7 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		out.Float = float64(out.Int)
 		return out
 	case *ast.FloatNode:
-		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value, Col0: n.Token.Position.Column}
+		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value, Col0: b.col(n.Token)}
 	case *ast.InfinityNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value}
 	case *ast.NanNode:
@@ -252,7 +301,7 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.StringNode:
 		out := &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value}
 		if !strings.Contains(n.Token.Origin, "\n") || strings.TrimSpace(n.Token.Origin) == n.Value {
-			out.Col0 = n.Token.Position.Column
+			out.Col0 = b.col(n.Token)
 			if n.Token.Type == token.SingleQuoteType || n.Token.Type == token.DoubleQuoteType {
 				out.Col0++
 			}
