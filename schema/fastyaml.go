@@ -45,15 +45,14 @@ func parseFast(file string, src []byte) (*Node, bool) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, false
 	}
-	f := fastBuilder{file: file, src: src}
+	f := fastBuilder{file: file, src: lineIndex{src: src}}
 	return f.node(doc.Content[0], 0)
 }
 
 type fastBuilder struct {
 	file  string
 	flow  int // depth of flow collections around the node being built
-	src   []byte
-	lines []int  // offsets of line starts, made on first use
+	src   lineIndex
 	ascii []int8 // per line: 1 when it is all ASCII, -1 when not, 0 unknown
 }
 
@@ -258,21 +257,12 @@ func (f *fastBuilder) lineBefore(line, col int) []byte {
 // lineFrom returns the source line line from column col on (both
 // 1-based, col counted in runes), without its newline.
 func (f *fastBuilder) lineFrom(line, col int) []byte {
-	if f.lines == nil {
-		f.lines = []int{0}
-		for i, c := range f.src {
-			if c == '\n' {
-				f.lines = append(f.lines, i+1)
-			}
-		}
-		f.ascii = make([]int8, len(f.lines))
-	}
-	if line < 1 || line > len(f.lines) {
+	if line < 1 || line > f.src.count() {
 		return nil
 	}
-	rest := f.src[f.lines[line-1]:]
-	if i := bytes.IndexByte(rest, '\n'); i >= 0 {
-		rest = rest[:i]
+	rest := f.src.line(line)
+	if f.ascii == nil {
+		f.ascii = make([]int8, f.src.count())
 	}
 	if f.ascii[line-1] == 0 {
 		f.ascii[line-1] = -1

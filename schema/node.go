@@ -145,7 +145,7 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	if len(docs) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
 	}
-	b := builder{file: file, src: src, anchors: map[string]ast.Node{}}
+	b := builder{file: file, src: lineIndex{src: src}, anchors: map[string]ast.Node{}}
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
 		p := b.pos(docs[1].Body.GetToken())
@@ -165,8 +165,7 @@ func syntaxDiag(file string, err error) *Diagnostic {
 
 type builder struct {
 	file    string
-	src     []byte
-	lines   []int // offsets of line starts in src, made on first use
+	src     lineIndex
 	anchors map[string]ast.Node
 	diags   Diagnostics
 	// inAlias counts the aliases being expanded around the current node;
@@ -202,7 +201,7 @@ func (b *builder) col(tk *token.Token) int {
 	if v == "" || strings.ContainsAny(v, "\n") {
 		return col
 	}
-	line := b.line(tk.Position.Line)
+	line := b.src.line(tk.Position.Line)
 	trimmed := bytes.TrimRight(line, " ")
 	blanks := len(line) - len(trimmed)
 	if blanks == 0 || !bytes.HasSuffix(trimmed, []byte(v)) {
@@ -215,24 +214,37 @@ func (b *builder) col(tk *token.Token) int {
 	return col
 }
 
-// line is the text of line n (1-based) of the source, without its end.
-func (b *builder) line(n int) []byte {
-	if b.lines == nil {
-		b.lines = append(b.lines, 0)
-		for i, c := range b.src {
+// lineIndex gives the lines of a source, indexing where they start on
+// first use.
+type lineIndex struct {
+	src    []byte
+	starts []int
+}
+
+// count is the number of lines.
+func (x *lineIndex) count() int {
+	if x.starts == nil {
+		x.starts = []int{0}
+		for i, c := range x.src {
 			if c == '\n' {
-				b.lines = append(b.lines, i+1)
+				x.starts = append(x.starts, i+1)
 			}
 		}
 	}
-	if n < 1 || n > len(b.lines) {
+	return len(x.starts)
+}
+
+// line is the text of line n (1-based), without its end; nil if there
+// is no such line.
+func (x *lineIndex) line(n int) []byte {
+	if n < 1 || n > x.count() {
 		return nil
 	}
-	end := len(b.src)
-	if n < len(b.lines) {
-		end = b.lines[n] - 1
+	end := len(x.src)
+	if n < len(x.starts) {
+		end = x.starts[n] - 1
 	}
-	return b.src[b.lines[n-1]:end]
+	return x.src[x.starts[n-1]:end]
 }
 
 func (b *builder) errorf(tk *token.Token, format string, args ...any) {
