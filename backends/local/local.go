@@ -73,10 +73,8 @@ type Backend struct {
 	// still have one as its working directory.
 	trash []string
 	// done are the working directories of tasks that succeeded, not yet
-	// looked at by settle, which is running when settling is set; spare
-	// is a slice for it to reuse.
-	done, spare []string
-	settling    bool
+	// looked at by settle.
+	done []string
 	// dirs tracks task directories: dirPrefetching while Prefetch makes
 	// them, a *logFiles once it has (new and empty, with the log files
 	// open: the first attempt need neither check nor open anything),
@@ -225,13 +223,8 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 // the next one's start.
 func (b *Backend) settle() {
 	b.mu.Lock()
-	if b.settling || len(b.done) == 0 {
-		b.mu.Unlock()
-		return
-	}
-	b.settling = true
 	dirs := b.done
-	b.done = b.spare[:0]
+	b.done = nil
 	b.mu.Unlock()
 	var full []string
 	for _, wd := range dirs {
@@ -239,11 +232,11 @@ func (b *Backend) settle() {
 			full = append(full, wd)
 		}
 	}
-	b.mu.Lock()
-	b.trash = append(b.trash, full...)
-	b.spare = dirs[:0]
-	b.settling = false
-	b.mu.Unlock()
+	if len(full) > 0 {
+		b.mu.Lock()
+		b.trash = append(b.trash, full...)
+		b.mu.Unlock()
+	}
 }
 
 // Prefetch creates a task's directories and its empty log files, and
@@ -306,15 +299,21 @@ func isEmptyDir(dir string) (bool, error) {
 	}
 }
 
-// Cleanup empties the working directories of succeeded tasks and closes
-// the log files of tasks prefetched but never started.
-func (b *Backend) Cleanup(ctx context.Context) error {
+// stopYielding gives bmc's threads back the scheduling they had before
+// Prepare.
+func (b *Backend) stopYielding() {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	if b.unyield != nil {
 		b.unyield()
 		b.unyield = nil
 	}
-	b.mu.Unlock()
+}
+
+// Cleanup empties the working directories of succeeded tasks and closes
+// the log files of tasks prefetched but never started.
+func (b *Backend) Cleanup(ctx context.Context) error {
+	b.stopYielding()
 	b.settle()
 	b.dirs.Range(func(k, v any) bool {
 		if lf, ok := v.(*logFiles); ok && b.dirs.CompareAndDelete(k, v) {

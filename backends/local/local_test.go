@@ -48,14 +48,7 @@ func newFixture(t *testing.T, o Options) *fixture {
 	}
 	// Prepare has bmc's threads yield to tasks; give later tests the
 	// process as it was, whether or not this one calls Cleanup.
-	t.Cleanup(func() {
-		f.be.mu.Lock()
-		defer f.be.mu.Unlock()
-		if f.be.unyield != nil {
-			f.be.unyield()
-			f.be.unyield = nil
-		}
-	})
+	t.Cleanup(f.be.stopYielding)
 	return f
 }
 
