@@ -14,8 +14,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 reps=${1:-11}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-# Built as released: a static binary (CGO_ENABLED=0), which starts a few
-# milliseconds sooner than one linked against the C library.
+# Built as the README installs it: a static binary (CGO_ENABLED=0), which
+# starts a few milliseconds sooner than one linked against the C library.
 CGO_ENABLED=0 go build -o "$work/bmc" "$root/cmd/bmc"
 CGO_ENABLED=0 go build -o "$work/rawexec" "$root/bench/rawexec"
 

@@ -26,7 +26,7 @@ func main() {
 	files := flag.String("files", "", "give each start a task directory under this one")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: rawexec [-n N] [-p P] program [args...]")
+		fmt.Fprintln(os.Stderr, "usage: rawexec [-n N] [-p P] [-files DIR] program [args...]")
 		os.Exit(2)
 	}
 	path, err := exec.LookPath(flag.Arg(0))
