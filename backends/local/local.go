@@ -436,6 +436,9 @@ func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
 		"AZ_BATCH_TASK_ID=" + t.ID,
 		"AZ_BATCH_TASK_DIR=" + taskDir,
 		"AZ_BATCH_TASK_WORKING_DIR=" + wd,
+		// No disk is set aside for a task here: a user subscription pool
+		// without a reservation reports 0 as well.
+		"AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES=0",
 		"BMC_RUN_ID=" + run.ID,
 		"BMC_WORKLOAD=" + run.Workload,
 		"BMC_TASK_ATTEMPT=" + strconv.Itoa(a.Number),

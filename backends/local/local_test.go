@@ -243,22 +243,27 @@ func TestEnvironment(t *testing.T) {
 	env := envOf(t, f, &executor.Attempt{Run: f.run, Task: task, Number: 2})
 	taskDir := f.taskDir("env-task")
 	want := map[string]string{
-		"AZ_BATCH_TASK_ID":          "env-task",
-		"AZ_BATCH_JOB_ID":           f.run.ID,
-		"AZ_BATCH_TASK_WORKING_DIR": filepath.Join(taskDir, "wd"),
-		"AZ_BATCH_TASK_DIR":         taskDir,
-		"AZ_BATCH_NODE_ROOT_DIR":    f.run.Dir,
-		"AZ_BATCH_NODE_SHARED_DIR":  filepath.Join(f.run.Dir, "shared"),
-		"AZ_BATCH_NODE_STARTUP_DIR": filepath.Join(f.run.Dir, "startup"),
-		"AZ_BATCH_POOL_ID":          "genome-pool",
-		"AZ_BATCH_NODE_ID":          "local-node",
-		"AZ_BATCH_ACCOUNT_NAME":     "local",
-		"BMC_RUN_ID":                f.run.ID,
-		"BMC_WORKLOAD":              "w",
-		"BMC_TASK_ATTEMPT":          "2",
-		"FOO":                       "bar baz",
-		"BMC_TEST_OUTER":            "from bmc",
-		"BMC_TEST_OVERRIDDEN":       "from the task",
+		"AZ_BATCH_TASK_ID":                                  "env-task",
+		"AZ_BATCH_JOB_ID":                                   f.run.ID,
+		"AZ_BATCH_TASK_WORKING_DIR":                         filepath.Join(taskDir, "wd"),
+		"AZ_BATCH_TASK_DIR":                                 taskDir,
+		"AZ_BATCH_NODE_ROOT_DIR":                            f.run.Dir,
+		"AZ_BATCH_NODE_SHARED_DIR":                          filepath.Join(f.run.Dir, "shared"),
+		"AZ_BATCH_NODE_STARTUP_DIR":                         filepath.Join(f.run.Dir, "startup"),
+		"AZ_BATCH_POOL_ID":                                  "genome-pool",
+		"AZ_BATCH_NODE_ID":                                  "local-node",
+		"AZ_BATCH_ACCOUNT_NAME":                             "local",
+		"AZ_BATCH_ACCOUNT_URL":                              "",
+		"AZ_BATCH_NODE_IS_DEDICATED":                        "true",
+		"AZ_BATCH_NODE_MOUNTS_DIR":                          filepath.Join(f.run.Dir, "fsmounts"),
+		"AZ_BATCH_CERTIFICATES_DIR":                         filepath.Join(taskDir, "certs"),
+		"AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES": "0",
+		"BMC_RUN_ID":                                        f.run.ID,
+		"BMC_WORKLOAD":                                      "w",
+		"BMC_TASK_ATTEMPT":                                  "2",
+		"FOO":                                               "bar baz",
+		"BMC_TEST_OUTER":                                    "from bmc",
+		"BMC_TEST_OVERRIDDEN":                               "from the task",
 		// '.' and '-' become '_' in names and versions.
 		"AZ_BATCH_APP_PACKAGE_aligner_2_1_0":      pkgA,
 		"AZ_BATCH_APP_PACKAGE_my_tool_1_0_beta_2": pkgB,
@@ -275,8 +280,11 @@ func TestEnvironment(t *testing.T) {
 			t.Errorf("%s is set (%q)", k, v)
 		}
 	}
+	// Every variable Batch gives every task but a start task, and no
+	// other AZ_BATCH_ one: those of multi-instance tasks, job preparation
+	// and authentication tokens have nothing to stand for here.
 	for k := range env {
-		if strings.HasPrefix(k, "AZ_BATCH_APP_PACKAGE_") {
+		if strings.HasPrefix(k, "AZ_BATCH_") {
 			if _, ok := want[k]; !ok {
 				t.Errorf("unexpected %s", k)
 			}
