@@ -214,6 +214,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": finalizeOn}
 
+	ev, err := openEvents(cmd, o.events)
+	if err != nil {
+		return err
+	}
+	defer ev.close()
 	dir, j, closeRun, err := openRun(state, &meta, prog, false)
 	if err != nil {
 		return err
@@ -239,10 +244,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		fmt.Fprintln(cmd.OutOrStdout(), meta.ID)
 		return nil
 	}
-	sinks, display, closeSinks, err := openSinks(cmd, o, plan)
-	if err != nil {
-		return err
-	}
+	sinks, display, closeSinks := openSinks(cmd, o, plan, ev)
 	defer closeSinks()
 
 	// After a first Ctrl-C the run is cancelled and followed until Batch

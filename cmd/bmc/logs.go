@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/backends/local"
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/schema"
 	"github.com/spf13/cobra"
 )
 
@@ -33,6 +35,9 @@ shows an earlier attempt's log. TASK may be "finalize".`,
 				return &exitError{code: exitFailed, err: err}
 			}
 			task := args[1]
+			if err := knownTask(dir, task); err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
 			stream := "stdout"
 			if stderr {
 				stream = "stderr"
@@ -85,6 +90,33 @@ shows an earlier attempt's log. TASK may be "finalize".`,
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the task is over")
 	cmd.Flags().IntVar(&attempt, "attempt", 0, "print the log of an earlier `attempt`")
 	return cmd
+}
+
+// knownTask checks that the run has the task, so that a mistyped id is
+// not reported as a task that has not run (or, with --follow, waited for
+// until the run ends).
+func knownTask(dir, task string) error {
+	if task == compiler.FinalizeID {
+		return nil
+	}
+	prog, err := executor.ReadProgram(dir)
+	if err != nil {
+		return nil // an unreadable plan: the logs may still be there
+	}
+	ids := make([]string, len(prog.Tasks))
+	for i := range prog.Tasks {
+		if prog.Tasks[i].ID == task {
+			return nil
+		}
+		ids[i] = prog.Tasks[i].ID
+	}
+	msg := fmt.Sprintf("run %s has no task %s", filepath.Base(dir), task)
+	if s := schema.Suggest(task, ids); s != "" {
+		msg += "; did you mean " + s + "?"
+	} else {
+		msg += fmt.Sprintf(" (see bmc status %s)", filepath.Base(dir))
+	}
+	return errors.New(msg)
 }
 
 // followLog prints the file as it grows, until the task is over (its

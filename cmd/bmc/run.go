@@ -163,6 +163,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		}
 		secret = []byte(v)
 	}
+	ev, err := openEvents(cmd, o.events)
+	if err != nil {
+		return err
+	}
+	defer ev.close()
 	meta.Storage = store.URL()
 	dir, j, closeRun, err := openRun(state, &meta, prog, prev != nil)
 	if err != nil {
@@ -172,14 +177,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: log}
+	sinks, display, closeSinks := openSinks(cmd, o, plan, ev)
+	defer closeSinks()
 	if err := be.Prepare(ctx, run); err != nil {
 		return err
 	}
-	sinks, display, closeSinks, err := openSinks(cmd, o, plan)
-	if err != nil {
-		return err
-	}
-	defer closeSinks()
 
 	verb := "run"
 	if prev != nil {
@@ -245,22 +247,17 @@ func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume b
 	return dir, j, func() { j.Close(); unlock() }, nil
 }
 
-// openSinks opens the run's event sinks: the --events stream, if asked
-// for, and the progress display. close closes both.
-func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan) (executor.Sinks, progress, func(), error) {
+// openSinks makes the run's event sinks: the --events stream, if one was
+// opened, and the progress display. close closes the display; the stream
+// is its opener's to close.
+func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan, ev *eventsFile) (executor.Sinks, progress, func()) {
 	sinks := executor.Sinks{}
-	closeEvents := func() {}
-	if o.events != "" {
-		w, c, err := openEvents(cmd, o.events)
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		closeEvents = c
-		sinks = append(sinks, executor.NewJSONSink(w))
+	if ev.w != nil {
+		sinks = append(sinks, executor.NewJSONSink(ev.w))
 	}
 	display := newProgress(cmd.ErrOrStderr(), o.progress, plan)
 	sinks = append(sinks, display)
-	return sinks, display, func() { display.Close(); closeEvents() }, nil
+	return sinks, display, display.Close
 }
 
 // runExit is the exit status of a finished run. redeliver says how to
@@ -304,15 +301,27 @@ func parsePackages(specs []string) ([]local.Package, error) {
 	return out, nil
 }
 
-func openEvents(cmd *cobra.Command, path string) (io.Writer, func(), error) {
-	if path == "-" {
-		return cmd.OutOrStdout(), func() {}, nil
+// eventsFile is the --events stream: nil w when not asked for.
+type eventsFile struct {
+	w     io.Writer
+	close func()
+}
+
+// openEvents opens the --events stream. It is opened before anything of
+// the run is made, so that a path that cannot be written leaves no run
+// behind.
+func openEvents(cmd *cobra.Command, path string) (*eventsFile, error) {
+	switch path {
+	case "":
+		return &eventsFile{close: func() {}}, nil
+	case "-":
+		return &eventsFile{w: cmd.OutOrStdout(), close: func() {}}, nil
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, nil, fmt.Errorf("--events: %w", err)
+		return nil, usagef("--events: %v", err)
 	}
-	return f, func() { f.Close() }, nil
+	return &eventsFile{w: f, close: func() { f.Close() }}, nil
 }
 
 // report prints the run's end: counts, failures with their reasons, the
