@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // APIVersion is the Batch REST API version the emulator speaks.
@@ -165,7 +166,7 @@ func New(o Options) (*Server, error) {
 		a, err := blobstage.NewFromConnectionString(o.StorageConnectionString, blobstage.Options{})
 		if err != nil {
 			s.cleanup()
-			return nil, fmt.Errorf("emulator: storage: %s", blobstage.Redact(err.Error()))
+			return nil, fmt.Errorf("emulator: storage: %s", redact.String(err.Error()))
 		}
 		s.stager.account = a
 	}

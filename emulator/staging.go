@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // stager moves a task's resourceFiles in and outputFiles out with the
@@ -36,7 +37,7 @@ type stager struct {
 func (st *stager) containerRef(raw string) (endpoint, container, sas string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return "", "", "", fmt.Errorf("%q is not an http(s) URL", blobstage.Redact(raw))
+		return "", "", "", fmt.Errorf("%q is not an http(s) URL", redact.String(raw))
 	}
 	sas = u.RawQuery
 	segs := strings.Split(strings.Trim(u.Path, "/"), "/")
@@ -129,7 +130,7 @@ func (st *stager) download(ctx context.Context, rf ResourceFile, wd, taskDir str
 			code = "BlobDownloadTimedOut"
 		}
 		return &TaskFailureInfo{Category: UserError, Code: code,
-			Message: blobstage.Redact("resource file " + where + ": " + err.Error()),
+			Message: redact.String("resource file " + where + ": " + err.Error()),
 			Details: []NameValuePair{{Name: "FilePath", Value: rf.FilePath}}}
 	}
 
@@ -267,7 +268,7 @@ func (st *stager) uploadAll(ctx context.Context, sp *runSpec, success bool) *Tas
 			where += " path " + dest.Path
 		}
 		if err != nil {
-			msg := blobstage.Redact(fmt.Sprintf("upload %s -> %s: %v", pattern, where, err))
+			msg := redact.String(fmt.Sprintf("upload %s -> %s: %v", pattern, where, err))
 			fmt.Fprintf(&errs, "%s %s\n", time.Now().UTC().Format(time.RFC3339), msg)
 			if first == nil {
 				code := "FileUploadMiscError"

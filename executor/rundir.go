@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // The files of a run directory, .bmc/runs/<run-id>/.
@@ -42,6 +43,10 @@ type Meta struct {
 	Storage   string            `json:"storage"`
 	Packages  []string          `json:"packages,omitempty"`
 	Extra     map[string]string `json:"extra,omitempty"`
+	// Redacted says that secrets in the program or the params (SAS
+	// signatures in URLs, account keys) were left out of the run
+	// directory: a resume must get them again from the spec and --set.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // NewRunID returns <workload>-<yymmddhhmmss>-<random>: sortable by time, at
@@ -72,10 +77,23 @@ func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) 
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create run directory: %w", err)
 	}
-	if err := writeJSON(filepath.Join(dir, ProgramFile), prog); err != nil {
+	// No secret is kept with the run: they stay in this process's memory.
+	b, redacted, err := redact.JSON(prog)
+	if err != nil {
 		return "", fmt.Errorf("write program: %w", err)
 	}
-	if err := writeJSON(filepath.Join(dir, MetaFile), meta); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ProgramFile), b, 0o644); err != nil {
+		return "", fmt.Errorf("write program: %w", err)
+	}
+	mb, mredacted, err := redact.JSON(meta)
+	if err == nil && (redacted || mredacted) {
+		meta.Redacted = true
+		mb, _, err = redact.JSON(meta)
+	}
+	if err != nil {
+		return "", fmt.Errorf("write run meta data: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, MetaFile), mb, 0o644); err != nil {
 		return "", fmt.Errorf("write run meta data: %w", err)
 	}
 	return dir, nil

@@ -24,6 +24,7 @@ import (
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 )
 
@@ -691,7 +692,7 @@ func (b *Backend) reason(pt *compiler.Task, ei *BatchTaskExecutionInfo) string {
 	fi := ei.FailureInfo
 	code, msg := "", ""
 	if fi != nil {
-		code, msg = fi.Code, blobstage.Redact(firstLine(fi.Message))
+		code, msg = fi.Code, redact.String(firstLine(fi.Message))
 	}
 	switch {
 	case code == "FailureExitCode" || fi == nil && ei.ExitCode != nil:
@@ -816,9 +817,26 @@ type NodeTask struct {
 	Reason   string         `json:"reason,omitempty"`
 }
 
+// nodeProgram is the program as the run record staged for the node holds
+// it: the node follows the tasks by id and runs only the finalize step,
+// so of the secrets the program holds (SAS signatures in URLs), only the
+// finalize step's are staged.
+func nodeProgram(p *compiler.Program) *compiler.Program {
+	b, redacted, err := redact.JSON(p)
+	if err != nil || !redacted {
+		return p
+	}
+	var out compiler.Program
+	if json.Unmarshal(b, &out) != nil {
+		return p
+	}
+	out.Finalize = p.Finalize
+	return &out
+}
+
 func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (*BatchJobManagerTask, error) {
 	n := b.opt.Node
-	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: plan.Program,
+	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: nodeProgram(plan.Program),
 		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
 	data, err := json.Marshal(cfg)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/bmc-dev/bmc/internal/loopback"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"io"
 	"iter"
 	"log/slog"
@@ -34,8 +35,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-retryablehttp"
-
-	"github.com/bmc-dev/bmc/internal/blobstage"
 )
 
 // TokenScope is the Entra ID scope of the Batch data plane. The double
@@ -263,7 +262,7 @@ func FromEnv(opt Options) (*Client, error) {
 	default:
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
-			return nil, fmt.Errorf("azurebatch: no AZURE_BATCH_ACCESS_KEY, and no Azure credential: %s", blobstage.Redact(err.Error()))
+			return nil, fmt.Errorf("azurebatch: no AZURE_BATCH_ACCESS_KEY, and no Azure credential: %s", redact.String(err.Error()))
 		}
 		auth = TokenAuth(cred)
 	}
@@ -280,7 +279,7 @@ func parseEndpoint(raw string) (string, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil || u.Host == "" || u.Hostname() == "" {
-		return "", fmt.Errorf("azurebatch: endpoint %q is not a URL like https://<account>.<region>.batch.azure.com", blobstage.Redact(raw))
+		return "", fmt.Errorf("azurebatch: endpoint %q is not a URL like https://<account>.<region>.batch.azure.com", redact.String(raw))
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
 		return "", fmt.Errorf("azurebatch: endpoint %s: want scheme and host only", u.Scheme+"://"+u.Host)
@@ -297,16 +296,16 @@ func parseEndpoint(raw string) (string, error) {
 	return u.Scheme + "://" + u.Host, nil
 }
 
-// redact removes secrets from s: the patterns blobstage.Redact knows
+// redact removes secrets from s: the patterns redact.String knows
 // (SAS signatures, account keys in connection strings, Authorization
 // values), and the literal key or token this client holds.
 func (c *Client) redact(s string) string {
 	for _, sec := range c.auth.secrets() {
 		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "REDACTED")
+			s = strings.ReplaceAll(s, sec, redact.Marker)
 		}
 	}
-	return blobstage.Redact(s)
+	return redact.String(s)
 }
 
 // authTransport dates and signs each attempt: a fresh ocp-date, then a

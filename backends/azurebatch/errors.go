@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // Batch error codes the client acts on.
@@ -81,7 +81,7 @@ func (e *Error) Error() string {
 	if len(ids) > 0 {
 		b.WriteString(" (" + strings.Join(ids, ", ") + ")")
 	}
-	return blobstage.Redact(b.String())
+	return redact.String(b.String())
 }
 
 // Unwrap returns the transport or context error, if any.

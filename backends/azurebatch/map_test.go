@@ -504,3 +504,36 @@ func TestBarrierIDLength(t *testing.T) {
 		t.Errorf("%q %q", a, b)
 	}
 }
+
+// The run record staged for the node holds the finalize step's secrets,
+// which it needs, and no task's.
+func TestNodeProgramKeepsOnlyFinalizeSecrets(t *testing.T) {
+	p := compile(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+pool: {id: p}
+tasks:
+  - id: a
+    run: "true"
+    inputs: [{from: "https://acct.example/c/a.txt?sv=1&sig=TASKSECRET", path: a.txt}]
+finalize:
+  run: "true"
+  env: {UPLOAD: "https://acct.example/c/summary.json?sv=1&sig=STEPSECRET"}
+`, nil)
+	b, err := json.Marshal(nodeProgram(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "TASKSECRET") || !strings.Contains(string(b), "sig=REDACTED") {
+		t.Errorf("a task's signature was staged for the node: %s", b)
+	}
+	if !strings.Contains(string(b), "STEPSECRET") {
+		t.Errorf("the finalize step lost its signature: %s", b)
+	}
+	if p.Tasks[0].Inputs[0].From != "https://acct.example/c/a.txt?sv=1&sig=TASKSECRET" {
+		t.Errorf("the program itself was changed: %q", p.Tasks[0].Inputs[0].From)
+	}
+	if plain := compile(t, "apiVersion: bmc/v1\nkind: Workload\nname: w\ntasks: [{id: a, run: 'true'}]\n", nil); nodeProgram(plain) != plain {
+		t.Error("a program without secrets was copied")
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/procrun"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 )
 
@@ -46,7 +47,7 @@ func NodeClient(identity string, opt Options) (*Client, error) {
 	if identity != "" {
 		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ResourceID(identity)})
 		if err != nil {
-			return nil, fmt.Errorf("azurebatch: the pool identity: %s", blobstage.Redact(err.Error()))
+			return nil, fmt.Errorf("azurebatch: the pool identity: %s", redact.String(err.Error()))
 		}
 		return New(endpoint, TokenAuth(cred), opt)
 	}
@@ -208,7 +209,7 @@ func (n *nodeStep) setAside(t *compiler.Task, dir string, res *executor.Result) 
 			}
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, blobstage.Redact(err.Error())))
+			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, redact.String(err.Error())))
 			continue
 		}
 		if len(files) > 0 && !slices.Contains(res.Outputs, o.To) {

@@ -30,6 +30,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // DefaultSASLifetime is how long the SAS URLs in task definitions stay
@@ -90,7 +91,7 @@ func NewStorage(svc *service.Client, opt StorageOptions) (*Storage, error) {
 func StorageFromConnectionString(cs string, opt StorageOptions) (*Storage, error) {
 	svc, err := service.NewClientFromConnectionString(cs, nil)
 	if err != nil {
-		return nil, fmt.Errorf("azurebatch storage: %s", blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("azurebatch storage: %s", redact.String(err.Error()))
 	}
 	return NewStorage(svc, opt)
 }
@@ -99,11 +100,11 @@ func StorageFromConnectionString(cs string, opt StorageOptions) (*Storage, error
 func StorageFromKey(endpoint, account, key string, opt StorageOptions) (*Storage, error) {
 	cred, err := service.NewSharedKeyCredential(account, key)
 	if err != nil {
-		return nil, fmt.Errorf("azurebatch storage: %s", blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("azurebatch storage: %s", redact.String(err.Error()))
 	}
 	svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, nil)
 	if err != nil {
-		return nil, fmt.Errorf("azurebatch storage: %s", blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("azurebatch storage: %s", redact.String(err.Error()))
 	}
 	return NewStorage(svc, opt)
 }
@@ -116,7 +117,7 @@ func StorageFromIdentity(endpoint string, cred azcore.TokenCredential, identity 
 	}
 	svc, err := service.NewClient(endpoint, cred, nil)
 	if err != nil {
-		return nil, fmt.Errorf("azurebatch storage: %s", blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("azurebatch storage: %s", redact.String(err.Error()))
 	}
 	opt.Identity = identity
 	return NewStorage(svc, opt)
@@ -159,11 +160,11 @@ func (s *Storage) containerSAS(name string, p sas.ContainerPermissions) (string,
 	expires := now.Add(s.ttl)
 	u, err := s.svc.NewContainerClient(name).GetSASURL(p, expires, &container.GetSASURLOptions{StartTime: &start})
 	if err != nil {
-		return "", fmt.Errorf("mint a SAS for container %s: %s", name, blobstage.Redact(err.Error()))
+		return "", fmt.Errorf("mint a SAS for container %s: %s", name, redact.String(err.Error()))
 	}
 	pu, err := url.Parse(u)
 	if err != nil {
-		return "", fmt.Errorf("mint a SAS for container %s: %s", name, blobstage.Redact(err.Error()))
+		return "", fmt.Errorf("mint a SAS for container %s: %s", name, redact.String(err.Error()))
 	}
 	s.mu.Lock()
 	s.sas[key] = sasEntry{query: pu.RawQuery, expires: expires}
@@ -227,7 +228,7 @@ func (s *Storage) EnsureContainer(ctx context.Context, name string) error {
 	}
 	_, err := s.svc.NewContainerClient(name).Create(ctx, nil)
 	if err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
-		return fmt.Errorf("create container %s: %s", name, blobstage.Redact(err.Error()))
+		return fmt.Errorf("create container %s: %s", name, redact.String(err.Error()))
 	}
 	s.mu.Lock()
 	s.made[name] = true
@@ -260,13 +261,13 @@ func (s *Storage) StageFile(ctx context.Context, prefix blobstage.Location, path
 		s.remember(loc)
 		return loc, nil
 	} else if !bloberror.HasCode(err, bloberror.BlobNotFound) && !isNotFound(err) {
-		return blobstage.Location{}, fmt.Errorf("stage %s: %s", path, blobstage.Redact(err.Error()))
+		return blobstage.Location{}, fmt.Errorf("stage %s: %s", path, redact.String(err.Error()))
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return blobstage.Location{}, fmt.Errorf("stage %s: %w", path, err)
 	}
 	if _, err := bc.UploadFile(ctx, f, &blockblob.UploadFileOptions{Concurrency: 4}); err != nil {
-		return blobstage.Location{}, fmt.Errorf("stage %s to %s: %s", path, loc, blobstage.Redact(err.Error()))
+		return blobstage.Location{}, fmt.Errorf("stage %s to %s: %s", path, loc, redact.String(err.Error()))
 	}
 	s.remember(loc)
 	return loc, nil
@@ -279,7 +280,7 @@ func (s *Storage) Put(ctx context.Context, loc blobstage.Location, data []byte) 
 	}
 	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
 	if _, err := bc.UploadBuffer(ctx, data, nil); err != nil {
-		return fmt.Errorf("write %s: %s", loc, blobstage.Redact(err.Error()))
+		return fmt.Errorf("write %s: %s", loc, redact.String(err.Error()))
 	}
 	return nil
 }
@@ -292,12 +293,12 @@ func (s *Storage) Get(ctx context.Context, loc blobstage.Location) ([]byte, erro
 		if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound) || isNotFound(err) {
 			return nil, fmt.Errorf("read %s: %w", loc, blobstage.ErrNotFound)
 		}
-		return nil, fmt.Errorf("read %s: %s", loc, blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("read %s: %s", loc, redact.String(err.Error()))
 	}
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	if _, err := io.Copy(&b, resp.Body); err != nil {
-		return nil, fmt.Errorf("read %s: %s", loc, blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("read %s: %s", loc, redact.String(err.Error()))
 	}
 	return b.Bytes(), nil
 }

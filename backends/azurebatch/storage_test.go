@@ -11,6 +11,7 @@ import (
 
 	"github.com/bmc-dev/bmc/internal/azurite"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // TestStorageSAS: the URLs a node gets read what they should and no more,
@@ -52,7 +53,7 @@ func TestStorageSAS(t *testing.T) {
 		t.Fatal(err, ref)
 	}
 	if strings.Contains(u, azurite.Key) || !strings.Contains(u, "sig=") || !strings.Contains(u, "se=") {
-		t.Errorf("blob URL %s", blobstage.Redact(u))
+		t.Errorf("blob URL %s", redact.String(u))
 	}
 	if code, body := get(u); code != 200 || body != "hello\n" {
 		t.Errorf("reading through the SAS: %d %q", code, body)
@@ -92,9 +93,9 @@ func TestStorageSAS(t *testing.T) {
 	}
 	r, _, _ := st.ContainerURL("results", false)
 	if !strings.Contains(w, "sp=racwl") || !strings.Contains(r, "sp=rl") {
-		t.Errorf("permissions: write %s, read %s", blobstage.Redact(w), blobstage.Redact(r))
+		t.Errorf("permissions: write %s, read %s", redact.String(w), redact.String(r))
 	}
-	if strings.Contains(blobstage.Redact(w), "sig=") && !strings.Contains(blobstage.Redact(w), "sig=REDACTED") {
+	if strings.Contains(redact.String(w), "sig=") && !strings.Contains(redact.String(w), "sig=REDACTED") {
 		t.Error("Redact leaves the signature")
 	}
 	// The program round-trips.

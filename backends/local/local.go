@@ -24,6 +24,7 @@ import (
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/procrun"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 	"golang.org/x/sys/unix"
 )
@@ -521,7 +522,7 @@ func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd strin
 			_, err = blobstage.CopyLocal(src, dst)
 		}
 		if err != nil {
-			return fmt.Errorf("input %s: %s", inputName(in), blobstage.Redact(err.Error()))
+			return fmt.Errorf("input %s: %s", inputName(in), redact.String(err.Error()))
 		}
 	}
 	return nil
@@ -555,7 +556,7 @@ func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, r
 			st, err = b.opts.Store.Upload(ctx, wd, o.Pattern, loc)
 		}
 		if err != nil {
-			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, blobstage.Redact(err.Error())))
+			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, redact.String(err.Error())))
 			continue
 		}
 		if st.Files > 0 && !slices.Contains(res.Outputs, o.To) {
@@ -588,7 +589,7 @@ func (b *Backend) uploadLogs(ctx context.Context, a *executor.Attempt, taskDir s
 	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	if _, err := b.opts.Store.Upload(lctx, taskDir, "std*.txt", dst); err != nil {
-		msg := "logs -> " + dst.String() + ": " + blobstage.Redact(err.Error())
+		msg := "logs -> " + dst.String() + ": " + redact.String(err.Error())
 		if res.Reason == "" {
 			res.Reason = msg
 		} else {

@@ -29,6 +29,7 @@ import (
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 )
 
@@ -101,7 +102,7 @@ func batchStorage(prog *compiler.Program, ttl time.Duration) (*azurebatch.Storag
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
-		return nil, fmt.Errorf("storage %s: %s", endpoint, blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("storage %s: %s", endpoint, redact.String(err.Error()))
 	}
 	return azurebatch.StorageFromIdentity(endpoint, cred, identity, opt)
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 
 	"github.com/bmc-dev/bmc/compiler"
-	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -48,7 +48,7 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 				b := buf.Bytes()
 				// A SAS signature in an https input must not be printed.
 				if bytes.Contains(b, []byte("sig=")) {
-					b = []byte(blobstage.Redact(string(b)))
+					b = []byte(redact.String(string(b)))
 				}
 				_, err := w.Write(b)
 				return err

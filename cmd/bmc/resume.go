@@ -1,9 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/redact"
+	"github.com/bmc-dev/bmc/planner"
 	"github.com/spf13/cobra"
 )
 
@@ -16,7 +24,12 @@ func newResumeCmd() *cobra.Command {
 as succeeded are not run again, everything else is, with the same program
 (params were fixed when the run started) and the same outputs. The finalize
 step runs again if any task ran, and the callback is sent again unless it was
-already delivered. RUN is a run id, a unique prefix of one, or "latest".`,
+already delivered. RUN is a run id, a unique prefix of one, or "latest".
+
+A run directory keeps no secrets: SAS signatures in URLs the program held
+were left out of it. Such a run is resumed from its spec, which must still
+compile to the same program; a secret the run had from --set is given again
+with --set (the same value, or the same URL with a new signature).`,
 		Example: `  bmc resume latest
   bmc resume genome-align-261128153000-x7 --slots 8`,
 		Args: cobra.ExactArgs(1),
@@ -33,6 +46,13 @@ already delivered. RUN is a run id, a unique prefix of one, or "latest".`,
 			prog, err := executor.ReadProgram(dir)
 			if err != nil {
 				return err
+			}
+			if meta.Redacted {
+				if prog, err = restoreSecrets(meta, prog, &o.set); err != nil {
+					return err
+				}
+			} else if len(o.set.values) > 0 {
+				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
 			}
 			prev, err := executor.LoadState(dir)
 			if err != nil {
@@ -55,5 +75,73 @@ already delivered. RUN is a run id, a unique prefix of one, or "latest".`,
 		},
 	}
 	o.flags(cmd, true)
+	cmd.Flags().StringArrayVar(&o.set.values, "set", nil, "give again a param that held a secret, which the run did not keep: name=value")
 	return cmd
+}
+
+// restoreSecrets gives back the secrets a run's directory left out. The
+// program is compiled again from the run's spec with its params, and any
+// --set given to resume on top, and must be the run's program but for its
+// secrets: what runs is what the run started with.
+func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag) (*compiler.Program, error) {
+	fail := func(format string, args ...any) error {
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s kept no secrets, and resuming it needs them: %s", meta.ID, fmt.Sprintf(format, args...))}
+	}
+	over, err := set.params()
+	if err != nil {
+		return nil, err
+	}
+	params := maps.Clone(meta.Params)
+	if params == nil {
+		params = map[string]any{}
+	}
+	var again []string
+	for k, v := range params {
+		if _, ok := over[k]; ok {
+			continue
+		}
+		if b, _, err := redact.JSON(v); err == nil && redact.Holds(string(b)) {
+			again = append(again, k)
+		}
+	}
+	if len(again) > 0 {
+		slices.Sort(again)
+		for i, k := range again {
+			again[i] = "--set " + k + "=…"
+		}
+		return nil, fail("give %s again", strings.Join(again, " "))
+	}
+	maps.Copy(params, over)
+	src, err := os.ReadFile(meta.Spec)
+	if err != nil {
+		return nil, fail("read its spec: %v", err)
+	}
+	prog, diags := compiler.Compile(meta.Spec, src, compiler.Options{Params: params})
+	if len(diags) > 0 {
+		return nil, fail("its spec %s no longer compiles (bmc validate %s)", meta.Spec, meta.Spec)
+	}
+	if len(meta.Only) > 0 {
+		if prog, err = planner.Only(prog, meta.Only); err != nil {
+			return nil, fail("%v", err)
+		}
+	}
+	if !bytes.Equal(withoutSecrets(prog), withoutSecrets(stored)) {
+		return nil, fail("its spec %s, or a --set value, no longer gives the program the run started with; start a new run instead", meta.Spec)
+	}
+	return prog, nil
+}
+
+// withoutSecrets is p as its run directory keeps it, less the tasks'
+// hashes: a new signature for the same URL changes them and nothing else.
+func withoutSecrets(p *compiler.Program) []byte {
+	c := *p
+	c.Tasks = slices.Clone(p.Tasks)
+	for i := range c.Tasks {
+		c.Tasks[i].Hash = ""
+	}
+	b, _, err := redact.JSON(&c)
+	if err != nil {
+		return nil
+	}
+	return b
 }

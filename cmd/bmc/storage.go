@@ -8,6 +8,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // openStore picks the store for az:// locations: --storage, then the
@@ -37,13 +38,13 @@ func openStore(ctx context.Context, flag string, transfers int, prog *compiler.P
 	if accountURL != "" {
 		cred, err := azidentity.NewDefaultAzureCredential(nil)
 		if err != nil {
-			return nil, fmt.Errorf("storage %s: %s", accountURL, blobstage.Redact(err.Error()))
+			return nil, fmt.Errorf("storage %s: %s", accountURL, redact.String(err.Error()))
 		}
 		return blobstage.NewFromURL(accountURL, cred, blobstage.Options{Parallelism: transfers})
 	}
 	az, ok, err := blobstage.FromEnv(ctx, blobstage.Options{Parallelism: transfers})
 	if err != nil {
-		return nil, fmt.Errorf("storage: %s", blobstage.Redact(err.Error()))
+		return nil, fmt.Errorf("storage: %s", redact.String(err.Error()))
 	}
 	if ok {
 		return az, nil

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,6 +28,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // Options tune how an Azure store moves data.
@@ -746,7 +746,7 @@ func azureError(op, where string, err error) error {
 	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.ResourceNotFound) {
 		kind = append(kind, ErrNotFound)
 	}
-	return &azError{msg: Redact(op + " " + where + ": " + describe(err)), kind: kind}
+	return &azError{msg: redact.String(op + " " + where + ": " + describe(err)), kind: kind}
 }
 
 // describe is a one-line account of err. The SDK's own text for a service
@@ -799,28 +799,4 @@ func serviceMessage(re *azcore.ResponseError) string {
 	}
 	line, _, _ := strings.Cut(strings.TrimSpace(e.Message), "\n")
 	return strings.TrimSpace(line)
-}
-
-var redactions = []struct {
-	re   *regexp.Regexp
-	repl string
-}{
-	{regexp.MustCompile(`(?i)(SharedAccessSignature=)[^;\s"'<>]*`), "${1}REDACTED"},
-	{regexp.MustCompile(`(?i)(AccountKey=)[^;\s"'<>]*`), "${1}REDACTED"},
-	{regexp.MustCompile(`(?i)\b(sig=)[^&;\s"'<>]*`), "${1}REDACTED"},
-	// A SAS URL inside another URL's query, percent-encoded: the value
-	// runs to the next encoded "&" (%26).
-	{regexp.MustCompile(`(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))*`), "${1}REDACTED"},
-	{regexp.MustCompile(`(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`), "${1}REDACTED"},
-	{regexp.MustCompile(`(?i)\b(Bearer\s+)[^\s"'<>]+`), "${1}REDACTED"},
-}
-
-// Redact removes secrets from s: SAS signatures (sig=…), account keys and
-// SAS tokens in connection strings (AccountKey=…, SharedAccessSignature=…),
-// and Authorization header values.
-func Redact(s string) string {
-	for _, r := range redactions {
-		s = r.re.ReplaceAllString(s, r.repl)
-	}
-	return s
 }
