@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -38,19 +36,13 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 			defer w.Flush()
 			switch o.output {
 			case "json":
-				var buf bytes.Buffer
-				enc := json.NewEncoder(&buf)
-				enc.SetIndent("", "  ")
-				enc.SetEscapeHTML(false)
-				if err := enc.Encode(prog); err != nil {
+				// Secrets (a SAS signature in a URL) are not printed: the
+				// program is shown as a run directory keeps it.
+				b, _, err := redact.JSON(prog)
+				if err != nil {
 					return err
 				}
-				b := buf.Bytes()
-				// A SAS signature in an https input must not be printed.
-				if bytes.Contains(b, []byte("sig=")) {
-					b = []byte(redact.String(string(b)))
-				}
-				_, err := w.Write(b)
+				_, err = w.Write(b)
 				return err
 			case "text":
 				printProgram(w, prog)
