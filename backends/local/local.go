@@ -597,3 +597,49 @@ func (b *Backend) uploadLogs(ctx context.Context, a *executor.Attempt, taskDir s
 		}
 	}
 }
+
+// Leftover is a process of a run's task still running with no bmc
+// driving the run: bmc was killed (SIGKILL, an out-of-memory kill, a CI
+// runner's timeout) and could not stop its tasks.
+type Leftover struct {
+	PID  int
+	Task string
+}
+
+// Leftovers finds the processes that carry a run's id in their
+// environment (BMC_RUN_ID, which every task of the run and everything it
+// starts inherits). Call it only when no bmc drives the run: those of a
+// live run are its running tasks.
+func Leftovers(runID string) ([]Leftover, error) {
+	found, err := procrun.FindEnv("BMC_RUN_ID", runID, "AZ_BATCH_TASK_ID")
+	return leftovers(found), err
+}
+
+// StopLeftovers stops what Leftovers finds, as a timeout stops a task:
+// SIGTERM, then SIGKILL to what still runs after grace (zero for the
+// default of a few seconds). A task run again must not share its working
+// directory and outputs with a copy of itself left from before.
+func StopLeftovers(runID string, grace time.Duration) ([]Leftover, error) {
+	found, err := procrun.StopEnv("BMC_RUN_ID", runID, grace, "AZ_BATCH_TASK_ID")
+	return leftovers(found), err
+}
+
+func leftovers(found []procrun.Found) []Leftover {
+	out := make([]Leftover, len(found))
+	for i, f := range found {
+		out[i] = Leftover{PID: f.PID, Task: f.Values[0]}
+	}
+	return out
+}
+
+// LeftoverTasks names the tasks of ls, sorted, once each.
+func LeftoverTasks(ls []Leftover) []string {
+	var tasks []string
+	for _, l := range ls {
+		if l.Task != "" && !slices.Contains(tasks, l.Task) {
+			tasks = append(tasks, l.Task)
+		}
+	}
+	slices.Sort(tasks)
+	return tasks
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
@@ -17,7 +18,9 @@ func newCancelCmd() *cobra.Command {
 		Short: "Cancel a run in progress, from another terminal",
 		Long: `Cancel a run in progress, as Ctrl-C in its terminal would: its running tasks'
 process groups are killed, tasks are marked cancelled, and the finalize step
-and the callback (status cancelled) still run.`,
+and the callback (status cancelled) still run. When the bmc process that ran
+it is gone (killed with SIGKILL, say), cancel stops what its tasks left
+running.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
@@ -31,7 +34,7 @@ and the callback (status cancelled) still run.`,
 				return batchCancel(cmd.Context(), cmd, meta)
 			}
 			if !held || pid <= 0 {
-				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
+				return cancelLeftovers(cmd, dir, id)
 			}
 			// Make sure the pid is still a bmc process before signalling it.
 			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmdline), "bmc") {
@@ -44,4 +47,22 @@ and the callback (status cancelled) still run.`,
 			return nil
 		},
 	}
+}
+
+// cancelLeftovers stops the processes a run's tasks left running when the
+// bmc process driving it was killed; with none, the run is simply not in
+// progress.
+func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
+	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
+	// The lock keeps a bmc resume from starting the run's tasks while
+	// they are looked for.
+	unlock, err := executor.Lock(dir)
+	if err != nil {
+		return notRunning // taken just now: a bmc process drives it again
+	}
+	defer unlock()
+	if ls, err := local.Leftovers(id); err != nil || len(ls) == 0 {
+		return notRunning
+	}
+	return stopLeftovers(cmd.OutOrStdout(), id)
 }

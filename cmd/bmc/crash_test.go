@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -159,7 +160,22 @@ func seqList(n int) string {
 // TestInterrupt sends SIGINT to a running bmc: the task's whole process
 // group is killed, the run exits 130, and the finalize step and the
 // callback still run, reporting "cancelled".
-func TestInterrupt(t *testing.T) {
+func TestInterrupt(t *testing.T) { testStopSignal(t, os.Interrupt) }
+
+// TestHangup: a closed terminal (SIGHUP) stops a run as Ctrl-C does.
+func TestHangup(t *testing.T) {
+	if signal.Ignored(syscall.SIGHUP) {
+		// Started under nohup: bmc would inherit the ignored SIGHUP and
+		// rightly keep ignoring it. A handler here gives children the
+		// default disposition back, since exec resets caught signals.
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, syscall.SIGHUP)
+		defer signal.Stop(c)
+	}
+	testStopSignal(t, syscall.SIGHUP)
+}
+
+func testStopSignal(t *testing.T, sig os.Signal) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -207,7 +223,7 @@ finalize:
 	b, _ := os.ReadFile(pidFile)
 	var child int
 	fmt.Sscan(string(b), &child)
-	cmd.Process.Signal(os.Interrupt)
+	cmd.Process.Signal(sig)
 	err := cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
@@ -284,6 +300,106 @@ finalize:
 		t.Fatalf("finalize summary: %s (%v)", sum, err)
 	}
 	// Once over, the run cannot be cancelled again.
+	out, err = bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is not in progress") {
+		t.Errorf("second cancel: %v\n%s", err, out)
+	}
+}
+
+// killedMidTask starts a run whose one task leaves a background child, and
+// kills bmc with SIGKILL while the task runs. It returns the test dir, the
+// state dir and the child's pid, which then still runs: bmc could not stop
+// it. The task, once the file "again" exists, succeeds at once.
+func killedMidTask(t *testing.T) (dir, state string, child int) {
+	t.Helper()
+	dir = t.TempDir()
+	state = filepath.Join(dir, "state")
+	pidFile := filepath.Join(dir, "child.pid")
+	spec := fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: leftover
+tasks:
+  - id: slow
+    run: |
+      echo attempt >> %[1]s/attempts
+      if [ -e %[1]s/again ]; then exit 0; fi
+      sleep 300 &
+      echo $! > %[2]s
+      wait
+`, dir, pidFile)
+	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
+	run := bmcProcess(t, dir, "run", "spec.yaml", "--state-dir", state, "--progress", "none")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	})
+	b, _ := os.ReadFile(pidFile)
+	fmt.Sscan(string(b), &child)
+	run.Process.Signal(syscall.SIGKILL)
+	run.Wait()
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	if !running(child) {
+		t.Fatalf("the task's child %d did not outlive bmc", child)
+	}
+	return dir, state, child
+}
+
+// running reports whether pid is a live process, not a zombie.
+func running(pid int) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err == nil && !strings.Contains(string(st), ") Z")
+}
+
+// After bmc was killed, bmc status points at what its tasks left running,
+// and bmc resume stops it before running the task again: the task never
+// runs beside a copy of itself.
+func TestResumeStopsLeftovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir, state, child := killedMidTask(t)
+	st := bmcProcess(t, dir, "status", "latest", "--state-dir", state)
+	var serr strings.Builder
+	st.Stderr = &serr
+	if err := st.Run(); err != nil {
+		t.Fatalf("bmc status: %v\n%s", err, serr.String())
+	}
+	if !strings.Contains(serr.String(), "2 processes of run leftover-") || !strings.Contains(serr.String(), "(task slow) still run, left by a bmc process that is gone") {
+		t.Errorf("bmc status said: %s", serr.String())
+	}
+	os.WriteFile(filepath.Join(dir, "again"), nil, 0o644)
+	out, err := bmcProcess(t, dir, "resume", "latest", "--state-dir", state, "--progress", "none").CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "bmc: stopped 2 processes of run leftover-") || !strings.Contains(string(out), "left running by a bmc process that is gone (task slow)") {
+		t.Errorf("resume said: %s", out)
+	}
+	if running(child) {
+		t.Errorf("the earlier attempt's child %d still runs after resume", child)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "attempts")); strings.Count(string(b), "attempt") != 2 {
+		t.Errorf("attempts: %q, want the killed one and the resumed one", b)
+	}
+}
+
+// bmc cancel stops what the tasks of a run whose bmc was killed left
+// running; then there is nothing left to cancel.
+func TestCancelStopsLeftovers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	dir, state, child := killedMidTask(t)
+	out, err := bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "stopped 2 processes of run leftover-") {
+		t.Fatalf("bmc cancel: %v\n%s", err, out)
+	}
+	if running(child) {
+		t.Errorf("the task's child %d still runs after cancel", child)
+	}
 	out, err = bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is not in progress") {
 		t.Errorf("second cancel: %v\n%s", err, out)

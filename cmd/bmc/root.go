@@ -48,7 +48,15 @@ func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(fo
 
 // Main runs bmc with os.Args and returns the exit code.
 func Main() int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	// A closed terminal stops a run as Ctrl-C does: its tasks are stopped
+	// and journaled as cancelled, and the finalize step and callback run,
+	// rather than the tasks running on with no bmc to record them. Under
+	// nohup, SIGHUP stays ignored.
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
 	defer stop()
 	// BMC_CPUPROFILE=file profiles bmc itself, for its developers.
 	if path := os.Getenv("BMC_CPUPROFILE"); path != "" {

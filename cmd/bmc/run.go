@@ -174,6 +174,13 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	defer closeRun()
+	if prev != nil {
+		// With the run's lock held, what still runs with its id was left
+		// by a bmc that is gone, and must not run beside its own retry.
+		if err := stopLeftovers(stderr, meta.ID); err != nil {
+			return err
+		}
+	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: log}
@@ -211,6 +218,39 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+}
+
+// stopLeftovers stops the processes of a run's tasks that a bmc that is
+// gone left running, and says so. The caller holds the run's lock.
+func stopLeftovers(w io.Writer, id string) error {
+	ls, err := local.StopLeftovers(id, 0)
+	if len(ls) > 0 {
+		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s left running by a bmc process that is gone (%s)\n",
+			len(ls), pluralES(len(ls)), id, tasksList(local.LeftoverTasks(ls)))
+	}
+	if err != nil {
+		return fmt.Errorf("stop the processes run %s left running: %w", id, err)
+	}
+	return nil
+}
+
+func pluralES(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "es"
+}
+
+func tasksList(tasks []string) string {
+	switch {
+	case len(tasks) == 0:
+		return "no task named"
+	case len(tasks) == 1:
+		return "task " + tasks[0]
+	case len(tasks) > 5:
+		return "tasks " + strings.Join(tasks[:5], ", ") + fmt.Sprintf(" and %d more", len(tasks)-5)
+	}
+	return "tasks " + strings.Join(tasks, ", ")
 }
 
 // openRun creates the run directory (or finds it, to resume), takes its

@@ -1,0 +1,92 @@
+package procrun
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// leftBehind starts sh in a group of its own, with mark in its
+// environment, running script; the processes it starts carry the mark.
+// It returns once the script has started them.
+func leftBehind(t *testing.T, mark, script string) *exec.Cmd {
+	t.Helper()
+	ready := t.TempDir() + "/ready"
+	cmd := exec.Command("sh", "-c", script+"\ntouch "+ready+"\nwait")
+	cmd.Env = append(os.Environ(), "BMC_TEST_MARK="+mark, "BMC_TEST_TASK=t-"+mark)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := os.Stat(ready); err == nil {
+			return cmd
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the script did not start")
+		}
+		time.Sleep(5 * time.Millisecond) // polling another process's file
+	}
+}
+
+func TestFindAndStopEnv(t *testing.T) {
+	mark := fmt.Sprintf("find-%d", time.Now().UnixNano())
+	// A background sleep, and one that moved to a session of its own.
+	cmd := leftBehind(t, mark, "sleep 300 & setsid sleep 301 &")
+	found, err := FindEnv("BMC_TEST_MARK", mark, "BMC_TEST_TASK", "NOT_SET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	for _, f := range found {
+		pids = append(pids, f.PID)
+		if f.Values[0] != "t-"+mark || f.Values[1] != "" {
+			t.Errorf("values of %d: %q", f.PID, f.Values)
+		}
+	}
+	if len(found) != 3 || !slices.Contains(pids, cmd.Process.Pid) {
+		t.Fatalf("found %+v, want sh (%d) and its two sleeps", found, cmd.Process.Pid)
+	}
+	if other, _ := FindEnv("BMC_TEST_MARK", mark+"-other"); len(other) != 0 {
+		t.Errorf("another value found %+v", other)
+	}
+
+	stopped, err := StopEnv("BMC_TEST_MARK", mark, 5*time.Second)
+	if err != nil || len(stopped) != 3 {
+		t.Fatalf("StopEnv: %+v, %v", stopped, err)
+	}
+	if left, _ := FindEnv("BMC_TEST_MARK", mark); len(left) != 0 {
+		t.Errorf("still running after StopEnv: %+v", left)
+	}
+}
+
+// A process that ignores SIGTERM is killed once the grace period is over.
+func TestStopEnvKillsAfterGrace(t *testing.T) {
+	mark := fmt.Sprintf("grace-%d", time.Now().UnixNano())
+	leftBehind(t, mark, "trap '' TERM; sleep 300 &")
+	start := time.Now()
+	stopped, err := StopEnv("BMC_TEST_MARK", mark, 300*time.Millisecond)
+	if err != nil || len(stopped) == 0 {
+		t.Fatalf("StopEnv: %+v, %v", stopped, err)
+	}
+	if left, _ := FindEnv("BMC_TEST_MARK", mark); len(left) != 0 {
+		var s []string
+		for _, l := range left {
+			s = append(s, fmt.Sprint(l.PID))
+		}
+		t.Errorf("still running after the grace period: %s", strings.Join(s, " "))
+	}
+	if time.Since(start) < 300*time.Millisecond {
+		t.Errorf("killed before the grace period was over")
+	}
+}
