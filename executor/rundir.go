@@ -232,6 +232,9 @@ type TaskState struct {
 	Outputs  []string  `json:"outputs,omitempty"`
 	Start    time.Time `json:"start,omitzero"`
 	End      time.Time `json:"end,omitzero"`
+	// Interrupted says the task was running when the bmc process driving
+	// the run went away without ending it.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // RunState is a run as its journal tells it.
@@ -324,9 +327,21 @@ func LoadState(dir string) (*RunState, error) {
 	} else {
 		for _, t := range st.Tasks {
 			if t.State == Running {
-				t.State, t.Reason = Canceled, "interrupted: bmc stopped while it ran"
+				t.State, t.Reason, t.Interrupted = Canceled, "interrupted: bmc stopped while it ran", true
 			}
 		}
 	}
 	return st, nil
+}
+
+// WasRunning reports whether a task (or the finalize step) may have been
+// running when the bmc process driving the run went away: a task
+// journaled as started and not ended, or a finalize step not journaled as
+// ended in a run not journaled as finished.
+func (s *RunState) WasRunning(task string) bool {
+	if task == compiler.FinalizeID {
+		return s.Finalize == nil && s.Finished.IsZero()
+	}
+	t := s.Tasks[task]
+	return t != nil && t.Interrupted
 }

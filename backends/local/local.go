@@ -608,20 +608,27 @@ type Leftover struct {
 
 // Leftovers finds the processes that carry a run's id in their
 // environment (BMC_RUN_ID, which every task of the run and everything it
-// starts inherits). Call it only when no bmc drives the run: those of a
-// live run are its running tasks.
-func Leftovers(runID string) ([]Leftover, error) {
-	found, err := procrun.FindEnv("BMC_RUN_ID", runID, "AZ_BATCH_TASK_ID")
+// starts inherits) and belong to a task for which of(task) holds: the
+// tasks that were running when bmc was killed, not those that ended and
+// left a process in the background on purpose. Call it only when no bmc
+// drives the run: those of a live run are its running tasks.
+func Leftovers(runID string, of func(task string) bool) ([]Leftover, error) {
+	found, err := findLeftovers(runID, of)
 	return leftovers(found), err
 }
 
 // StopLeftovers stops what Leftovers finds, as a timeout stops a task:
 // SIGTERM, then SIGKILL to what still runs after grace (zero for the
-// default of a few seconds). A task run again must not share its working
-// directory and outputs with a copy of itself left from before.
-func StopLeftovers(runID string, grace time.Duration) ([]Leftover, error) {
-	found, err := procrun.StopEnv("BMC_RUN_ID", runID, grace, "AZ_BATCH_TASK_ID")
-	return leftovers(found), err
+// default of a few seconds), and returns what it found. A task run again
+// must not share its working directory and outputs with a copy of itself
+// from before.
+func StopLeftovers(runID string, of func(task string) bool, grace time.Duration) ([]Leftover, error) {
+	find := func() ([]procrun.Found, error) { return findLeftovers(runID, of) }
+	found, err := find()
+	if err != nil {
+		return nil, err
+	}
+	return leftovers(found), procrun.Stop(found, grace, find)
 }
 
 func leftovers(found []procrun.Found) []Leftover {
@@ -630,6 +637,17 @@ func leftovers(found []procrun.Found) []Leftover {
 		out[i] = Leftover{PID: f.PID, Task: f.Values[0]}
 	}
 	return out
+}
+
+func findLeftovers(runID string, of func(task string) bool) ([]procrun.Found, error) {
+	found, err := procrun.FindEnv("BMC_RUN_ID", runID, "AZ_BATCH_TASK_ID")
+	kept := found[:0]
+	for _, f := range found {
+		if of(f.Values[0]) {
+			kept = append(kept, f)
+		}
+	}
+	return kept, err
 }
 
 // LeftoverTasks names the tasks of ls, sorted, once each.

@@ -54,6 +54,12 @@ running.`,
 // progress.
 func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
+	// Read before the lock is taken: with it held, the run would read as
+	// running.
+	st, err := executor.LoadState(dir)
+	if err != nil {
+		return err
+	}
 	// The lock keeps a bmc resume from starting the run's tasks while
 	// they are looked for.
 	unlock, err := executor.Lock(dir)
@@ -61,8 +67,8 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 		return notRunning // taken just now: a bmc process drives it again
 	}
 	defer unlock()
-	if ls, err := local.Leftovers(id); err != nil || len(ls) == 0 {
+	if ls, err := local.Leftovers(id, st.WasRunning); err != nil || len(ls) == 0 {
 		return notRunning
 	}
-	return stopLeftovers(cmd.OutOrStdout(), id)
+	return stopLeftovers(cmd.OutOrStdout(), id, st)
 }

@@ -306,27 +306,35 @@ finalize:
 	}
 }
 
-// killedMidTask starts a run whose one task leaves a background child, and
-// kills bmc with SIGKILL while the task runs. It returns the test dir, the
-// state dir and the child's pid, which then still runs: bmc could not stop
-// it. The task, once the file "again" exists, succeeds at once.
-func killedMidTask(t *testing.T) (dir, state string, child int) {
+// killedMidTask starts a run of two tasks and kills bmc with SIGKILL while
+// one, slow, runs with a child, after the other, daemon, succeeded leaving
+// a process in the background on purpose. It returns the test dir, the
+// state dir and the pids of slow's child and of daemon's process, which
+// then both still run: bmc could not stop the first. slow, once the file
+// "again" exists, succeeds at once.
+func killedMidTask(t *testing.T) (dir, state string, child, daemon int) {
 	t.Helper()
 	dir = t.TempDir()
 	state = filepath.Join(dir, "state")
 	pidFile := filepath.Join(dir, "child.pid")
+	daemonFile := filepath.Join(dir, "daemon.pid")
 	spec := fmt.Sprintf(`apiVersion: bmc/v1
 kind: Workload
 name: leftover
 tasks:
+  - id: daemon
+    run: |
+      sleep 300 &
+      echo $! > %[3]s
   - id: slow
+    dependsOn: [daemon]
     run: |
       echo attempt >> %[1]s/attempts
       if [ -e %[1]s/again ]; then exit 0; fi
       sleep 300 &
       echo $! > %[2]s
       wait
-`, dir, pidFile)
+`, dir, pidFile, daemonFile)
 	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
 	run := bmcProcess(t, dir, "run", "spec.yaml", "--state-dir", state, "--progress", "none")
 	if err := run.Start(); err != nil {
@@ -338,13 +346,18 @@ tasks:
 	})
 	b, _ := os.ReadFile(pidFile)
 	fmt.Sscan(string(b), &child)
+	b, _ = os.ReadFile(daemonFile)
+	fmt.Sscan(string(b), &daemon)
 	run.Process.Signal(syscall.SIGKILL)
 	run.Wait()
-	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
-	if !running(child) {
-		t.Fatalf("the task's child %d did not outlive bmc", child)
+	t.Cleanup(func() {
+		syscall.Kill(child, syscall.SIGKILL)
+		syscall.Kill(daemon, syscall.SIGKILL)
+	})
+	if !running(child) || !running(daemon) {
+		t.Fatalf("the tasks' processes %d and %d did not outlive bmc", child, daemon)
 	}
-	return dir, state, child
+	return dir, state, child, daemon
 }
 
 // running reports whether pid is a live process, not a zombie.
@@ -353,14 +366,15 @@ func running(pid int) bool {
 	return err == nil && !strings.Contains(string(st), ") Z")
 }
 
-// After bmc was killed, bmc status points at what its tasks left running,
+// After bmc was killed, bmc status points at what its running task left,
 // and bmc resume stops it before running the task again: the task never
-// runs beside a copy of itself.
+// runs beside a copy of itself. What a task that ended left in the
+// background on purpose is not touched.
 func TestResumeStopsLeftovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	dir, state, child := killedMidTask(t)
+	dir, state, child, daemon := killedMidTask(t)
 	st := bmcProcess(t, dir, "status", "latest", "--state-dir", state)
 	var serr strings.Builder
 	st.Stderr = &serr
@@ -381,6 +395,9 @@ func TestResumeStopsLeftovers(t *testing.T) {
 	if running(child) {
 		t.Errorf("the earlier attempt's child %d still runs after resume", child)
 	}
+	if !running(daemon) {
+		t.Errorf("resume stopped %d, which a task that succeeded left running", daemon)
+	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "attempts")); strings.Count(string(b), "attempt") != 2 {
 		t.Errorf("attempts: %q, want the killed one and the resumed one", b)
 	}
@@ -392,13 +409,16 @@ func TestCancelStopsLeftovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	dir, state, child := killedMidTask(t)
+	dir, state, child, daemon := killedMidTask(t)
 	out, err := bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "stopped 2 processes of run leftover-") {
 		t.Fatalf("bmc cancel: %v\n%s", err, out)
 	}
 	if running(child) {
 		t.Errorf("the task's child %d still runs after cancel", child)
+	}
+	if !running(daemon) {
+		t.Errorf("cancel stopped %d, which a task that succeeded left running", daemon)
 	}
 	out, err = bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is not in progress") {

@@ -177,7 +177,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
-		if err := stopLeftovers(stderr, meta.ID); err != nil {
+		if err := stopLeftovers(stderr, meta.ID, prev); err != nil {
 			return err
 		}
 	}
@@ -220,10 +220,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
 }
 
-// stopLeftovers stops the processes of a run's tasks that a bmc that is
-// gone left running, and says so. The caller holds the run's lock.
-func stopLeftovers(w io.Writer, id string) error {
-	ls, err := local.StopLeftovers(id, 0)
+// stopLeftovers stops the processes of the tasks that were running when
+// the bmc process driving the run went away, as its journal st tells, and
+// says so. The caller holds the run's lock.
+func stopLeftovers(w io.Writer, id string, st *executor.RunState) error {
+	ls, err := local.StopLeftovers(id, st.WasRunning, 0)
 	if len(ls) > 0 {
 		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s left running by a bmc process that is gone (%s)\n",
 			len(ls), pluralES(len(ls)), id, tasksList(local.LeftoverTasks(ls)))

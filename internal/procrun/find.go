@@ -73,14 +73,14 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 	return out, nil
 }
 
-// StopEnv stops the processes FindEnv(name, value) finds: SIGTERM to each,
-// and to the process groups they lead, then SIGKILL to what still runs once
-// grace has passed (zero for DefaultKillGrace, negative for SIGKILL at
-// once). It returns the processes it found first.
-func StopEnv(name, value string, grace time.Duration, report ...string) ([]Found, error) {
-	found, err := FindEnv(name, value, report...)
-	if err != nil || len(found) == 0 {
-		return found, err
+// Stop stops the processes found: SIGTERM to each, and to the process
+// groups they lead, then SIGKILL to what still runs once grace has passed
+// (zero for DefaultKillGrace, negative for SIGKILL at once). again finds
+// those of them still running (FindEnv again, with the same filter), since
+// processes that are not our children give no notice of their end.
+func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) error {
+	if len(found) == 0 {
+		return nil
 	}
 	if grace == 0 {
 		grace = DefaultKillGrace
@@ -107,23 +107,21 @@ func StopEnv(name, value string, grace time.Duration, report ...string) ([]Found
 		}
 	}
 	signal(found, sig)
-	// There is no notification for processes that are not our children
-	// ending, so look again, backing off, until none is left. Once the
-	// grace period is up, what is left gets SIGKILL, and a moment to be
-	// gone.
+	// Look again, backing off, until none is left. Once the grace period
+	// is up, what is left gets SIGKILL, and a moment to be gone.
 	deadline := time.Now().Add(max(grace, 0))
 	killed := sig == syscall.SIGKILL
 	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
-		left, err := FindEnv(name, value)
+		left, err := again()
 		if err != nil {
-			return found, err
+			return err
 		}
 		if len(left) == 0 && !anyAlive(groups) {
-			return found, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			if killed {
-				return found, fmt.Errorf("%d processes still run after SIGKILL", len(left))
+				return fmt.Errorf("%d processes still run after SIGKILL", len(left))
 			}
 			signal(left, syscall.SIGKILL)
 			killed, deadline = true, time.Now().Add(2*time.Second)

@@ -61,12 +61,12 @@ func TestFindAndStopEnv(t *testing.T) {
 		t.Errorf("another value found %+v", other)
 	}
 
-	stopped, err := StopEnv("BMC_TEST_MARK", mark, 5*time.Second)
-	if err != nil || len(stopped) != 3 {
-		t.Fatalf("StopEnv: %+v, %v", stopped, err)
+	again := func() ([]Found, error) { return FindEnv("BMC_TEST_MARK", mark) }
+	if err := Stop(found, 5*time.Second, again); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
 	if left, _ := FindEnv("BMC_TEST_MARK", mark); len(left) != 0 {
-		t.Errorf("still running after StopEnv: %+v", left)
+		t.Errorf("still running after Stop: %+v", left)
 	}
 }
 
@@ -74,10 +74,14 @@ func TestFindAndStopEnv(t *testing.T) {
 func TestStopEnvKillsAfterGrace(t *testing.T) {
 	mark := fmt.Sprintf("grace-%d", time.Now().UnixNano())
 	leftBehind(t, mark, "trap '' TERM; sleep 300 &")
+	again := func() ([]Found, error) { return FindEnv("BMC_TEST_MARK", mark) }
+	found, err := again()
+	if err != nil || len(found) == 0 {
+		t.Fatalf("FindEnv: %+v, %v", found, err)
+	}
 	start := time.Now()
-	stopped, err := StopEnv("BMC_TEST_MARK", mark, 300*time.Millisecond)
-	if err != nil || len(stopped) == 0 {
-		t.Fatalf("StopEnv: %+v, %v", stopped, err)
+	if err := Stop(found, 300*time.Millisecond, again); err != nil {
+		t.Fatalf("Stop: %v", err)
 	}
 	if left, _ := FindEnv("BMC_TEST_MARK", mark); len(left) != 0 {
 		var s []string
