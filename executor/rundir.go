@@ -249,6 +249,8 @@ type RunState struct {
 	Callback *CallbackResult `json:"callback,omitempty"`
 	// Sessions is how many times the run was started or resumed.
 	Sessions int `json:"sessions"`
+	// finalizeEnded: the last session journaled the finalize step's end.
+	finalizeEnded bool
 }
 
 // Done returns the tasks that succeeded.
@@ -284,7 +286,7 @@ func LoadState(dir string) (*RunState, error) {
 			if st.Started.IsZero() {
 				st.Started = r.Time
 			}
-			st.Status, st.Finished = "interrupted", time.Time{}
+			st.Status, st.Finished, st.finalizeEnded = "interrupted", time.Time{}, false
 		case RecordTaskStarted:
 			t := task(r.Task)
 			if t.State == Succeeded {
@@ -309,6 +311,7 @@ func LoadState(dir string) (*RunState, error) {
 			}
 		case RecordFinalizeFinished:
 			st.Finalize = &TaskState{ID: compiler.FinalizeID, State: State(r.State), Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, End: r.Time}
+			st.finalizeEnded = true
 		case RecordCallback:
 			var cr CallbackResult
 			if json.Unmarshal(r.Data, &cr) == nil {
@@ -336,11 +339,11 @@ func LoadState(dir string) (*RunState, error) {
 
 // WasRunning reports whether a task (or the finalize step) may have been
 // running when the bmc process driving the run went away: a task
-// journaled as started and not ended, or a finalize step not journaled as
-// ended in a run not journaled as finished.
+// journaled as started and not ended, or, in a run not journaled as
+// finished, a finalize step whose end its last session did not journal.
 func (s *RunState) WasRunning(task string) bool {
 	if task == compiler.FinalizeID {
-		return s.Finalize == nil && s.Finished.IsZero()
+		return !s.finalizeEnded && s.Finished.IsZero()
 	}
 	t := s.Tasks[task]
 	return t != nil && t.Interrupted

@@ -254,10 +254,15 @@ func TestLoadState(t *testing.T) {
 			"b": {ID: "b", State: Failed, Attempts: 1, ExitCode: codePtr(2), Reason: "exit code 2", Start: base.Add(5 * time.Second), End: base.Add(6 * time.Second)},
 			"c": {ID: "c", State: Skipped, Reason: "skipped: upstream b failed", End: base.Add(7 * time.Second)},
 			// No bmc process holds the run: d was interrupted.
-			"d": {ID: "d", State: Canceled, Attempts: 1, Reason: "interrupted: bmc stopped while it ran", Start: base.Add(8 * time.Second)},
+			"d": {ID: "d", State: Canceled, Attempts: 1, Reason: "interrupted: bmc stopped while it ran", Start: base.Add(8 * time.Second), Interrupted: true},
 		}
 		if diff := cmp.Diff(want, st.Tasks); diff != "" {
 			t.Errorf("tasks (-want +got):\n%s", diff)
+		}
+		for task, want := range map[string]bool{"a": false, "b": false, "c": false, "d": true, "finalize": false, "nosuch": false} {
+			if got := st.WasRunning(task); got != want {
+				t.Errorf("WasRunning(%s) = %v, want %v", task, got, want)
+			}
 		}
 		if f := st.Finalize; f == nil || f.State != Failed || f.ExitCode == nil || *f.ExitCode != 4 {
 			t.Errorf("finalize %+v", f)
@@ -302,6 +307,13 @@ func TestLoadState(t *testing.T) {
 		}
 		if diff := cmp.Diff(map[string]bool{"a": true, "c": true}, st.Done()); diff != "" {
 			t.Errorf("Done (-want +got):\n%s", diff)
+		}
+		// The second session was cut off before its finalize step ended:
+		// that of the first does not count.
+		for task, want := range map[string]bool{"a": false, "b": true, "c": false, "finalize": true} {
+			if got := st.WasRunning(task); got != want {
+				t.Errorf("WasRunning(%s) = %v, want %v", task, got, want)
+			}
 		}
 
 		// While a bmc process holds the lock, running tasks are running.
