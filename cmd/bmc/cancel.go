@@ -60,6 +60,9 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	if err != nil {
 		return err
 	}
+	if st.Status != "interrupted" {
+		return notRunning // it ended: none of its tasks was cut off
+	}
 	// The lock keeps a bmc resume from starting the run's tasks while
 	// they are looked for.
 	unlock, err := executor.Lock(dir)

@@ -174,7 +174,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	defer closeRun()
-	if prev != nil {
+	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
 		if err := stopLeftovers(stderr, meta.ID, prev); err != nil {

@@ -44,7 +44,7 @@ succeeded are listed when there are many; --all lists every task.`,
 				}
 			}
 			st := row.State
-			if _, batch := isBatchRun(dir); !batch && st.Status != "running" {
+			if _, batch := isBatchRun(dir); !batch && st.Status == "interrupted" {
 				if ls, _ := local.Leftovers(row.ID, st.WasRunning); len(ls) > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: bmc resume %s stops them and runs those tasks again; bmc cancel %s stops them\n",
 						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), row.ID, row.ID)
