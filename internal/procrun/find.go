@@ -2,7 +2,9 @@ package procrun
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
@@ -25,6 +27,9 @@ type Found struct {
 // environment cannot be read (another user's) are passed over.
 func FindEnv(name, value string, report ...string) ([]Found, error) {
 	entries, err := os.ReadDir("/proc")
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // no /proc (not Linux): nothing can be found
+	}
 	if err != nil {
 		return nil, err
 	}
