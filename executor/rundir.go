@@ -78,17 +78,19 @@ func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) 
 		return "", fmt.Errorf("create run directory: %w", err)
 	}
 	// No secret is kept with the run: they stay in this process's memory.
-	b, redacted, err := redact.JSON(prog)
+	// The program is written compact: indenting it would take longer than
+	// encoding it, at every start (bmc compile shows it indented).
+	b, redacted, err := redact.JSON(prog, false)
 	if err != nil {
 		return "", fmt.Errorf("write program: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, ProgramFile), b, 0o644); err != nil {
 		return "", fmt.Errorf("write program: %w", err)
 	}
-	mb, mredacted, err := redact.JSON(meta)
+	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
 		meta.Redacted = true
-		mb, _, err = redact.JSON(meta)
+		mb, _, err = redact.JSON(meta, true)
 	}
 	if err != nil {
 		return "", fmt.Errorf("write run meta data: %w", err)

@@ -822,7 +822,7 @@ type NodeTask struct {
 // so of the secrets the program holds (SAS signatures in URLs), only the
 // finalize step's are staged.
 func nodeProgram(p *compiler.Program) *compiler.Program {
-	b, redacted, err := redact.JSON(p)
+	b, redacted, err := redact.JSON(p, false)
 	if err != nil || !redacted {
 		return p
 	}

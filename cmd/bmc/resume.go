@@ -100,7 +100,7 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag) 
 		if _, ok := over[k]; ok {
 			continue
 		}
-		if b, _, err := redact.JSON(v); err == nil && redact.Holds(string(b)) {
+		if b, _, err := redact.JSON(v, false); err == nil && redact.Holds(string(b)) {
 			again = append(again, k)
 		}
 	}
@@ -139,7 +139,7 @@ func withoutSecrets(p *compiler.Program) []byte {
 	for i := range c.Tasks {
 		c.Tasks[i].Hash = ""
 	}
-	b, _, err := redact.JSON(&c)
+	b, _, err := redact.JSON(&c, false)
 	if err != nil {
 		return nil
 	}

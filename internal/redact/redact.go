@@ -75,14 +75,17 @@ func holdsHints(s string) uint {
 	return hints
 }
 
-// JSON encodes v as indented JSON with its secrets replaced by Marker,
-// and reports whether there were any. "&" and "<" stay as they are, not
-// \u escapes, so that a signature after "&" in a URL is recognised.
-func JSON(v any) (b []byte, redacted bool, err error) {
+// JSON encodes v as JSON, indented with two spaces when indent is set,
+// with its secrets replaced by Marker, and reports whether there were any.
+// "&" and "<" stay as they are, not \u escapes, so that a signature after
+// "&" in a URL is recognised.
+func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
+	if indent {
+		enc.SetIndent("", "  ")
+	}
 	if err := enc.Encode(v); err != nil {
 		return nil, false, err
 	}

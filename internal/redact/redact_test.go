@@ -40,7 +40,7 @@ func TestJSON(t *testing.T) {
 		"from": "https://a.blob.core.windows.net/c/in.txt?sv=2024-01-01&sig=s3cr3t%2B",
 		"run":  "echo a && echo <b>",
 	}
-	b, redacted, err := JSON(v)
+	b, redacted, err := JSON(v, true)
 	if err != nil || !redacted {
 		t.Fatalf("JSON: redacted %v, err %v", redacted, err)
 	}
@@ -48,7 +48,7 @@ func TestJSON(t *testing.T) {
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
 	}
-	if _, redacted, _ := JSON(map[string]string{"run": "echo REDACTED"}); redacted {
+	if _, redacted, _ := JSON(map[string]string{"run": "echo REDACTED"}, false); redacted {
 		t.Error("JSON reports a redaction where there was no secret")
 	}
 }
