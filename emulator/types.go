@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -140,7 +141,11 @@ func (Duration) checkJSON(v any) string {
 	return ""
 }
 
-var durationRE = regexp.MustCompile(`^(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+// durationRE is compiled when first needed, not at the start of every bmc
+// command, which links the emulator.
+var durationRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+})
 
 var errDuration = errors.New("not a valid ISO 8601 duration")
 
@@ -148,7 +153,7 @@ var errDuration = errors.New("not a valid ISO 8601 duration")
 // (a year is 365 days, a month 30), rejecting values beyond
 // TimeSpan.MaxValue.
 func ParseDuration(s string) (Duration, error) {
-	m := durationRE.FindStringSubmatch(s)
+	m := durationRE().FindStringSubmatch(s)
 	if m == nil || strings.HasSuffix(s, "P") || strings.HasSuffix(s, "T") {
 		return 0, fmt.Errorf("%q is %w", s, errDuration)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Marker replaces each secret.
@@ -17,21 +18,30 @@ const Marker = "REDACTED"
 // rules are the patterns of secrets, each with a lower-case text that
 // any match contains: a text without it is not searched, since the
 // case-insensitive patterns scan at a few MB/s and a run's program is
-// hundreds of kilobytes.
+// hundreds of kilobytes. The patterns are compiled when first needed:
+// most texts hold no hint, and every bmc command would otherwise pay for
+// compiling them at its start.
 var rules = []struct {
-	hint string
-	re   *regexp.Regexp
-	repl string
+	hint    string
+	pattern string
 }{
-	{"sharedaccesssignature=", regexp.MustCompile(`(?i)(SharedAccessSignature=)[^;\s"'<>]*`), "${1}" + Marker},
-	{"accountkey=", regexp.MustCompile(`(?i)(AccountKey=)[^;\s"'<>]*`), "${1}" + Marker},
-	{"sig=", regexp.MustCompile(`(?i)\b(sig=)[^&;\s"'<>]*`), "${1}" + Marker},
+	{"sharedaccesssignature=", `(?i)(SharedAccessSignature=)[^;\s"'<>]*`},
+	{"accountkey=", `(?i)(AccountKey=)[^;\s"'<>]*`},
+	{"sig=", `(?i)\b(sig=)[^&;\s"'<>]*`},
 	// A SAS URL inside another URL's query, percent-encoded: the value
 	// runs to the next encoded "&" (%26).
-	{"sig%3d", regexp.MustCompile(`(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))*`), "${1}" + Marker},
-	{"sharedkey", regexp.MustCompile(`(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`), "${1}" + Marker},
-	{"bearer", regexp.MustCompile(`(?i)\b(Bearer\s+)[^\s"'<>]+`), "${1}" + Marker},
+	{"sig%3d", `(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))*`},
+	{"sharedkey", `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`},
+	{"bearer", `(?i)\b(Bearer\s+)[^\s"'<>]+`},
 }
+
+var compiled = sync.OnceValue(func() []*regexp.Regexp {
+	out := make([]*regexp.Regexp, len(rules))
+	for i, r := range rules {
+		out[i] = regexp.MustCompile(r.pattern)
+	}
+	return out
+})
 
 // String returns s with its secrets replaced by Marker.
 func String(s string) string {
@@ -41,9 +51,10 @@ func String(s string) string {
 	}
 	// A rule only takes text out and puts Marker in, which forms no hint,
 	// so a hint s did not hold before a rule it does not hold after.
-	for i, r := range rules {
+	res := compiled()
+	for i := range rules {
 		if hints&(1<<i) != 0 {
-			s = r.re.ReplaceAllString(s, r.repl)
+			s = res[i].ReplaceAllString(s, "${1}"+Marker)
 		}
 	}
 	return s
