@@ -52,7 +52,7 @@ func (c *compiler) finalize() {
 	if cb == nil || cb.Kind != schema.KindMap {
 		return
 	}
-	call := &Callback{SecretEnv: str(cb.Get("secretEnv")), Timeout: Duration(DefaultCallbackTimeout), Retries: intOf(cb.Get("retries"), DefaultCallbackRetries)}
+	call := &Callback{URLEnv: str(cb.Get("urlEnv")), SecretEnv: str(cb.Get("secretEnv")), Timeout: Duration(DefaultCallbackTimeout), Retries: intOf(cb.Get("retries"), DefaultCallbackRetries)}
 	if d, ok := c.duration(cb.Get("timeout"), p("callback", "timeout")); ok {
 		call.Timeout = d
 	}

@@ -173,7 +173,10 @@ func (f *Finalize) HasStep() bool { return f.Run != "" || len(f.Command) > 0 }
 
 // Callback is where the run's outcome is POSTed.
 type Callback struct {
-	URL       string            `json:"url"`
+	URL string `json:"url,omitempty"`
+	// URLEnv names the environment variable holding the URL instead,
+	// read when the run starts; the URL is then kept nowhere.
+	URLEnv    string            `json:"urlEnv,omitempty"`
 	SecretEnv string            `json:"secretEnv,omitempty"`
 	Timeout   Duration          `json:"timeout"`
 	Retries   int               `json:"retries"`

@@ -119,6 +119,10 @@ func (b CallbackBody) MarshalJSON() ([]byte, error) {
 // Callback says where and how to deliver a run's outcome.
 type Callback struct {
 	URL string
+	// Name, when set, is how messages and logs name the target instead of
+	// its URL, for a URL that is a secret itself ("$HOOK_URL"). Otherwise
+	// they show the URL without userinfo, query and fragment.
+	Name string
 	// Secret, when set, signs the body: X-Bmc-Signature: sha256=<hex HMAC>.
 	Secret []byte
 	// Timeout bounds the whole delivery, all attempts and waits together;
@@ -251,9 +255,15 @@ func sendCallback(ctx context.Context, cb Callback, runID string, body []byte, l
 	}
 	u, err := parseCallbackURL(cb.URL)
 	if err != nil {
+		if cb.Name != "" {
+			return fail(fmt.Errorf("callback to %s: not an https URL, nor http to a loopback host", cb.Name))
+		}
 		return fail(err)
 	}
 	safe := redactURL(u)
+	if cb.Name != "" {
+		safe = cb.Name
+	}
 	if runID == "" {
 		return fail(fmt.Errorf("callback to %s: no run id for the Idempotency-Key", safe))
 	}

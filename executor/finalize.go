@@ -17,6 +17,9 @@ type FinishOptions struct {
 	// Secret signs the callback body; the CLI reads it from the
 	// environment variable the spec names.
 	Secret []byte
+	// CallbackURL is the callback's URL when the spec gives it through an
+	// environment variable (urlEnv); the CLI reads it at the run's start.
+	CallbackURL string
 	// SkipStep and SkipCallback are set on a resume when the finalize step
 	// already succeeded, or the callback was already delivered, and no
 	// task ran again since.
@@ -125,12 +128,15 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	if err := writeJSON(summary, body); err != nil {
 		return nil, err
 	}
-	if cb := fin.Callback; cb != nil && cb.URL != "" && !opts.SkipCallback {
+	if cb := fin.Callback; cb != nil && (cb.URL != "" || cb.URLEnv != "") && !opts.SkipCallback {
 		data, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
 		c := Callback{URL: fillString(cb.URL, run), Secret: opts.Secret, Timeout: cb.Timeout.D(), Retries: cb.Retries, Headers: cb.Headers}
+		if cb.URLEnv != "" {
+			c.URL, c.Name = opts.CallbackURL, "$"+cb.URLEnv
+		}
 		cr, err := SendCallback(ctx, c, run.ID, data, run.Log)
 		res.Callback, res.CallbackErr = &cr, err
 		if j != nil {

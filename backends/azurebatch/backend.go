@@ -70,6 +70,9 @@ type NodeOptions struct {
 	Package *compiler.Package
 	// SecretEnv and Secret sign the callback from the node.
 	SecretEnv, Secret string
+	// URLEnv and URL are the callback's URL, when the spec gives it
+	// through a variable (urlEnv).
+	URLEnv, URL string
 	// PollInterval is how often the node polls; zero means 5s.
 	PollInterval time.Duration
 }
@@ -880,6 +883,9 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 	jm.CommandLine = ScriptCommandLine("exec "+bin+" finalize --watch --config "+NodeConfigFile, FinalizeTaskID)
 	if n.SecretEnv != "" {
 		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.SecretEnv, Value: n.Secret})
+	}
+	if n.URLEnv != "" && n.URLEnv != n.SecretEnv {
+		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.URLEnv, Value: n.URL})
 	}
 	fin := &plan.Program.Finalize
 	ft := executor.FillTask(&compiler.Task{ID: FinalizeTaskID, Run: fin.Run, Outputs: fin.Outputs}, run, 1)

@@ -66,8 +66,11 @@ type NodeRun struct {
 	WorkDir, TaskDir string
 	// Secret signs the callback.
 	Secret []byte
-	Log    *slog.Logger
-	Events executor.Sink
+	// CallbackURL is the callback's URL when the spec gives it through a
+	// variable (urlEnv).
+	CallbackURL string
+	Log         *slog.Logger
+	Events      executor.Sink
 }
 
 // RunNode follows the job to its end, runs the finalize step, posts the
@@ -111,9 +114,13 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		}
 		o.Counts.Cancelled, o.Counts.Pending = o.Counts.Total, 0
 	}
-	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: []string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}}
+	hide := []string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}
+	if cb := cfg.Program.Finalize.Callback; cb != nil && cb.URLEnv != "" {
+		hide = append(hide, cb.URLEnv)
+	}
+	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}
 	fctx := context.WithoutCancel(ctx)
-	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, Events: nr.Events})
+	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, CallbackURL: nr.CallbackURL, Events: nr.Events})
 	if ferr != nil {
 		res.Error = strings.TrimPrefix(res.Error+"; "+ferr.Error(), "; ")
 		_ = write()

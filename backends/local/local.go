@@ -56,6 +56,10 @@ type Options struct {
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout or
 	// cancel; zero for procrun's default.
 	KillGrace time.Duration
+	// Hide are variables of bmc's environment that tasks do not get: the
+	// callback's secret and URL, which on Batch only the job manager task
+	// sees, and the finalize step there does not.
+	Hide []string
 }
 
 // Backend runs tasks on this machine.
@@ -109,7 +113,7 @@ var (
 )
 
 // New returns a local backend. Tasks start from bmc's environment as it
-// is now.
+// is now, less the variables in Hide.
 func New(o Options) *Backend {
 	if o.Slots < 1 {
 		o.Slots = 1
@@ -120,7 +124,14 @@ func New(o Options) *Backend {
 	if o.PoolID == "" {
 		o.PoolID = "local"
 	}
-	return &Backend{opts: o, environ: os.Environ()}
+	env := os.Environ()
+	if len(o.Hide) > 0 {
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return slices.Contains(o.Hide, k)
+		})
+	}
+	return &Backend{opts: o, environ: env}
 }
 
 // Capabilities: executor-scheduled, bounded by --slots, no containers.

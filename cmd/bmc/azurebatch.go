@@ -109,8 +109,18 @@ func batchStorage(prog *compiler.Program, ttl time.Duration) (*azurebatch.Storag
 
 // nodeBinary decides how the finalize step gets bmc on the pool: nil
 // means it runs here.
-func (o *batchOptions) node(secretEnv, secret string) (*azurebatch.NodeOptions, error) {
-	n := &azurebatch.NodeOptions{SecretEnv: secretEnv, Secret: secret, PollInterval: o.poll}
+func (o *batchOptions) node(cb *compiler.Callback, ce callbackEnv) (*azurebatch.NodeOptions, error) {
+	n := &azurebatch.NodeOptions{PollInterval: o.poll}
+	if cb != nil {
+		// The job manager task gets the callback's variables, as bmc has
+		// them here.
+		if cb.SecretEnv != "" {
+			n.SecretEnv, n.Secret = cb.SecretEnv, string(ce.secret)
+		}
+		if cb.URLEnv != "" {
+			n.URLEnv, n.URL = cb.URLEnv, ce.url
+		}
+	}
 	switch {
 	case o.bmcPackage != "":
 		name, version, _ := strings.Cut(o.bmcPackage, "@")
@@ -170,16 +180,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		}
 	}
 	prog = withPool(prog, bo.pool)
-	var secret []byte
-	secretEnv := ""
-	if cb := prog.Finalize.Callback; cb != nil && cb.SecretEnv != "" {
-		v, ok := os.LookupEnv(cb.SecretEnv)
-		if !ok {
-			return &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
-		}
-		secret, secretEnv = []byte(v), cb.SecretEnv
+	cbEnv, err := readCallbackEnv(prog)
+	if err != nil {
+		return err
 	}
-	node, err := bo.node(secretEnv, string(secret))
+	node, err := bo.node(prog.Finalize.Callback, cbEnv)
 	if err != nil {
 		return err
 	}
@@ -283,9 +288,9 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
 		}
-		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID})
+		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Hide: callbackVars(prog)})
 		if err = lb.Prepare(fctx, run); err == nil {
-			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: secret, Events: sinks})
+			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: sinks})
 		}
 	}
 	display.Close()

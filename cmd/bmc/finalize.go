@@ -57,10 +57,14 @@ pool's managed identity. People do not run it by hand.`,
 			if cfg.SecretEnv != "" {
 				secret = []byte(os.Getenv(cfg.SecretEnv))
 			}
+			cbURL := ""
+			if cb := cfg.Program.Finalize.Callback; cb != nil && cb.URLEnv != "" {
+				cbURL = os.Getenv(cb.URLEnv)
+			}
 			// The events of the run, as plain lines in the task's stdout.
 			events := &plain{w: cmd.OutOrStdout(), verbose: len(cfg.Program.Tasks) <= 200}
 			res, err := azurebatch.RunNode(cmd.Context(), azurebatch.NodeRun{
-				Config: &cfg, Client: c, WorkDir: wd, TaskDir: taskDir, Secret: secret, Log: log, Events: events,
+				Config: &cfg, Client: c, WorkDir: wd, TaskDir: taskDir, Secret: secret, CallbackURL: cbURL, Log: log, Events: events,
 			})
 			if err != nil {
 				return &exitError{code: exitInternal, err: err}

@@ -143,7 +143,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prog.Pool != nil {
 		poolID = prog.Pool.ID
 	}
-	be := local.New(local.Options{Slots: o.slots, Store: store, Packages: pkgs, KeepWorkdirs: o.keepWorkdirs, PoolID: poolID, Logs: logs})
+	be := local.New(local.Options{Slots: o.slots, Store: store, Packages: pkgs, KeepWorkdirs: o.keepWorkdirs, PoolID: poolID, Logs: logs, Hide: callbackVars(prog)})
 	var done map[string]bool
 	if prev != nil {
 		done = prev.Done()
@@ -155,13 +155,9 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if errs := plan.Errors(); len(errs) > 0 {
 		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
 	}
-	var secret []byte
-	if cb := prog.Finalize.Callback; cb != nil && cb.SecretEnv != "" {
-		v, ok := os.LookupEnv(cb.SecretEnv)
-		if !ok {
-			return &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
-		}
-		secret = []byte(v)
+	cbEnv, err := readCallbackEnv(prog)
+	if err != nil {
+		return err
 	}
 	ev, err := openEvents(cmd, o.events)
 	if err != nil {
@@ -203,7 +199,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	// Ctrl-C stops them.
 	fctx, fstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer fstop()
-	fo := executor.FinishOptions{Secret: secret, Events: sinks}
+	fo := executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: sinks}
 	if prev != nil && outcome.Ran == 0 {
 		fo.SkipStep = prev.Finalize != nil && prev.Finalize.State == executor.Succeeded
 		fo.SkipCallback = prev.Callback != nil && prev.Callback.Delivered
@@ -218,6 +214,57 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+}
+
+// callbackEnv is what the callback takes from bmc's environment: the
+// signing secret (secretEnv) and the URL (urlEnv), when the spec names
+// variables for them.
+type callbackEnv struct {
+	secret []byte
+	url    string
+}
+
+// callbackVars names the variables the callback reads from bmc's
+// environment, which tasks do not get.
+func callbackVars(prog *compiler.Program) []string {
+	var vars []string
+	if cb := prog.Finalize.Callback; cb != nil {
+		for _, v := range []string{cb.SecretEnv, cb.URLEnv} {
+			if v != "" {
+				vars = append(vars, v)
+			}
+		}
+	}
+	return vars
+}
+
+// readCallbackEnv reads the callback's variables at the run's start, so
+// that a missing one stops the run before any task, not at its end.
+func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
+	var ce callbackEnv
+	cb := prog.Finalize.Callback
+	if cb == nil {
+		return ce, nil
+	}
+	if cb.SecretEnv != "" {
+		v, ok := os.LookupEnv(cb.SecretEnv)
+		if !ok {
+			return ce, &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
+		}
+		ce.secret = []byte(v)
+	}
+	if cb.URLEnv != "" {
+		v := os.Getenv(cb.URLEnv)
+		if v == "" {
+			return ce, &exitError{code: exitFailed, err: fmt.Errorf("the callback goes to the URL in $%s, which is not set", cb.URLEnv)}
+		}
+		// The URL is not shown: it is a secret.
+		if executor.ValidateCallbackURL(v) != nil {
+			return ce, &exitError{code: exitFailed, err: fmt.Errorf("$%s, the callback's URL, is not an https URL, nor http to a loopback host", cb.URLEnv)}
+		}
+		ce.url = v
+	}
+	return ce, nil
 }
 
 // stopLeftovers stops the processes of the tasks that were running when

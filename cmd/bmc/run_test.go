@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -370,5 +371,86 @@ finalize:
 	}
 	if diff := cmp.Diff(want, body["outputs"]); diff != "" {
 		t.Errorf("outputs after resume (-want +got):\n%s", diff)
+	}
+}
+
+// A callback URL given through a variable (urlEnv) is used, and kept and
+// shown nowhere: not in the run directory, not in messages, and not in
+// the tasks' environment, which lacks the callback's secret as well.
+func TestRunCallbackURLFromEnv(t *testing.T) {
+	const token = "T0HOOK5ECRET"
+	var mu sync.Mutex
+	var paths []string
+	code := http.StatusOK
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		paths = append(paths, r.URL.Path)
+		w.WriteHeader(code)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	state := filepath.Join(dir, "state")
+	spec := filepath.Join(dir, "hook.yaml")
+	os.WriteFile(spec, []byte(`apiVersion: bmc/v1
+kind: Workload
+name: hook
+tasks:
+  - {id: work, run: 'env > "$AZ_BATCH_NODE_SHARED_DIR/work-env.txt"'}
+finalize:
+  run: env > "$AZ_BATCH_NODE_SHARED_DIR/finalize-env.txt"
+  callback: {urlEnv: BMC_TEST_HOOK_URL, secretEnv: BMC_TEST_HOOK_SECRET, retries: 0}
+`), 0o644)
+	t.Setenv("BMC_TEST_HOOK_SECRET", "hook-secret")
+
+	// Not set: the run does not start.
+	t.Setenv("BMC_TEST_HOOK_URL", "")
+	exit, _, stderr := bmcRun(t, "run", "--state-dir", state, "--progress", "none", spec)
+	if exit != 1 || !strings.Contains(stderr, "the callback goes to the URL in $BMC_TEST_HOOK_URL, which is not set") {
+		t.Fatalf("without the URL: exit %d\n%s", exit, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(state, "runs")); err == nil {
+		t.Error("a run was made without the callback URL")
+	}
+
+	t.Setenv("BMC_TEST_HOOK_URL", srv.URL+"/services/"+token)
+	exit, _, stderr = bmcRun(t, "run", "--state-dir", state, "--progress", "plain", spec)
+	if exit != 0 || !strings.Contains(stderr, "callback delivered (HTTP 200, 1 attempt)") {
+		t.Fatalf("exit %d\n%s", exit, stderr)
+	}
+	mu.Lock()
+	if len(paths) != 1 || paths[0] != "/services/"+token {
+		t.Errorf("callbacks to %q", paths)
+	}
+	code = http.StatusBadRequest
+	mu.Unlock()
+
+	// A delivery that fails names the variable, not the URL.
+	exit, _, stderr = bmcRun(t, "run", "--state-dir", state, "--progress", "plain", spec)
+	if exit != 1 || !strings.Contains(stderr, "callback to $BMC_TEST_HOOK_URL: ") {
+		t.Errorf("failed delivery: exit %d\n%s", exit, stderr)
+	}
+	if strings.Contains(stderr, token) {
+		t.Errorf("the URL was shown:\n%s", stderr)
+	}
+	var files int
+	filepath.WalkDir(state, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		files++
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, secret := range []string{token, "hook-secret", "BMC_TEST_HOOK_URL=", "BMC_TEST_HOOK_SECRET="} {
+			if bytes.Contains(b, []byte(secret)) {
+				t.Errorf("%s holds %s", path, secret)
+			}
+		}
+		return nil
+	})
+	if files < 10 {
+		t.Errorf("only %d files in the state directory: the runs did not leave what was searched", files)
 	}
 }
