@@ -109,7 +109,13 @@ type scheduler struct {
 	// initializing is set while the tasks done before a resume are
 	// counted against their dependents.
 	initializing bool
-	canceled     bool
+	// earlier are the attempts each task made in earlier sessions of the
+	// run (nil when there were none). A resumed task's attempts go on
+	// from there, so that an attempt number names one attempt of the run
+	// (outputs named by ${{ task.attempt }} are not overwritten), while
+	// its retries start afresh.
+	earlier  []int
+	canceled bool
 	// mu guards everything above: the threads that run attempts take turns
 	// at the scheduler's state as their attempts end.
 	mu sync.Mutex
@@ -201,6 +207,16 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		}
 	}
 	s.initializing = false
+	if prev := opts.Previous; prev != nil {
+		for i := range s.tasks {
+			if ts := prev.Tasks[s.tasks[i].ID]; ts != nil && ts.Attempts > 0 && !plan.Done[i] {
+				if s.earlier == nil {
+					s.earlier = make([]int, n)
+				}
+				s.earlier[i] = ts.Attempts
+			}
+		}
+	}
 	for i := range s.tasks {
 		if !plan.Done[i] && s.waiting[i] == 0 {
 			heap.Push(&s.ready, int32(i))
@@ -259,7 +275,19 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 			o.Ran++
 		}
 	}
+	// Reported, a task's attempts are those of the whole run.
+	for i, e := range s.earlier {
+		s.out[i].Attempts += e
+	}
 	return o, nil
+}
+
+// number is the number of task i's current attempt in the run.
+func (s *scheduler) number(i int32) int {
+	if s.earlier == nil {
+		return s.out[i].Attempts
+	}
+	return s.earlier[i] + s.out[i].Attempts
 }
 
 // mustJSON encodes plain data for a journal record; it cannot fail for
@@ -450,7 +478,7 @@ func (s *scheduler) startReady() []job {
 		s.counts.Pending--
 		s.out[i].Attempts++
 		s.out[i].State = Running
-		attempt := s.out[i].Attempts
+		attempt := s.number(i)
 		if s.out[i].Start.IsZero() {
 			s.out[i].Start = s.now()
 		}
@@ -476,7 +504,8 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		res.State = Failed
 	}
 	elapsed := res.End.Sub(res.Start)
-	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: o.Attempts, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason}
+	n := s.number(i)
+	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: n, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason}
 	if len(res.Outputs) > 0 {
 		rec.Data = mustJSON(map[string]any{"outputs": res.Outputs})
 	}
@@ -487,7 +516,7 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 	case res.State == Succeeded:
 		o.State = Succeeded
 		s.counts.Succeeded++
-		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Succeeded, ExitCode: res.ExitCode, Elapsed: elapsed})
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Succeeded, ExitCode: res.ExitCode, Elapsed: elapsed})
 		s.release(i)
 	case res.State == Canceled || ctx.Err() != nil:
 		o.State = Canceled
@@ -495,16 +524,16 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		if o.Reason == "" {
 			o.Reason = "cancelled"
 		}
-		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Canceled, Reason: o.Reason, Elapsed: elapsed})
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Canceled, Reason: o.Reason, Elapsed: elapsed})
 	case o.Attempts <= t.Retries && !res.NoRetry && !s.stopping:
 		o.State = Pending
 		s.counts.Pending++
-		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: o.Attempts, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
+		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: n, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
 		heap.Push(&s.ready, i)
 	default:
 		o.State = Failed
 		s.counts.Failed++
-		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: o.Attempts, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
 		s.skipDependents(i)
 		if !s.opts.KeepGoing {
 			s.stop(fmt.Sprintf("run stopped after %s failed (use --keep-going to run independent tasks)", t.ID))

@@ -1199,3 +1199,41 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// On a resume, a task's attempt numbers go on from its earlier session's,
+// so that a number names one attempt of the run, while its retries start
+// afresh; a task that did not start before starts at 1.
+func TestResumeNumbersAttemptsOn(t *testing.T) {
+	p := planSpec(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+tasks:
+  - {id: flaky, run: "x ${{ task.attempt }}", retries: 1}
+  - {id: fresh, run: "x ${{ task.attempt }}"}
+`)
+	prev := &RunState{Tasks: map[string]*TaskState{
+		"flaky": {ID: "flaky", State: Failed, Attempts: 2},
+	}}
+	var mu sync.Mutex
+	seen := map[string][]string{}
+	be := &mockBackend{RunTaskFn: func(_ context.Context, a *Attempt) Result {
+		mu.Lock()
+		seen[a.Task.ID] = append(seen[a.Task.ID], fmt.Sprintf("%d:%s", a.Number, a.Task.Run))
+		mu.Unlock()
+		if a.Task.ID == "flaky" && a.Number == 3 {
+			return failed(1)
+		}
+		return succeeded()
+	}}
+	o := runTasks(t, p, be, Options{Slots: 2, Previous: prev})
+	want := map[string][]string{"flaky": {"3:x 3", "4:x 4"}, "fresh": {"1:x 1"}}
+	if diff := cmp.Diff(want, seen); diff != "" {
+		t.Errorf("attempts (-want +got):\n%s", diff)
+	}
+	if got := outcomeOf(t, p, o, "flaky"); got.State != Succeeded || got.Attempts != 4 {
+		t.Errorf("flaky: %s after %d attempts, want succeeded after 4 in the run", got.State, got.Attempts)
+	}
+	if o.Ran != 2 {
+		t.Errorf("Ran = %d, want 2", o.Ran)
+	}
+}
