@@ -178,7 +178,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	if fresh {
 		closeLogs = sync.OnceFunc(lf.close)
 		defer closeLogs()
-	} else if err := b.freshDirs(taskDir, wd); err != nil {
+	} else if err := b.freshDirs(taskDir, wd, a.Number); err != nil {
 		return fail(err.Error(), false)
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
@@ -371,16 +371,16 @@ func emptyDir(dir string) error {
 	return nil
 }
 
-// freshDirs gives each attempt an empty working directory, keeping the
-// logs of earlier attempts, also those of an earlier run session, as
+// freshDirs gives attempt number an empty working directory, keeping the
+// logs of the attempt before, also one of an earlier run session, as
 // stdout.attempt-N.txt.
-func (b *Backend) freshDirs(taskDir, wd string) error {
+func (b *Backend) freshDirs(taskDir, wd string, number int) error {
 	if err := os.Mkdir(taskDir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		if err := os.MkdirAll(taskDir, 0o755); err != nil {
 			return fmt.Errorf("create task directory: %w", err)
 		}
 	}
-	archiveLogs(taskDir)
+	archiveLogs(taskDir, number-1)
 	if f, err := os.Open(wd); err == nil {
 		_, rerr := f.Readdirnames(1)
 		f.Close()
@@ -397,9 +397,12 @@ func (b *Backend) freshDirs(taskDir, wd string) error {
 	return nil
 }
 
-// archiveLogs renames non-empty logs of an earlier attempt to
-// stdout.attempt-N.txt and stderr.attempt-N.txt, N the next free number.
-func archiveLogs(taskDir string) {
+// archiveLogs renames non-empty logs of attempt prev, the one before, to
+// stdout.attempt-<prev>.txt and stderr.attempt-<prev>.txt, so that
+// bmc logs --attempt N shows attempt N. Should those names be taken (logs
+// kept by a bmc that numbered attempts otherwise), the next free number
+// is used instead: no log is overwritten.
+func archiveLogs(taskDir string, prev int) {
 	out := filepath.Join(taskDir, "stdout.txt")
 	errf := filepath.Join(taskDir, "stderr.txt")
 	so, e1 := os.Stat(out)
@@ -407,10 +410,17 @@ func archiveLogs(taskDir string) {
 	if (e1 != nil || so.Size() == 0) && (e2 != nil || se.Size() == 0) {
 		return
 	}
-	n := 1
-	for ; ; n++ {
-		if _, err := os.Stat(filepath.Join(taskDir, fmt.Sprintf("stdout.attempt-%d.txt", n))); errors.Is(err, os.ErrNotExist) {
-			break
+	free := func(n int) bool {
+		for _, s := range []string{"stdout", "stderr"} {
+			if _, err := os.Stat(filepath.Join(taskDir, fmt.Sprintf("%s.attempt-%d.txt", s, n))); !errors.Is(err, os.ErrNotExist) {
+				return false
+			}
+		}
+		return true
+	}
+	n := prev
+	if n < 1 || !free(n) {
+		for n = 1; !free(n); n++ {
 		}
 	}
 	os.Rename(out, filepath.Join(taskDir, fmt.Sprintf("stdout.attempt-%d.txt", n)))

@@ -436,57 +436,65 @@ func TestCancelKillsProcessGroup(t *testing.T) {
 
 func TestRetryKeepsLogsAndGetsFreshWorkdir(t *testing.T) {
 	f := newFixture(t, Options{})
-	task := &compiler.Task{ID: "flaky", Retries: 2, Run: `echo "out $BMC_TASK_ATTEMPT"; echo "err $BMC_TASK_ATTEMPT" >&2
+	// Attempt 2 writes nothing: the logs keep the numbers of the attempts
+	// that wrote them.
+	task := &compiler.Task{ID: "flaky", Retries: 3, Run: `[ "$BMC_TASK_ATTEMPT" = 2 ] || { echo "out $BMC_TASK_ATTEMPT"; echo "err $BMC_TASK_ATTEMPT" >&2; }
 test ! -e junk || { echo "stale working directory" >&2; exit 9; }
 touch junk
-[ "$BMC_TASK_ATTEMPT" = 3 ] || exit 1`}
-	for n := 1; n <= 3; n++ {
+[ "$BMC_TASK_ATTEMPT" = 4 ] || exit 1`}
+	for n := 1; n <= 4; n++ {
 		res := f.runTask(t, task, n)
 		want := executor.Failed
-		if n == 3 {
+		if n == 4 {
 			want = executor.Succeeded
 		}
-		if res.State != want || (n < 3 && *res.ExitCode != 1) {
+		if res.State != want || (n < 4 && *res.ExitCode != 1) {
 			t.Fatalf("attempt %d: %s (%s), want %s", n, res.State, res.Reason, want)
 		}
 	}
 	dir := f.taskDir("flaky")
 	for name, want := range map[string]string{
 		"stdout.attempt-1.txt": "out 1\n", "stderr.attempt-1.txt": "err 1\n",
-		"stdout.attempt-2.txt": "out 2\n", "stderr.attempt-2.txt": "err 2\n",
-		"stdout.txt": "out 3\n", "stderr.txt": "err 3\n",
+		"stdout.attempt-3.txt": "out 3\n", "stderr.attempt-3.txt": "err 3\n",
+		"stdout.txt": "out 4\n", "stderr.txt": "err 4\n",
 	} {
 		if got := readFile(t, filepath.Join(dir, name)); got != want {
 			t.Errorf("%s = %q, want %q", name, got, want)
 		}
 	}
+	if exists(filepath.Join(dir, "stdout.attempt-2.txt")) {
+		t.Error("attempt 2 wrote nothing, yet has an archived log")
+	}
 }
 
-// TestResumeAttemptGetsFreshWorkdir: a resumed run numbers attempts from 1
-// again; its first attempt of a task that failed before must still start
-// in an empty working directory, and must not overwrite the logs of the
-// earlier attempt.
+// TestResumeAttemptGetsFreshWorkdir: a resumed run's first attempt of a
+// task that failed before must start in an empty working directory, and
+// must not overwrite the logs of the earlier attempt, even when the
+// earlier session numbered its attempts otherwise.
 func TestResumeAttemptGetsFreshWorkdir(t *testing.T) {
 	f := newFixture(t, Options{})
-	task := &compiler.Task{ID: "t", Run: "test ! -e junk || exit 9\ntouch junk\necho session >&2\nexit ${FAIL:-0}", Env: map[string]string{"FAIL": "1"}}
+	task := &compiler.Task{ID: "t", Run: "test ! -e junk || exit 9\ntouch junk\necho session $BMC_TASK_ATTEMPT >&2\nexit ${FAIL:-0}", Env: map[string]string{"FAIL": "1"}}
 	if res := f.runTask(t, task, 1); res.State != executor.Failed || *res.ExitCode != 1 {
 		t.Fatalf("first session: %s %s", res.State, res.Reason)
 	}
-	// bmc resume: same run directory, attempt 1 again.
+	// bmc resume: same run directory, attempt 2.
+	if res := f.runTask(t, task, 2); res.State != executor.Failed {
+		t.Fatalf("resumed attempt: %s (%s): the working directory was not fresh", res.State, res.Reason)
+	}
+	// A session that numbered from 1 again, as bmc once did.
 	task.Env = nil
-	res := f.runTask(t, task, 1)
-	if res.State != executor.Succeeded {
-		t.Errorf("resumed attempt: %s (%s): the working directory was not fresh", res.State, res.Reason)
+	if res := f.runTask(t, task, 1); res.State != executor.Succeeded {
+		t.Errorf("attempt numbered 1 again: %s (%s)", res.State, res.Reason)
 	}
-	ents, _ := os.ReadDir(f.taskDir("t"))
-	kept := false
-	for _, e := range ents {
-		if strings.HasPrefix(e.Name(), "stderr.") && e.Name() != "stderr.txt" && readFile(t, filepath.Join(f.taskDir("t"), e.Name())) == "session\n" {
-			kept = true
+	dir := f.taskDir("t")
+	for name, want := range map[string]string{
+		"stderr.attempt-1.txt": "session 1\n",
+		"stderr.attempt-2.txt": "session 2\n",
+		"stderr.txt":           "session 1\n",
+	} {
+		if got := readFile(t, filepath.Join(dir, name)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
 		}
-	}
-	if !kept {
-		t.Error("the earlier session's stderr was not kept")
 	}
 }
 

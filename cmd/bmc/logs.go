@@ -68,7 +68,7 @@ shows an earlier attempt's log. TASK may be "finalize".`,
 					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, filepath.Base(dir), filepath.Base(dir))}
 				}
 				if attempt > 0 {
-					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s (the last attempt's log has no number)", task, attempt, filepath.Base(dir))}
+					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s: that attempt wrote nothing, or it is the last, whose log has no number", task, attempt, filepath.Base(dir))}
 				}
 				if !follow {
 					return &exitError{code: exitFailed, err: fmt.Errorf("task %s: no %s yet", task, name)}
