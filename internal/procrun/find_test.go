@@ -17,7 +17,9 @@ import (
 func leftBehind(t *testing.T, mark, script string) *exec.Cmd {
 	t.Helper()
 	ready := t.TempDir() + "/ready"
-	cmd := exec.Command("sh", "-c", script+"\ntouch "+ready+"\nwait")
+	// The shell marks readiness itself: a touch would be one more
+	// process with the mark, for a moment.
+	cmd := exec.Command("sh", "-c", script+"\n: > "+ready+"\nwait")
 	cmd.Env = append(os.Environ(), "BMC_TEST_MARK="+mark, "BMC_TEST_TASK=t-"+mark)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -43,9 +45,21 @@ func TestFindAndStopEnv(t *testing.T) {
 	mark := fmt.Sprintf("find-%d", time.Now().UnixNano())
 	// A background sleep, and one that moved to a session of its own.
 	cmd := leftBehind(t, mark, "sleep 300 & setsid sleep 301 &")
-	found, err := FindEnv("BMC_TEST_MARK", mark, "BMC_TEST_TASK", "NOT_SET")
-	if err != nil {
-		t.Fatal(err)
+	// The background jobs may still be between their fork and their exec,
+	// when /proc does not show their environment: look until all three
+	// are seen.
+	var found []Found
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var err error
+		found, err = FindEnv("BMC_TEST_MARK", mark, "BMC_TEST_TASK", "NOT_SET")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(found) >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond) // polling other processes' start
 	}
 	var pids []int
 	for _, f := range found {
