@@ -24,7 +24,12 @@ func newResumeCmd() *cobra.Command {
 as succeeded are not run again, everything else is, with the same program
 (params were fixed when the run started) and the same outputs. The finalize
 step runs again if any task ran, and the callback is sent again unless it was
-already delivered. RUN is a run id, a unique prefix of one, or "latest".
+already delivered. A task run again goes on numbering its attempts from
+the earlier session's, with its retries afresh. RUN is a run id, a unique
+prefix of one, or "latest".
+
+If bmc was killed while tasks ran (kill -9, say), their processes may still
+run: resume stops them first, so that no task runs beside a copy of itself.
 
 A run directory keeps no secrets: SAS signatures in URLs the program held
 were left out of it. Such a run is resumed from its spec, which must still
