@@ -183,6 +183,22 @@ type Callback struct {
 	Headers   map[string]string `json:"headers,omitempty"`
 }
 
+// EnvVars names the environment variables the callback reads its secret
+// and URL from (secretEnv, urlEnv), which tasks and the finalize step do
+// not get; none for a nil callback.
+func (c *Callback) EnvVars() []string {
+	if c == nil {
+		return nil
+	}
+	var vars []string
+	for _, v := range []string{c.SecretEnv, c.URLEnv} {
+		if v != "" {
+			vars = append(vars, v)
+		}
+	}
+	return vars
+}
+
 // Duration is a time.Duration written as in specs: 90s, 15m, 2h, 1d.
 type Duration time.Duration
 

@@ -114,10 +114,7 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		}
 		o.Counts.Cancelled, o.Counts.Pending = o.Counts.Total, 0
 	}
-	hide := []string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}
-	if cb := cfg.Program.Finalize.Callback; cb != nil && cb.URLEnv != "" {
-		hide = append(hide, cb.URLEnv)
-	}
+	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
 	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}
 	fctx := context.WithoutCancel(ctx)
 	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, CallbackURL: nr.CallbackURL, Events: nr.Events})

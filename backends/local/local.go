@@ -427,6 +427,13 @@ func archiveLogs(taskDir string, prev int) {
 	os.Rename(errf, filepath.Join(taskDir, fmt.Sprintf("stderr.attempt-%d.txt", n)))
 }
 
+// The variables that name a task's run and the task: set for every task,
+// and how Leftovers tells a run's processes and their tasks.
+const (
+	runIDVar  = "BMC_RUN_ID"
+	taskIDVar = "AZ_BATCH_TASK_ID"
+)
+
 // env is the task's environment: bmc's own, the task's variables, then
 // Batch's, which win.
 func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
@@ -455,13 +462,13 @@ func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
 		"AZ_BATCH_NODE_MOUNTS_DIR=" + filepath.Join(root, "fsmounts"),
 		"AZ_BATCH_CERTIFICATES_DIR=" + filepath.Join(taskDir, "certs"),
 		"AZ_BATCH_JOB_ID=" + run.ID,
-		"AZ_BATCH_TASK_ID=" + t.ID,
+		taskIDVar + "=" + t.ID,
 		"AZ_BATCH_TASK_DIR=" + taskDir,
 		"AZ_BATCH_TASK_WORKING_DIR=" + wd,
 		// No disk is set aside for a task here: a user subscription pool
 		// without a reservation reports 0 as well.
 		"AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES=0",
-		"BMC_RUN_ID=" + run.ID,
+		runIDVar + "=" + run.ID,
 		"BMC_WORKLOAD=" + run.Workload,
 		"BMC_TASK_ATTEMPT=" + strconv.Itoa(a.Number),
 	}
@@ -661,7 +668,7 @@ func leftovers(found []procrun.Found) []Leftover {
 }
 
 func findLeftovers(runID string, of func(task string) bool) ([]procrun.Found, error) {
-	found, err := procrun.FindEnv("BMC_RUN_ID", runID, "AZ_BATCH_TASK_ID")
+	found, err := procrun.FindEnv(runIDVar, runID, taskIDVar)
 	kept := found[:0]
 	for _, f := range found {
 		if of(f.Values[0]) {

@@ -288,7 +288,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
 		}
-		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Hide: callbackVars(prog)})
+		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Hide: prog.Finalize.Callback.EnvVars()})
 		if err = lb.Prepare(fctx, run); err == nil {
 			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: sinks})
 		}

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
@@ -70,8 +69,9 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 		return notRunning // taken just now: a bmc process drives it again
 	}
 	defer unlock()
-	if ls, err := local.Leftovers(id, st.WasRunning); err != nil || len(ls) == 0 {
+	n, err := stopLeftovers(cmd.OutOrStdout(), id, st)
+	if n == 0 {
 		return notRunning
 	}
-	return stopLeftovers(cmd.OutOrStdout(), id, st)
+	return err
 }

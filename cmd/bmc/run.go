@@ -143,7 +143,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prog.Pool != nil {
 		poolID = prog.Pool.ID
 	}
-	be := local.New(local.Options{Slots: o.slots, Store: store, Packages: pkgs, KeepWorkdirs: o.keepWorkdirs, PoolID: poolID, Logs: logs, Hide: callbackVars(prog)})
+	be := local.New(local.Options{Slots: o.slots, Store: store, Packages: pkgs, KeepWorkdirs: o.keepWorkdirs, PoolID: poolID, Logs: logs, Hide: prog.Finalize.Callback.EnvVars()})
 	var done map[string]bool
 	if prev != nil {
 		done = prev.Done()
@@ -173,7 +173,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
-		if err := stopLeftovers(stderr, meta.ID, prev); err != nil {
+		if _, err := stopLeftovers(stderr, meta.ID, prev); err != nil {
 			return err
 		}
 	}
@@ -224,20 +224,6 @@ type callbackEnv struct {
 	url    string
 }
 
-// callbackVars names the variables the callback reads from bmc's
-// environment, which tasks do not get.
-func callbackVars(prog *compiler.Program) []string {
-	var vars []string
-	if cb := prog.Finalize.Callback; cb != nil {
-		for _, v := range []string{cb.SecretEnv, cb.URLEnv} {
-			if v != "" {
-				vars = append(vars, v)
-			}
-		}
-	}
-	return vars
-}
-
 // readCallbackEnv reads the callback's variables at the run's start, so
 // that a missing one stops the run before any task, not at its end.
 func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
@@ -269,17 +255,17 @@ func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
 
 // stopLeftovers stops the processes of the tasks that were running when
 // the bmc process driving the run went away, as its journal st tells, and
-// says so. The caller holds the run's lock.
-func stopLeftovers(w io.Writer, id string, st *executor.RunState) error {
+// says so. It returns how many it found. The caller holds the run's lock.
+func stopLeftovers(w io.Writer, id string, st *executor.RunState) (int, error) {
 	ls, err := local.StopLeftovers(id, st.WasRunning, 0)
 	if len(ls) > 0 {
 		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s left running by a bmc process that is gone (%s)\n",
 			len(ls), pluralES(len(ls)), id, tasksList(local.LeftoverTasks(ls)))
 	}
 	if err != nil {
-		return fmt.Errorf("stop the processes run %s left running: %w", id, err)
+		return len(ls), fmt.Errorf("stop the processes run %s left running: %w", id, err)
 	}
-	return nil
+	return len(ls), nil
 }
 
 func pluralES(n int) string {
