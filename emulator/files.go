@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 )
 
 // Task files: the task's directory on the node it last ran on, as Batch
@@ -102,13 +100,6 @@ func fileMode(fi fs.FileInfo) string {
 		kind = 0o040000
 	}
 	return fmt.Sprintf("0%o", kind|uint32(fi.Mode().Perm()))
-}
-
-func creationTime(fi fs.FileInfo) time.Time {
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctim.Sec, st.Ctim.Nsec)
-	}
-	return fi.ModTime()
 }
 
 func (s *Server) getTaskFile(c *call) (*response, *apiError) {

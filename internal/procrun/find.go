@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"strconv"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -26,9 +25,9 @@ type Found struct {
 // task left behind whatever became of its process group. Processes whose
 // environment cannot be read (another user's) are passed over.
 func FindEnv(name, value string, report ...string) ([]Found, error) {
-	entries, err := os.ReadDir("/proc")
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // no /proc (not Linux): nothing can be found
+	pids, err := procPIDs()
+	if errors.Is(err, errNoProcTable) {
+		return nil, nil // nothing can be found here
 	}
 	if err != nil {
 		return nil, err
@@ -36,32 +35,19 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 	want := []byte(name + "=" + value)
 	self := os.Getpid()
 	var out []Found
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
+	for _, pid := range pids {
+		if pid == self {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil || len(env) == 0 {
+		vars, err := procEnviron(pid)
+		if err != nil || len(vars) == 0 {
 			continue // gone, a kernel thread, a zombie, or not ours
 		}
-		vars := bytes.Split(bytes.TrimSuffix(env, []byte{0}), []byte{0})
-		found := false
-		for _, v := range vars {
-			if bytes.Equal(v, want) {
-				found = true
-				break
-			}
-		}
-		if !found {
+		if !slices.ContainsFunc(vars, func(v []byte) bool { return bytes.Equal(v, want) }) {
 			continue
 		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		state, pgrp, ok := parseStat(string(stat))
-		if !ok || state == 'Z' || state == 'X' {
+		pgrp, zombie, ok := procState(pid)
+		if !ok || zombie {
 			continue
 		}
 		f := Found{PID: pid, PGID: pgrp, Values: make([]string, len(report))}
@@ -76,6 +62,34 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+// errNoProcTable is returned by procPIDs where the process table cannot
+// be read: FindEnv then finds nothing, and a process group counts as alive
+// for as long as it exists.
+var errNoProcTable = errors.New("no process table")
+
+// groupAlive reports whether any process in group pgid is still running.
+// kill(-pgid, 0) alone would count zombies: members whose parent died are
+// reaped by init, which may take a second or more, and waiting for that
+// would stretch every stop towards the full grace period. So when the
+// group still exists, the process table is consulted for a member that is
+// not a zombie; without one the group counts as alive.
+func groupAlive(pgid int) bool {
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	alive, ok := groupHasLive(pgid)
+	return alive || !ok
+}
+
+// splitEnv splits an environment block of NUL-terminated "k=v" strings.
+func splitEnv(b []byte) [][]byte {
+	b = bytes.TrimSuffix(b, []byte{0})
+	if len(b) == 0 {
+		return nil
+	}
+	return bytes.Split(b, []byte{0})
 }
 
 // Stop stops the processes found: SIGTERM to each, and to the process

@@ -9,7 +9,9 @@
 // does not retry, does not log, and never interprets an exit code as success
 // or failure — that is the caller's business.
 //
-// Linux (and other Unix systems with process groups) only.
+// Unix only: it needs process groups. The process table (for FindEnv and
+// for telling a live group from one of zombies) is read from /proc on
+// Linux and with sysctl on macOS.
 package procrun
 
 import (
@@ -21,7 +23,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -341,55 +342,6 @@ func stop(pgid int, done <-chan struct{}, grace time.Duration) bool {
 			return true
 		}
 	}
-}
-
-// groupAlive reports whether any process in group pgid is still running.
-// kill(-pgid, 0) alone would count zombies: members whose parent died are
-// reaped by init, which may take a second or more, and waiting for that
-// would stretch every stop towards the full grace period. So when the
-// group still exists, /proc is consulted for a member that is not a
-// zombie; without /proc the group counts as alive.
-func groupAlive(pgid int) bool {
-	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-		return false
-	}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return true
-	}
-	for _, e := range entries {
-		if e.Name()[0] < '0' || e.Name()[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // exited while we looked
-		}
-		state, pgrp, ok := parseStat(string(b))
-		if ok && pgrp == pgid && state != 'Z' && state != 'X' {
-			return true
-		}
-	}
-	return false
-}
-
-// parseStat extracts the state and process group from /proc/<pid>/stat:
-// "pid (comm) state ppid pgrp ...". comm may hold spaces and parentheses,
-// so fields are counted from the last ')'.
-func parseStat(s string) (state byte, pgrp int, ok bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	pgrp, err := strconv.Atoi(f[2])
-	if err != nil {
-		return 0, 0, false
-	}
-	return f[0][0], pgrp, true
 }
 
 // devNull is /dev/null, opened once and shared as every task's stdin, so

@@ -511,30 +511,6 @@ func TestRunKillEscalation(t *testing.T) {
 	}
 }
 
-func TestParseStat(t *testing.T) {
-	tests := []struct {
-		in        string
-		wantState byte
-		wantPgrp  int
-		wantOK    bool
-	}{
-		{"123 (sleep) S 1 120 120 0 -1", 'S', 120, true},
-		{"123 (odd) name (x)) Z 1 99 99 0", 'Z', 99, true},
-		{"123 (a b c) R 5 7 7", 'R', 7, true},
-		{"123 (sleep) S 1", 0, 0, false},
-		{"123 sleep S 1 2 3", 0, 0, false},
-		{"123 (sleep) S 1 x 3", 0, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			state, pgrp, ok := parseStat(tt.in)
-			if state != tt.wantState || pgrp != tt.wantPgrp || ok != tt.wantOK {
-				t.Errorf("parseStat = %q %d %v, want %q %d %v", state, pgrp, ok, tt.wantState, tt.wantPgrp, tt.wantOK)
-			}
-		})
-	}
-}
-
 // TestRunLookupCacheFollowsMoves runs a program found through PATH, moves
 // it to a later PATH directory, then removes it: the remembered location
 // must neither run the old file nor turn "not found" into another error.

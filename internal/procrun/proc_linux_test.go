@@ -1,0 +1,82 @@
+package procrun
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+func TestParseStat(t *testing.T) {
+	tests := []struct {
+		in        string
+		wantState byte
+		wantPgrp  int
+		wantOK    bool
+	}{
+		{"123 (sleep) S 1 120 120 0 -1", 'S', 120, true},
+		{"123 (odd) name (x)) Z 1 99 99 0", 'Z', 99, true},
+		{"123 (a b c) R 5 7 7", 'R', 7, true},
+		{"123 (sleep) S 1", 0, 0, false},
+		{"123 sleep S 1 2 3", 0, 0, false},
+		{"123 (sleep) S 1 x 3", 0, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			state, pgrp, ok := parseStat(tt.in)
+			if state != tt.wantState || pgrp != tt.wantPgrp || ok != tt.wantOK {
+				t.Errorf("parseStat = %q %d %v, want %q %d %v", state, pgrp, ok, tt.wantState, tt.wantPgrp, tt.wantOK)
+			}
+		})
+	}
+}
+
+// TestProcTable checks the process table against what this test knows
+// of itself and of a child it leaves a zombie: the group of that child
+// exists, but has no live member.
+func TestProcTable(t *testing.T) {
+	self := os.Getpid()
+	pids, err := procPIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(pids, self) {
+		t.Fatalf("procPIDs: %d entries, without this process %d", len(pids), self)
+	}
+	pgrp, zombie, ok := procState(self)
+	if !ok || zombie || pgrp != syscall.Getpgrp() {
+		t.Errorf("procState(self) = %d %v %v, want %d false true", pgrp, zombie, ok, syscall.Getpgrp())
+	}
+	env, err := procEnviron(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(env, func(v []byte) bool { return string(v) == "PATH="+os.Getenv("PATH") }) {
+		t.Errorf("procEnviron(self): %d variables, without PATH", len(env))
+	}
+	if alive, ok := groupHasLive(syscall.Getpgrp()); !ok || !alive {
+		t.Errorf("groupHasLive(own group) = %v %v, want true true", alive, ok)
+	}
+
+	cmd := exec.Command("true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	defer cmd.Wait()
+	waitFor(t, "the child to exit", func() bool {
+		_, zombie, _ := procState(pid)
+		return zombie
+	})
+	if alive, ok := groupHasLive(pid); !ok || alive {
+		t.Errorf("groupHasLive(a zombie's group) = %v %v, want false true", alive, ok)
+	}
+	if groupAlive(pid) {
+		t.Error("groupAlive(a zombie's group) = true")
+	}
+	if _, _, ok := procState(1 << 30); ok {
+		t.Error("procState(no such pid): ok")
+	}
+}
