@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -383,6 +384,34 @@ func TestResumeStopsLeftovers(t *testing.T) {
 	}
 	if !strings.Contains(serr.String(), "2 processes of run leftover-") || !strings.Contains(serr.String(), "(task slow) still run, left by a bmc process that is gone") {
 		t.Errorf("bmc status said: %s", serr.String())
+	}
+	// The table says so on the task's row too, and the JSON lists them.
+	table, err := bmcProcess(t, dir, "status", "latest", "--state-dir", state).Output()
+	if err != nil {
+		t.Fatalf("bmc status: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^slow +cancelled .*; 2 processes of it still run$`).Match(table) {
+		t.Errorf("bmc status table:\n%s", table)
+	}
+	js, err := bmcProcess(t, dir, "status", "latest", "--state-dir", state, "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("bmc status -o json: %v", err)
+	}
+	var doc struct {
+		Leftovers []struct {
+			PID  int
+			Task string
+		}
+	}
+	if err := json.Unmarshal(js, &doc); err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int]string{}
+	for _, l := range doc.Leftovers {
+		pids[l.PID] = l.Task
+	}
+	if len(pids) != 2 || pids[child] != "slow" {
+		t.Errorf("status leftovers = %+v, want 2 of task slow, among them %d", doc.Leftovers, child)
 	}
 	os.WriteFile(filepath.Join(dir, "again"), nil, 0o644)
 	out, err := bmcProcess(t, dir, "resume", "latest", "--state-dir", state, "--progress", "none").CombinedOutput()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/backends/local"
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
@@ -19,7 +20,11 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show a run's tasks and their states",
 		Long: `Show a run's tasks and their states, as its journal tells them. RUN is a run
 id, a unique prefix of one, or "latest". By default only tasks that are not
-succeeded are listed when there are many; --all lists every task.`,
+succeeded are listed when there are many; --all lists every task.
+
+When the bmc that drove a local run was killed, its tasks' processes may run
+on: status names them, on each task's row and, with --output json, as
+"leftovers" (pid and task). bmc cancel or bmc resume stops them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
@@ -44,10 +49,18 @@ succeeded are listed when there are many; --all lists every task.`,
 				}
 			}
 			st := row.State
+			// What a killed bmc left running: the journal says those
+			// tasks were interrupted, but their processes go on.
+			var left []leftover
+			stale := map[string]int{} // task (or "finalize") -> processes
 			if _, batch := isBatchRun(dir); !batch && st.Status == "interrupted" {
 				if ls, _ := local.Leftovers(row.ID, st.WasRunning); len(ls) > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: bmc resume %s stops them and runs those tasks again; bmc cancel %s stops them\n",
 						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), row.ID, row.ID)
+					for _, l := range ls {
+						left = append(left, leftover{PID: l.PID, Task: l.Task})
+						stale[l.Task]++
+					}
 				}
 			}
 			tasks := make([]executor.TaskState, 0, len(prog.Tasks))
@@ -64,10 +77,11 @@ succeeded are listed when there are many; --all lists every task.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(struct {
 					runRow
-					Run      *executor.RunState   `json:"run"`
-					Tasks    []executor.TaskState `json:"taskStates"`
-					Finalize *executor.TaskState  `json:"finalize,omitempty"`
-				}{row, st, tasks, st.Finalize})
+					Run       *executor.RunState   `json:"run"`
+					Tasks     []executor.TaskState `json:"taskStates"`
+					Finalize  *executor.TaskState  `json:"finalize,omitempty"`
+					Leftovers []leftover           `json:"leftovers,omitempty"`
+				}{row, st, tasks, st.Finalize, left})
 			}
 			if output != "text" {
 				return usagef("unknown --output %q: expected text or json", output)
@@ -87,10 +101,13 @@ succeeded are listed when there are many; --all lists every task.`,
 					break
 				}
 				shown++
-				printTaskRow(tw, t)
+				printTaskRow(tw, withStale(t, stale[t.ID]))
 			}
 			if f := st.Finalize; f != nil {
-				printTaskRow(tw, *f)
+				printTaskRow(tw, withStale(*f, stale[f.ID]))
+			} else if n := stale[compiler.FinalizeID]; n > 0 {
+				// Its start is not journaled, only its processes tell.
+				printTaskRow(tw, withStale(executor.TaskState{ID: compiler.FinalizeID, State: executor.Running, Reason: "left by a bmc process that is gone"}, n))
 			}
 			tw.Flush()
 			if cb := st.Callback; cb != nil {
@@ -106,6 +123,28 @@ succeeded are listed when there are many; --all lists every task.`,
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&all, "all", false, "list every task")
 	return cmd
+}
+
+// leftover is a process a killed bmc left running, in status's JSON.
+type leftover struct {
+	PID  int    `json:"pid"`
+	Task string `json:"task,omitempty"`
+}
+
+// withStale notes in t's reason that n processes of it still run,
+// although its state, from the journal, says it ended.
+func withStale(t executor.TaskState, n int) executor.TaskState {
+	if n > 0 {
+		note := fmt.Sprintf("%d processes of it still run", n)
+		if n == 1 {
+			note = "1 process of it still runs"
+		}
+		if t.Reason != "" {
+			note = t.Reason + "; " + note
+		}
+		t.Reason = note
+	}
+	return t
 }
 
 func printTaskRow(tw *tabwriter.Writer, t executor.TaskState) {
