@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/bmc-dev/bmc/internal/loopback"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -48,7 +49,19 @@ func CompileFile(file string, opts Options) (*Program, []byte, error) {
 
 // Compile compiles one spec. file names it in diagnostics. When any
 // diagnostic is returned the program must not be used.
+//
+// Diagnostics hold no secrets: a value quoted in a message, such as a
+// mistyped https:// location given with --set, has its SAS signature (and
+// any key or token) replaced by REDACTED, as everywhere bmc shows one.
 func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
+	p, diags := compile(file, src, opts)
+	for _, d := range diags {
+		d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
+	}
+	return p, diags
+}
+
+func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
 	c := &compiler{file: file, opts: opts}
 	// Build the schema on another core while this one parses the YAML:
 	// the first compile in a process pays for both.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bmc-dev/bmc/internal/redact"
 )
 
 // Diagnostic is one problem with a spec, at a position, with the field path
@@ -75,6 +77,9 @@ func (d *Diagnostic) Format(src []byte) string {
 	b.WriteByte('\n')
 	if line, ok := sourceLine(src, d.Pos.Line); ok && d.Pos.Col > 0 {
 		line = strings.ReplaceAll(line, "\t", " ")
+		// A signature written into the spec is not shown either (the
+		// caret may then stand off by the difference in length).
+		line = redact.String(line)
 		fmt.Fprintf(&b, "    %s\n", line)
 		col := min(d.Pos.Col-1, len(line))
 		// Columns count runes; the caret line must count them the same way.
