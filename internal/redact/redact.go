@@ -25,12 +25,12 @@ var rules = []struct {
 	hint    string
 	pattern string
 }{
-	{"sharedaccesssignature=", `(?i)(SharedAccessSignature=)[^;\s"'<>]*`},
-	{"accountkey=", `(?i)(AccountKey=)[^;\s"'<>]*`},
-	{"sig=", `(?i)\b(sig=)[^&;\s"'<>]*`},
+	{"sharedaccesssignature=", `(?i)(SharedAccessSignature=)[^;\s"'<>]+`},
+	{"accountkey=", `(?i)(AccountKey=)[^;\s"'<>]+`},
+	{"sig=", `(?i)\b(sig=)[^&;\s"'<>]+`},
 	// A SAS URL inside another URL's query, percent-encoded: the value
 	// runs to the next encoded "&" (%26).
-	{"sig%3d", `(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))*`},
+	{"sig%3d", `(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))+`},
 	{"sharedkey", `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`},
 	{"bearer", `(?i)\b(Bearer\s+)[^\s"'<>]+`},
 }
@@ -88,8 +88,10 @@ func holdsHints(s string) uint {
 
 // JSON encodes v as JSON, indented with two spaces when indent is set,
 // with its secrets replaced by Marker, and reports whether there were any.
-// "&" and "<" stay as they are, not \u escapes, so that a signature after
-// "&" in a URL is recognised.
+// Each string is redacted as the text it holds, then encoded again, so
+// the JSON stays valid whatever the string holds (a pattern run over the
+// encoded text would take the backslash of a \" into a secret). "&" and
+// "<" stay as they are, not \u escapes, as a signature after "&" reads.
 func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -100,9 +102,52 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, false, err
 	}
-	s := buf.String()
-	r := String(s)
-	return []byte(r), r != s, nil
+	b = buf.Bytes()
+	if holdsHints(string(b)) == 0 {
+		return b, false, nil
+	}
+	var out []byte
+	done := 0 // b[:done] is in out
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		// A string literal: up to the next quote not escaped. Go's
+		// encoder escapes no letter, digit, "=", ";" or "%", so a
+		// hint in the text shows in the literal as it is.
+		j := i + 1
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		lit := b[i:min(j+1, len(b))]
+		if holdsHints(string(lit)) != 0 {
+			var s string
+			if json.Unmarshal(lit, &s) == nil {
+				if r := String(s); r != s {
+					out = append(out, b[done:i]...)
+					out = appendString(out, r)
+					done = i + len(lit)
+				}
+			}
+		}
+		i = j
+	}
+	if done == 0 {
+		return b, false, nil
+	}
+	return append(out, b[done:]...), true, nil
+}
+
+// appendString appends s as a JSON string, as JSON's encoder writes it.
+func appendString(dst []byte, s string) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a string always encodes
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // Holds reports whether s was redacted: whether it holds Marker where a

@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,51 @@ func TestJSON(t *testing.T) {
 	}
 	if _, redacted, _ := JSON(map[string]string{"run": "echo REDACTED"}, false); redacted {
 		t.Error("JSON reports a redaction where there was no secret")
+	}
+}
+
+// TestJSONStaysValid redacts strings whose secret, or mere hint of one,
+// stands before an escaped quote, backslash or control character: the
+// encoded result must stay valid JSON holding the same strings but for
+// their secrets.
+func TestJSONStaysValid(t *testing.T) {
+	in := map[string]string{
+		"sigword": `echo "sig=" > x.txt`,
+		"bearer":  `echo "Authorization: Bearer $TOKEN"`,
+		"sas":     `echo "src=http://127.0.0.1:1/d.txt?sv=2024&sig=SECRET" >&2`,
+		"slash":   `a\sig=SECRET\b`,
+		"tab":     "sig=SECRET\tx\u2028",
+		"plain":   `echo "hi" \ there`,
+		"sig=key": "a key that looks like a secret",
+	}
+	want := map[string]string{
+		"sigword": `echo "sig=" > x.txt`,
+		"bearer":  `echo "Authorization: Bearer REDACTED"`,
+		"sas":     `echo "src=http://127.0.0.1:1/d.txt?sv=2024&sig=REDACTED" >&2`,
+		"slash":   `a\sig=REDACTED`,
+		"tab":     "sig=REDACTED\tx\u2028",
+		"plain":   `echo "hi" \ there`,
+	}
+	for _, indent := range []bool{false, true} {
+		b, redacted, err := JSON(in, indent)
+		if err != nil || !redacted {
+			t.Fatalf("JSON: redacted %v, err %v", redacted, err)
+		}
+		if strings.Contains(string(b), "SECRET") {
+			t.Errorf("JSON kept a secret: %s", b)
+		}
+		var got map[string]string
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatalf("JSON wrote invalid JSON (%v): %s", err, b)
+		}
+		for k, w := range want {
+			if got[k] != w {
+				t.Errorf("%s: got %q, want %q", k, got[k], w)
+			}
+		}
+		if _, ok := got["sig="+Marker]; !ok {
+			t.Errorf("keys: %v", got)
+		}
 	}
 }
 
