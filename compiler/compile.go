@@ -253,6 +253,13 @@ func (c *compiler) params2() {
 			if v, ok := c.opts.Params[k.Str]; ok {
 				c.params[k.Str] = v
 			} else if d := p.Get("default"); d != nil {
+				if d.Kind == schema.KindNull {
+					// A null would stay unfilled, as a value known only
+					// at run time does, and reach the task as ${{ }} text.
+					c.errorf(d, []any{"params", k.Str, "default"}, "param %q: a default of null is no value; write \"\" for the empty string, or leave default out to make the param required", k.Str)
+					c.missing[k.Str] = true
+					continue
+				}
 				c.params[k.Str] = d.Value()
 			} else {
 				// Marked missing either way, so that expressions naming it
@@ -274,9 +281,17 @@ func (c *compiler) params2() {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	// An unknown --set name is the spec's error as much as the flag's: it
+	// is reported at the spec's params (or its start), naming the flag.
+	at := schema.Pos{File: c.file, Line: 1, Col: 1}
+	if n != nil {
+		if k := c.root.KeyNode("params"); k != nil {
+			at = k.Pos
+		}
+	}
 	for _, k := range keys {
 		if !declared[k] {
-			d := &schema.Diagnostic{Pos: schema.Pos{File: "--set"}, Path: "params", Msg: fmt.Sprintf("unknown param %q: the spec declares no such param", k)}
+			d := &schema.Diagnostic{Pos: at, Path: "params", Msg: fmt.Sprintf("--set %s: the spec declares no param %q", k, k)}
 			if s := schema.Suggest(k, names); s != "" {
 				d.Hint = "did you mean " + s + "?"
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/goccy/go-yaml"
@@ -27,34 +29,59 @@ func (f *setFlag) params() (map[string]any, error) {
 		if !ok || k == "" {
 			return nil, usagef("--set %q: expected name=value", kv)
 		}
+		if strings.TrimSpace(v) == "" {
+			out[k] = "" // name= gives the empty string, not YAML's null
+			continue
+		}
 		var val any
 		if err := yaml.Unmarshal([]byte(v), &val); err != nil {
-			return nil, usagef("--set %s: value is not valid YAML: %v", k, err)
+			msg, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+			return nil, usagef("--set %s: value is not valid YAML: %s", k, msg)
 		}
-		out[k] = normalize(val)
+		val, err := normalize(val)
+		if err != nil {
+			return nil, usagef("--set %s: %v", k, err)
+		}
+		out[k] = val
 	}
 	return out, nil
 }
 
-// normalize turns decoded YAML into the compiler's value types.
-func normalize(v any) any {
+// normalize turns decoded YAML into the compiler's value types. A null
+// is refused: a param has a value (--set name= gives the empty string).
+func normalize(v any) (any, error) {
 	switch v := v.(type) {
+	case nil:
+		return nil, errors.New(`null is not a param value; give --set NAME= for the empty string`)
 	case int:
-		return int64(v)
+		return int64(v), nil
 	case uint64:
-		return int64(v)
-	case int64, float64, bool, string, nil:
-		return v
+		if v > math.MaxInt64 {
+			return nil, fmt.Errorf("%d is out of range: numbers are 64-bit signed integers", v)
+		}
+		return int64(v), nil
+	case int64, float64, bool, string:
+		return v, nil
+	case []byte:
+		return string(v), nil
 	case []any:
 		for i := range v {
-			v[i] = normalize(v[i])
+			n, err := normalize(v[i])
+			if err != nil {
+				return nil, fmt.Errorf("item %d: %w", i, err)
+			}
+			v[i] = n
 		}
-		return v
+		return v, nil
 	case map[string]any:
 		for k := range v {
-			v[k] = normalize(v[k])
+			n, err := normalize(v[k])
+			if err != nil {
+				return nil, fmt.Errorf("key %s: %w", k, err)
+			}
+			v[k] = n
 		}
-		return v
+		return v, nil
 	}
-	return fmt.Sprint(v)
+	return fmt.Sprint(v), nil
 }
