@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -570,9 +571,16 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any) []Output {
 	}
 	out := make([]Output, 0, len(specs))
 	for j, o := range specs {
-		pat, _, _ := o.path.eval(s)
+		pat, patUnk, _ := o.path.eval(s)
 		to, unk, _ := o.to.eval(s)
-		c.checkRelPath(o.pathNode, append(slices.Clip(path), j, "path"), pat, "output path")
+		pp := append(slices.Clip(path), j, "path")
+		if c.checkRelPath(o.pathNode, pp, pat, "output path") && !patUnk && !strings.Contains(pat, "${{") {
+			// What collecting the outputs would refuse, after the task
+			// ran, is refused now.
+			if err := filepattern.Check(pat); err != nil {
+				c.errorOnce(o.pathNode, pp, "output path: %v", err)
+			}
+		}
 		if !unk {
 			c.checkBlobURL(o.toNode, append(slices.Clip(path), j, "to"), to, true)
 		}

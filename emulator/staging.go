@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/redact"
 )
 
@@ -325,7 +326,7 @@ func (st *stager) upload(ctx context.Context, pattern string, dest *OutputFileBl
 		return blobstage.Stats{}, err
 	}
 	loc := blobstage.Location{Container: container, Path: dest.Path}
-	if blobstage.HasWildcard(pat) && loc.Path != "" && !strings.HasSuffix(loc.Path, "/") {
+	if filepattern.HasWildcard(pat) && loc.Path != "" && !strings.HasSuffix(loc.Path, "/") {
 		loc.Path += "/"
 	}
 	return store.Upload(ctx, dir, path.Clean(pat), loc)

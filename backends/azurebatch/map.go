@@ -20,6 +20,7 @@ import (
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/planner"
 )
 
@@ -71,7 +72,7 @@ type MapOptions struct {
 	// Staged are the uploaded local inputs, by the input's from.
 	Staged map[string][]StagedFile
 	// Logs is an az:// prefix every task's stdout.txt and stderr.txt go
-	// to, under <run-id>/<task-id>/; empty for none.
+	// to, at executor.TaskLogs; empty for none.
 	Logs string
 	// AccountID is the ARM id of the Batch account, which pool package
 	// references need; without it packages are referenced by tasks only.
@@ -449,7 +450,7 @@ func (m *mapper) outputTo(task, pattern string, l blobstage.Location, cond Outpu
 // OutputPath is the destination path of an output: the blob's name for a
 // single file, the virtual directory for files a wildcard matches.
 func OutputPath(pattern string, l blobstage.Location) string {
-	if !blobstage.HasWildcard(pattern) {
+	if !filepattern.HasWildcard(pattern) {
 		if l.IsPrefix() {
 			return l.Path + path.Base(pattern)
 		}
@@ -459,11 +460,11 @@ func OutputPath(pattern string, l blobstage.Location) string {
 }
 
 func (m *mapper) logs(task string) (OutputFile, error) {
-	l, err := blobstage.ParseURL(m.opt.Logs)
+	l, err := blobstage.ParseURL(executor.TaskLogs(m.opt.Logs, m.run, task))
 	if err != nil {
 		return OutputFile{}, fmt.Errorf("logs: %w", err)
 	}
-	return m.outputTo(task, "../std*.txt", l.Join(m.run.ID+"/"+task+"/"), UploadOnTaskCompletion)
+	return m.outputTo(task, "../std*.txt", l, UploadOnTaskCompletion)
 }
 
 // ---- dependencies ----

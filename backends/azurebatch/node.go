@@ -23,10 +23,9 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
-	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/procrun"
 	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
@@ -203,7 +202,7 @@ func (n *nodeStep) setAside(t *compiler.Task, dir string, res *executor.Result) 
 		if !o.When.Matches(ok) {
 			continue
 		}
-		files, err := blobstage.Match(dir, o.Pattern)
+		files, err := filepattern.Match(dir, o.Pattern)
 		if err == nil {
 			for _, f := range files {
 				dst := filepath.Join(n.wd, NodeUploadDir, strconv.Itoa(k), filepath.FromSlash(f))

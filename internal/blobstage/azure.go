@@ -28,6 +28,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/redact"
 )
 
@@ -476,7 +477,7 @@ func (a *Azure) Upload(ctx context.Context, dir, pattern string, dst Location) (
 	if _, err := ParseURL(dst.String()); err != nil {
 		return Stats{}, azureError("upload", dst.String(), err)
 	}
-	files, err := Match(dir, pattern)
+	files, err := filepattern.Match(dir, pattern)
 	if err != nil {
 		return Stats{}, azureError("upload", dst.String(), err)
 	}
@@ -521,10 +522,10 @@ type uploadTarget struct {
 
 // uploadTargets maps matched files to blobs as Store.Upload documents.
 func uploadTargets(files []string, pattern string, dst Location) []uploadTarget {
-	if !HasWildcard(pattern) && !dst.IsPrefix() && len(files) == 1 {
+	if !filepattern.HasWildcard(pattern) && !dst.IsPrefix() && len(files) == 1 {
 		return []uploadTarget{{files[0], dst}}
 	}
-	base := BaseDir(pattern)
+	base := filepattern.BaseDir(pattern)
 	out := make([]uploadTarget, 0, len(files))
 	for _, f := range files {
 		rel := f

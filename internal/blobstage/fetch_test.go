@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"github.com/bmc-dev/bmc/internal/loopback"
+	"github.com/bmc-dev/bmc/internal/testfs"
+	"github.com/google/go-cmp/cmp"
 	"io/fs"
 	"net"
 	"net/http"
@@ -13,8 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // secret stands for a SAS signature: it must never appear in an error.
@@ -277,11 +277,11 @@ func TestCopyLocal(t *testing.T) {
 
 	t.Run("tree", func(t *testing.T) {
 		src := t.TempDir()
-		mkFiles(t, src, "a.txt", ".hidden", "sub/b.txt", "sub/deep/c.txt", "empty/", "ü ñ/d e.txt")
+		testfs.MkFiles(t, src, "a.txt", ".hidden", "sub/b.txt", "sub/deep/c.txt", "empty/", "ü ñ/d e.txt")
 		if err := os.WriteFile(filepath.Join(src, "zero"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		symlink(t, "../a.txt", filepath.Join(src, "sub", "link.txt"))
+		testfs.Symlink(t, "../a.txt", filepath.Join(src, "sub", "link.txt"))
 		dst := filepath.Join(t.TempDir(), "copy")
 		st, err := CopyLocal(src, dst)
 		if err != nil {
@@ -310,7 +310,7 @@ func TestCopyLocal(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(src, "a.txt"), []byte("new"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		mkFiles(t, dst, "extra")
+		testfs.MkFiles(t, dst, "extra")
 		if _, err := CopyLocal(src, dst); err != nil {
 			t.Fatal(err)
 		}
@@ -322,8 +322,8 @@ func TestCopyLocal(t *testing.T) {
 
 	t.Run("errors", func(t *testing.T) {
 		base := t.TempDir()
-		mkFiles(t, base, "tree/a.txt", "linked/b.txt", "fifo-tree/x")
-		symlink(t, filepath.Join(base, "linked"), filepath.Join(base, "tree", "dirlink"))
+		testfs.MkFiles(t, base, "tree/a.txt", "linked/b.txt", "fifo-tree/x")
+		testfs.Symlink(t, filepath.Join(base, "linked"), filepath.Join(base, "tree", "dirlink"))
 		if err := syscall.Mkfifo(filepath.Join(base, "fifo-tree", "pipe"), 0o644); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/bmc-dev/bmc/internal/filepattern"
 )
 
 // Local is the folder store: blob p of container c is the file root/c/p.
@@ -120,14 +122,14 @@ func (l *Local) Upload(ctx context.Context, dir, pattern string, dst Location) (
 	if _, err := l.path(dst); err != nil {
 		return Stats{}, fmt.Errorf("upload %s: %w", dst, err)
 	}
-	files, err := Match(dir, pattern)
+	files, err := filepattern.Match(dir, pattern)
 	if err != nil {
 		return Stats{}, fmt.Errorf("upload %s: %w", dst, err)
 	}
 	// Without a wildcard the pattern names one file, which becomes blob
 	// dst itself unless dst is a prefix.
-	single := !HasWildcard(pattern) && !dst.IsPrefix()
-	base := BaseDir(pattern)
+	single := !filepattern.HasWildcard(pattern) && !dst.IsPrefix()
+	base := filepattern.BaseDir(pattern)
 	var st Stats
 	for _, f := range files {
 		loc := dst

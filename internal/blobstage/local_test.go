@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bmc-dev/bmc/internal/testfs"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -53,7 +54,7 @@ func TestLocalLayoutAndURL(t *testing.T) {
 	}
 
 	src := t.TempDir()
-	mkFiles(t, src, "out/a.bam", "out/x/b.bam", "log.txt")
+	testfs.MkFiles(t, src, "out/a.bam", "out/x/b.bam", "log.txt")
 	ctx := t.Context()
 	if _, err := s.Upload(ctx, src, "out/**/*.bam", Location{"results", "run 1/s1/"}); err != nil {
 		t.Fatal(err)
@@ -81,7 +82,7 @@ func TestLocalRejectsBadLocations(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "store")
 	s := NewLocal(root)
 	src := t.TempDir()
-	mkFiles(t, src, "a.txt")
+	testfs.MkFiles(t, src, "a.txt")
 	for _, loc := range []Location{
 		{"c1", "../../escape.txt"},
 		{"c1", "a/../../b"},
@@ -110,7 +111,7 @@ func TestLocalRejectsBadLocations(t *testing.T) {
 func TestLocalUploadErrors(t *testing.T) {
 	s := NewLocal(t.TempDir())
 	src := t.TempDir()
-	mkFiles(t, src, "a", "b")
+	testfs.MkFiles(t, src, "a", "b")
 	ctx := t.Context()
 	if _, err := s.Upload(ctx, src, "a", Location{"c01", "x"}); err != nil {
 		t.Fatal(err)
@@ -135,7 +136,7 @@ func TestLocalUploadErrors(t *testing.T) {
 func TestLocalSkipsPartialFiles(t *testing.T) {
 	root := t.TempDir()
 	s := NewLocal(root)
-	mkFiles(t, root, "c01/p/done.txt", "c01/p/"+tempPrefix+"abc", "c01/only/"+tempPrefix+"def")
+	testfs.MkFiles(t, root, "c01/p/done.txt", "c01/p/"+tempPrefix+"abc", "c01/only/"+tempPrefix+"def")
 	ctx := t.Context()
 
 	dst := t.TempDir()
@@ -234,7 +235,7 @@ func TestLocalCanceled(t *testing.T) {
 	root := t.TempDir()
 	s := NewLocal(root)
 	src := t.TempDir()
-	mkFiles(t, src, "a.txt", "b/c.txt")
+	testfs.MkFiles(t, src, "a.txt", "b/c.txt")
 	if _, err := s.Upload(t.Context(), src, "**", Location{"c01", "p/"}); err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +266,13 @@ func TestLocalCanceled(t *testing.T) {
 func TestLocalDownloadOverwrites(t *testing.T) {
 	s := NewLocal(t.TempDir())
 	src := t.TempDir()
-	mkFiles(t, src, "p/a.txt", "p/sub/b.txt")
+	testfs.MkFiles(t, src, "p/a.txt", "p/sub/b.txt")
 	ctx := t.Context()
 	if _, err := s.Upload(ctx, src, "p/**", Location{"c01", "x/"}); err != nil {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	mkFiles(t, dst, "a.txt", "keep.txt")
+	testfs.MkFiles(t, dst, "a.txt", "keep.txt")
 	if err := os.WriteFile(filepath.Join(dst, "a.txt"), []byte("old content that is longer"), 0o644); err != nil {
 		t.Fatal(err)
 	}

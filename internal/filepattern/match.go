@@ -1,4 +1,4 @@
-package blobstage
+package filepattern
 
 import (
 	"errors"
@@ -449,4 +449,11 @@ func readDir(abs string) ([]fs.DirEntry, error) {
 // a path that vanished or runs through a file.
 func ignorable(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ELOOP)
+}
+
+// Check reports whether pattern is well formed, with the error Match
+// would give for it: a spec's outputs are checked before any task runs.
+func Check(pattern string) error {
+	_, err := parsePattern(pattern)
+	return err
 }

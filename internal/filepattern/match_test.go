@@ -1,4 +1,4 @@
-package blobstage
+package filepattern
 
 import (
 	"os"
@@ -6,41 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bmc-dev/bmc/internal/testfs"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-// mkFiles creates each slash-separated path under dir: a name ending in "/"
-// is a directory, anything else a small file.
-func mkFiles(t *testing.T, dir string, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		p := filepath.Join(dir, filepath.FromSlash(n))
-		if strings.HasSuffix(n, "/") {
-			if err := os.MkdirAll(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(n), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func symlink(t *testing.T, target, link string) {
-	t.Helper()
-	if err := os.Symlink(target, link); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestMatch(t *testing.T) {
 	dir := t.TempDir()
-	mkFiles(t, dir,
+	testfs.MkFiles(t, dir,
 		"a.txt", "b.txt", "ab.txt", "c.TXT", ".hidden.txt",
 		"x.bam",
 		"out/1.bam", "out/2.bam", "out/.secret.bam", "out/notes.txt",
@@ -147,7 +120,7 @@ func TestMatch(t *testing.T) {
 
 func TestMatchErrors(t *testing.T) {
 	dir := t.TempDir()
-	mkFiles(t, dir, "a.txt", "file")
+	testfs.MkFiles(t, dir, "a.txt", "file")
 	tests := []struct {
 		dir, pattern, want string
 	}{
@@ -184,17 +157,17 @@ func TestMatchErrors(t *testing.T) {
 
 func TestMatchSymlinks(t *testing.T) {
 	outside := t.TempDir()
-	mkFiles(t, outside, "leak.bam", "secret.txt")
+	testfs.MkFiles(t, outside, "leak.bam", "secret.txt")
 	dir := t.TempDir()
-	mkFiles(t, dir, "a.txt", "out/1.bam", "out/sub/2.bam")
-	symlink(t, "out", filepath.Join(dir, "in-link"))                              // directory inside dir
-	symlink(t, outside, filepath.Join(dir, "out-link"))                           // directory outside dir
-	symlink(t, "..", filepath.Join(dir, "out", "sub", "up"))                      // loop back to out
-	symlink(t, dir, filepath.Join(dir, "out", "root"))                            // loop back to the root, by absolute path
-	symlink(t, "a.txt", filepath.Join(dir, "file-link.txt"))                      // file inside
-	symlink(t, filepath.Join(outside, "secret.txt"), filepath.Join(dir, "o.txt")) // file outside
-	symlink(t, "nowhere.txt", filepath.Join(dir, "dangling.txt"))
-	symlink(t, "self", filepath.Join(dir, "self"))
+	testfs.MkFiles(t, dir, "a.txt", "out/1.bam", "out/sub/2.bam")
+	testfs.Symlink(t, "out", filepath.Join(dir, "in-link"))                              // directory inside dir
+	testfs.Symlink(t, outside, filepath.Join(dir, "out-link"))                           // directory outside dir
+	testfs.Symlink(t, "..", filepath.Join(dir, "out", "sub", "up"))                      // loop back to out
+	testfs.Symlink(t, dir, filepath.Join(dir, "out", "root"))                            // loop back to the root, by absolute path
+	testfs.Symlink(t, "a.txt", filepath.Join(dir, "file-link.txt"))                      // file inside
+	testfs.Symlink(t, filepath.Join(outside, "secret.txt"), filepath.Join(dir, "o.txt")) // file outside
+	testfs.Symlink(t, "nowhere.txt", filepath.Join(dir, "dangling.txt"))
+	testfs.Symlink(t, "self", filepath.Join(dir, "self"))
 
 	tests := []struct {
 		pattern string
@@ -228,7 +201,7 @@ func TestMatchSymlinks(t *testing.T) {
 
 	t.Run("dir given through a link", func(t *testing.T) {
 		link := filepath.Join(t.TempDir(), "wd")
-		symlink(t, dir, link)
+		testfs.Symlink(t, dir, link)
 		got, err := Match(link, "in-link/*.bam")
 		if err != nil {
 			t.Fatal(err)
@@ -247,7 +220,7 @@ func TestMatchReadsOnlyReachableDirs(t *testing.T) {
 		t.Skip("permissions do not stop root from listing a directory")
 	}
 	dir := t.TempDir()
-	mkFiles(t, dir, "out/1.bam", "locked/x/2.bam", "a/locked/3.bam")
+	testfs.MkFiles(t, dir, "out/1.bam", "locked/x/2.bam", "a/locked/3.bam")
 	for _, p := range []string{"locked", "a/locked"} {
 		p := filepath.Join(dir, p)
 		if err := os.Chmod(p, 0o311); err != nil { // traversable, not listable
@@ -369,7 +342,7 @@ func TestBaseDirAndHasWildcard(t *testing.T) {
 // path Match returns lies under BaseDir.
 func TestBaseDirPrefixesMatches(t *testing.T) {
 	dir := t.TempDir()
-	mkFiles(t, dir, "a*/x1.txt", "out/sub/1.bam", "out/2.bam", "top.bam", "ü/ñ.txt")
+	testfs.MkFiles(t, dir, "a*/x1.txt", "out/sub/1.bam", "out/2.bam", "top.bam", "ü/ñ.txt")
 	for _, pattern := range []string{"a[*]/x*.txt", "out/**/*.bam", "./out/sub/*", "**/*", "ü/*", "out/2.bam"} {
 		got, err := Match(dir, pattern)
 		if err != nil {
