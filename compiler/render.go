@@ -42,37 +42,55 @@ func (p *Program) DOT() string {
 	return b.String()
 }
 
-// Mermaid renders the task graph as a Mermaid flowchart.
+// Mermaid renders the task graph as a Mermaid flowchart. Labels are task
+// and group ids, whose characters need no escaping inside quotes.
 func (p *Program) Mermaid() string {
 	var b strings.Builder
 	b.WriteString("flowchart LR\n")
 	ids := p.graphIDs()
-	node := func(id string) string { return "n_" + strings.NewReplacer("-", "_", ":", "_").Replace(id) }
 	for _, g := range p.Groups {
 		if len(g.Members) > bigGroup {
-			fmt.Fprintf(&b, "  %s[[\"%s (%d tasks)\"]]\n", node("group:"+g.ID), g.ID, len(g.Members))
+			fmt.Fprintf(&b, "  %s[[\"%s (%d tasks)\"]]\n", mermaidID("group:"+g.ID), g.ID, len(g.Members))
 			continue
 		}
-		fmt.Fprintf(&b, "  subgraph %s [%s]\n", node("group:"+g.ID), g.ID)
+		fmt.Fprintf(&b, "  subgraph %s [%s]\n", mermaidID("group:"+g.ID), g.ID)
 		for _, m := range g.Members {
-			fmt.Fprintf(&b, "    %s[\"%s\"]\n", node(m), m)
+			fmt.Fprintf(&b, "    %s[\"%s\"]\n", mermaidID(m), m)
 		}
 		b.WriteString("  end\n")
 	}
 	for _, t := range p.Tasks {
 		if t.Group == "" {
-			fmt.Fprintf(&b, "  %s[\"%s\"]\n", node(t.ID), t.ID)
+			fmt.Fprintf(&b, "  %s[\"%s\"]\n", mermaidID(t.ID), t.ID)
 		}
 	}
-	fmt.Fprintf(&b, "  %s{{\"%s\"}}\n", node(FinalizeID), FinalizeID)
+	fmt.Fprintf(&b, "  %s{{\"%s\"}}\n", mermaidID(FinalizeID), FinalizeID)
 	p.edges(ids, func(from, to string, group bool) {
 		arrow := "-->"
 		if group {
 			arrow = "==>"
 		}
-		fmt.Fprintf(&b, "  %s %s %s\n", node(from), arrow, node(to))
+		fmt.Fprintf(&b, "  %s %s %s\n", mermaidID(from), arrow, mermaidID(to))
 	})
 	return b.String()
+}
+
+// mermaidEscape writes ids in the letters, digits and _ that Mermaid ids
+// allow. It is injective: _ and - become two characters starting with _,
+// and a _ in the output always begins such a pair.
+var mermaidEscape = strings.NewReplacer("_", "__", "-", "_h")
+
+// mermaidID gives a drawn node (a task id, "group:" and a group id, or
+// finalize) its Mermaid id. Tasks, groups and finalize share one namespace
+// there, so each kind has its own prefix; no task is named finalize.
+func mermaidID(node string) string {
+	if node == FinalizeID {
+		return FinalizeID
+	}
+	if group, ok := strings.CutPrefix(node, "group:"); ok {
+		return "g_" + mermaidEscape.Replace(group)
+	}
+	return "t_" + mermaidEscape.Replace(node)
 }
 
 // graphIDs maps each task to the node it is drawn as.
