@@ -124,6 +124,36 @@ tasks:
 	}
 }
 
+// A required param in a task id, as docs/spec.md shows it, leaves the id
+// unknown to validate: neither the id nor dependsOn names it may take are
+// errors, while a name it cannot take still is.
+func TestRequiredParamInIDAtValidate(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: req
+params:
+  genome: {}
+tasks:
+  - id: "prepare-${{ params.genome }}"
+    matrix: {part: [a, b]}
+    run: echo
+  - id: use
+    dependsOn: [prepare-grch38, prepare-grch38-a]
+    run: echo
+  - id: typo
+    dependsOn: [prepar-grch38]
+    run: echo
+`
+	_, diags := Compile("spec.yaml", []byte(src), Options{Partial: true})
+	if len(diags) != 1 || !strings.Contains(diags[0].Msg, `unknown dependsOn target "prepar-grch38"`) || diags[0].Pos.Line != 14 {
+		t.Fatalf("validate: got %v, want only the unknown target prepar-grch38 at line 14", diags)
+	}
+	p := mustCompile(t, strings.Replace(src, "prepar-", "prepare-", 1), Options{Params: map[string]any{"genome": "grch38"}})
+	if p.Tasks[0].ID != "prepare-grch38-a" {
+		t.Fatalf("compiled ids: %v", p.Tasks)
+	}
+}
+
 func TestRequiredParamsAtCompileNotValidate(t *testing.T) {
 	src := `apiVersion: bmc/v1
 kind: Workload

@@ -46,6 +46,9 @@ func (c *compiler) checkIDs(specs []*taskSpec) bool {
 		}
 	}
 	for _, ts := range specs {
+		if ts.idUnknown != nil {
+			continue
+		}
 		p := []any{"tasks", ts.i, "id"}
 		lenReported, charReported := false, false
 		for m := 0; m < ts.count; m++ {
@@ -173,6 +176,11 @@ func dedupe(s []string) []string {
 func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[string]int, specs []*taskSpec) {
 	for id := range c.dropped {
 		if name == id || strings.HasPrefix(name, id+"-") {
+			return
+		}
+	}
+	for _, ts := range specs {
+		if ts.idUnknown != nil && ts.idUnknown.MatchString(name) {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -48,6 +49,32 @@ type taskSpec struct {
 	varRun, varCmd, varEnv, varIn, varOut, varImg, varDeps bool
 
 	first, count int // the expanded tasks, prog.Tasks[first:first+count]
+
+	// idUnknown, when set, matches the ids the task may take: its id
+	// holds a value validate does not know.
+	idUnknown *regexp.Regexp
+}
+
+// idPattern matches what id may render to: values not known at validate
+// time match any text (matrix members' suffixes too).
+func idPattern(id *template, s *scope) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("(?i)^")
+	for _, p := range id.parts {
+		if p.path == nil {
+			b.WriteString(regexp.QuoteMeta(p.lit))
+			continue
+		}
+		if v, err := s.lookup(p.path); err == nil {
+			if _, unk := v.(unknown); !unk && v != nil {
+				b.WriteString(regexp.QuoteMeta(stringify(v)))
+				continue
+			}
+		}
+		b.WriteString(".+")
+	}
+	b.WriteString("(-.+)?$")
+	return regexp.MustCompile(b.String())
 }
 
 type inputSpec struct {
@@ -394,7 +421,13 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	s := c.memberScope(ts, 0)
 	idScope := *s
 	idScope.matrixOK, idScope.taskOK = false, false
-	base, _, _ := ts.id.eval(&idScope)
+	base, idUnk, _ := ts.id.eval(&idScope)
+	if idUnk {
+		// A required param not given to validate: the id is not known,
+		// so it is not checked, and dependsOn names it might take are
+		// not reported unknown.
+		ts.idUnknown = idPattern(ts.id, &idScope)
+	}
 
 	// What does not vary is computed once and shared by every member.
 	var (
