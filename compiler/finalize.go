@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -70,6 +72,29 @@ func (c *compiler) finalize() {
 	}
 	if h := cb.Get("headers"); h != nil && h.Kind == schema.KindMap {
 		call.Headers = c.envMap(h, p("callback", "headers"), urlScope)
+		for _, k := range h.Keys {
+			if err := CheckHeader(k.Str, call.Headers[k.Str]); err != nil {
+				c.errorf(k, p("callback", "headers", k.Str), "%v: the callback could not be sent", err)
+			}
+		}
 	}
 	f.Callback = call
+}
+
+// CheckHeader rejects a header field net/http would refuse to send: a
+// name that is not an HTTP token, or a value holding a line break or NUL.
+func CheckHeader(k, v string) error {
+	if k == "" {
+		return errors.New("empty header name")
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return fmt.Errorf("invalid header name %q", k)
+		}
+	}
+	if strings.ContainsAny(v, "\r\n\x00") {
+		return fmt.Errorf("invalid value for header %q", k)
+	}
+	return nil
 }
