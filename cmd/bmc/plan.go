@@ -39,6 +39,9 @@ the graph, the critical path, what a resume of an earlier run would skip
   bmc plan examples/genomics.yaml --backend azurebatch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.slots < 1 {
+				return usagef("--slots must be at least 1")
+			}
 			prog, err := compileSpec(cmd, args[0], &o.set)
 			if err != nil {
 				return err

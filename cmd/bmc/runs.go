@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -42,6 +44,10 @@ func newRunsCmd() *cobra.Command {
 				}
 				rows = append(rows, r)
 			}
+			// Newest last by start time: ids sort by workload name first.
+			slices.SortStableFunc(rows, func(a, b runRow) int {
+				return cmp.Or(a.Created.Compare(b.Created), cmp.Compare(a.ID, b.ID))
+			})
 			out := cmd.OutOrStdout()
 			switch output {
 			case "json":
