@@ -1,12 +1,14 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bmc-dev/bmc/backends/local"
@@ -23,90 +25,114 @@ func newLogsCmd() *cobra.Command {
 		Use:   "logs RUN TASK",
 		Short: "Print a task's stdout (or stderr)",
 		Long: `Print a task's stdout, or its stderr with --stderr, from the run directory.
---follow keeps printing what the task writes until it is over. --attempt N
-shows an earlier attempt's log. TASK may be "finalize".`,
+--follow keeps printing what the task writes, through its retries, until it
+is over. --attempt N shows attempt N's log (1 for the first); without it,
+the last attempt's. TASK may be "finalize".`,
 		Example: `  bmc logs latest align-s1
   bmc logs latest broken --stderr
+  bmc logs latest broken --stderr --attempt 1
   bmc logs latest train-0_1-32-1 --follow`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("attempt") && attempt < 1 {
+				return usagef("--attempt must be 1 or more")
+			}
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			task := args[1]
-			if err := knownTask(dir, task); err != nil {
+			t, err := knownTask(dir, task)
+			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
 			stream := "stdout"
 			if stderr {
 				stream = "stderr"
 			}
-			name := stream + ".txt"
-			if attempt > 0 {
-				name = fmt.Sprintf("%s.attempt-%d.txt", stream, attempt)
-			}
 			if meta, ok := isBatchRun(dir); ok && (task != "finalize" || meta.Extra["finalizeOn"] == "pool") {
 				return batchLogs(cmd.Context(), cmd, dir, meta, task, stream, attempt)
 			}
-			path := filepath.Join(local.TaskDir(dir, task), name)
-			if !follow && attempt == 0 {
-				// Directories are made ahead of tasks; whether a task ran
-				// is the journal's to say.
-				if st, err := executor.LoadState(dir); err == nil && task != "finalize" {
-					if ts := st.Tasks[task]; ts == nil || ts.Attempts == 0 {
-						reason := "it has not run"
-						if ts != nil && ts.Reason != "" {
-							reason = ts.Reason
-						}
-						return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: %s", task, filepath.Base(dir), reason)}
+			run := filepath.Base(dir)
+			// A damaged journal leaves the logs to be read as they are.
+			st, _ := executor.LoadState(dir)
+			ts := taskState(st, task)
+			// The last attempt's log is the one without a number.
+			earlier := attempt > 0 && (ts == nil || attempt != ts.Attempts)
+			follow = follow && !earlier // an earlier attempt's log is complete
+			// Directories are made ahead of tasks; whether a task ran is
+			// the journal's to say.
+			if !follow && st != nil && task != compiler.FinalizeID && (ts == nil || ts.Attempts == 0) {
+				return noLog(run, task, ts)
+			}
+			name := stream + ".txt"
+			if earlier {
+				if ts != nil && attempt > ts.Attempts {
+					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s: it has made %d attempt%s", task, attempt, run, ts.Attempts, plural(ts.Attempts))}
+				}
+				name = fmt.Sprintf("%s.attempt-%d.txt", stream, attempt)
+			}
+			if follow {
+				retries := 0
+				if t != nil {
+					retries = t.Retries
+				}
+				fl := &follower{out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), dir: dir, task: task, stream: stream, retries: retries}
+				tick := time.NewTicker(200 * time.Millisecond)
+				defer tick.Stop()
+				ctx := cmd.Context()
+				return fl.follow(func() bool {
+					select {
+					case <-ctx.Done():
+						return false
+					case <-tick.C:
+						return true
 					}
-				}
+				})
 			}
-			if _, err := os.Stat(path); err != nil {
+			f, err := os.Open(filepath.Join(local.TaskDir(dir, task), name))
+			if errors.Is(err, os.ErrNotExist) {
 				if _, err := os.Stat(local.TaskDir(dir, task)); err != nil {
-					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, filepath.Base(dir), filepath.Base(dir))}
+					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, run, run)}
 				}
-				if attempt > 0 {
-					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s: that attempt wrote nothing, or it is the last, whose log has no number", task, attempt, filepath.Base(dir))}
+				switch {
+				case earlier:
+					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s: that attempt wrote nothing", task, attempt, run)}
+				case ts != nil && ts.State.Terminal():
+					return noLog(run, task, ts)
 				}
-				if !follow {
-					return &exitError{code: exitFailed, err: fmt.Errorf("task %s: no %s yet", task, name)}
-				}
+				return &exitError{code: exitFailed, err: fmt.Errorf("task %s: no %s yet", task, name)}
 			}
-			if !follow {
-				f, err := os.Open(path)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				_, err = io.Copy(cmd.OutOrStdout(), f)
+			if err != nil {
 				return err
 			}
-			return followLog(cmd.Context(), cmd.OutOrStdout(), dir, task, path)
+			defer f.Close()
+			_, err = io.Copy(cmd.OutOrStdout(), f)
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "print stderr instead of stdout")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing until the task is over")
-	cmd.Flags().IntVar(&attempt, "attempt", 0, "print the log of an earlier `attempt`")
+	cmd.Flags().IntVar(&attempt, "attempt", 0, "print the log of attempt `N` (1 for the first) instead of the last one's")
 	return cmd
 }
 
-// knownTask checks that the run has the task, so that a mistyped id is
-// not reported as a task that has not run (or, with --follow, waited for
-// until the run ends).
-func knownTask(dir, task string) error {
+// knownTask returns the run's task, so that a mistyped id is not reported
+// as a task that has not run (or, with --follow, waited for until the run
+// ends). The task is nil for the finalize step, and when the program
+// cannot be read.
+func knownTask(dir, task string) (*compiler.Task, error) {
 	if task == compiler.FinalizeID {
-		return nil
+		return nil, nil
 	}
 	prog, err := executor.ReadProgram(dir)
 	if err != nil {
-		return nil // an unreadable plan: the logs may still be there
+		return nil, nil // an unreadable plan: the logs may still be there
 	}
 	ids := make([]string, len(prog.Tasks))
 	for i := range prog.Tasks {
 		if prog.Tasks[i].ID == task {
-			return nil
+			return &prog.Tasks[i], nil
 		}
 		ids[i] = prog.Tasks[i].ID
 	}
@@ -116,47 +142,264 @@ func knownTask(dir, task string) error {
 	} else {
 		msg += fmt.Sprintf(" (see bmc status %s)", filepath.Base(dir))
 	}
-	return errors.New(msg)
+	return nil, errors.New(msg)
 }
 
-// followLog prints the file as it grows, until the task is over (its
-// journal says so, or no bmc process drives the run) or ctx ends.
-func followLog(ctx context.Context, w io.Writer, dir, task, path string) error {
-	var off int64
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
+// taskState is the task's (or the finalize step's) state in the journal,
+// nil if the journal does not name it or cannot be read.
+func taskState(st *executor.RunState, task string) *executor.TaskState {
+	if st == nil {
+		return nil
+	}
+	if task == compiler.FinalizeID {
+		return st.Finalize
+	}
+	return st.Tasks[task]
+}
+
+// noLog is the error for a task without a log: it has not run, or it
+// ended before its process could write one (while its inputs were
+// staged, say). ts may be nil.
+func noLog(run, task string, ts *executor.TaskState) error {
+	if ts == nil || ts.Attempts == 0 {
+		reason := "it has not run"
+		if ts != nil && ts.Reason != "" {
+			reason = ts.Reason
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: %s", task, run, reason)}
+	}
+	why := ts.Reason
+	if why == "" {
+		why = string(ts.State)
+	}
+	if ts.Attempts > 1 {
+		why += fmt.Sprintf(" (--attempt %d shows the attempt before)", ts.Attempts-1)
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("task %s ended without writing any output in run %s: %s", task, run, why)}
+}
+
+// follower prints a task's log as it grows, and goes on with the log of
+// each new attempt: before an attempt starts, the local backend renames
+// the log of the one before to <stream>.attempt-N.txt (archiveLogs).
+type follower struct {
+	out    io.Writer // the log
+	errOut io.Writer // where a new attempt is announced
+	dir    string
+	task   string
+	stream string
+	// retries is how many attempts may follow a failed one in a session.
+	retries int
+
+	f  *os.File // the log being read, nil until one exists
+	fi os.FileInfo
+	// opened says a log was opened: any later one is a new attempt's.
+	opened bool
+	// shown is the highest attempt number whose archived log was printed
+	// or was there before the follow began.
+	shown int
+}
+
+// follow prints the log until the task is over (its journal says so),
+// no bmc process drives the run, or wait, called between two reads,
+// returns false.
+func (fl *follower) follow(wait func() bool) error {
+	defer func() {
+		if fl.f != nil {
+			fl.f.Close()
+		}
+	}()
 	for {
-		over := taskOver(dir, task)
-		if f, err := os.Open(path); err == nil {
-			f.Seek(off, io.SeekStart)
-			n, _ := io.Copy(w, f)
-			off += n
-			f.Close()
-		} else if !errors.Is(err, os.ErrNotExist) {
+		// The state is read first, so that all the task wrote before it
+		// was over is printed below.
+		st, err := executor.LoadState(fl.dir)
+		if err != nil {
+			return err
+		}
+		over := fl.over(st)
+		if err := fl.read(); err != nil {
 			return err
 		}
 		if over {
-			return nil
+			return fl.end(st)
 		}
-		select {
-		case <-ctx.Done():
+		if !wait() {
 			return nil
-		case <-tick.C:
 		}
 	}
 }
 
-func taskOver(dir, task string) bool {
-	st, err := executor.LoadState(dir)
-	if err != nil {
-		return true
-	}
+// over reports whether following the task is over. A failed attempt
+// ends it only when the run cannot retry it, for the journal records
+// every failed attempt alike: the session's attempts are counted against
+// the task's retries (a resumed run gives them afresh). A failure no retry
+// can mend (a missing input) is followed until the run ends.
+func (fl *follower) over(st *executor.RunState) bool {
 	if st.Status != "running" {
 		return true
 	}
-	if task == "finalize" {
+	if fl.task == compiler.FinalizeID {
 		return st.Finalize != nil
 	}
-	t := st.Tasks[task]
-	return t != nil && t.State.Terminal()
+	ts := st.Tasks[fl.task]
+	if ts == nil || !ts.State.Terminal() {
+		return false
+	}
+	return ts.State != executor.Failed || sessionAttempts(fl.dir, fl.task) > fl.retries
+}
+
+// sessionAttempts counts the attempts of the task journaled since the run
+// was last started or resumed.
+func sessionAttempts(dir, task string) int {
+	recs, err := executor.ReadJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, r := range recs {
+		switch {
+		case r.Type == executor.RecordRunStarted:
+			n = 0
+		case r.Type == executor.RecordTaskStarted && r.Task == task:
+			n++
+		}
+	}
+	return n
+}
+
+// end says why a follow that is over printed nothing, or not all: the
+// task left no log, or no bmc is left to run it.
+func (fl *follower) end(st *executor.RunState) error {
+	run := filepath.Base(fl.dir)
+	ts := taskState(st, fl.task)
+	if st.Status == "interrupted" && (ts == nil || !ts.State.Terminal() || ts.Interrupted) {
+		// The journal has the finalize step only once it is over.
+		ran := ts != nil && ts.Attempts > 0 || fl.task == compiler.FinalizeID && fl.opened
+		if !ran {
+			return &exitError{code: exitFailed, err: fmt.Errorf("task %s has not run, and no bmc is running run %s (bmc resume %s would run it)", fl.task, run, run)}
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("task %s did not finish: no bmc is running run %s (bmc resume %s would run it again)", fl.task, run, run)}
+	}
+	// A log made ahead for a task that then did not run is no log.
+	if ts != nil && ts.State.Terminal() && (!fl.opened || ts.Attempts == 0) {
+		return noLog(run, fl.task, ts)
+	}
+	return nil
+}
+
+// read prints what was written since the last read, going on to the
+// new attempt's log if the one read was renamed away.
+func (fl *follower) read() error {
+	for {
+		if fl.f == nil {
+			if err := fl.open(); err != nil || fl.f == nil {
+				return err
+			}
+		}
+		// Checked before reading: a log renamed away is complete, so the
+		// read finishes it.
+		renamed := fl.renamed()
+		if _, err := io.Copy(fl.out, fl.f); err != nil {
+			return err
+		}
+		if !renamed {
+			return nil
+		}
+		for _, a := range fl.archived() {
+			if os.SameFile(a.info, fl.fi) {
+				fl.shown = max(fl.shown, a.attempt)
+			}
+		}
+		fl.f.Close()
+		fl.f = nil
+	}
+}
+
+func (fl *follower) path() string {
+	return filepath.Join(local.TaskDir(fl.dir, fl.task), fl.stream+".txt")
+}
+
+// open opens the current log, if there is one. After the first, the logs
+// of attempts that came and went between two reads are printed first.
+func (fl *follower) open() error {
+	f, err := os.Open(fl.path())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	next := fl.shown + 1
+	for _, a := range fl.archived() {
+		if a.attempt <= fl.shown {
+			continue
+		}
+		if os.SameFile(a.info, fi) {
+			next = a.attempt // the log just opened, renamed already
+			break
+		}
+		if !fl.opened {
+			fl.shown = a.attempt // an attempt before the follow
+			continue
+		}
+		if err := fl.printArchived(a); err != nil {
+			f.Close()
+			return err
+		}
+		next = a.attempt + 1
+	}
+	if fl.opened {
+		fmt.Fprintf(fl.errOut, "bmc: attempt %d\n", next)
+	}
+	fl.f, fl.fi, fl.opened = f, fi, true
+	return nil
+}
+
+// renamed reports whether the log being read is no longer the current one.
+func (fl *follower) renamed() bool {
+	cur, err := os.Stat(fl.path())
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return !os.SameFile(cur, fl.fi)
+}
+
+type archivedLog struct {
+	attempt int
+	path    string
+	info    os.FileInfo
+}
+
+// archived lists the logs of the task's earlier attempts, by attempt.
+func (fl *follower) archived() []archivedLog {
+	prefix := fl.stream + ".attempt-"
+	paths, _ := filepath.Glob(filepath.Join(local.TaskDir(fl.dir, fl.task), prefix+"*.txt"))
+	var logs []archivedLog
+	for _, p := range paths {
+		n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(p), prefix), ".txt"))
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(p); err == nil {
+			logs = append(logs, archivedLog{n, p, fi})
+		}
+	}
+	slices.SortFunc(logs, func(a, b archivedLog) int { return a.attempt - b.attempt })
+	return logs
+}
+
+func (fl *follower) printArchived(a archivedLog) error {
+	f, err := os.Open(a.path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fmt.Fprintf(fl.errOut, "bmc: attempt %d\n", a.attempt)
+	_, err = io.Copy(fl.out, f)
+	fl.shown = a.attempt
+	return err
 }
