@@ -79,8 +79,11 @@ type CallbackTaskCounts struct {
 	Cancelled int `json:"cancelled"`
 }
 
-// CallbackFailedTask describes one failed task. ExitCode is null when the
-// task never produced one (it timed out, or could not start).
+// CallbackFailedTask describes one failed task. ExitCode is the last
+// attempt's as the backend reported it, also for a timeout (the stopped
+// process's, or the code Batch gives a task at its maxWallClockTime); null
+// when no process ran to give one, such as when an input could not be
+// staged.
 type CallbackFailedTask struct {
 	ID       string `json:"id"`
 	ExitCode *int   `json:"exitCode"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -105,6 +106,9 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		if r.State == "" {
 			r.State = Failed
 		}
+		if r.State == Canceled {
+			r.Reason = withoutCancelled(r.Reason)
+		}
 		res.Finalize = &TaskOutcome{State: r.State, Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, Outputs: r.Outputs, Start: r.Start, End: r.End}
 		rec := Record{Type: RecordFinalizeFinished, Task: compiler.FinalizeID, Attempt: 1, State: string(r.State), ExitCode: r.ExitCode, Reason: r.Reason}
 		if len(r.Outputs) > 0 {
@@ -133,7 +137,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		if err != nil {
 			return nil, err
 		}
-		c := Callback{URL: fillString(cb.URL, run), Secret: opts.Secret, Timeout: cb.Timeout.D(), Retries: cb.Retries, Headers: cb.Headers}
+		c := Callback{URL: fillString(cb.URL, run), Secret: opts.Secret, Timeout: cb.Timeout.D(), Retries: cb.Retries, Headers: fillHeaders(cb.Headers, run)}
 		if cb.URLEnv != "" {
 			c.URL, c.Name = opts.CallbackURL, "$"+cb.URLEnv
 		}
@@ -167,6 +171,46 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 func fillString(s string, run *RunInfo) string {
 	t := fill(&compiler.Task{Run: s}, run.ID, run.Workload, run.Storage, 1)
 	return t.Run
+}
+
+// fillHeaders returns the callback's headers with the run-time
+// expressions in their values filled in.
+func fillHeaders(h map[string]string, run *RunInfo) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = fillString(v, run)
+	}
+	return out
+}
+
+// TaskLogs is the location under a logs prefix (the spec's logs, or
+// --logs) where a task's stdout.txt and stderr.txt go: <logs><run id>/<task>/
+// with the prefix's run-time expressions filled in, so that runs do not
+// overwrite each other's logs; or <logs><task>/ when the prefix names the
+// run id itself, as in "az://logs/${{ run.id }}/", rather than twice.
+func TaskLogs(logs string, run *RunInfo, task string) string {
+	rel := run.ID + "/" + task + "/"
+	if strings.Contains(logs, "${{ run.id }}") {
+		rel = task + "/"
+	}
+	logs = fillString(logs, run)
+	if !strings.HasSuffix(logs, "/") {
+		logs += "/"
+	}
+	return logs + rel
+}
+
+// withoutCancelled is the reason of a cancelled finalize step without a
+// leading "cancelled": it is shown after the state, as in "finalize
+// cancelled: process group killed".
+func withoutCancelled(reason string) string {
+	if reason == string(Canceled) {
+		return ""
+	}
+	return strings.TrimPrefix(reason, string(Canceled)+": ")
 }
 
 // writeJSON writes v to path atomically: readers see the old file or the

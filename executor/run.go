@@ -246,8 +246,10 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		case <-done:
 			done = nil
 			s.mu.Lock()
-			s.cancel()
-			s.checkOver()
+			if !s.overDone { // else every task had ended: the outcome stands
+				s.cancel()
+				s.checkOver()
+			}
 			s.mu.Unlock()
 		case <-tick:
 			s.mu.Lock()
@@ -356,10 +358,15 @@ func (s *scheduler) cancel() {
 	s.stop("run cancelled")
 }
 
-// checkOver tells RunTasks when no attempt runs and none will start; the
-// caller holds s.mu.
+// idle reports whether no attempt runs and none will start; the caller
+// holds s.mu.
+func (s *scheduler) idle() bool {
+	return s.running == 0 && (s.stopping || s.ready.Len() == 0)
+}
+
+// checkOver tells RunTasks when it is idle; the caller holds s.mu.
 func (s *scheduler) checkOver() {
-	if !s.overDone && s.running == 0 && (s.stopping || s.ready.Len() == 0) {
+	if !s.overDone && s.idle() {
 		s.overDone = true
 		close(s.over)
 	}
@@ -371,8 +378,10 @@ func (s *scheduler) checkOver() {
 // holds s.mu.
 func (s *scheduler) dispatch(ctx context.Context, own *job) *job {
 	// A result can be taken before a cancellation that came first: look
-	// at the context before starting anything new.
-	if !s.canceled && ctx.Err() != nil {
+	// at the context before starting anything new. A cancellation once
+	// nothing runs or will start came after every task had ended, and
+	// leaves the run's outcome as it is.
+	if !s.canceled && ctx.Err() != nil && !s.idle() {
 		s.cancel()
 	}
 	var jobs []job
@@ -519,6 +528,9 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Succeeded, ExitCode: res.ExitCode, Elapsed: elapsed})
 		s.release(i)
 	case res.State == Canceled || ctx.Err() != nil:
+		if ctx.Err() != nil {
+			s.cancel() // it reached the run before this task had ended
+		}
 		o.State = Canceled
 		s.counts.Cancelled++
 		if o.Reason == "" {

@@ -72,7 +72,7 @@ type MapOptions struct {
 	// Staged are the uploaded local inputs, by the input's from.
 	Staged map[string][]StagedFile
 	// Logs is an az:// prefix every task's stdout.txt and stderr.txt go
-	// to, under <run-id>/<task-id>/; empty for none.
+	// to, at executor.TaskLogs; empty for none.
 	Logs string
 	// AccountID is the ARM id of the Batch account, which pool package
 	// references need; without it packages are referenced by tasks only.
@@ -460,11 +460,11 @@ func OutputPath(pattern string, l blobstage.Location) string {
 }
 
 func (m *mapper) logs(task string) (OutputFile, error) {
-	l, err := blobstage.ParseURL(m.opt.Logs)
+	l, err := blobstage.ParseURL(executor.TaskLogs(m.opt.Logs, m.run, task))
 	if err != nil {
 		return OutputFile{}, fmt.Errorf("logs: %w", err)
 	}
-	return m.outputTo(task, "../std*.txt", l.Join(m.run.ID+"/"+task+"/"), UploadOnTaskCompletion)
+	return m.outputTo(task, "../std*.txt", l, UploadOnTaskCompletion)
 }
 
 // ---- dependencies ----

@@ -585,16 +585,16 @@ func (b *Backend) uploadLogs(ctx context.Context, a *executor.Attempt, taskDir s
 	if b.opts.Logs == "" || b.opts.Store == nil {
 		return
 	}
-	prefix, err := blobstage.ParseURL(b.opts.Logs)
-	if err != nil {
-		return
+	loc := executor.TaskLogs(b.opts.Logs, a.Run, a.Task.ID)
+	dst, err := blobstage.ParseURL(loc)
+	if err == nil {
+		// A fresh context: logs of a cancelled attempt are still worth having.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		_, err = b.opts.Store.Upload(lctx, taskDir, "std*.txt", dst)
 	}
-	dst := prefix.Join(a.Run.ID + "/" + a.Task.ID + "/")
-	// A fresh context: logs of a cancelled attempt are still worth having.
-	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-	defer cancel()
-	if _, err := b.opts.Store.Upload(lctx, taskDir, "std*.txt", dst); err != nil {
-		msg := "logs -> " + dst.String() + ": " + redact.String(err.Error())
+	if err != nil {
+		msg := "logs -> " + loc + ": " + redact.String(err.Error())
 		if res.Reason == "" {
 			res.Reason = msg
 		} else {

@@ -17,9 +17,11 @@ func newCancelCmd() *cobra.Command {
 		Short: "Cancel a run in progress, from another terminal",
 		Long: `Cancel a run in progress, as Ctrl-C in its terminal would: its running tasks'
 process groups are killed, tasks are marked cancelled, and the finalize step
-and the callback (status cancelled) still run. When the bmc process that ran
-it is gone (killed with SIGKILL, say), cancel stops what its tasks left
-running.`,
+and the callback (status cancelled) still run. A cancel that arrives once the
+tasks are over lets the finalize step and the callback finish and leaves the
+run's outcome as it is; a second cancel cuts them short. When the bmc process
+that ran it is gone (killed with SIGKILL, say), cancel stops what its tasks
+left running.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
@@ -42,7 +44,7 @@ running.`,
 			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 				return fmt.Errorf("cancel run %s: signal process %d: %w", id, pid, err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s (bmc process %d); its finalize step and callback still run\n", id, pid)
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s (bmc process %d); its finalize step and callback still run (a second cancel cuts them short)\n", id, pid)
 			return nil
 		},
 	}

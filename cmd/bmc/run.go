@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -191,14 +192,13 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		verb = "resume"
 	}
 	fmt.Fprintf(stderr, "bmc: %s %s: %d tasks (%d to run), %d slots, storage %s\n", verb, meta.ID, plan.Tasks, plan.ToRun, o.slots, store.URL())
+	cancels := watchCancels(ctx, stderr)
+	defer cancels.stop()
 	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: display.Interval(), Previous: prev})
 	if err != nil {
 		return err
 	}
-	// The finalize step and the callback run even after Ctrl-C; a second
-	// Ctrl-C stops them.
-	fctx, fstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer fstop()
+	fctx := cancels.finishing()
 	fo := executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: sinks}
 	if prev != nil && outcome.Ran == 0 {
 		fo.SkipStep = prev.Finalize != nil && prev.Finalize.State == executor.Succeeded
@@ -214,6 +214,81 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+}
+
+// cancelWatch follows the signals that cancel a run (Ctrl-C, bmc
+// cancel's SIGTERM, a closed terminal) for the finalize step and the
+// callback, which run even after a cancel: the run's own context, which
+// the same signals cancel, stops only the tasks. A cancel that arrives
+// once the tasks are over lets the step and the callback finish; a second
+// cancel (or the first, if the tasks were cancelled) cuts them short.
+type cancelWatch struct {
+	w         io.Writer
+	sigs      chan os.Signal
+	quit      chan struct{}
+	ctx       context.Context
+	cut       context.CancelFunc
+	mu        sync.Mutex
+	seen      bool // a cancel arrived
+	tasksOver bool
+}
+
+// watchCancels starts following the cancels of the run whose context is
+// runCtx; w is told when one is put off until the finalize step and the
+// callback are done.
+func watchCancels(runCtx context.Context, w io.Writer) *cancelWatch {
+	// Looked at before the signals are watched, so that no cancel counts
+	// twice.
+	c := &cancelWatch{w: w, sigs: make(chan os.Signal, 1), quit: make(chan struct{}), seen: runCtx.Err() != nil}
+	c.ctx, c.cut = context.WithCancel(context.Background())
+	// The signals Main cancels the run's context on.
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	signal.Notify(c.sigs, sigs...)
+	go func() {
+		for {
+			select {
+			case <-c.sigs:
+				c.cancelled()
+			case <-c.quit:
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *cancelWatch) cancelled() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case !c.tasksOver:
+		// The run's context stops the tasks; any more cancels while they
+		// stop count as this one.
+	case c.seen:
+		c.cut()
+	default:
+		fmt.Fprintln(c.w, "bmc: cancel received once the tasks were over: the finalize step and the callback finish first (cancel again to cut them short)")
+	}
+	c.seen = true
+}
+
+// finishing is called once the tasks are over, and returns the context
+// of the finalize step and the callback.
+func (c *cancelWatch) finishing() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tasksOver = true
+	return c.ctx
+}
+
+// stop ends the watch once the finalize step and the callback are over.
+func (c *cancelWatch) stop() {
+	signal.Stop(c.sigs)
+	close(c.quit)
+	c.cut()
 }
 
 // callbackEnv is what the callback takes from bmc's environment: the
