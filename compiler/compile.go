@@ -8,6 +8,7 @@
 package compiler
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/url"
@@ -62,6 +63,10 @@ func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 }
 
 func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
+	src, d := checkEncoding(file, src)
+	if d != nil {
+		return nil, schema.Diagnostics{d}
+	}
 	c := &compiler{file: file, opts: opts}
 	// Build the schema on another core while this one parses the YAML:
 	// the first compile in a process pays for both.
@@ -106,6 +111,8 @@ type compiler struct {
 	reported  map[*schema.Node]bool
 	cycleSeen map[string]bool
 	dropped   map[string]bool // ids of task specs that had errors
+	// droppedDeps are their dependsOn names, checked all the same.
+	droppedDeps []droppedDep
 }
 
 type taskDefaults struct {
@@ -138,10 +145,7 @@ func (c *compiler) errorOnce(n *schema.Node, path []any, format string, args ...
 }
 
 func (c *compiler) exprErr(n *schema.Node, path []any, e *exprError) {
-	d := &schema.Diagnostic{Pos: n.Pos, Path: schema.PathString(path), Msg: e.msg, Hint: e.hint}
-	if n.Col0 > 0 && n.Kind == schema.KindString && e.off <= len(n.Str) {
-		d.Pos.Col = n.Col0 + utf8.RuneCountInString(n.Str[:e.off])
-	}
+	d := &schema.Diagnostic{Pos: n.PosAt(e.off), Path: schema.PathString(path), Msg: e.msg, Hint: e.hint}
 	c.diags = append(c.diags, d)
 }
 
@@ -198,10 +202,9 @@ func (c *compiler) tmpl(n *schema.Node, path []any) *template {
 	if n == nil {
 		return nil
 	}
-	t, err := parseTemplate(scalarText(n))
-	if err != nil {
+	t, errs := parseTemplateAll(scalarText(n))
+	for _, err := range errs {
 		c.exprErr(n, path, err)
-		return nil
 	}
 	return t
 }
@@ -524,4 +527,32 @@ func (c *compiler) checkRelPath(n *schema.Node, p []any, v, what string) bool {
 		return false
 	}
 	return true
+}
+
+// checkEncoding drops a UTF-8 byte-order mark, which editors on Windows
+// write and YAML allows, and refuses text that is not UTF-8: a YAML
+// parser would turn a stray byte into U+FFFD, and the task would run a
+// script other than the one in the file.
+func checkEncoding(file string, src []byte) ([]byte, *schema.Diagnostic) {
+	src = bytes.TrimPrefix(src, []byte("\xef\xbb\xbf"))
+	if bytes.HasPrefix(src, []byte("\xff\xfe")) || bytes.HasPrefix(src, []byte("\xfe\xff")) {
+		return nil, &schema.Diagnostic{Pos: schema.Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is UTF-16 text: save it as UTF-8"}
+	}
+	if utf8.Valid(src) {
+		return src, nil
+	}
+	line, col := 1, 1
+	for i := 0; i < len(src); {
+		r, n := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return nil, &schema.Diagnostic{Pos: schema.Pos{File: file, Line: line, Col: col}, Msg: fmt.Sprintf("the spec is not valid UTF-8: byte 0x%02x here; save it as UTF-8", src[i])}
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += n
+	}
+	return src, nil
 }

@@ -324,3 +324,21 @@ tasks:
 		t.Errorf("merged env (-want +got):\n%s", diff)
 	}
 }
+
+func TestEncoding(t *testing.T) {
+	const spec = "apiVersion: bmc/v1\nkind: Workload\nname: enc\ntasks:\n  - id: a\n    run: echo caf\u00e9\n"
+	if _, diags := Compile("bom.yaml", []byte("\xef\xbb\xbf"+spec), Options{}); len(diags) > 0 {
+		t.Errorf("a UTF-8 byte-order mark: %v", diags)
+	}
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"latin-1", strings.Replace(spec, "\u00e9", "\xe9", 1), "latin-1.yaml:6:18: the spec is not valid UTF-8: byte 0xe9 here; save it as UTF-8"},
+		{"utf-16", "\xff\xfea\x00p\x00", "utf-16.yaml:1:1: the spec is UTF-16 text: save it as UTF-8"},
+	} {
+		_, diags := Compile(tc.name+".yaml", []byte(tc.src), Options{})
+		if len(diags) != 1 || diags[0].Error() != tc.want {
+			t.Errorf("%s: got %v, want %s", tc.name, diags, tc.want)
+		}
+	}
+}

@@ -28,6 +28,9 @@ type template struct {
 	// whole is set when the string is exactly one expression: its value
 	// keeps its type (a list can feed a matrix).
 	whole bool
+	// bad is set when some of it did not parse: its value is unknown,
+	// as a missing param's is, so that no check of it adds to the error.
+	bad bool
 }
 
 type part struct {
@@ -56,8 +59,21 @@ type exprError struct {
 	hint string
 }
 
-// parseTemplate splits s into literal text and ${{ }} expressions.
+// parseTemplate splits s into literal text and ${{ }} expressions. On a
+// syntax error it returns the first; parseTemplateAll returns them all.
 func parseTemplate(s string) (*template, *exprError) {
+	t, errs := parseTemplateAll(s)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return t, nil
+}
+
+// parseTemplateAll is parseTemplate reporting every syntax error: after a
+// bad expression it goes on after its }}. With errors, the template holds
+// the expressions that parsed, for their names to be checked too; it must
+// not be compiled.
+func parseTemplateAll(s string) (*template, []*exprError) {
 	t := &template{}
 	if !strings.Contains(s, "${{") {
 		if s != "" {
@@ -65,6 +81,7 @@ func parseTemplate(s string) (*template, *exprError) {
 		}
 		return t, nil
 	}
+	var errs []*exprError
 	rest, off := s, 0
 	for {
 		i := strings.Index(rest, "${{")
@@ -79,19 +96,21 @@ func parseTemplate(s string) (*template, *exprError) {
 		}
 		j := strings.Index(rest[i:], "}}")
 		if j < 0 {
-			return nil, &exprError{off: off + i, msg: "unterminated expression: ${{ without }}"}
+			errs = append(errs, &exprError{off: off + i, msg: "unterminated expression: ${{ without }}"})
+			break
 		}
 		body := rest[i+3 : i+j]
-		path, err := parsePath(body)
-		if err != "" {
-			return nil, &exprError{off: off + i, msg: fmt.Sprintf("invalid expression ${{%s}}: %s", body, err)}
+		if path, err := parsePath(body); err != "" {
+			errs = append(errs, &exprError{off: off + i, msg: fmt.Sprintf("invalid expression ${{%s}}: %s", body, err)})
+		} else {
+			t.parts = append(t.parts, part{path: path, off: off + i})
 		}
-		t.parts = append(t.parts, part{path: path, off: off + i})
 		off += i + j + 2
 		rest = rest[i+j+2:]
 	}
-	t.whole = len(t.parts) == 1 && t.parts[0].path != nil
-	return t, nil
+	t.bad = len(errs) > 0
+	t.whole = !t.bad && len(t.parts) == 1 && t.parts[0].path != nil
+	return t, errs
 }
 
 func parsePath(body string) ([]string, string) {
@@ -253,9 +272,31 @@ func typeName(v any) string {
 	return "value"
 }
 
+// check looks up every expression of the template and returns each
+// error, where eval stops at the first: validate reports them all.
+func (t *template) check(s *scope) []*exprError {
+	if t == nil {
+		return nil
+	}
+	var errs []*exprError
+	for _, p := range t.parts {
+		if p.path == nil {
+			continue
+		}
+		if _, err := s.lookup(p.path); err != nil {
+			err.off = p.off
+			errs = append(errs, err)
+		}
+	}
+	return errs
+}
+
 // evalValue evaluates a whole-expression template to a typed value, or
 // any template to a string.
 func (t *template) evalValue(s *scope) (any, bool, *exprError) {
+	if t.bad {
+		return unknown{name: "?"}, true, nil
+	}
 	if t.whole {
 		v, err := s.lookup(t.parts[0].path)
 		if err != nil {
@@ -277,6 +318,9 @@ func (t *template) evalValue(s *scope) (any, bool, *exprError) {
 // eval renders the template as a string. unk reports that it held a value
 // not known at validate time.
 func (t *template) eval(s *scope) (string, bool, *exprError) {
+	if t.bad {
+		return "", true, nil
+	}
 	if t.constant() {
 		if len(t.parts) == 0 {
 			return "", false, nil

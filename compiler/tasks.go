@@ -50,6 +50,9 @@ type taskSpec struct {
 
 	first, count int // the expanded tasks, prog.Tasks[first:first+count]
 
+	// badMatrix are the matrix keys whose values were in error.
+	badMatrix []string
+
 	// idUnknown, when set, matches the ids the task may take: its id
 	// holds a value validate does not know.
 	idUnknown *regexp.Regexp
@@ -134,11 +137,33 @@ func (c *compiler) tasks() {
 		memberDeps = c.expand(ts, memberDeps)
 		ts.count = len(c.prog.Tasks) - ts.first
 	}
-	if !c.checkIDs(specs) {
+	// Dependencies are resolved, and cycles looked for, also when ids
+	// are in error, so that validate reports those errors too; with a
+	// duplicate id, a name resolves to one of its tasks.
+	c.checkIDs(specs)
+	c.resolveDeps(specs, memberDeps)
+	c.checkDroppedDeps(specs)
+	c.order(specs)
+}
+
+// checkDroppedDeps reports the dependsOn names of tasks dropped for their
+// errors that name no task: a typo there is an error of its own.
+func (c *compiler) checkDroppedDeps(specs []*taskSpec) {
+	if len(c.droppedDeps) == 0 {
 		return
 	}
-	c.resolveDeps(specs, memberDeps)
-	c.order(specs)
+	byID := make(map[string]int, len(c.prog.Tasks))
+	for i := range c.prog.Tasks {
+		byID[c.prog.Tasks[i].ID] = i
+	}
+	for _, g := range c.prog.Groups {
+		byID[g.ID] = -1
+	}
+	for _, d := range c.droppedDeps {
+		if _, ok := byID[d.name]; !ok {
+			c.unknownDep(d.spec.depNodes[d.j], []any{"tasks", d.spec.i, "dependsOn", d.j}, d.name, byID, specs)
+		}
+	}
 }
 
 func (ts *taskSpec) memberCount() int {
@@ -165,6 +190,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		for j, k := range m.Keys {
 			vals := c.matrixValues(m.Vals[j], p("matrix", k.Str))
 			if vals == nil {
+				ts.badMatrix = append(ts.badMatrix, k.Str)
 				continue
 			}
 			ts.matrixKeys = append(ts.matrixKeys, k.Str)
@@ -267,24 +293,27 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	ts.varImg = varies(ts.image)
 	ts.varDeps = varies(ts.deps...)
-	if len(c.diags) > before {
-		return nil
-	}
 	// Evaluate every expression once, for the first member, so that an
-	// unknown name is reported once and not once per member.
+	// unknown name is reported once and not once per member. This goes
+	// on after errors above, so that validate reports a task's every
+	// error at once; a matrix key whose values were in error stands in
+	// as unknown, and an expression that did not parse is left out.
 	s := c.memberScope(ts, 0)
 	s.taskID = "task-id" // a stand-in: ids are checked after expansion
-	check := func(t *template, n *schema.Node, path []any) {
-		if t == nil {
-			return
+	for _, k := range ts.badMatrix {
+		if s.matrix == nil {
+			s.matrix, s.matrixOK = map[string]any{}, true
 		}
-		if _, _, err := t.eval(s); err != nil {
+		s.matrix[k] = unknown{name: "matrix." + k}
+	}
+	check := func(t *template, n *schema.Node, path []any) {
+		for _, err := range t.check(s) {
 			c.exprErr(n, path, err)
 		}
 	}
 	idScope := *s
 	idScope.matrixOK, idScope.taskOK = false, false
-	if _, _, err := ts.id.eval(&idScope); err != nil {
+	for _, err := range ts.id.check(&idScope) {
 		c.exprErr(ts.idNode, p("id"), err)
 	}
 	check(ts.run, ts.runNode, p("run"))
@@ -306,14 +335,28 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	depScope := *s
 	depScope.taskOK = false
 	for j, t := range ts.deps {
-		if _, _, err := t.eval(&depScope); err != nil {
+		for _, err := range t.check(&depScope) {
 			c.exprErr(ts.depNodes[j], p("dependsOn", j), err)
 		}
 	}
 	if len(c.diags) > before {
+		// Dropped; its dependsOn names written out are still checked,
+		// once the ids of the tasks that compiled are known.
+		for j, t := range ts.deps {
+			if t.constant() {
+				c.droppedDeps = append(c.droppedDeps, droppedDep{spec: ts, j: j, name: str(ts.depNodes[j])})
+			}
+		}
 		return nil
 	}
 	return ts
+}
+
+// droppedDep is a dependsOn name of a task dropped for its errors.
+type droppedDep struct {
+	spec *taskSpec
+	j    int
+	name string
 }
 
 func (c *compiler) outputSpecs(n *schema.Node, path []any) []outputSpec {
@@ -349,7 +392,7 @@ func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
 		}
 	case schema.KindString:
 		t := c.tmpl(n, path)
-		if t == nil {
+		if t == nil || t.bad {
 			return nil
 		}
 		if !t.whole {

@@ -45,7 +45,7 @@ func parseFast(file string, src []byte) (*Node, bool) {
 	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
 		return nil, false
 	}
-	f := fastBuilder{file: file, src: lineIndex{src: src}}
+	f := fastBuilder{file: file, src: lineIndex{src: src}, text: newSourceText(src)}
 	return f.node(doc.Content[0], 0)
 }
 
@@ -53,6 +53,7 @@ type fastBuilder struct {
 	file  string
 	flow  int // depth of flow collections around the node being built
 	src   lineIndex
+	text  *sourceText
 	ascii []int8 // per line: 1 when it is all ASCII, -1 when not, 0 unknown
 }
 
@@ -125,7 +126,7 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 		if err != nil {
 			return nil, false
 		}
-		return &Node{Kind: KindBool, Pos: p, Bool: b, Str: n.Value, Col0: n.Column}, true
+		return &Node{Kind: KindBool, Pos: p, Bool: b, Str: n.Value}, true
 	case "!!int":
 		if !plainDecimal(n.Value) {
 			return nil, false // 0x1F, 0o17, 017, 1_000: read as the positioned parser reads them
@@ -134,25 +135,17 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 		if err != nil {
 			return nil, false
 		}
-		return &Node{Kind: KindInt, Pos: p, Int: v, Float: float64(v), Str: n.Value, Col0: n.Column}, true
+		return &Node{Kind: KindInt, Pos: p, Int: v, Float: float64(v), Str: n.Value}, true
 	case "!!float":
 		v, ok := parseFloat(n.Value)
 		if !ok {
 			return nil, false
 		}
-		out := &Node{Kind: KindFloat, Pos: p, Float: v, Str: n.Value}
-		if !math.IsInf(v, 0) && !math.IsNaN(v) {
-			out.Col0 = n.Column
-		}
-		return out, true
+		return &Node{Kind: KindFloat, Pos: p, Float: v, Str: n.Value}, true
 	case "!!str":
 	default:
 		return nil, false
 	}
-	out := &Node{Kind: KindString, Pos: p, Str: n.Value}
-	// Col0 points into a value written on one line, at its first
-	// character; a double-quoted one with escapes has none, since its
-	// characters do not line up with the source.
 	rest := f.lineFrom(n.Line, n.Column)
 	switch n.Style {
 	case yaml.FoldedStyle:
@@ -168,19 +161,12 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 		if f.flow > 0 && (strings.Contains(strings.ReplaceAll(n.Value, "://", ""), ":") || strings.Contains(n.Value, "#")) {
 			return nil, false // the parsers split these differently inside [ ] and { }; URLs they agree on
 		}
-		out.Col0 = n.Column
 	case yaml.SingleQuotedStyle, yaml.DoubleQuotedStyle:
 		if len(rest) == 0 || len(bytes.TrimLeft(f.lineBefore(n.Line, n.Column), " ")) == 0 {
 			return nil, false // a quoted value that starts a line: its column depends on what came before
 		}
-		if closed, escapes := closingQuote(rest, rest[0]); closed && !escapes {
-			out.Col0 = n.Column + 1
-		}
 	}
-	if strings.Contains(n.Value, "\n") {
-		out.Col0 = 0
-	}
-	return out, true
+	return &Node{Kind: KindString, Pos: p, Str: n.Value, text: f.text}, true
 }
 
 // docMarker finds document markers the parsers do not read alike: "..."
@@ -190,23 +176,6 @@ var docMarker = regexp.MustCompile(`(?m)^(\.\.\.|---[^ \n])`)
 // blockHeader is the header line of a literal or folded scalar as both
 // parsers read it.
 var blockHeader = regexp.MustCompile(`^[|>][-+]?([ ]+(#.*)?)?$`)
-
-// closingQuote reports whether the quoted scalar that opens at the start
-// of line is closed on it, and whether it holds a backslash.
-func closingQuote(line []byte, quote byte) (closed, backslash bool) {
-	for i := 1; i < len(line); i++ {
-		switch c := line[i]; {
-		case quote == '"' && c == '\\':
-			backslash = true
-			i++
-		case c == quote && quote == '\'' && i+1 < len(line) && line[i+1] == '\'':
-			i++
-		case c == quote:
-			return true, backslash
-		}
-	}
-	return false, backslash
-}
 
 // plainDecimal reports whether s is an integer written in decimal without
 // leading zeros or separators: the form both parsers agree on.

@@ -62,8 +62,13 @@ func sameTree(a, b *Node, path string) string {
 		return fmt.Sprintf("%s: %v vs %v", path, a, b)
 	}
 	floatsEqual := a.Float == b.Float || math.IsNaN(a.Float) && math.IsNaN(b.Float)
-	if a.Kind != b.Kind || a.Pos != b.Pos || a.Str != b.Str || a.Int != b.Int || !floatsEqual || a.Bool != b.Bool || a.Col0 != b.Col0 {
+	if a.Kind != b.Kind || a.Pos != b.Pos || a.Str != b.Str || a.Int != b.Int || !floatsEqual || a.Bool != b.Bool || (a.text == nil) != (b.text == nil) {
 		return fmt.Sprintf("%s: %+v vs %+v", path, *a, *b)
+	}
+	for off := range len(a.Str) {
+		if pa, pb := a.PosAt(off), b.PosAt(off); pa != pb {
+			return fmt.Sprintf("%s: byte %d of %q at %v vs %v", path, off, a.Str, pa, pb)
+		}
 	}
 	if len(a.Keys) != len(b.Keys) || len(a.Vals) != len(b.Vals) {
 		return fmt.Sprintf("%s: %d/%d keys/values vs %d/%d", path, len(a.Keys), len(a.Vals), len(b.Keys), len(b.Vals))

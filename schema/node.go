@@ -43,10 +43,8 @@ type Node struct {
 	Keys   []*Node         // map keys (strings), in source order
 	Vals   []*Node         // map values, parallel to Keys; list items
 	merged map[string]bool // keys that came from a YAML merge key (<<)
-	// Col0 is the column where a single-line scalar's value text starts
-	// (after an opening quote), or 0 when the scalar spans lines: used to
-	// point inside a string at an expression.
-	Col0 int
+	// text is the source a string was read from, for PosAt.
+	text *sourceText
 }
 
 // Pos is a position in a spec file.
@@ -145,7 +143,7 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	if len(docs) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
 	}
-	b := builder{file: file, src: lineIndex{src: src}, anchors: map[string]ast.Node{}}
+	b := builder{file: file, src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}}
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
 		p := b.pos(docs[1].Body.GetToken())
@@ -166,6 +164,7 @@ func syntaxDiag(file string, err error) *Diagnostic {
 type builder struct {
 	file    string
 	src     lineIndex
+	text    *sourceText
 	anchors map[string]ast.Node
 	diags   Diagnostics
 	// inAlias counts the aliases being expanded around the current node;
@@ -190,25 +189,33 @@ func (b *builder) pos(tk *token.Token) Pos {
 }
 
 // col is the column of a token. goccy/go-yaml places a plain scalar that
-// has blanks after it at the end of its line as many columns too far to
-// the right as there are blanks (it counts back from the line's end);
-// such a column is put back where the scalar starts. A column that fits
-// that pattern cannot be right: the scalar would then end in blanks,
+// has blanks after it at the end of its (first) line as many columns too
+// far to the right as there are blanks (it counts back from the line's
+// end); such a column is put back where the scalar starts. A column that
+// fits that pattern cannot be right: the scalar would then end in blanks,
 // which a plain scalar never does.
 func (b *builder) col(tk *token.Token) int {
 	col := tk.Position.Column
-	v := tk.Value
-	if v == "" || strings.ContainsAny(v, "\n") {
+	if tk.Value == "" {
 		return col
 	}
 	line := b.src.line(tk.Position.Line)
 	trimmed := bytes.TrimRight(line, " ")
 	blanks := len(line) - len(trimmed)
-	if blanks == 0 || !bytes.HasSuffix(trimmed, []byte(v)) {
+	if blanks == 0 || col <= blanks {
 		return col
 	}
-	start := utf8.RuneCount(trimmed) - utf8.RuneCountInString(v) + 1
-	if col == start+blanks {
+	// Were the scalar to start blanks columns to the left, the rest of
+	// the line would be its text, or the first line of it, folded into
+	// a space or a newline.
+	start := col - blanks
+	first := trimmed
+	for c := 1; c < start && len(first) > 0; c++ {
+		_, size := utf8.DecodeRune(first)
+		first = first[size:]
+	}
+	rest, ok := strings.CutPrefix(tk.Value, string(first))
+	if ok && len(first) > 0 && (rest == "" || rest[0] == ' ' || rest[0] == '\n') {
 		return start
 	}
 	return col
@@ -290,9 +297,9 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.NullNode:
 		return &Node{Kind: KindNull, Pos: b.pos(n.Token), Str: "null"}
 	case *ast.BoolNode:
-		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value, Col0: b.col(n.Token)}
+		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value}
 	case *ast.IntegerNode:
-		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value, Col0: b.col(n.Token)}
+		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value}
 		switch v := n.Value.(type) {
 		case int64:
 			out.Int = v
@@ -305,25 +312,15 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		out.Float = float64(out.Int)
 		return out
 	case *ast.FloatNode:
-		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value, Col0: b.col(n.Token)}
+		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value}
 	case *ast.InfinityNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value}
 	case *ast.NanNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: math.NaN(), Str: n.Token.Value}
 	case *ast.StringNode:
-		out := &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value}
-		if !strings.Contains(n.Token.Origin, "\n") || strings.TrimSpace(n.Token.Origin) == n.Value {
-			out.Col0 = b.col(n.Token)
-			if n.Token.Type == token.SingleQuoteType || n.Token.Type == token.DoubleQuoteType {
-				out.Col0++
-			}
-			if strings.Contains(n.Value, "\n") || n.Token.Type == token.DoubleQuoteType && strings.Contains(n.Token.Origin, `\`) {
-				out.Col0 = 0
-			}
-		}
-		return out
+		return &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value, text: b.text}
 	case *ast.LiteralNode:
-		return &Node{Kind: KindString, Pos: b.pos(n.Start), Str: n.Value.Value}
+		return &Node{Kind: KindString, Pos: b.pos(n.Start), Str: n.Value.Value, text: b.text}
 	case *ast.MappingNode:
 		out := &Node{Kind: KindMap, Pos: b.pos(n.GetToken())}
 		for _, mv := range n.Values {
