@@ -271,6 +271,10 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		case <-followed:
 		}
 	}()
+	// As on the local backend: a cancel once the tasks are over lets the
+	// finalize step and the callback finish; another cuts them short.
+	cancels := watchCancels(ctx, stderr)
+	defer cancels.stop()
 	outcome, err := executor.RunNative(ctx, plan, be, run, j, executor.NativeOptions{
 		Events: sinks, Progress: display.Interval(), PollInterval: bo.poll, Stop: stop,
 	})
@@ -278,8 +282,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if err != nil {
 		return batchErr(err)
 	}
-	fctx, fstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer fstop()
+	fctx := cancels.finishing()
 	var res *executor.RunResult
 	if node != nil {
 		res, err = finishOnPool(fctx, stderr, client, plan, run, j, outcome, sinks, bo.poll)
