@@ -83,6 +83,7 @@ func (c *compiler) finalize() {
 
 // CheckHeader rejects a header field net/http would refuse to send: a
 // name that is not an HTTP token, or a value holding a line break or NUL.
+// The error names the field, never its value.
 func CheckHeader(k, v string) error {
 	if k == "" {
 		return errors.New("empty header name")

@@ -17,7 +17,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/bmc-dev/bmc/internal/loopback"
 	"io"
 	"log/slog"
 	"net/http"
@@ -27,6 +26,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/internal/loopback"
 	"github.com/hashicorp/go-retryablehttp"
 )
 
@@ -270,8 +271,10 @@ func sendCallback(ctx context.Context, cb Callback, runID string, body []byte, l
 	if runID == "" {
 		return fail(fmt.Errorf("callback to %s: no run id for the Idempotency-Key", safe))
 	}
+	// Checked at compile time too; a value a param gave can still be
+	// wrong here, and is reported once, not retried as a network error.
 	for k, v := range cb.Headers {
-		if err := checkHeader(k, v); err != nil {
+		if err := compiler.CheckHeader(k, v); err != nil {
 			return fail(fmt.Errorf("callback to %s: %w", safe, err))
 		}
 	}
@@ -517,25 +520,6 @@ func unwrapURLError(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-// checkHeader rejects header fields net/http would refuse to send, so the
-// mistake is reported once instead of retried as if it were a network error.
-// The error names the field, never its value.
-func checkHeader(k, v string) error {
-	if k == "" {
-		return errors.New("empty header name")
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return fmt.Errorf("invalid header name %q", k)
-		}
-	}
-	if strings.ContainsAny(v, "\r\n\x00") {
-		return fmt.Errorf("invalid value for header %q", k)
-	}
-	return nil
 }
 
 // newTransport returns a transport of its own, so that closing its idle
