@@ -250,7 +250,11 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 	containers, packages := 0, map[string]bool{}
 	for _, t := range prog.Tasks {
 		if maxSlots > 0 && t.Slots > maxSlots {
-			out = append(out, Check{Error, t.ID, fmt.Sprintf("task takes %d slots; the %s backend has %d", t.Slots, caps.Name, maxSlots)})
+			msg := fmt.Sprintf("task takes %d slots; the %s backend has %d", t.Slots, caps.Name, maxSlots)
+			if caps.Name == "local" {
+				msg += fmt.Sprintf(" (--slots %d or more runs it)", t.Slots)
+			}
+			out = append(out, Check{Error, t.ID, msg})
 		}
 		if t.Container != nil {
 			containers++

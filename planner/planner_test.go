@@ -344,7 +344,7 @@ func TestChecks(t *testing.T) {
 		{
 			name: "slots over capacity",
 			caps: Capabilities{Name: "local", Slots: 2, Containers: true, Packages: true, AvailablePackages: all},
-			want: []Check{{Error, "wide", "task takes 4 slots; the local backend has 2"}},
+			want: []Check{{Error, "wide", "task takes 4 slots; the local backend has 2 (--slots 4 or more runs it)"}},
 		},
 		{
 			name: "max task slots wins over slots",

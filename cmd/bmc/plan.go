@@ -54,6 +54,9 @@ the graph, the critical path, what a resume of an earlier run would skip
 			if o.backend == azurebatch.Name {
 				return planBatch(cmd, prog, &o)
 			}
+			if !cmd.Flags().Changed("slots") {
+				o.slots = localSlots(o.slots, prog)
+			}
 			if o.backend != "local" {
 				return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
 			}

@@ -66,6 +66,9 @@ with --set (the same value, or the same URL with a new signature).`,
 			if prev.Status == "running" {
 				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is in progress", meta.ID)}
 			}
+			if err := checkProgress(o.progress); err != nil {
+				return err
+			}
 			if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
 				o.slots = meta.Slots
 			}

@@ -42,7 +42,7 @@ type runOptions struct {
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
 	f := cmd.Flags()
-	f.IntVar(&o.slots, "slots", runtime.NumCPU(), "task slots in use at once (a task's slots count against it)")
+	f.IntVar(&o.slots, "slots", runtime.NumCPU(), "task slots in use at once; a task's slots count against it (default: the CPU count, or the widest task's slots if more)")
 	f.StringVar(&o.events, "events", "", "write one JSON object per event to `FILE` (- for stdout)")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "after a failure, still run every task that does not depend on it")
 	f.BoolVar(&o.keepWorkdirs, "keep-workdirs", false, "keep the working directories of succeeded tasks")
@@ -93,9 +93,15 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 	if o.slots < 1 {
 		return usagef("--slots must be at least 1")
 	}
+	if err := checkProgress(o.progress); err != nil {
+		return err
+	}
 	prog, err := compileSpec(cmd, file, &o.set)
 	if err != nil {
 		return err
+	}
+	if !cmd.Flags().Changed("slots") {
+		o.slots = localSlots(o.slots, prog)
 	}
 	if len(o.only) > 0 {
 		if prog, err = planner.Only(prog, o.only); err != nil {
@@ -500,4 +506,24 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 			fmt.Fprintf(w, "  callback FAILED: %s\n", cb.Err)
 		}
 	}
+}
+
+// checkProgress checks a --progress mode.
+func checkProgress(mode string) error {
+	switch mode {
+	case "auto", "bars", "plain", "none":
+		return nil
+	}
+	return usagef("unknown --progress %q: expected auto, bars, plain or none", mode)
+}
+
+// localSlots is the local backend's default slot count: the CPU count,
+// or the most slots one task takes if that is more, so that a spec
+// written for a pool of wide nodes runs here as it is, one wide task at a
+// time. An explicit --slots is left as given.
+func localSlots(cpus int, prog *compiler.Program) int {
+	for _, t := range prog.Tasks {
+		cpus = max(cpus, t.Slots)
+	}
+	return cpus
 }
