@@ -254,6 +254,9 @@ func (c *compiler) params2() {
 			declared[k.Str] = true
 			p := n.Vals[i]
 			if v, ok := c.opts.Params[k.Str]; ok {
+				if holdsExpr(v) {
+					c.errorf(k, []any{"params", k.Str}, "--set %s: a param's value holds no expressions, and ${{ cannot be written in one", k.Str)
+				}
 				c.params[k.Str] = v
 			} else if d := p.Get("default"); d != nil {
 				if d.Kind == schema.KindNull {
@@ -262,6 +265,9 @@ func (c *compiler) params2() {
 					c.errorf(d, []any{"params", k.Str, "default"}, "param %q: a default of null is no value; write \"\" for the empty string, or leave default out to make the param required", k.Str)
 					c.missing[k.Str] = true
 					continue
+				}
+				if holdsExpr(d.Value()) {
+					c.errorf(d, []any{"params", k.Str, "default"}, "param %q: a param's value holds no expressions, and ${{ cannot be written in one", k.Str)
 				}
 				c.params[k.Str] = d.Value()
 			} else {
@@ -555,4 +561,23 @@ func checkEncoding(file string, src []byte) ([]byte, *schema.Diagnostic) {
 		i += n
 	}
 	return src, nil
+}
+
+// holdsExpr reports whether a param value holds "${{" anywhere: it would
+// be taken for an expression once in a task's string (there is no escape
+// for a literal one), and filled in at run time.
+func holdsExpr(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.Contains(v, "${{")
+	case []any:
+		return slices.ContainsFunc(v, holdsExpr)
+	case map[string]any:
+		for k, e := range v {
+			if strings.Contains(k, "${{") || holdsExpr(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
