@@ -139,8 +139,52 @@ type scope struct {
 	workload map[string]any
 	matrix   map[string]any // nil outside a matrix task
 	matrixOK bool           // the place may name matrix values
-	taskID   string         // "" where task is not available
-	taskOK   bool
+	// matrixKeyless is set in a task whose matrix has no keys, an error
+	// reported already: any matrix.<key> stands for an unknown value.
+	matrixKeyless bool
+	taskID        string // "" where task is not available
+	taskOK        bool
+	in            field
+}
+
+// field is a task field that takes fewer contexts than the others, as
+// docs/spec.md's table says: it is fixed before the task's matrix is
+// expanded (an id, a matrix) or before the run (those and dependsOn).
+type field uint8
+
+const (
+	anyField field = iota // no limit but the task's own
+	idField
+	matrixField
+	dependsOnField
+)
+
+func (f field) String() string {
+	return [...]string{"", "a task id", "a matrix", "dependsOn"}[f]
+}
+
+// forbids reports whether values of context ctx are not allowed in f,
+// whatever task it is in.
+func (f field) forbids(ctx string) bool {
+	switch f {
+	case idField, matrixField:
+		return ctx == "matrix" || ctx == "task" || ctx == "run"
+	case dependsOnField:
+		return ctx == "task" || ctx == "run"
+	}
+	return false
+}
+
+// notAllowed is the error for values of context ctx named in f.
+func (f field) notAllowed(ctx, name string) *exprError {
+	e := &exprError{msg: fmt.Sprintf("%s: %s values are not allowed in %s", name, ctx, f)}
+	switch {
+	case ctx == "matrix" && f == idField:
+		e.hint = "the members of a matrix task get their ids from the matrix values: <id>-<value>-<value>…"
+	case ctx == "run":
+		e.hint = fmt.Sprintf("run values are known only at run time; %s is fixed at compile time", f)
+	}
+	return e
 }
 
 // unknown marks a value not known at validate time (a required param with
@@ -150,6 +194,9 @@ type unknown struct{ name string }
 func (s *scope) lookup(path []string) (any, *exprError) {
 	name := strings.Join(path, ".")
 	root := path[0]
+	if s.in.forbids(root) {
+		return nil, s.in.notAllowed(root, name)
+	}
 	switch root {
 	case "params":
 		if len(path) < 2 {
@@ -181,6 +228,9 @@ func (s *scope) lookup(path []string) (any, *exprError) {
 		}
 		v, ok := s.matrix[path[1]]
 		if !ok {
+			if s.matrixKeyless {
+				return unknown{name}, nil
+			}
 			return nil, s.unknownName(name, "matrix", keysOf(s.matrix, nil))
 		}
 		return v, nil

@@ -186,7 +186,12 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	ts.id = c.tmpl(ts.idNode, p("id"))
 	// Matrix values come first: every other expression may name them.
-	if m := n.Get("matrix"); m != nil && m.Kind == schema.KindMap {
+	m := n.Get("matrix")
+	keyless := m != nil && m.Kind == schema.KindMap && len(m.Keys) == 0
+	if keyless {
+		c.errorf(m, p("matrix"), "matrix has no keys: give it a key with a list of values, or leave matrix out")
+	}
+	if m != nil && m.Kind == schema.KindMap {
 		for j, k := range m.Keys {
 			vals := c.matrixValues(m.Vals[j], p("matrix", k.Str))
 			if vals == nil {
@@ -300,10 +305,15 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	// as unknown, and an expression that did not parse is left out.
 	s := c.memberScope(ts, 0)
 	s.taskID = "task-id" // a stand-in: ids are checked after expansion
-	for _, k := range ts.badMatrix {
+	if keyless || len(ts.badMatrix) > 0 {
+		// The matrix is in error, reported: the task may still name
+		// matrix values.
 		if s.matrix == nil {
 			s.matrix, s.matrixOK = map[string]any{}, true
 		}
+		s.matrixKeyless = keyless
+	}
+	for _, k := range ts.badMatrix {
 		s.matrix[k] = unknown{name: "matrix." + k}
 	}
 	check := func(t *template, n *schema.Node, path []any) {
@@ -312,7 +322,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		}
 	}
 	idScope := *s
-	idScope.matrixOK, idScope.taskOK = false, false
+	idScope.matrixOK, idScope.taskOK, idScope.in = false, false, idField
 	for _, err := range ts.id.check(&idScope) {
 		c.exprErr(ts.idNode, p("id"), err)
 	}
@@ -333,7 +343,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	check(ts.image, ts.imgNode, p("container", "image"))
 	depScope := *s
-	depScope.taskOK = false
+	depScope.taskOK, depScope.in = false, dependsOnField
 	for j, t := range ts.deps {
 		for _, err := range t.check(&depScope) {
 			c.exprErr(ts.depNodes[j], p("dependsOn", j), err)
@@ -382,11 +392,10 @@ func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
 	var vals []any
 	switch n.Kind {
 	case schema.KindList:
-		for j, v := range n.Vals {
+		for _, v := range n.Vals {
 			switch v.Kind {
 			case schema.KindList, schema.KindMap, schema.KindNull:
-				c.errorf(v, append(slices.Clip(path), j), "matrix values must be strings, numbers or bools, got %s", v.Kind)
-				return nil
+				return nil // the schema reports a value that is not a scalar
 			}
 			vals = append(vals, v.Value())
 		}
@@ -399,7 +408,9 @@ func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
 			c.errorf(n, path, "a matrix value must be a list, or one expression giving a list such as ${{ params.samples }}")
 			return nil
 		}
-		v, unk, err := t.evalValue(c.top())
+		s := c.top()
+		s.in = matrixField
+		v, unk, err := t.evalValue(s)
 		if err != nil {
 			c.exprErr(n, path, err)
 			return nil
@@ -463,7 +474,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	p := func(k ...any) []any { return append([]any{"tasks", ts.i}, k...) }
 	s := c.memberScope(ts, 0)
 	idScope := *s
-	idScope.matrixOK, idScope.taskOK = false, false
+	idScope.matrixOK, idScope.taskOK, idScope.in = false, false, idField
 	base, idUnk, _ := ts.id.eval(&idScope)
 	if idUnk {
 		// A required param not given to validate: the id is not known,
@@ -518,7 +529,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		}
 		if first || ts.varDeps {
 			depScope := *s
-			depScope.taskOK = false
+			depScope.taskOK, depScope.in = false, dependsOnField
 			deps = make([]string, len(ts.deps))
 			for j, t := range ts.deps {
 				deps[j] = c.evalT(t, &depScope)

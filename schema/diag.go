@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"bytes"
 	"cmp"
 	"fmt"
 	"slices"
@@ -21,7 +20,23 @@ type Diagnostic struct {
 	// Related points at other places the problem involves, such as the
 	// first of two duplicate task ids.
 	Related []Pos `json:"-"`
+	// from is the check that found the problem, for Sort to report a
+	// problem two checks find once.
+	from check
 }
+
+// check is which kind of check a diagnostic comes from.
+type check uint8
+
+const (
+	// checkOther is the parser, the compiler, or a schema check of a
+	// map's fields (missing, unknown, exclusive).
+	checkOther check = iota
+	// checkKind is the schema finding a value of the wrong kind.
+	checkKind
+	// checkValue is the schema refusing a value of the right kind.
+	checkValue
+)
 
 func (d *Diagnostic) Error() string {
 	var b strings.Builder
@@ -58,8 +73,9 @@ func (ds Diagnostics) Err() error {
 }
 
 // Sort orders diagnostics by file and position, then message, and drops
-// exact duplicates.
+// exact duplicates and second reports of one problem (see dropRepeats).
 func (ds *Diagnostics) Sort() {
+	*ds = dropRepeats(*ds)
 	slices.SortStableFunc(*ds, func(a, b *Diagnostic) int {
 		return cmp.Or(cmp.Compare(a.Pos.File, b.Pos.File), cmp.Compare(a.Pos.Line, b.Pos.Line),
 			cmp.Compare(a.Pos.Col, b.Pos.Col), cmp.Compare(a.Msg, b.Msg))
@@ -69,13 +85,77 @@ func (ds *Diagnostics) Sort() {
 	})
 }
 
+// dropRepeats drops what the schema and the compiler both report about
+// one field. Where the schema found a value of the wrong kind, what the
+// compiler says about that field follows from it (a param declared as
+// "y: 3" has no default, so it is "required") and is dropped. Where the
+// schema refused a value the compiler refuses at the same place (a task
+// id, an az:// location), the schema's message is dropped: the
+// compiler's says more precisely what is wrong.
+func dropRepeats(ds Diagnostics) Diagnostics {
+	type field struct{ file, path string }
+	type place struct {
+		pos  Pos
+		path string
+	}
+	if !slices.ContainsFunc(ds, func(d *Diagnostic) bool { return d.from != checkOther }) {
+		return ds
+	}
+	wrongKind, otherAt := map[field]bool{}, map[place]bool{}
+	for _, d := range ds {
+		switch d.from {
+		case checkKind:
+			wrongKind[field{d.Pos.File, d.Path}] = true
+		case checkOther:
+			otherAt[place{d.Pos, d.Path}] = true
+		}
+	}
+	return slices.DeleteFunc(ds, func(d *Diagnostic) bool {
+		switch d.from {
+		case checkOther:
+			return d.Path != "" && wrongKind[field{d.Pos.File, d.Path}]
+		case checkValue:
+			return otherAt[place{d.Pos, d.Path}]
+		}
+		return false
+	})
+}
+
+// SourceLines is the text of a spec file indexed by line, so that
+// formatting all of the file's diagnostics reads it once, however many
+// there are.
+type SourceLines struct {
+	index lineIndex
+}
+
+// NewSourceLines returns the lines of src, indexed on first use.
+func NewSourceLines(src []byte) *SourceLines {
+	return &SourceLines{index: lineIndex{src: src}}
+}
+
+// line is the text of line n (1-based) without its line end.
+func (l *SourceLines) line(n int) (string, bool) {
+	b := l.index.line(n)
+	if b == nil {
+		return "", false
+	}
+	return strings.TrimRight(string(b), "\r"), true
+}
+
 // Format writes d as a person reads it: file:line:col: path: message, the
 // source line, a caret under the column, and any hint or related places.
+// Formatting several diagnostics of one file, FormatLines does not read
+// the file again for each.
 func (d *Diagnostic) Format(src []byte) string {
+	return d.FormatLines(NewSourceLines(src))
+}
+
+// FormatLines is Format with the file's lines indexed once.
+func (d *Diagnostic) FormatLines(lines *SourceLines) string {
 	var b strings.Builder
 	b.WriteString(d.Error())
 	b.WriteByte('\n')
-	if line, ok := sourceLine(src, d.Pos.Line); ok && d.Pos.Col > 0 {
+	if line, ok := lines.line(d.Pos.Line); ok && d.Pos.Col > 0 {
 		line = strings.ReplaceAll(line, "\t", " ")
 		// A signature written into the spec is not shown either (the
 		// caret may then stand off by the difference in length).
@@ -104,23 +184,6 @@ func clampByteIndex(s string, runes int) int {
 		i++
 	}
 	return len(s)
-}
-
-func sourceLine(src []byte, n int) (string, bool) {
-	if n <= 0 {
-		return "", false
-	}
-	for i := 1; i < n; i++ {
-		j := bytes.IndexByte(src, '\n')
-		if j < 0 {
-			return "", false
-		}
-		src = src[j+1:]
-	}
-	if j := bytes.IndexByte(src, '\n'); j >= 0 {
-		src = src[:j]
-	}
-	return strings.TrimRight(string(src), "\r"), true
 }
 
 // PathString renders a field path: tasks[0].outputs[1].when.

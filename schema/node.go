@@ -130,9 +130,11 @@ func Parse(file string, src []byte) (*Node, Diagnostics) {
 // parsePositioned parses with goccy/go-yaml, which gives every syntax
 // error a line and column.
 func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
-	f, err := parser.ParseBytes(src, 0)
+	// Duplicate keys are left to the builder, which reports every one of
+	// them with the place of the first; the parser would stop at the first.
+	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return nil, Diagnostics{syntaxDiag(file, err)}
+		return nil, Diagnostics{syntaxDiag(file, src, err)}
 	}
 	var docs []*ast.DocumentNode
 	for _, d := range f.Docs {
@@ -143,22 +145,64 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	if len(docs) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
 	}
-	b := builder{file: file, src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}}
+	b := builder{file: file, src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}}
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
-		p := b.pos(docs[1].Body.GetToken())
-		b.diags = append(b.diags, &Diagnostic{Pos: p, Msg: "a spec file holds one document; found another here"})
+		b.diags = append(b.diags, &Diagnostic{Pos: b.docPos(docs[1]), Msg: "a spec file holds one document; found another here"})
 	}
 	return root, b.diags
 }
 
-func syntaxDiag(file string, err error) *Diagnostic {
-	var ye yaml.Error
-	if errors.As(err, &ye) && ye.GetToken() != nil {
-		tk := ye.GetToken()
-		return &Diagnostic{Pos: Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column}, Msg: "YAML syntax: " + ye.GetMessage()}
+// docPos is where a document starts: its --- line, or, with none, the
+// start of its first line (the token of a map is the colon after its
+// first key).
+func (b *builder) docPos(d *ast.DocumentNode) Pos {
+	if d.Start != nil {
+		return Pos{File: b.file, Line: d.Start.Position.Line, Col: d.Start.Position.Column}
 	}
-	return &Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "YAML syntax: " + err.Error()}
+	tk := d.Body.GetToken()
+	switch n := d.Body.(type) {
+	case *ast.MappingNode:
+		if len(n.Values) > 0 {
+			tk = n.Values[0].Key.GetToken()
+		}
+	case *ast.MappingValueNode:
+		tk = n.Key.GetToken()
+	}
+	return Pos{File: b.file, Line: tk.Position.Line, Col: 1}
+}
+
+// tabIndent is the parser's message for a tab where indentation is read.
+const tabIndent = "found character '\t' that cannot start any token"
+
+func syntaxDiag(file string, src []byte, err error) *Diagnostic {
+	var ye yaml.Error
+	if !errors.As(err, &ye) || ye.GetToken() == nil {
+		return &Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "YAML syntax: " + err.Error()}
+	}
+	tk := ye.GetToken()
+	d := &Diagnostic{Pos: Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column}, Msg: "YAML syntax: " + ye.GetMessage()}
+	if ye.GetMessage() == tabIndent {
+		d.Msg = "YAML syntax: tabs are not allowed for indentation in YAML; use spaces"
+	}
+	// A line indented past the key above it reads as more of that key's
+	// plain value, up to a colon that would make it a key. The parser
+	// blames the value's first line; the mistake is on the colon's line.
+	if next := tk.Next; tk.Type == token.StringType && next != nil && next.Type == token.MappingValueType && next.Position.Line > tk.Position.Line {
+		x := lineIndex{src: src}
+		line := x.line(next.Position.Line)
+		d.Pos.Line = next.Position.Line
+		d.Pos.Col = len(line) - len(bytes.TrimLeft(line, " ")) + 1
+		if prev := tk.Prev; prev != nil {
+			switch prev.Type {
+			case token.MappingValueType:
+				d.Hint = "this line is indented more than the key above it, so it reads as more of that key's value"
+			case token.SequenceEntryType:
+				d.Hint = "this line is indented more than the - above it, so it reads as more of that list item"
+			}
+		}
+	}
+	return d
 }
 
 type builder struct {
@@ -166,7 +210,9 @@ type builder struct {
 	src     lineIndex
 	text    *sourceText
 	anchors map[string]ast.Node
-	diags   Diagnostics
+	// mergeKeys is where each map's merge key (<<) is written.
+	mergeKeys map[*Node]Pos
+	diags     Diagnostics
 	// inAlias counts the aliases being expanded around the current node;
 	// aliased counts the nodes built for them, and overflow is set once
 	// that passed maxAliased.
@@ -353,8 +399,23 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
 }
 
+// duplicate reports a key written again in the same map. A map repeated
+// through an alias had its duplicates reported where it was written.
+func (b *builder) duplicate(key string, at, first Pos) {
+	if b.inAlias > 0 {
+		return
+	}
+	b.diags = append(b.diags, &Diagnostic{Pos: at, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key, first.Line, first.Col), Related: []Pos{first}})
+}
+
 func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
+		at := b.pos(mv.Key.GetToken())
+		if first, dup := b.mergeKeys[out]; dup {
+			b.duplicate("<<", at, first)
+			return
+		}
+		b.mergeKeys[out] = at
 		src := b.node(mv.Value, depth+1)
 		var maps []*Node
 		switch src.Kind {
@@ -400,7 +461,7 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 		}
 	}
 	if dup := out.KeyNode(key.Str); dup != nil {
-		b.diags = append(b.diags, &Diagnostic{Pos: key.Pos, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key.Str, dup.Pos.Line, dup.Pos.Col)})
+		b.duplicate(key.Str, key.Pos, dup.Pos)
 		return
 	}
 	var val *Node

@@ -338,8 +338,10 @@ type walker struct {
 	diags Diagnostics
 }
 
-func (w *walker) errorf(n *Node, path []any, hint string, format string, args ...any) {
-	w.diags = append(w.diags, &Diagnostic{Pos: n.Pos, Path: PathString(path), Msg: fmt.Sprintf(format, args...), Hint: hint})
+func (w *walker) errorf(n *Node, path []any, hint string, format string, args ...any) *Diagnostic {
+	d := &Diagnostic{Pos: n.Pos, Path: PathString(path), Msg: fmt.Sprintf(format, args...), Hint: hint}
+	w.diags = append(w.diags, d)
+	return d
 }
 
 func cueKind(k Kind) cue.Kind {
@@ -415,7 +417,7 @@ func (w *walker) walk(n *Node, sn *snode, path []any) {
 		}
 	}
 	if sn.kind&cueKind(n.Kind) == 0 {
-		w.errorf(n, path, "", "expected %s, got %s", kindName(sn.kind), describe(n))
+		w.errorf(n, path, "", "expected %s, got %s", kindName(sn.kind), describe(n)).from = checkKind
 		return
 	}
 	switch n.Kind {
@@ -423,7 +425,7 @@ func (w *walker) walk(n *Node, sn *snode, path []any) {
 		w.walkMap(n, sn, path)
 	case KindList:
 		if len(n.Vals) == 0 && sn.v.Unify(w.s.ctx.Encode([]any{})).Validate(cue.Concrete(true)) != nil {
-			w.errorf(n, path, "", "expected at least one item")
+			w.errorf(n, path, "", "expected at least one item").from = checkValue
 		}
 		el := w.s.elem(sn)
 		for i, item := range n.Vals {
@@ -530,7 +532,7 @@ func (w *walker) leaf(n *Node, sn *snode, path []any) {
 		}
 	}
 	if msg != "" {
-		w.errorf(n, path, "", "%s", msg)
+		w.errorf(n, path, "", "%s", msg).from = checkValue
 	}
 }
 

@@ -76,7 +76,7 @@ func compileSpec(cmd *cobra.Command, file string, set *setFlag) (*compiler.Progr
 }
 
 func printProgram(w *bufio.Writer, p *compiler.Program) {
-	fmt.Fprintf(w, "workload %s: %d tasks, %d groups\n", p.Name, len(p.Tasks), len(p.Groups))
+	fmt.Fprintf(w, "workload %s: %d task%s, %d group%s\n", p.Name, len(p.Tasks), plural(len(p.Tasks)), len(p.Groups), plural(len(p.Groups)))
 	for _, t := range p.Tasks {
 		deps := append(append([]string{}, t.DependsOn...), t.DependsOnGroups...)
 		fmt.Fprintf(w, "  %-30s deps=%v %s\n", t.ID, deps, t.Hash[:19])

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +37,8 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		// Messages quote specs and shell text: & and < stay as written.
+		enc.SetEscapeHTML(false)
 		enc.Encode(out)
 	case "github":
 		for _, d := range diags {
@@ -49,9 +52,19 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n", ghEscapeProp(d.Pos.File), max(d.Pos.Line, 1), max(d.Pos.Col, 1), ghEscape(msg))
 		}
 	default:
+		// Each file's lines are indexed once: a spec with thousands of
+		// errors is not read again for each.
+		lines := map[string]*schema.SourceLines{}
+		bw := bufio.NewWriter(w)
 		for _, d := range diags {
-			fmt.Fprint(w, d.Format(sources[d.Pos.File]))
+			l, ok := lines[d.Pos.File]
+			if !ok {
+				l = schema.NewSourceLines(sources[d.Pos.File])
+				lines[d.Pos.File] = l
+			}
+			bw.WriteString(d.FormatLines(l))
 		}
+		bw.Flush()
 	}
 }
 

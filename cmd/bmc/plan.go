@@ -108,7 +108,7 @@ the graph, the critical path, what a resume of an earlier run would skip
 }
 
 func printPlan(w io.Writer, p *planner.Plan) {
-	fmt.Fprintf(w, "workload %s on the %s backend (%d slots)\n", p.Workload, p.Backend, p.Capabilities.Slots)
+	fmt.Fprintf(w, "workload %s on the %s backend (%d slot%s)\n", p.Workload, p.Backend, p.Capabilities.Slots, plural(p.Capabilities.Slots))
 	fmt.Fprintf(w, "  tasks:         %d (%d to run", p.Tasks, p.ToRun)
 	if len(p.Skip) > 0 {
 		fmt.Fprintf(w, ", %d done in the earlier run", len(p.Skip))
@@ -130,7 +130,9 @@ func printPlan(w io.Writer, p *planner.Plan) {
 	if len(cp) > 12 {
 		cp = append(append(append([]string{}, cp[:5]...), fmt.Sprintf("… %d more …", len(cp)-10)), cp[len(cp)-5:]...)
 	}
-	fmt.Fprintf(w, "  critical path: %s (%d tasks)\n", strings.Join(cp, " → "), len(p.CriticalPath)-1)
+	// The path ends with finalize, which is not one of the tasks.
+	tasks := len(p.CriticalPath) - 1
+	fmt.Fprintf(w, "  critical path: %s (%d task%s + finalize)\n", strings.Join(cp, " → "), tasks, plural(tasks))
 	if len(p.Skip) > 0 {
 		skip := p.Skip
 		more := ""
@@ -143,6 +145,6 @@ func printPlan(w io.Writer, p *planner.Plan) {
 		fmt.Fprintf(w, "  checks:        the workload fits the %s backend\n", p.Backend)
 	}
 	for _, c := range p.Checks {
-		fmt.Fprintf(w, "  %-7s        %s\n", c.Severity+":", checkText(c))
+		fmt.Fprintf(w, "  %-15s%s\n", c.Severity+":", checkText(c))
 	}
 }

@@ -1,0 +1,73 @@
+package schema
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestParseErrors checks where Parse places syntax and document errors,
+// and what they say: one line per diagnostic, line:col: message, then its
+// hint and related places.
+func TestParseErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		want      []string
+	}{
+		{name: "second document", src: "a: 1\n---\nb: 2\nc: 3\n",
+			want: []string{"2:1: a spec file holds one document; found another here"}},
+		{name: "second document after ...", src: "a: 1\n...\n  b: 2\n",
+			want: []string{"3:1: a spec file holds one document; found another here"}},
+		{name: "second document a list", src: "a: 1\n---\n- b\n",
+			want: []string{"2:1: a spec file holds one document; found another here"}},
+		{name: "key indented past the one above", src: "tasks:\n  - id: x\n     run: echo\n",
+			want: []string{"3:6: YAML syntax: mapping value is not allowed in this context",
+				"hint: this line is indented more than the key above it, so it reads as more of that key's value"}},
+		{name: "key indented past a value of several lines", src: "a: x\n  y\n   z: 1\n",
+			want: []string{"3:4: YAML syntax: mapping value is not allowed in this context",
+				"hint: this line is indented more than the key above it, so it reads as more of that key's value"}},
+		{name: "key indented past a list item", src: "- x\n  y: 1\n",
+			want: []string{"2:3: YAML syntax: unexpected key name",
+				"hint: this line is indented more than the - above it, so it reads as more of that list item"}},
+		{name: "tab indentation", src: "a:\n\tb: 1\n",
+			want: []string{"2:1: YAML syntax: tabs are not allowed for indentation in YAML; use spaces"}},
+		{name: "duplicate keys, each reported", src: "a: 1\nb: {c: 1, c: 2}\na: 3\n",
+			want: []string{"2:11: duplicate key \"c\" (first at 2:5)", "see s.yaml:2:5",
+				"3:1: duplicate key \"a\" (first at 1:1)", "see s.yaml:1:1"}},
+		{name: "duplicate key quoted", src: "a: 1\n'a': 2\n",
+			want: []string{"2:1: duplicate key \"a\" (first at 1:1)", "see s.yaml:1:1"}},
+		{name: "duplicate key in an anchored map, reported once", src: "x: &m {k: 1, k: 2}\ny: *m\nz: [*m, *m]\n",
+			want: []string{"1:14: duplicate key \"k\" (first at 1:8)", "see s.yaml:1:8"}},
+		{name: "duplicate merge key", src: "x: &m {k: 1}\ny:\n  <<: *m\n  <<: *m\n",
+			want: []string{"4:3: duplicate key \"<<\" (first at 3:3)", "see s.yaml:3:3"}},
+		// Positions of other syntax errors are the parser's.
+		{name: "mapping value on one line", src: "a: b: c\n",
+			want: []string{"1:4: YAML syntax: mapping value is not allowed in this context"}},
+		{name: "unclosed flow map", src: "a: {b: 1\n",
+			want: []string{"1:4: YAML syntax: could not find flow mapping end token '}'"}},
+		{name: "unterminated quote", src: "k: \"unterminated\n",
+			want: []string{"1:4: YAML syntax: could not find end character of double-quoted text"}},
+		{name: "map after a list", src: "- a\nb: 1\n",
+			want: []string{"2:1: YAML syntax: value is not allowed in this context"}},
+		{name: "key after a quoted value", src: "a: \"x\"\n  b: 1\n",
+			want: []string{"2:3: YAML syntax: value is not allowed in this context. map key-value is pre-defined"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := Parse("s.yaml", []byte(tc.src))
+			var got []string
+			for _, d := range diags {
+				got = append(got, strings.TrimPrefix(d.Error(), "s.yaml:"))
+				if d.Hint != "" {
+					got = append(got, "hint: "+d.Hint)
+				}
+				for _, r := range d.Related {
+					got = append(got, "see "+r.String())
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s\nsource:\n%s", diff, tc.src)
+			}
+		})
+	}
+}
