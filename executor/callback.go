@@ -248,7 +248,10 @@ type callbackOptions struct {
 // there rather than sleep into it.
 //
 // log may be nil. It receives one line per attempt and per retry, never a
-// header, the secret, or the URL's userinfo or query.
+// header, the secret, or the URL's userinfo or query. A retry's is a
+// warning whose message is a sentence of its own, such as "callback to
+// https://host/hook: HTTP 503, retrying in 2s (attempt 2 of 6)", for a
+// handler that shows messages to people as they are.
 func SendCallback(ctx context.Context, cb Callback, runID string, body []byte, log *slog.Logger) (CallbackResult, error) {
 	return sendCallback(ctx, cb, runID, body, log, callbackOptions{})
 }
@@ -433,13 +436,14 @@ func (s *callbackSender) checkRetry(ctx context.Context, resp *http.Response, er
 		}
 	}
 	s.next = wait
-	args := []any{"url", s.url, "attempt", s.attempts, "wait", wait}
+	// A whole sentence, as bmc's other messages to people read; the URL
+	// is the safe one, and so is the error (see unwrapURLError).
+	why := fmt.Sprintf("HTTP %d", s.lastStatus)
 	if s.lastErr != nil {
-		args = append(args, "error", s.lastErr.Error())
-	} else {
-		args = append(args, "status", s.lastStatus)
+		why = s.lastErr.Error()
 	}
-	s.log.Warn("callback attempt failed; retrying", args...)
+	s.log.Warn(fmt.Sprintf("callback to %s: %s, retrying in %s (attempt %d of %d)",
+		s.url, why, wait.Round(time.Millisecond), s.attempts, s.retries+1))
 	return true, nil
 }
 

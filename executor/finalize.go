@@ -1,6 +1,8 @@
 package executor
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,6 +38,16 @@ type RunResult struct {
 	Finalize    *TaskOutcome
 	Callback    *CallbackResult
 	CallbackErr error
+}
+
+// Final is the run's status as journaled, and as bmc runs and bmc status
+// show it: Status, except that a run whose outcome could not be delivered
+// failed, even when every task and the finalize step succeeded.
+func (r *RunResult) Final() CallbackStatus {
+	if r.CallbackErr != nil && r.Status == CallbackSucceeded {
+		return CallbackFailed
+	}
+	return r.Status
 }
 
 // SummaryFile is the run summary in a run directory, given to the finalize
@@ -92,6 +104,9 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 	}
 	body := Summarize(plan, run, o)
+	if t, ok := runStarted(j); ok {
+		body.StartedAt = t
+	}
 	res := &RunResult{Status: body.Status}
 	summary := filepath.Join(run.Dir, SummaryFile)
 	if err := writeJSON(summary, body); err != nil {
@@ -105,6 +120,13 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		r := be.RunTask(ctx, &Attempt{Run: run, Task: t, Number: 1, Finalize: true, Summary: summary})
 		if r.State == "" {
 			r.State = Failed
+		}
+		if r.State != Succeeded {
+			// Listed with the failed tasks, or a run whose tasks all
+			// succeeded would be reported failed with nothing to say why.
+			// Its reason is taken before "cancelled" is trimmed off for
+			// the lines that show the state beside it.
+			body.Failed = append(body.Failed, CallbackFailedTask{ID: compiler.FinalizeID, ExitCode: r.ExitCode, Reason: cmp.Or(r.Reason, string(r.State)), Attempts: 1})
 		}
 		if r.State == Canceled {
 			r.Reason = withoutCancelled(r.Reason)
@@ -155,10 +177,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 		emit(Event{Type: EventCallback, State: st, Reason: reason})
 	}
-	final := res.Status
-	if res.CallbackErr != nil && final == CallbackSucceeded {
-		final = CallbackFailed
-	}
+	final := res.Final()
 	if j != nil {
 		if err := j.Append(Record{Type: RecordRunFinished, State: string(final), Data: mustJSON(body.Tasks)}); err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
@@ -166,6 +185,31 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	}
 	emit(Event{Type: EventRunFinished, State: State(final), Elapsed: now().Sub(o.Started)})
 	return res, nil
+}
+
+// runStarted is when the run first started: the time of the first record
+// of its journal, which every session of the run appends to. A resumed run
+// so reports the start it reported before, and the one bmc runs shows,
+// rather than its last session's. ok is false when the journal does not
+// tell.
+func runStarted(j *Journal) (t time.Time, ok bool) {
+	if j == nil {
+		return t, false
+	}
+	f, err := os.Open(j.Path())
+	if err != nil {
+		return t, false
+	}
+	defer f.Close()
+	line, err := bufio.NewReader(f).ReadBytes('\n')
+	if err != nil {
+		return t, false
+	}
+	rec, err := decodeRecord(line[:len(line)-1])
+	if err != nil || rec.Type != RecordRunStarted {
+		return t, false
+	}
+	return rec.Time, true
 }
 
 func fillString(s string, run *RunInfo) string {

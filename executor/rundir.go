@@ -234,6 +234,10 @@ type TaskState struct {
 	Outputs  []string  `json:"outputs,omitempty"`
 	Start    time.Time `json:"start,omitzero"`
 	End      time.Time `json:"end,omitzero"`
+	// LastStart is when the task's last attempt started, and End is when
+	// it ended; Start is when the first attempt started, maybe in an
+	// earlier session of the run.
+	LastStart time.Time `json:"lastStart,omitzero"`
 	// Interrupted says the task was running when the bmc process driving
 	// the run went away without ending it.
 	Interrupted bool `json:"interrupted,omitempty"`
@@ -298,6 +302,7 @@ func LoadState(dir string) (*RunState, error) {
 			if t.Start.IsZero() {
 				t.Start = r.Time
 			}
+			t.LastStart = r.Time
 		case RecordTaskFinished, RecordTaskSkipped:
 			t := task(r.Task)
 			if t.State == Succeeded {

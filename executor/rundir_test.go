@@ -250,11 +250,11 @@ func TestLoadState(t *testing.T) {
 			t.Errorf("status %s, sessions %d, started %v, finished %v", st.Status, st.Sessions, st.Started, st.Finished)
 		}
 		want := map[string]*TaskState{
-			"a": {ID: "a", State: Succeeded, Attempts: 2, ExitCode: codePtr(0), Outputs: []string{"az://res/a/"}, Start: base.Add(time.Second), End: base.Add(4 * time.Second)},
-			"b": {ID: "b", State: Failed, Attempts: 1, ExitCode: codePtr(2), Reason: "exit code 2", Start: base.Add(5 * time.Second), End: base.Add(6 * time.Second)},
+			"a": {ID: "a", State: Succeeded, Attempts: 2, ExitCode: codePtr(0), Outputs: []string{"az://res/a/"}, Start: base.Add(time.Second), LastStart: base.Add(3 * time.Second), End: base.Add(4 * time.Second)},
+			"b": {ID: "b", State: Failed, Attempts: 1, ExitCode: codePtr(2), Reason: "exit code 2", Start: base.Add(5 * time.Second), LastStart: base.Add(5 * time.Second), End: base.Add(6 * time.Second)},
 			"c": {ID: "c", State: Skipped, Reason: "skipped: upstream b failed", End: base.Add(7 * time.Second)},
 			// No bmc process holds the run: d was interrupted.
-			"d": {ID: "d", State: Canceled, Attempts: 1, Reason: "interrupted: bmc stopped while it ran", Start: base.Add(8 * time.Second), Interrupted: true},
+			"d": {ID: "d", State: Canceled, Attempts: 1, Reason: "interrupted: bmc stopped while it ran", Start: base.Add(8 * time.Second), LastStart: base.Add(8 * time.Second), Interrupted: true},
 		}
 		if diff := cmp.Diff(want, st.Tasks); diff != "" {
 			t.Errorf("tasks (-want +got):\n%s", diff)

@@ -166,7 +166,7 @@ func (f *batchFixture) collect(t *testing.T, exit int, dir, runID string) leftBe
 	lb := leftBehind{Exit: exit, Tasks: map[string]executor.TaskState{}, Outputs: map[string]string{}}
 	for id, ts := range st.Tasks {
 		c := *ts
-		c.Start, c.End = time.Time{}, time.Time{}
+		c.Start, c.LastStart, c.End = time.Time{}, time.Time{}, time.Time{}
 		for i, o := range c.Outputs {
 			c.Outputs[i] = normalizeRun(o, runID)
 		}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -185,8 +186,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		}
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: log}
+	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: store.URL(), Log: slog.New(newMessageHandler(stderr))}
 	sinks, display, closeSinks := openSinks(cmd, o, plan, ev)
 	defer closeSinks()
 	if err := be.Prepare(ctx, run); err != nil {
@@ -480,11 +480,11 @@ func openEvents(cmd *cobra.Command, path string) (*eventsFile, error) {
 }
 
 // report prints the run's end: counts, failures with their reasons, the
-// finalize step and the callback.
+// finalize step and the callback. Its status is the one bmc runs shows.
 func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res *executor.RunResult) {
 	c := o.Counts
-	fmt.Fprintf(w, "bmc: %s %s in %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d\n",
-		id, res.Status, o.Finished.Sub(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total)
+	fmt.Fprintf(w, "bmc: %s %s in %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d%s\n",
+		id, res.Final(), o.Finished.Sub(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total, failedBeyondTasks(c, res))
 	shown := 0
 	for i, t := range o.Tasks {
 		if t.State == executor.Failed && shown < 20 {
@@ -506,6 +506,97 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 			fmt.Fprintf(w, "  callback FAILED: %s\n", cb.Err)
 		}
 	}
+}
+
+// failedBeyondTasks says why a run failed whose tasks all succeeded, as
+// "; every task succeeded, but the callback failed": its counts alone
+// would read as a success. It is empty for any other run.
+func failedBeyondTasks(c executor.Counts, res *executor.RunResult) string {
+	if res.Final() != executor.CallbackFailed || c.Succeeded != c.Total {
+		return ""
+	}
+	var what []string
+	if f := res.Finalize; f != nil && f.State != executor.Succeeded {
+		if f.State == executor.Canceled {
+			what = append(what, "the finalize step was cancelled")
+		} else {
+			what = append(what, "the finalize step failed")
+		}
+	}
+	if res.CallbackErr != nil {
+		what = append(what, "the callback failed")
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return "; every task succeeded, but " + strings.Join(what, " and ")
+}
+
+// messageHandler writes log records to stderr the way bmc writes its
+// other messages, "bmc: <message>", rather than as slog's key=value
+// lines: what the run logs (a callback being retried, say) is for people
+// to read. Attributes, if any, follow the message as key=value.
+type messageHandler struct {
+	w     io.Writer
+	mu    *sync.Mutex
+	attrs string // those given to WithAttrs, formatted
+	group string // the key prefix WithGroup gave, as "group."
+}
+
+func newMessageHandler(w io.Writer) *messageHandler {
+	return &messageHandler{w: w, mu: &sync.Mutex{}}
+}
+
+func (h *messageHandler) Enabled(_ context.Context, l slog.Level) bool {
+	return l >= slog.LevelWarn
+}
+
+func (h *messageHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString("bmc: ")
+	b.WriteString(r.Message)
+	b.WriteString(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		h.appendAttr(&b, a)
+		return true
+	})
+	b.WriteByte('\n')
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, err := io.WriteString(h.w, b.String())
+	return err
+}
+
+func (h *messageHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	var b strings.Builder
+	b.WriteString(h.attrs)
+	for _, a := range as {
+		h.appendAttr(&b, a)
+	}
+	c.attrs = b.String()
+	return &c
+}
+
+func (h *messageHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.group += name + "."
+	return &c
+}
+
+func (h *messageHandler) appendAttr(b *strings.Builder, a slog.Attr) {
+	a.Value = a.Value.Resolve()
+	if a.Equal(slog.Attr{}) {
+		return
+	}
+	v := a.Value.String()
+	if v == "" || strings.ContainsAny(v, " \t\n\"=") {
+		v = strconv.Quote(v)
+	}
+	fmt.Fprintf(b, " %s%s=%s", h.group, a.Key, v)
 }
 
 // checkProgress checks a --progress mode.

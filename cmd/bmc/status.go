@@ -20,7 +20,9 @@ func newStatusCmd() *cobra.Command {
 		Short: "Show a run's tasks and their states",
 		Long: `Show a run's tasks and their states, as its journal tells them. RUN is a run
 id, a unique prefix of one, or "latest". By default only tasks that are not
-succeeded are listed when there are many; --all lists every task.
+succeeded are listed when there are many; --all lists every task. A task's
+DURATION is that of its last attempt, from its start to its end, as are its
+EXIT and REASON; ATTEMPTS counts them all, over every session of the run.
 
 When the bmc that drove a local run was killed, its tasks' processes may run
 on: status names them, on each task's row and, with --output json, as
@@ -152,8 +154,14 @@ func printTaskRow(tw *tabwriter.Writer, t executor.TaskState) {
 	if t.ExitCode != nil {
 		exit = fmt.Sprint(*t.ExitCode)
 	}
-	if !t.Start.IsZero() && !t.End.IsZero() {
-		dur = t.End.Sub(t.Start).Round(time.Millisecond).String()
+	// The last attempt's: Start is the first attempt's, which may be an
+	// earlier session's. Batch gives only the last attempt's, as Start.
+	start := t.LastStart
+	if start.IsZero() {
+		start = t.Start
+	}
+	if !start.IsZero() && !t.End.IsZero() && !t.End.Before(start) {
+		dur = t.End.Sub(start).Round(time.Millisecond).String()
 	}
 	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.State, t.Attempts, exit, dur, t.Reason)
 }
