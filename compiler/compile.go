@@ -72,15 +72,17 @@ func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 	// the first compile in a process pays for both.
 	go schema.Load()
 	root, diags := schema.Parse(file, src)
-	if len(diags) > 0 {
+	if root == nil || diags.Fatal() {
 		return nil, diags
 	}
+	// A duplicate key or a second document leaves the tree whole: the
+	// spec's other errors are reported with them.
 	c.root = root
 	s, err := schema.Load()
 	if err != nil {
 		return nil, schema.Diagnostics{{Pos: schema.Pos{File: file}, Msg: err.Error()}}
 	}
-	c.diags = s.Validate(root)
+	c.diags = append(diags, s.Validate(root)...)
 	if root.Kind != schema.KindMap {
 		return nil, c.diags
 	}

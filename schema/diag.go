@@ -23,6 +23,20 @@ type Diagnostic struct {
 	// from is the check that found the problem, for Sort to report a
 	// problem two checks find once.
 	from check
+	// treeWhole marks a problem of the YAML that left the parsed tree
+	// whole (a duplicate key, a second document): the spec is checked on.
+	treeWhole bool
+}
+
+// Fatal reports whether a parse's diagnostics leave no tree worth
+// checking further: any but those that leave it whole.
+func (ds Diagnostics) Fatal() bool {
+	for _, d := range ds {
+		if !d.treeWhole {
+			return true
+		}
+	}
+	return false
 }
 
 // check is which kind of check a diagnostic comes from.

@@ -148,7 +148,7 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	b := builder{file: file, src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}}
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
-		b.diags = append(b.diags, &Diagnostic{Pos: b.docPos(docs[1]), Msg: "a spec file holds one document; found another here"})
+		b.diags = append(b.diags, &Diagnostic{Pos: b.docPos(docs[1]), Msg: "a spec file holds one document; found another here", treeWhole: true})
 	}
 	return root, b.diags
 }
@@ -405,7 +405,7 @@ func (b *builder) duplicate(key string, at, first Pos) {
 	if b.inAlias > 0 {
 		return
 	}
-	b.diags = append(b.diags, &Diagnostic{Pos: at, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key, first.Line, first.Col), Related: []Pos{first}})
+	b.diags = append(b.diags, &Diagnostic{Pos: at, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key, first.Line, first.Col), Related: []Pos{first}, treeWhole: true})
 }
 
 func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
