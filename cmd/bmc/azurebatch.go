@@ -59,7 +59,7 @@ func (o *batchOptions) flags(cmd *cobra.Command) {
 
 // batchLogger logs the Batch client's retries to stderr.
 func batchLogger(cmd *cobra.Command) *slog.Logger {
-	return slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return slog.New(newMessageHandler(cmd.ErrOrStderr()))
 }
 
 // batchClient is the client for AZURE_BATCH_ENDPOINT.
