@@ -357,10 +357,7 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	if nr.Error != "" {
 		fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports: %s\n", nr.Error)
 	}
-	final := res.Status
-	if res.CallbackErr != nil && final == executor.CallbackSucceeded {
-		final = executor.CallbackFailed
-	}
+	final := res.Final()
 	if err := j.Append(executor.Record{Type: executor.RecordRunFinished, State: string(final), Data: rawJSON(body.Tasks)}); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}

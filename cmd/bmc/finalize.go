@@ -2,13 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
-	"github.com/spf13/cobra"
-
 	"github.com/bmc-dev/bmc/backends/azurebatch"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/spf13/cobra"
 )
 
 func newFinalizeCmd() *cobra.Command {
@@ -70,8 +71,14 @@ pool's managed identity. People do not run it by hand.`,
 				return &exitError{code: exitInternal, err: err}
 			}
 			c2 := res.Body.Tasks
+			// The run's status as the client will journal it: a run
+			// whose callback was not delivered failed.
+			rr := executor.RunResult{Status: res.Status}
+			if res.Callback != nil && !res.Callback.Delivered {
+				rr.CallbackErr = errors.New(res.Callback.Err)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "bmc: %s %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d\n",
-				cfg.RunID, res.Status, c2.Succeeded, c2.Failed, c2.Skipped, c2.Cancelled, c2.Total)
+				cfg.RunID, rr.Final(), c2.Succeeded, c2.Failed, c2.Skipped, c2.Cancelled, c2.Total)
 			if res.Callback != nil && !res.Callback.Delivered {
 				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: callback not delivered: %s\n", res.Callback.Err)
 			}
