@@ -24,7 +24,8 @@ import (
 //     active for ever, as Batch does;
 //   - a non-zero exit is retried up to maxTaskRetryCount (-1 for ever);
 //     pre-processing errors, file upload errors and wall-clock timeouts
-//     are not;
+//     are not: a task its maxWallClockTime ends is completed, with exit
+//     code 0xC000013A and failureInfo servererror/TaskEnded;
 //   - the job manager task starts with the job; when it completes and
 //     killJobOnCompletion is set, the job is terminated (JMComplete).
 //
@@ -285,7 +286,8 @@ func (s *Server) settleLocked(t *task, res attemptResult, now time.Time) {
 		if c := t.wire.Constraints; c != nil && c.MaxWallClockTime != nil {
 			limit += " (" + c.MaxWallClockTime.String() + ")"
 		}
-		s.completeLocked(t, outcome{exit: res.exit, failure: &TaskFailureInfo{
+		code := wallClockExitCode
+		s.completeLocked(t, outcome{exit: &code, failure: &TaskFailureInfo{
 			Category: ServerError, Code: "TaskEnded",
 			Message: "The task ran longer than " + limit + " and was terminated."}}, now)
 	case res.exit != nil && *res.exit != 0 && retriesLeft(t):
@@ -303,6 +305,12 @@ func (s *Server) settleLocked(t *task, res attemptResult, now time.Time) {
 		s.completeLocked(t, outcome{exit: res.exit}, now)
 	}
 }
+
+// wallClockExitCode is the exit code Batch documents for a task it ends at
+// its maxWallClockTime, whatever the process's own: 0xC000013A
+// (STATUS_CONTROL_C_EXIT), which the int32 exitCode carries as
+// -1073741510.
+const wallClockExitCode int32 = -1073741510
 
 func retriesLeft(t *task) bool {
 	max := int32(0)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,8 +76,13 @@ func Summarize(plan *planner.Plan, run *RunInfo, o *Outcome) CallbackBody {
 		case Canceled:
 			b.Tasks.Cancelled++
 		}
-		for _, loc := range t.Outputs {
-			b.Outputs = append(b.Outputs, CallbackOutput{Task: id, Location: loc})
+		// Outputs gather every attempt's uploads: a location written by
+		// two attempts (a when: failure output of a task retried) is one
+		// entry.
+		for k, loc := range t.Outputs {
+			if !slices.Contains(t.Outputs[:k], loc) {
+				b.Outputs = append(b.Outputs, CallbackOutput{Task: id, Location: loc})
+			}
 		}
 	}
 	switch {

@@ -82,6 +82,65 @@ type SubmitStats struct {
 	Tasks, Barriers int
 	AddTasks        AddTasksStats
 	Elapsed         time.Duration
+	// Failure is set when not every task could be added.
+	Failure *SubmitFailure
+}
+
+// SubmittedFailed is the bmc.submitted mark of a job whose tasks bmc
+// could not all add: the run is stopped, and reported failed.
+const SubmittedFailed = "failed"
+
+// MetaSubmitError is the job metadata saying why the tasks could not all
+// be added, for the finalize step on the pool to report.
+const MetaSubmitError = "bmc.submitError"
+
+// maxSubmitCause bounds the length of MetaSubmitError.
+const maxSubmitCause = 500
+
+// SubmitFailure is why a run's tasks could not all be added to its job.
+// The job is then stopped, and the run is reported failed rather than
+// cancelled: the tasks the job lacks failed as not submitted, and those
+// stopped with it say why they were cancelled.
+type SubmitFailure struct {
+	// Cause is why, in one line, as the job's metadata keeps it.
+	Cause string
+	// Missing are the plan's tasks the job does not hold.
+	Missing []string
+	// Err is the error adding the tasks gave; only the submitting client
+	// has it.
+	Err error
+}
+
+// Settle turns the outcome RunNative gives a run whose submission failed,
+// which reads as cancelled, into the run's real outcome: the missing
+// tasks failed, with no exit code, and the tasks the stopped job
+// cancelled say why. It returns the indexes of the tasks it changed.
+func (f *SubmitFailure) Settle(plan *planner.Plan, o *executor.Outcome) []int {
+	missing := make(map[string]bool, len(f.Missing))
+	for _, id := range f.Missing {
+		missing[id] = true
+	}
+	why := fmt.Sprintf(": the run stopped because %d of its tasks could not be submitted", len(f.Missing))
+	if len(f.Missing) == 0 {
+		why = ": the run stopped because its tasks could not all be submitted"
+	}
+	o.Canceled = false
+	var changed []int
+	for i := range o.Tasks {
+		t := &o.Tasks[i]
+		if t.State != executor.Canceled {
+			continue
+		}
+		if missing[plan.Program.Tasks[i].ID] {
+			t.State, t.ExitCode, t.Reason = executor.Failed, nil, "not submitted: "+f.Cause
+			o.Counts.Cancelled--
+			o.Counts.Failed++
+		} else {
+			t.Reason += why
+		}
+		changed = append(changed, i)
+	}
+	return changed
 }
 
 // Backend runs plans as Batch jobs. It is used from one goroutine.
@@ -108,7 +167,9 @@ type Backend struct {
 	endedPolls int // polls since the job was seen ended
 	polls      int
 	cancelled  bool // this process cancelled the run
-	external   bool // someone else cancelled it
+	external   bool // someone else cancelled it, or the submission failed
+	failure    *SubmitFailure
+	poolOK     bool // EnsurePool found the pool fit for the run
 	// terminated are tasks ended by a termination, not a timeout.
 	terminated map[string]bool
 
@@ -159,6 +220,14 @@ func newBackend(opt BackendOptions) *Backend {
 // Client is the Batch client the backend uses.
 func (b *Backend) Client() *Client { return b.c }
 
+// Created reports whether the run's job was created: until it is, nothing
+// of the run is on Batch.
+func (b *Backend) Created() bool { return b.created }
+
+// SubmitFailure says why the run's tasks could not all be added, once
+// Submit (or, for a watcher, the submitter) gave up; nil otherwise.
+func (b *Backend) SubmitFailure() *SubmitFailure { return b.failure }
+
 // Stats are what following the run has cost so far.
 func (b *Backend) Stats() PollStats {
 	b.statsMu.Lock()
@@ -197,9 +266,14 @@ func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
 // ---- submission ----
 
 // Submit creates the run's job and adds its tasks: it makes sure of the
-// pool, stages local inputs (and, for the finalize step on the pool, the
-// run record and bmc), creates the job, adds every task, and marks the job
-// submitted. A watcher waits for that mark instead.
+// pool (unless EnsurePool already did), stages local inputs (and, for the
+// finalize step on the pool, the run record and bmc), creates the job,
+// adds every task, and marks the job submitted. A watcher waits for that
+// mark instead.
+//
+// When Batch does not take every task, Submit stops the job, marks it
+// failed and returns nil: the tasks that were added are the run's, and
+// polls report the run's end; SubmitFailure says why.
 func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) error {
 	b.Follow(plan, run)
 	if b.watcher {
@@ -207,8 +281,10 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 	}
 	b.created = false
 	start := time.Now()
-	if err := b.EnsurePool(ctx, plan.Program); err != nil {
-		return err
+	if !b.poolOK {
+		if err := b.EnsurePool(ctx, plan.Program); err != nil {
+			return err
+		}
 	}
 	staged, err := b.stageInputs(ctx, plan, run)
 	if err != nil {
@@ -238,32 +314,95 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 	}
 	b.created = true
 	res, err := b.c.AddTasks(ctx, b.jobID, m.Tasks, b.opt.Parallel)
-	if b.opt.OnSubmitted != nil {
-		b.opt.OnSubmitted(SubmitStats{Tasks: len(m.Tasks) - m.Barriers, Barriers: m.Barriers, AddTasks: res.Stats, Elapsed: time.Since(start)})
+	if err != nil {
+		err = fmt.Errorf("add the tasks: %w", err)
+	} else if err = b.markSubmitted(ctx, m.Job.Metadata, SubmittedAll); err != nil {
+		err = fmt.Errorf("mark the job submitted: %w", err)
 	}
 	bctx, stop := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer stop()
-	if err != nil {
-		if ctx.Err() != nil {
-			// Cancelled: what was added may run; the watcher on the pool
-			// must learn that no more is coming.
-			if perr := b.markSubmitted(bctx, m.Job.Metadata, SubmittedCancelled); perr != nil {
-				b.log.Warn("marking the job cancelled failed", "job", b.jobID, "err", perr)
-			}
-			return err
+	if err != nil && ctx.Err() != nil {
+		// Cancelled: what was added may run; the watcher on the pool
+		// must learn that no more is coming.
+		if perr := b.markSubmitted(bctx, m.Job.Metadata, SubmittedCancelled); perr != nil {
+			b.log.Warn("marking the job cancelled failed", "job", b.jobID, "err", perr)
 		}
-		if terr := b.c.TerminateJob(bctx, b.jobID, "bmc: the tasks could not all be added"); terr != nil {
-			b.log.Warn("terminating the job failed", "job", b.jobID, "err", terr)
-		}
-		return fmt.Errorf("add the tasks: %w", err)
+		return err
 	}
-	if err := b.markSubmitted(ctx, m.Job.Metadata, SubmittedAll); err != nil {
-		if terr := b.c.TerminateJob(bctx, b.jobID, "bmc: submission failed"); terr != nil {
-			b.log.Warn("terminating the job failed", "job", b.jobID, "err", terr)
-		}
-		return fmt.Errorf("mark the job submitted: %w", err)
+	if err != nil {
+		b.failSubmission(bctx, m.Job.Metadata, err)
+	}
+	if b.opt.OnSubmitted != nil {
+		b.opt.OnSubmitted(SubmitStats{Tasks: len(m.Tasks) - m.Barriers, Barriers: m.Barriers, AddTasks: res.Stats, Elapsed: time.Since(start), Failure: b.failure})
 	}
 	return nil
+}
+
+// failSubmission ends a run whose tasks could not all be added: the job
+// is marked failed, with the cause, and stopped. With a job manager task
+// the job is disabled, as for a cancel, so that the finalize step on the
+// pool still runs (terminating the job would kill it) and, reading the
+// mark, reports the run failed.
+func (b *Backend) failSubmission(ctx context.Context, meta []BatchMetadataItem, err error) {
+	f := &SubmitFailure{Cause: submitCause(err), Err: err}
+	meta = append(slices.Clone(meta), BatchMetadataItem{Name: MetaSubmitError, Value: f.Cause})
+	if merr := b.markSubmitted(ctx, meta, SubmittedFailed); merr != nil {
+		b.log.Warn("marking the job's submission failed did not work", "job", b.jobID, "err", merr)
+	}
+	if serr := b.stop(ctx, "bmc: the tasks could not all be added"); serr != nil {
+		b.log.Warn("stopping the job failed", "job", b.jobID, "err", serr)
+	}
+	b.noteFailure(ctx, f)
+}
+
+// learnFailure is how a watcher learns that the submitter gave up adding
+// the tasks, from the job's metadata.
+func (b *Backend) learnFailure(ctx context.Context, j *BatchJob) {
+	cause := metaValue(j.Metadata, MetaSubmitError)
+	if cause == "" {
+		cause = "bmc could not add it to the job"
+	}
+	b.noteFailure(ctx, &SubmitFailure{Cause: cause})
+}
+
+// noteFailure records a failed submission, with the plan's tasks the job
+// lacks: polls then end the run as a cancel from elsewhere would.
+func (b *Backend) noteFailure(ctx context.Context, f *SubmitFailure) {
+	b.failure, b.external = f, true
+	have := map[string]bool{}
+	for t, err := range b.c.ListTasks(ctx, b.jobID, ListOptions{Select: "id"}) {
+		if err != nil {
+			b.log.Warn("listing the tasks the job holds failed", "job", b.jobID, "err", err)
+			return
+		}
+		have[strings.ToLower(t.ID)] = true
+	}
+	for _, t := range b.plan.Program.Tasks {
+		if !have[strings.ToLower(t.ID)] {
+			f.Missing = append(f.Missing, t.ID)
+		}
+	}
+}
+
+// submitCause is why tasks could not be added, in one line: the first
+// refused task's error, or the call's.
+func submitCause(err error) string {
+	var s string
+	var ae *AddTasksError
+	if errors.As(err, &ae) && len(ae.Failures) > 0 && ae.Failures[0].Err != nil {
+		e := ae.Failures[0].Err
+		s = e.Code
+		if m := firstLine(e.Message); m != "" {
+			s = strings.TrimPrefix(s+": "+m, ": ")
+		}
+	} else {
+		s = strings.TrimPrefix(firstLine(err.Error()), "azurebatch: ")
+	}
+	s = redact.String(s)
+	if len(s) > maxSubmitCause {
+		s = strings.ToValidUTF8(s[:maxSubmitCause], "") + "…"
+	}
+	return s
 }
 
 // markSubmitted sets onAllTasksComplete to terminatejob (a job with no
@@ -308,7 +447,9 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 	p, err := b.c.GetPool(ctx, id)
 	switch {
 	case err == nil:
-		return checkPool(p, prog.Pool)
+		err = checkPool(p, prog.Pool)
+		b.poolOK = err == nil
+		return err
 	case !IsNotFound(err):
 		return fmt.Errorf("look up pool %s: %w", id, err)
 	}
@@ -323,6 +464,7 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 	if err := b.c.CreatePool(ctx, want); err != nil {
 		return fmt.Errorf("create pool %s: %w", want.ID, err)
 	}
+	b.poolOK = true
 	return nil
 }
 
@@ -436,6 +578,9 @@ func (b *Backend) waitSubmitted(ctx context.Context) error {
 				return nil
 			case SubmittedCancelled:
 				b.external = true
+				return nil
+			case SubmittedFailed:
+				b.learnFailure(ctx, j)
 				return nil
 			}
 			if j.State != JobStateActive {
@@ -724,8 +869,14 @@ func (b *Backend) Cancel(ctx context.Context) error {
 	if !b.created {
 		return nil
 	}
+	return b.stop(ctx, "bmc: run cancelled")
+}
+
+// stop stops the job as Cancel says, terminating it with reason when it
+// has no job manager task.
+func (b *Backend) stop(ctx context.Context, reason string) error {
 	if !b.hasJM {
-		err := b.c.TerminateJob(ctx, b.jobID, "bmc: run cancelled")
+		err := b.c.TerminateJob(ctx, b.jobID, reason)
 		if err != nil && !IsConflict(err, "") {
 			return err
 		}
@@ -758,12 +909,19 @@ func (b *Backend) terminateRunning(ctx context.Context) error {
 	return first
 }
 
+// ErrJobEnded is CancelJob's error for a job that has ended, or is
+// ending: there is nothing left to cancel.
+var ErrJobEnded = errors.New("the job has ended")
+
 // CancelJob cancels a run from outside the process following it (bmc
 // cancel of a detached run): the same as Cancel.
 func CancelJob(ctx context.Context, c *Client, jobID string) error {
 	j, err := c.GetJob(ctx, jobID)
 	if err != nil {
 		return err
+	}
+	if j.State == JobStateCompleted || j.State == JobStateTerminating {
+		return fmt.Errorf("job %s: %w", jobID, ErrJobEnded)
 	}
 	b := newBackend(BackendOptions{Client: c})
 	b.jobID, b.created = jobID, true

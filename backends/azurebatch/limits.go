@@ -96,6 +96,7 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	if n := len(prog.Packages); n > MaxPoolPackages {
 		add(planner.Error, "", "%d application packages: a Batch pool takes at most %d", n, MaxPoolPackages)
 	}
+	var timedRetried []string
 	for _, t := range prog.Tasks {
 		if !validID(t.ID) {
 			add(planner.Error, t.ID, "task id: Batch ids are 1-64 letters, digits, '-' and '_'")
@@ -103,13 +104,26 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 		if usesAttempt(&t) {
 			add(planner.Warning, t.ID, "uses ${{ task.attempt }}: Batch writes a task once for all its attempts, so it is 1 on every attempt there (and BMC_TASK_ATTEMPT is not set)")
 		}
-	}
-	if opt.JobManager && p.Autoscale == nil && p.SlotsPerNode > 0 {
-		switch total := (p.Dedicated + p.Spot) * max(p.SlotsPerNode, 1); {
-		case total == 0:
-		case total < 2:
-			add(planner.Error, "", "pool %s has %d task slot; the finalize step on the pool takes one for the whole run, leaving none for the tasks (use --finalize-on client, or a bigger pool)", p.ID, total)
+		if t.Timeout > 0 && t.Retries > 0 {
+			timedRetried = append(timedRetried, t.ID)
 		}
+	}
+	// One warning for them all: defaults give every task of a sweep both.
+	if n := len(timedRetried); n > 0 {
+		const why = "on Batch an attempt that times out is the last, as Batch marks a task completed when its maxWallClockTime runs out (the local backend retries it)"
+		if n == 1 {
+			add(planner.Warning, timedRetried[0], "has timeout and retries: %s", why)
+		} else {
+			add(planner.Warning, "", "%d tasks (%s) have timeout and retries: %s", n, idList(timedRetried, 3), why)
+		}
+	}
+	// A pool block with a vmSize describes the pool bmc creates when it
+	// does not exist; without one it names a pool whose size is its own.
+	switch fixed := p.Autoscale == nil; {
+	case fixed && p.VMSize != "" && p.Dedicated+p.Spot == 0:
+		add(planner.Error, "", "pool %s: 0 dedicated and 0 spot nodes, and no autoscale: created from the spec, the pool would never run a task (give it nodes or autoscale, or leave out vmSize to use a pool that exists as it is)", p.ID)
+	case fixed && opt.JobManager && (p.Dedicated+p.Spot)*p.SlotsPerNode == 1:
+		add(planner.Error, "", "pool %s has 1 task slot; the finalize step on the pool takes one for the whole run, leaving none for the tasks (use --finalize-on client, or a bigger pool)", p.ID)
 	}
 	// Every task must fit an add-collection request on its own.
 	plan := planner.New(prog, Capabilities(p), nil)
@@ -130,6 +144,14 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 		}
 	}
 	return out
+}
+
+// idList names the first n ids, and how many more there are.
+func idList(ids []string, n int) string {
+	if len(ids) <= n {
+		return strings.Join(ids, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
 func usesAttempt(t *compiler.Task) bool {

@@ -72,14 +72,16 @@ type MapOptions struct {
 	// Staged are the uploaded local inputs, by the input's from.
 	Staged map[string][]StagedFile
 	// Logs is an az:// prefix every task's stdout.txt and stderr.txt go
-	// to, at executor.TaskLogs; empty for none.
+	// to, at executor.TaskLogs, and the finalize step's when it runs on
+	// the pool; empty for none.
 	Logs string
 	// AccountID is the ARM id of the Batch account, which pool package
 	// references need; without it packages are referenced by tasks only.
 	AccountID string
 	// SpecHash identifies the program; it goes into the job's metadata.
 	SpecHash string
-	// JobManager, when set, runs the finalize step on the pool.
+	// JobManager, when set, runs the finalize step on the pool; with
+	// Logs, Map adds the upload of the step's logs to its output files.
 	JobManager *BatchJobManagerTask
 	// DependencyChars is the dependency list limit; zero means
 	// MaxDependencyChars (tests make it small).
@@ -126,6 +128,9 @@ func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions)
 		}
 	}
 	out.Job = m.job()
+	if err := m.finalizeLogs(out.Job.JobManagerTask); err != nil {
+		return nil, err
+	}
 	m.ids = make(map[string]bool, len(prog.Tasks))
 	for _, t := range prog.Tasks {
 		m.ids[strings.ToLower(t.ID)] = true
@@ -299,7 +304,7 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		bt.OutputFiles = append(bt.OutputFiles, of)
 	}
 	if m.opt.Logs != "" {
-		of, err := m.logs(t.ID)
+		of, err := m.logs(t.ID, "../std*.txt")
 		if err != nil {
 			return bt, err
 		}
@@ -459,12 +464,32 @@ func OutputPath(pattern string, l blobstage.Location) string {
 	return strings.TrimSuffix(l.Path, "/")
 }
 
-func (m *mapper) logs(task string) (OutputFile, error) {
+// logs is the output file that uploads what pattern matches (a task's
+// stdout.txt and stderr.txt) to the task's place under the logs prefix,
+// whatever the task's outcome.
+func (m *mapper) logs(task, pattern string) (OutputFile, error) {
 	l, err := blobstage.ParseURL(executor.TaskLogs(m.opt.Logs, m.run, task))
 	if err != nil {
 		return OutputFile{}, fmt.Errorf("logs: %w", err)
 	}
-	return m.outputTo(task, "../std*.txt", l, UploadOnTaskCompletion)
+	return m.outputTo(task, pattern, l, UploadOnTaskCompletion)
+}
+
+// finalizeLogs has the job manager task upload the finalize step's
+// stdout.txt and stderr.txt with the tasks' logs, under the finalize id as
+// the local backend puts them. The step writes them in the job manager
+// task's directory (NodeStepLog), beside its working directory; Batch
+// uploads them when the task ends, after the step.
+func (m *mapper) finalizeLogs(jm *BatchJobManagerTask) error {
+	if m.opt.Logs == "" || jm == nil {
+		return nil
+	}
+	of, err := m.logs(FinalizeTaskID, "../"+NodeStepLog("std*"))
+	if err != nil {
+		return err
+	}
+	jm.OutputFiles = append(jm.OutputFiles, of)
+	return nil
 }
 
 // ---- dependencies ----

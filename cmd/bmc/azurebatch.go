@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -62,11 +64,12 @@ func batchLogger(cmd *cobra.Command) *slog.Logger {
 	return slog.New(newMessageHandler(cmd.ErrOrStderr()))
 }
 
-// batchClient is the client for AZURE_BATCH_ENDPOINT.
+// batchClient is the client for AZURE_BATCH_ENDPOINT. A client that
+// cannot be made is the environment's to fix: exit 1.
 func batchClient(cmd *cobra.Command) (*azurebatch.Client, error) {
 	c, err := azurebatch.FromEnv(azurebatch.Options{Logger: batchLogger(cmd)})
 	if err != nil {
-		return nil, &exitError{code: exitInternal, err: err}
+		return nil, &exitError{code: exitFailed, err: err}
 	}
 	return c, nil
 }
@@ -220,31 +223,42 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": finalizeOn}
 
+	log := batchLogger(cmd)
+	be := azurebatch.NewBackend(azurebatch.BackendOptions{
+		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
+		Parallel: bo.parallel, Node: node, Log: log,
+		OnSubmitted: func(s azurebatch.SubmitStats) {
+			if f := s.Failure; f != nil {
+				fmt.Fprintf(stderr, "bmc: not every task could be added, so the run is stopped and reported failed: %v\n", f.Err)
+				return
+			}
+			fmt.Fprintf(stderr, "bmc: submitted %d tasks (+%d barrier tasks) in %s: %d requests, %d bytes\n",
+				s.Tasks, s.Barriers, s.Elapsed.Round(time.Millisecond), s.AddTasks.Requests, s.AddTasks.BytesSent)
+		},
+	})
 	ev, err := openEvents(cmd, o.events)
 	if err != nil {
 		return err
 	}
 	defer ev.close()
+	if err := checkBatchSetup(ctx, be, st, prog, staging); err != nil {
+		return err
+	}
 	dir, j, closeRun, err := openRun(state, &meta, prog, false)
 	if err != nil {
 		return err
 	}
 	defer closeRun()
 
-	log := batchLogger(cmd)
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log}
-	be := azurebatch.NewBackend(azurebatch.BackendOptions{
-		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
-		Parallel: bo.parallel, Node: node, Log: log,
-		OnSubmitted: func(s azurebatch.SubmitStats) {
-			fmt.Fprintf(stderr, "bmc: submitted %d tasks (+%d barrier tasks) in %s: %d requests, %d bytes\n",
-				s.Tasks, s.Barriers, s.Elapsed.Round(time.Millisecond), s.AddTasks.Requests, s.AddTasks.BytesSent)
-		},
-	})
 	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s, storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, st.URL())
 	if bo.detach {
 		if err := executor.SubmitNative(ctx, plan, be, run, j); err != nil {
-			return batchErr(err)
+			return notSubmitted(ctx, j, be, err)
+		}
+		if be.SubmitFailure() != nil {
+			fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports run %s failed. Follow it with: bmc status %s\n", meta.ID, meta.ID)
+			return &exitError{code: exitFailed}
 		}
 		fmt.Fprintf(stderr, "bmc: %s submitted; the finalize step and the callback run on the pool. Follow it with: bmc status %s\n", meta.ID, meta.ID)
 		fmt.Fprintln(cmd.OutOrStdout(), meta.ID)
@@ -280,7 +294,18 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	})
 	close(followed)
 	if err != nil {
-		return batchErr(err)
+		return notSubmitted(ctx, j, be, err)
+	}
+	if f := be.SubmitFailure(); f != nil {
+		// The tracker journaled the tasks the stopped job never ran as
+		// cancelled: journal why, and that those Batch lacks failed.
+		for _, i := range f.Settle(plan, outcome) {
+			t := outcome.Tasks[i]
+			rec := executor.Record{Type: executor.RecordTaskFinished, Time: t.End.UTC(), Task: plan.Program.Tasks[i].ID, Attempt: t.Attempts, State: string(t.State), ExitCode: t.ExitCode, Reason: t.Reason}
+			if err := j.AppendAsync(rec); err != nil {
+				return fmt.Errorf("journal: %w", err)
+			}
+		}
 	}
 	fctx := cancels.finishing()
 	var res *executor.RunResult
@@ -370,14 +395,77 @@ func rawJSON(v any) json.RawMessage {
 	return b
 }
 
-// batchErr gives a pool that does not fit the spec the exit code of a
-// spec that does not fit; other errors are the backend's.
-func batchErr(err error) error {
-	var pm *azurebatch.PoolMismatchError
-	if errors.As(err, &pm) {
-		return &exitError{code: exitFailed, err: err}
+// checkBatchSetup checks, before the run is made, what it needs of the
+// Batch account, the pool and the storage account: that bmc reaches both
+// accounts with its credentials, and that the pool fits the spec (it is
+// created if missing). A run that could not start on them is not left
+// behind.
+func checkBatchSetup(ctx context.Context, be *azurebatch.Backend, st *azurebatch.Storage, prog *compiler.Program, staging blobstage.Location) error {
+	if err := be.EnsurePool(ctx, prog); err != nil {
+		return batchSetupErr(err)
 	}
-	return err
+	// Most runs stage files there; making sure of it tries the storage
+	// credentials.
+	if err := st.EnsureContainer(ctx, staging.Container); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &exitError{code: exitFailed, err: fmt.Errorf("storage account %s: %s (check AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or the spec's storage block)", st.URL(), storageErrLine(err))}
+	}
+	return nil
+}
+
+// storageErrLine is a storage error in one line: the Azure SDK's take a
+// screen, with the answer's body, of which the status and the error code
+// are kept.
+func storageErrLine(err error) string {
+	lines := strings.Split(err.Error(), "\n")
+	out := []string{strings.TrimSpace(lines[0])}
+	for _, l := range lines[1:] {
+		if strings.HasPrefix(l, "RESPONSE ") || strings.HasPrefix(l, "ERROR CODE: ") {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// batchSetupErr is the error of a run that could not start on Batch, and
+// so failed (exit 1): mostly, the account, the pool, the storage account
+// or a local input are not as the run needs them, which is the user's to
+// fix. For credentials Batch refused, or an endpoint it could not be
+// reached at, it says what to check.
+func batchSetupErr(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return err
+	}
+	var be *azurebatch.Error
+	var ne net.Error
+	switch {
+	case !errors.As(err, &be):
+	case be.StatusCode == http.StatusUnauthorized || be.StatusCode == http.StatusForbidden:
+		err = fmt.Errorf("%w: Azure Batch refused bmc's credentials (check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY or, with Entra ID, the identity's role on the account)", err)
+	case be.StatusCode == 0 && errors.As(be.Err, &ne):
+		err = fmt.Errorf("%w: Azure Batch cannot be reached at %s (check AZURE_BATCH_ENDPOINT)", err, os.Getenv("AZURE_BATCH_ENDPOINT"))
+	}
+	return &exitError{code: exitFailed, err: err}
+}
+
+// notSubmitted ends a run whose submission stopped before its job was
+// made: nothing of it is on Batch, so its journal says it is over, and
+// why, rather than leaving it in progress for ever. Once the job exists,
+// the error is about following it, and the run goes on on Batch.
+func notSubmitted(ctx context.Context, j *executor.Journal, be *azurebatch.Backend, err error) error {
+	if be.Created() {
+		return err
+	}
+	state := executor.CallbackFailed
+	if ctx.Err() != nil {
+		state = executor.CallbackCancelled
+	}
+	if jerr := j.Append(executor.Record{Type: executor.RecordRunFinished, State: string(state), Reason: redact.String(err.Error())}); jerr != nil {
+		return fmt.Errorf("%w (journal: %v)", err, jerr)
+	}
+	return batchSetupErr(err)
 }
 
 // withPool is prog on the pool --pool names, if any.

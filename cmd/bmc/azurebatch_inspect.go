@@ -47,6 +47,9 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 			}
 			out.Callback = nr.Callback
 			out.Status, out.Finished = string(nr.Status), nr.Body.FinishedAt
+			if err := journalPoolOutcome(dir, nr); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s: recording its outcome: %v\n", meta.ID, err)
+			}
 			return out, nil
 		}
 	}
@@ -75,6 +78,53 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 		}
 	}
 	return out, nil
+}
+
+// journalPoolOutcome journals the outcome the finalize step on the pool
+// left, for a run no bmc here followed to its end (--detach): bmc runs
+// then shows it, and bmc status reads it from the journal from then on.
+// A run a bmc process drives, or whose end is journaled, is left alone.
+func journalPoolOutcome(dir string, nr *azurebatch.NodeResult) error {
+	unlock, err := executor.Lock(dir)
+	if err != nil {
+		return nil // a bmc process drives the run, and journals its end
+	}
+	defer unlock()
+	st, err := executor.LoadState(dir)
+	if err != nil || !st.Finished.IsZero() {
+		return err
+	}
+	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	for _, t := range nr.Tasks {
+		typ := executor.RecordTaskFinished
+		if t.State == executor.Skipped {
+			typ = executor.RecordTaskSkipped
+		}
+		if err := j.AppendAsync(executor.Record{Type: typ, Task: t.ID, Attempt: t.Attempts, State: string(t.State), ExitCode: t.ExitCode, Reason: t.Reason}); err != nil {
+			return err
+		}
+	}
+	if f := nr.Finalize; f != nil {
+		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
+		if err := j.AppendAsync(rec); err != nil {
+			return err
+		}
+	}
+	// The run's status as the client that followed it would journal it.
+	res := executor.RunResult{Status: nr.Status}
+	if cb := nr.Callback; cb != nil {
+		if err := j.AppendAsync(executor.Record{Type: executor.RecordCallback, Data: rawJSON(cb)}); err != nil {
+			return err
+		}
+		if !cb.Delivered {
+			res.CallbackErr = errors.New(cb.Err)
+		}
+	}
+	return j.Append(executor.Record{Type: executor.RecordRunFinished, Time: nr.Body.FinishedAt, State: string(res.Final()), Data: rawJSON(nr.Body.Tasks)})
 }
 
 // batchLogs prints a task's log from its node through the task file API.
@@ -106,13 +156,29 @@ func batchLogs(ctx context.Context, cmd *cobra.Command, dir string, meta executo
 }
 
 // batchCancel cancels a Batch run no local bmc follows: the job is
-// stopped, and its finalize step (on the pool) still runs.
-func batchCancel(ctx context.Context, cmd *cobra.Command, meta executor.Meta) error {
+// stopped, and its finalize step (on the pool) still runs. A run whose
+// journal has its end, or whose job has ended or is gone, is not in
+// progress, as on the local backend.
+func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta) error {
+	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", meta.ID)}
+	st, err := executor.LoadState(dir)
+	if err != nil {
+		return err
+	}
+	if !st.Finished.IsZero() {
+		return notRunning
+	}
 	c, err := batchClient(cmd)
 	if err != nil {
 		return err
 	}
 	if err := azurebatch.CancelJob(ctx, c, meta.ID); err != nil {
+		switch {
+		case errors.Is(err, azurebatch.ErrJobEnded):
+			return notRunning
+		case azurebatch.IsNotFound(err):
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress: its job is not on Azure Batch", meta.ID)}
+		}
 		return fmt.Errorf("cancel run %s: %w", meta.ID, err)
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step and callback still run\n", meta.ID)

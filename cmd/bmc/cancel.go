@@ -21,7 +21,8 @@ and the callback (status cancelled) still run. A cancel that arrives once the
 tasks are over lets the finalize step and the callback finish and leaves the
 run's outcome as it is; a second cancel cuts them short. When the bmc process
 that ran it is gone (killed with SIGKILL, say), cancel stops what its tasks
-left running.`,
+left running. A run on Azure Batch that no bmc here follows is cancelled on
+Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
@@ -32,7 +33,7 @@ left running.`,
 			pid, held := executor.LockHolder(dir)
 			if meta, ok := isBatchRun(dir); ok && (!held || pid <= 0) {
 				// No bmc here follows it (--detach): cancel on Batch.
-				return batchCancel(cmd.Context(), cmd, meta)
+				return batchCancel(cmd.Context(), cmd, dir, meta)
 			}
 			if !held || pid <= 0 {
 				return cancelLeftovers(cmd, dir, id)

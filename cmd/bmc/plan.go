@@ -108,7 +108,13 @@ the graph, the critical path, what a resume of an earlier run would skip
 }
 
 func printPlan(w io.Writer, p *planner.Plan) {
-	fmt.Fprintf(w, "workload %s on the %s backend (%d slot%s)\n", p.Workload, p.Backend, p.Capabilities.Slots, plural(p.Capabilities.Slots))
+	// No slot count: a pool the spec does not size (an existing one, or
+	// autoscale) has as many as Batch gives it when the run starts.
+	slots := "as many slots as the pool has"
+	if n := p.Capabilities.Slots; n > 0 {
+		slots = fmt.Sprintf("%d slot%s", n, plural(n))
+	}
+	fmt.Fprintf(w, "workload %s on the %s backend (%s)\n", p.Workload, p.Backend, slots)
 	fmt.Fprintf(w, "  tasks:         %d (%d to run", p.Tasks, p.ToRun)
 	if len(p.Skip) > 0 {
 		fmt.Fprintf(w, ", %d done in the earlier run", len(p.Skip))

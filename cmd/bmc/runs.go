@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
@@ -28,7 +29,16 @@ func newRunsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",
 		Short: "List runs, newest last",
-		Args:  cobra.NoArgs,
+		Long: `List runs, newest last, as their journals tell them: no backend is asked.
+
+STATUS is running (a bmc process here drives the run), succeeded, failed,
+cancelled, interrupted (the bmc process that drove it went away before its
+end: bmc resume continues it), or, for a run on Azure Batch that no bmc
+process here follows (--detach, or its bmc went away), detached: it goes on
+on Batch, and its journal knows only what happened while bmc followed it.
+bmc status RUN asks Batch, and once the run is over it journals the outcome,
+which bmc runs shows from then on.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			state := stateDir(cmd)
 			ids, err := executor.ListRunIDs(state)
@@ -89,6 +99,10 @@ func loadRow(dir string) (runRow, error) {
 	st, err := executor.LoadState(dir)
 	if err != nil {
 		return runRow{}, err
+	}
+	if meta.Backend == azurebatch.Name && st.Status == "interrupted" {
+		// Not interrupted: the run goes on on Batch without a bmc here.
+		st.Status = "detached"
 	}
 	r := runRow{ID: meta.ID, Workload: meta.Workload, Backend: meta.Backend, Status: st.Status, Created: meta.Created, State: st}
 	r.Counts.Total = len(prog.Tasks)

@@ -1,0 +1,127 @@
+package azurebatch
+
+// A submission Batch does not take whole: the run is stopped and reported
+// failed, not cancelled, with the tasks the job lacks failed as not
+// submitted, by the client that submitted it and by the finalize step on
+// the pool alike.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/emulator"
+	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/planner"
+)
+
+func TestSubmitFailure(t *testing.T) {
+	// Half the tasks of each add-collection request fail with
+	// servererror, and the client gives a task up after one resubmission:
+	// about a quarter of them are never added.
+	e := newEmu(t, emulator.Options{Faults: &emulator.Faults{Partial: 0.5, Seed: 3}})
+	e.pool(t, "p", 1, 4)
+	cred, err := NewSharedKeyCredential(e.s.Account(), e.s.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(e.srv.URL, cred, Options{MaxRetries: 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := fanIn(20)
+	prog.Name = "partial"
+	plan := planner.New(prog, Capabilities(prog.Pool), nil)
+	run := &executor.RunInfo{ID: "partial-run", Workload: "partial", Dir: t.TempDir()}
+	var stats SubmitStats
+	be := NewBackend(BackendOptions{Client: c, OnSubmitted: func(s SubmitStats) { stats = s }})
+	o, err := executor.RunNative(t.Context(), plan, be, run, nil, executor.NativeOptions{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := be.SubmitFailure()
+	if f == nil || stats.Failure != f || f.Err == nil {
+		t.Fatalf("submit failure %+v, reported %+v", f, stats.Failure)
+	}
+
+	// Missing is what the job lacks.
+	have := map[string]bool{}
+	for tk, err := range e.c.ListTasks(t.Context(), run.ID, ListOptions{Select: "id"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		have[tk.ID] = true
+	}
+	var missing []string
+	for _, pt := range prog.Tasks {
+		if !have[pt.ID] {
+			missing = append(missing, pt.ID)
+		}
+	}
+	if len(missing) == 0 || len(missing) == len(prog.Tasks) {
+		t.Fatalf("%d of %d tasks not added: the test needs some added and some not", len(missing), len(prog.Tasks))
+	}
+	if !slices.Equal(f.Missing, missing) || !strings.HasPrefix(f.Cause, "InternalError: ") {
+		t.Errorf("missing %v, cause %q; the job lacks %v", f.Missing, f.Cause, missing)
+	}
+	// The job says so, for the finalize step on the pool, and was ended.
+	j, err := e.c.GetJob(t.Context(), run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if metaValue(j.Metadata, MetaSubmitted) != SubmittedFailed || metaValue(j.Metadata, MetaSubmitError) != f.Cause ||
+		j.ExecutionInfo == nil || j.ExecutionInfo.TerminateReason != "bmc: the tasks could not all be added" {
+		t.Errorf("job metadata %+v, execution %+v", j.Metadata, j.ExecutionInfo)
+	}
+	f.Settle(plan, o)
+	t.Logf("%d of %d tasks not added; counts %+v", len(missing), len(prog.Tasks), o.Counts)
+	checkSubmitFailed(t, plan, o.Canceled, executor.Summarize(plan, run, o), missing, f.Cause)
+	for i, tk := range o.Tasks {
+		if tk.State == executor.Canceled && !strings.HasSuffix(tk.Reason, fmt.Sprintf("the run stopped because %d of its tasks could not be submitted", len(missing))) {
+			t.Errorf("%s cancelled: %q", prog.Tasks[i].ID, tk.Reason)
+		}
+	}
+
+	// The finalize step on the pool, following the same job, reports the
+	// same.
+	wd := t.TempDir()
+	nr, err := RunNode(t.Context(), NodeRun{
+		Config: &NodeConfig{RunID: run.ID, Workload: run.Workload, Program: prog, PollInterval: compiler.Duration(20 * time.Millisecond)},
+		Client: e.c, WorkDir: wd, TaskDir: wd,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nr.Status != executor.CallbackFailed {
+		t.Errorf("the finalize step reports the run %s", nr.Status)
+	}
+	checkSubmitFailed(t, plan, false, nr.Body, missing, f.Cause)
+}
+
+// checkSubmitFailed checks the summary of a run whose missing tasks were
+// never added: it failed, they failed as not submitted with no exit code,
+// and every other task succeeded or was cancelled saying why.
+func checkSubmitFailed(t *testing.T, plan *planner.Plan, cancelled bool, body executor.CallbackBody, missing []string, cause string) {
+	t.Helper()
+	if cancelled || body.Status != executor.CallbackFailed || body.Tasks.Failed != len(missing) {
+		t.Errorf("cancelled %v, status %s, counts %+v; %d tasks missing", cancelled, body.Status, body.Tasks, len(missing))
+	}
+	var failed []string
+	for _, ft := range body.Failed {
+		failed = append(failed, ft.ID)
+		if ft.ExitCode != nil || ft.Attempts != 0 || ft.Reason != "not submitted: "+cause {
+			t.Errorf("failed %s: exit code %v, %d attempts, %q", ft.ID, ft.ExitCode, ft.Attempts, ft.Reason)
+		}
+	}
+	slices.Sort(failed)
+	want := slices.Sorted(slices.Values(missing))
+	if !slices.Equal(failed, want) {
+		t.Errorf("failed %v, want the missing tasks %v", failed, want)
+	}
+	if body.Tasks.Succeeded+body.Tasks.Cancelled+body.Tasks.Failed != len(plan.Program.Tasks) {
+		t.Errorf("counts %+v", body.Tasks)
+	}
+}
