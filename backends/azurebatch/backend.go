@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -740,7 +741,7 @@ func (b *Backend) list(ctx context.Context, filter string, res *executor.PollRes
 		if t.State == TaskStateCompleted && (!ok || prev.state != TaskStateCompleted) {
 			b.completed++
 		}
-		if u, ok := b.update(&t); ok {
+		if u, ok := b.update(ctx, &t); ok {
 			res.Updates = append(res.Updates, u)
 		}
 	}
@@ -748,7 +749,7 @@ func (b *Backend) list(ctx context.Context, filter string, res *executor.PollRes
 }
 
 // update is a listed task as the executor sees it.
-func (b *Backend) update(t *BatchTask) (executor.TaskUpdate, bool) {
+func (b *Backend) update(ctx context.Context, t *BatchTask) (executor.TaskUpdate, bool) {
 	i, ok := b.idx[t.ID]
 	if !ok {
 		return executor.TaskUpdate{}, false
@@ -772,12 +773,17 @@ func (b *Backend) update(t *BatchTask) (executor.TaskUpdate, bool) {
 		u.ExitCode = &c
 	}
 	fi := ei.FailureInfo
+	inputMissing := false
 	success := ei.Result == TaskResultSuccess || ei.Result == "" && fi == nil
 	if success {
 		u.State = executor.Succeeded
 	} else {
 		u.State = executor.Failed
 		u.Reason = b.reason(pt, ei)
+		if reason, ok := b.inputNotFound(ctx, pt, t.ID, ei); ok {
+			// As on the local backend: no process of the task's ran.
+			u.Reason, u.ExitCode, inputMissing = reason, nil, true
+		}
 		if fi != nil && fi.Code == "TaskEnded" && !b.timedOut(pt, ei) {
 			if b.cancelled || b.external {
 				u.State, u.Reason, u.ExitCode = executor.Canceled, "cancelled", nil
@@ -798,7 +804,7 @@ func (b *Backend) update(t *BatchTask) (executor.TaskUpdate, bool) {
 		if a == u.Attempts && (u.State == executor.Canceled || uploadFailed) {
 			break
 		}
-		if a == u.Attempts && preProcessing(fi) {
+		if a == u.Attempts && (preProcessing(fi) || inputMissing) {
 			break
 		}
 		var locs []string
@@ -818,6 +824,28 @@ func (b *Backend) timedOut(pt *compiler.Task, ei *BatchTaskExecutionInfo) bool {
 		return false
 	}
 	return ei.EndTime.Sub(ei.StartTime) >= pt.Timeout.D()-time.Second
+}
+
+// inputNotFound is the reason of a task that exited with
+// InputNotFoundExit because a blob prefix input had no blobs, as its
+// stderr says; ok is false for a task whose own command exited with that
+// code.
+func (b *Backend) inputNotFound(ctx context.Context, pt *compiler.Task, id string, ei *BatchTaskExecutionInfo) (reason string, ok bool) {
+	if ei.ExitCode == nil || *ei.ExitCode != InputNotFoundExit ||
+		!slices.ContainsFunc(pt.Inputs, func(in compiler.Input) bool { return in.Kind == compiler.InputBlobPrefix }) {
+		return "", false
+	}
+	rc, err := b.c.GetTaskFile(ctx, b.jobID, id, "stderr.txt", 0, 4095)
+	if err != nil {
+		return "", false
+	}
+	defer rc.Close()
+	data, _ := io.ReadAll(rc)
+	line := firstLine(string(data))
+	if !strings.HasPrefix(line, InputNotFoundPrefix+"input ") {
+		return "", false
+	}
+	return redact.String(strings.TrimPrefix(line, InputNotFoundPrefix)), true
 }
 
 // preProcessing reports whether a failure happened before the command

@@ -343,6 +343,17 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 // moves them into place.
 const prefixDir = ".bmc-in"
 
+// InputNotFoundExit is the exit code of a task one of whose blob prefix
+// inputs has no blobs. Batch downloads nothing for such a prefix rather
+// than failing the task; the task's first lines find the input missing,
+// say so on stderr and exit with this code, for the client to report the
+// input error rather than an exit code.
+const InputNotFoundExit = 86
+
+// InputNotFoundPrefix starts the stderr line of a task exiting with
+// InputNotFoundExit; the rest of the line is the reason.
+const InputNotFoundPrefix = "bmc: "
+
 // input maps one input to resource files. A blob prefix comes down with
 // full blob names, as Batch downloads it; the task first moves the files
 // below the prefix to the input's path, which is where the local backend
@@ -379,8 +390,8 @@ func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, s
 		if dir := strings.TrimSuffix(l.Path, "/"); dir != "" {
 			src += "/" + dir
 		}
-		pro := fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit 1; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
-			shQuote(src), shQuote("bmc: input "+in.From+": not found (no blobs under the prefix)"), shQuote(in.Path))
+		pro := fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit %[4]d; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
+			shQuote(src), shQuote(InputNotFoundPrefix+"input "+in.From+": not found (no blobs under the prefix)"), shQuote(in.Path), InputNotFoundExit)
 		return []ResourceFile{rf}, pro, nil
 	case compiler.InputFile:
 		files, ok := m.opt.Staged[in.From]
