@@ -71,8 +71,9 @@ Ctrl-C. The run's state is kept in .bmc/runs/<run-id>/: the program, an
 append-only journal, and each task's working directory and logs. An
 interrupted or failed run continues with bmc resume.
 
-Exit status: 0 every task succeeded, 1 a task or the callback failed or the
-spec is invalid, 2 usage error, 3 internal error, 130 cancelled.`,
+Exit status: 0 every task succeeded, 1 a task or the callback failed, or the
+spec or the backend's configuration (account, pool, storage) is wrong, 2 usage
+error, 3 internal error, 130 cancelled.`,
 		Example: `  bmc run examples/hello.yaml
   bmc run examples/genomics.yaml --set samples='[s1, s2]' --slots 4
   bmc run examples/failing.yaml --keep-going
@@ -488,8 +489,12 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 	shown := 0
 	for i, t := range o.Tasks {
 		if t.State == executor.Failed && shown < 20 {
-			fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; bmc logs %s %s --stderr)\n", plan.Program.Tasks[i].ID, t.Reason, t.Attempts, plural(t.Attempts), id, plan.Program.Tasks[i].ID)
 			shown++
+			if t.Attempts == 0 { // it never ran: no logs to point at
+				fmt.Fprintf(w, "  failed  %s: %s\n", plan.Program.Tasks[i].ID, t.Reason)
+				continue
+			}
+			fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; bmc logs %s %s --stderr)\n", plan.Program.Tasks[i].ID, t.Reason, t.Attempts, plural(t.Attempts), id, plan.Program.Tasks[i].ID)
 		}
 	}
 	if f := res.Finalize; f != nil {
