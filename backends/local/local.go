@@ -607,8 +607,8 @@ func (b *Backend) uploadLogs(ctx context.Context, a *executor.Attempt, taskDir s
 // driving the run: bmc was killed (SIGKILL, an out-of-memory kill, a CI
 // runner's timeout) and could not stop its tasks.
 type Leftover struct {
-	PID  int
-	Task string
+	PID  int    `json:"pid"`
+	Task string `json:"task,omitempty"`
 }
 
 // Leftovers finds the processes that carry a run's id in their

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -277,7 +276,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		case <-followed:
 			return
 		}
-		sctx, sstop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		sctx, sstop := signal.NotifyContext(context.Background(), cancelSignals()...)
 		defer sstop()
 		select {
 		case <-sctx.Done():

@@ -73,8 +73,11 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	}
 	defer unlock()
 	n, err := stopLeftovers(cmd.OutOrStdout(), id, st)
+	if err != nil {
+		return err
+	}
 	if n == 0 {
 		return notRunning
 	}
-	return err
+	return nil
 }

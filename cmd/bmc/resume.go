@@ -52,12 +52,8 @@ with --set (the same value, or the same URL with a new signature).`,
 			if err != nil {
 				return err
 			}
-			if meta.Redacted {
-				if prog, err = restoreSecrets(meta, prog, &o.set); err != nil {
-					return err
-				}
-			} else if len(o.set.values) > 0 {
-				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
+			if err := checkProgress(o.progress); err != nil {
+				return err
 			}
 			prev, err := executor.LoadState(dir)
 			if err != nil {
@@ -66,8 +62,13 @@ with --set (the same value, or the same URL with a new signature).`,
 			if prev.Status == "running" {
 				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is in progress", meta.ID)}
 			}
-			if err := checkProgress(o.progress); err != nil {
-				return err
+			// Last of the checks, as it compiles the spec again.
+			if meta.Redacted {
+				if prog, err = restoreSecrets(meta, prog, &o.set); err != nil {
+					return err
+				}
+			} else if len(o.set.values) > 0 {
+				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
 			}
 			if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
 				o.slots = meta.Slots

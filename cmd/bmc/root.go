@@ -46,17 +46,22 @@ func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return &usageError{fmt.Errorf(format, args...)} }
 
-// Main runs bmc with os.Args and returns the exit code.
-func Main() int {
+// cancelSignals are the signals that cancel a run: Ctrl-C, bmc cancel's
+// SIGTERM, and a closed terminal, which stops a run as Ctrl-C does (its
+// tasks are stopped and journaled as cancelled, and the finalize step and
+// callback run, rather than the tasks running on with no bmc to record
+// them). Under nohup, SIGHUP stays ignored.
+func cancelSignals() []os.Signal {
 	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
-	// A closed terminal stops a run as Ctrl-C does: its tasks are stopped
-	// and journaled as cancelled, and the finalize step and callback run,
-	// rather than the tasks running on with no bmc to record them. Under
-	// nohup, SIGHUP stays ignored.
 	if !signal.Ignored(syscall.SIGHUP) {
 		sigs = append(sigs, syscall.SIGHUP)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), sigs...)
+	return sigs
+}
+
+// Main runs bmc with os.Args and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), cancelSignals()...)
 	defer stop()
 	// BMC_CPUPROFILE=file profiles bmc itself, for its developers.
 	if path := os.Getenv("BMC_CPUPROFILE"); path != "" {

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
@@ -231,6 +230,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 // cancel (or the first, if the tasks were cancelled) cuts them short.
 type cancelWatch struct {
 	w         io.Writer
+	runCtx    context.Context
 	sigs      chan os.Signal
 	quit      chan struct{}
 	ctx       context.Context
@@ -244,16 +244,9 @@ type cancelWatch struct {
 // runCtx; w is told when one is put off until the finalize step and the
 // callback are done.
 func watchCancels(runCtx context.Context, w io.Writer) *cancelWatch {
-	// Looked at before the signals are watched, so that no cancel counts
-	// twice.
-	c := &cancelWatch{w: w, sigs: make(chan os.Signal, 1), quit: make(chan struct{}), seen: runCtx.Err() != nil}
+	c := &cancelWatch{w: w, runCtx: runCtx, sigs: make(chan os.Signal, 1), quit: make(chan struct{})}
 	c.ctx, c.cut = context.WithCancel(context.Background())
-	// The signals Main cancels the run's context on.
-	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
-	if !signal.Ignored(syscall.SIGHUP) {
-		sigs = append(sigs, syscall.SIGHUP)
-	}
-	signal.Notify(c.sigs, sigs...)
+	signal.Notify(c.sigs, cancelSignals()...)
 	go func() {
 		for {
 			select {
@@ -288,6 +281,9 @@ func (c *cancelWatch) finishing() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.tasksOver = true
+	// A cancel that reached only the run's context (before the watch
+	// began) counts too: the next one cuts the finalize step short.
+	c.seen = c.seen || c.runCtx.Err() != nil
 	return c.ctx
 }
 

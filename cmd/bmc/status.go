@@ -53,14 +53,16 @@ on: status names them, on each task's row and, with --output json, as
 			st := row.State
 			// What a killed bmc left running: the journal says those
 			// tasks were interrupted, but their processes go on.
-			var left []leftover
+			// (A Batch run no bmc follows reads "detached", not
+			// "interrupted".)
+			var left []local.Leftover
 			stale := map[string]int{} // task (or "finalize") -> processes
-			if _, batch := isBatchRun(dir); !batch && st.Status == "interrupted" {
+			if st.Status == "interrupted" {
 				if ls, _ := local.Leftovers(row.ID, st.WasRunning); len(ls) > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: bmc resume %s stops them and runs those tasks again; bmc cancel %s stops them\n",
 						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), row.ID, row.ID)
+					left = ls
 					for _, l := range ls {
-						left = append(left, leftover{PID: l.PID, Task: l.Task})
 						stale[l.Task]++
 					}
 				}
@@ -82,7 +84,7 @@ on: status names them, on each task's row and, with --output json, as
 					Run       *executor.RunState   `json:"run"`
 					Tasks     []executor.TaskState `json:"taskStates"`
 					Finalize  *executor.TaskState  `json:"finalize,omitempty"`
-					Leftovers []leftover           `json:"leftovers,omitempty"`
+					Leftovers []local.Leftover     `json:"leftovers,omitempty"`
 				}{row, st, tasks, st.Finalize, left})
 			}
 			if output != "text" {
@@ -125,12 +127,6 @@ on: status names them, on each task's row and, with --output json, as
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&all, "all", false, "list every task")
 	return cmd
-}
-
-// leftover is a process a killed bmc left running, in status's JSON.
-type leftover struct {
-	PID  int    `json:"pid"`
-	Task string `json:"task,omitempty"`
 }
 
 // withStale notes in t's reason that n processes of it still run,
