@@ -997,6 +997,16 @@ type NodeResult struct {
 	Error    string                   `json:"error,omitempty"`
 }
 
+// Result is the run's result as the executor gives it, from what the job
+// manager task left: a callback it could not deliver fails the run.
+func (nr *NodeResult) Result() *executor.RunResult {
+	res := &executor.RunResult{Status: nr.Status, Body: nr.Body, Finalize: nr.Finalize, Callback: nr.Callback}
+	if cb := nr.Callback; cb != nil && !cb.Delivered {
+		res.CallbackErr = errors.New(cb.Err)
+	}
+	return res
+}
+
 // NodeTask is a task's outcome as the node saw it.
 type NodeTask struct {
 	ID       string         `json:"id"`

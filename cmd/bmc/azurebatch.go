@@ -350,7 +350,8 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	if nr.Body.RunID != "" {
 		body = nr.Body
 	}
-	res := &executor.RunResult{Status: nr.Status, Body: body, Finalize: nr.Finalize, Callback: nr.Callback}
+	res := nr.Result()
+	res.Body = body
 	// The run directory holds the summary, as after a local run.
 	if b, err := json.MarshalIndent(body, "", "  "); err == nil {
 		if err := os.WriteFile(filepath.Join(run.Dir, executor.SummaryFile), append(b, '\n'), 0o644); err != nil {
@@ -361,7 +362,7 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 		res.Status = body.Status
 	}
 	if f := nr.Finalize; f != nil {
-		rec := executor.Record{Type: executor.RecordFinalizeFinished, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
+		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
 		if err := j.Append(rec); err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -374,7 +375,6 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 		st, reason := executor.Succeeded, ""
 		if !cb.Delivered {
 			st, reason = executor.Failed, cb.Err
-			res.CallbackErr = errors.New(cb.Err)
 		}
 		emit(executor.Event{Type: executor.EventCallback, State: st, Reason: reason})
 	}

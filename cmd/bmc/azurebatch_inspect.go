@@ -114,17 +114,13 @@ func journalPoolOutcome(dir string, nr *azurebatch.NodeResult) error {
 			return err
 		}
 	}
-	// The run's status as the client that followed it would journal it.
-	res := executor.RunResult{Status: nr.Status}
 	if cb := nr.Callback; cb != nil {
 		if err := j.AppendAsync(executor.Record{Type: executor.RecordCallback, Data: rawJSON(cb)}); err != nil {
 			return err
 		}
-		if !cb.Delivered {
-			res.CallbackErr = errors.New(cb.Err)
-		}
 	}
-	return j.Append(executor.Record{Type: executor.RecordRunFinished, Time: nr.Body.FinishedAt, State: string(res.Final()), Data: rawJSON(nr.Body.Tasks)})
+	// The run's status as the client that followed it would journal it.
+	return j.Append(executor.Record{Type: executor.RecordRunFinished, Time: nr.Body.FinishedAt, State: string(nr.Result().Final()), Data: rawJSON(nr.Body.Tasks)})
 }
 
 // batchLogs prints a task's log from its node through the task file API.

@@ -2,13 +2,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
-	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
 
@@ -71,14 +69,9 @@ pool's managed identity. People do not run it by hand.`,
 				return &exitError{code: exitInternal, err: err}
 			}
 			c2 := res.Body.Tasks
-			// The run's status as the client will journal it: a run
-			// whose callback was not delivered failed.
-			rr := executor.RunResult{Status: res.Status}
-			if res.Callback != nil && !res.Callback.Delivered {
-				rr.CallbackErr = errors.New(res.Callback.Err)
-			}
+			// The run's status as the client will journal it.
 			fmt.Fprintf(cmd.OutOrStdout(), "bmc: %s %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d\n",
-				cfg.RunID, rr.Final(), c2.Succeeded, c2.Failed, c2.Skipped, c2.Cancelled, c2.Total)
+				cfg.RunID, res.Result().Final(), c2.Succeeded, c2.Failed, c2.Skipped, c2.Cancelled, c2.Total)
 			if res.Callback != nil && !res.Callback.Delivered {
 				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: callback not delivered: %s\n", res.Callback.Err)
 			}
