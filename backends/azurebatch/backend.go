@@ -948,7 +948,9 @@ func CancelJob(ctx context.Context, c *Client, jobID string) error {
 	if err != nil {
 		return err
 	}
-	if j.State == JobStateCompleted || j.State == JobStateTerminating {
+	// A job being deleted has ended too: Batch refuses to terminate or
+	// disable it (409).
+	if j.State == JobStateCompleted || j.State == JobStateTerminating || j.State == JobStateDeleting {
 		return fmt.Errorf("job %s: %w", jobID, ErrJobEnded)
 	}
 	b := newBackend(BackendOptions{Client: c})
