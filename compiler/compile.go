@@ -261,10 +261,10 @@ func (c *compiler) params2() {
 				}
 				c.params[k.Str] = v
 			} else if d := p.Get("default"); d != nil {
-				if d.Kind == schema.KindNull {
+				if holdsNull(d.Value()) {
 					// A null would stay unfilled, as a value known only
 					// at run time does, and reach the task as ${{ }} text.
-					c.errorf(d, []any{"params", k.Str, "default"}, "param %q: a default of null is no value; write \"\" for the empty string, or leave default out to make the param required", k.Str)
+					c.errorf(d, []any{"params", k.Str, "default"}, "param %q: a default holding null is no value; write \"\" for the empty string, or leave default out to make the param required", k.Str)
 					c.missing[k.Str] = true
 					continue
 				}
@@ -577,6 +577,25 @@ func holdsExpr(v any) bool {
 	case map[string]any:
 		for k, e := range v {
 			if strings.Contains(k, "${{") || holdsExpr(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// holdsNull reports whether a param value is, or holds, a null: it would
+// stay unfilled, as a value known only at run time does, and reach the
+// task as ${{ }} text.
+func holdsNull(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return slices.ContainsFunc(v, holdsNull)
+	case map[string]any:
+		for _, e := range v {
+			if holdsNull(e) {
 				return true
 			}
 		}

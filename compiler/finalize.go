@@ -82,7 +82,7 @@ func (c *compiler) finalize() {
 }
 
 // CheckHeader rejects a header field net/http would refuse to send: a
-// name that is not an HTTP token, or a value holding a line break or NUL.
+// name that is not an HTTP token, or a value holding a control character.
 // The error names the field, never its value.
 func CheckHeader(k, v string) error {
 	if k == "" {
@@ -94,8 +94,11 @@ func CheckHeader(k, v string) error {
 			return fmt.Errorf("invalid header name %q", k)
 		}
 	}
-	if strings.ContainsAny(v, "\r\n\x00") {
-		return fmt.Errorf("invalid value for header %q", k)
+	for i := 0; i < len(v); i++ {
+		// net/http refuses control characters other than tab.
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return fmt.Errorf("invalid value for header %q", k)
+		}
 	}
 	return nil
 }

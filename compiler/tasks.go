@@ -62,7 +62,7 @@ type taskSpec struct {
 // time match any text (matrix members' suffixes too).
 func idPattern(id *template, s *scope) *regexp.Regexp {
 	var b strings.Builder
-	b.WriteString("(?i)^")
+	b.WriteString("^")
 	for _, p := range id.parts {
 		if p.path == nil {
 			b.WriteString(regexp.QuoteMeta(p.lit))
@@ -349,11 +349,13 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 			c.exprErr(ts.depNodes[j], p("dependsOn", j), err)
 		}
 	}
-	if len(c.diags) > before {
+	// A matrix key whose values were refused (by the schema, before
+	// this task's own checks) drops the task too.
+	if len(c.diags) > before || len(ts.badMatrix) > 0 {
 		// Dropped; its dependsOn names written out are still checked,
 		// once the ids of the tasks that compiled are known.
 		for j, t := range ts.deps {
-			if t.constant() {
+			if t.constant() && !t.bad {
 				c.droppedDeps = append(c.droppedDeps, droppedDep{spec: ts, j: j, name: str(ts.depNodes[j])})
 			}
 		}
@@ -661,9 +663,13 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any) []Output {
 		pat, patUnk, _ := o.path.eval(s)
 		to, unk, _ := o.to.eval(s)
 		pp := append(slices.Clip(path), j, "path")
-		if c.checkRelPath(o.pathNode, pp, pat, "output path") && !patUnk && !strings.Contains(pat, "${{") {
-			// What collecting the outputs would refuse, after the task
-			// ran, is refused now.
+		// What collecting the outputs would refuse, after the task ran, is
+		// refused now. checkRelPath has refused absolute and escaping
+		// patterns; the rest that can fail hold a [ or name the directory
+		// itself, and only those are parsed: a sweep's every member has a
+		// pattern of its own.
+		if c.checkRelPath(o.pathNode, pp, pat, "output path") && !patUnk && !strings.Contains(pat, "${{") &&
+			(strings.IndexByte(pat, '[') >= 0 || namesDir(pat)) {
 			if err := filepattern.Check(pat); err != nil {
 				c.errorOnce(o.pathNode, pp, "output path: %v", err)
 			}
@@ -675,6 +681,9 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any) []Output {
 	}
 	return out
 }
+
+// namesDir reports whether a relative path names the directory itself.
+func namesDir(p string) bool { return path.Clean(p) == "." }
 
 // hasher computes task content hashes with a canonical, length-prefixed
 // encoding: cheaper than JSON and unambiguous.
