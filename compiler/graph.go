@@ -32,8 +32,7 @@ func matrixDesc(m map[string]any, keys []string) string {
 
 // checkIDs checks ids after expansion: characters, length, and
 // case-insensitive uniqueness (Azure Batch's rule), with groups.
-func (c *compiler) checkIDs(specs []*taskSpec) bool {
-	before := len(c.diags)
+func (c *compiler) checkIDs(specs []*taskSpec) {
 	type owner struct {
 		spec   *taskSpec
 		member int
@@ -98,7 +97,6 @@ func (c *compiler) checkIDs(specs []*taskSpec) bool {
 			c.errorf(g.idNode, []any{"tasks", g.i, "id"}, "duplicate matrix group %q", c.prog.Tasks[g.first].Group)
 		}
 	}
-	return len(c.diags) == before
 }
 
 // resolveDeps turns dependsOn names into task ids and group ids.
