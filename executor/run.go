@@ -195,28 +195,28 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	// anything; the scan below queues every task with nothing to wait
 	// for, once.
 	s.initializing = true
+	prev := opts.Previous
 	for i := range s.tasks {
-		if plan.Done[i] {
+		var ts *TaskState
+		if prev != nil {
+			ts = prev.Tasks[s.tasks[i].ID]
+		}
+		switch {
+		case plan.Done[i]:
 			s.release(int32(i))
-			if prev := opts.Previous; prev != nil {
-				if ts := prev.Tasks[s.tasks[i].ID]; ts != nil {
-					s.out[i].Attempts, s.out[i].ExitCode, s.out[i].Outputs = ts.Attempts, ts.ExitCode, ts.Outputs
-					s.out[i].Start, s.out[i].End = ts.Start, ts.End
-				}
+			if ts != nil {
+				s.out[i].Attempts, s.out[i].ExitCode, s.out[i].Outputs = ts.Attempts, ts.ExitCode, ts.Outputs
+				s.out[i].Start, s.out[i].End = ts.Start, ts.End
 			}
+		case ts != nil && ts.Attempts > 0:
+			// Run again: its attempts are numbered on from the last.
+			if s.earlier == nil {
+				s.earlier = make([]int, n)
+			}
+			s.earlier[i] = ts.Attempts
 		}
 	}
 	s.initializing = false
-	if prev := opts.Previous; prev != nil {
-		for i := range s.tasks {
-			if ts := prev.Tasks[s.tasks[i].ID]; ts != nil && ts.Attempts > 0 && !plan.Done[i] {
-				if s.earlier == nil {
-					s.earlier = make([]int, n)
-				}
-				s.earlier[i] = ts.Attempts
-			}
-		}
-	}
 	for i := range s.tasks {
 		if !plan.Done[i] && s.waiting[i] == 0 {
 			heap.Push(&s.ready, int32(i))
