@@ -43,6 +43,22 @@ type PollResult struct {
 	// Cancelled says the run was cancelled by someone else (bmc cancel
 	// from another machine): the executor stops as after its own Cancel.
 	Cancelled bool
+	// Stopped, when set, says the backend stopped the run itself, for a
+	// failure of the run rather than a cancellation (tasks it could not
+	// take): the executor settles the tasks it names as failed, then
+	// waits for the stopped tasks as after a cancellation, and the run
+	// reads failed, not cancelled. Reported once is enough.
+	Stopped *RunStop
+}
+
+// RunStop is why a backend stopped a run that failed as a whole.
+type RunStop struct {
+	// Why ends the reason of each task the stop cancels, after
+	// "cancelled": ": the run stopped because ...".
+	Why string
+	// Failed are the tasks that failed without running, by id, with why
+	// (for example "not submitted: ..."). Their dependents are skipped.
+	Failed map[string]string
 }
 
 // TaskUpdate is a task's state as a native backend reports it.
@@ -148,28 +164,38 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 	// run still has to be stopped and followed.
 	bctx := context.WithoutCancel(ctx)
 	var (
-		canceled    bool
+		stopping    bool // the run is being stopped: cancelled, or by the backend
+		canceled    bool // the run is being stopped as cancelled
 		cancelAt    time.Time
-		polledSince bool // a poll completed after the cancellation
+		polledSince bool // a poll completed after the stop began
 	)
-	cancel := func(why string) {
+	cancel := func() {
 		if canceled {
 			return
 		}
-		canceled, cancelAt, polledSince = true, now(), false
-		tr.stopCause = why
+		canceled = true
+		if !stopping {
+			stopping, cancelAt, polledSince = true, now(), false
+		}
 		cctx, stop := context.WithTimeout(bctx, grace)
 		defer stop()
 		if err := be.Cancel(cctx); err != nil {
 			log.Warn("cancelling the run failed", "run", run.ID, "err", err)
 		}
 	}
+	stopped := func(rs *RunStop) {
+		if stopping {
+			return
+		}
+		stopping, cancelAt, polledSince = true, now(), false
+		tr.stop(rs)
+	}
 	if err := be.Submit(ctx, plan, run); err != nil {
 		if ctx.Err() == nil {
 			return nil, err
 		}
 		log.Warn("run cancelled while it was being submitted", "run", run.ID, "err", err)
-		cancel("run cancelled")
+		cancel()
 	}
 
 	poll := time.NewTimer(0)
@@ -186,12 +212,12 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 		select {
 		case <-done:
 			done = nil
-			cancel("run cancelled")
+			cancel()
 			continue
 		case <-opts.Stop:
-			if canceled {
+			if stopping {
 				tr.settleRest("cancelled: bmc stopped waiting for the backend")
-				o.Canceled = true
+				o.Canceled = canceled
 				return tr.outcome(o, now()), nil
 			}
 		case <-tick:
@@ -202,7 +228,7 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 		// A cancellation that came with the timer goes first.
 		if done != nil && ctx.Err() != nil {
 			done = nil
-			cancel("run cancelled")
+			cancel()
 		}
 		pctx, stop := context.WithTimeout(bctx, max(4*interval, time.Minute))
 		res, err := be.Poll(pctx)
@@ -212,15 +238,20 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 			errs++
 			log.Warn("polling the backend failed", "run", run.ID, "err", err, "failures in a row", errs)
 			if errs >= maxErrs {
-				if canceled {
+				if stopping {
 					tr.settleRest("cancelled: the backend could not be reached to confirm")
-					o.Canceled = true
+					o.Canceled = canceled
 					return tr.outcome(o, now()), nil
 				}
 				return nil, fmt.Errorf("following the run on the %s backend: %w", plan.Backend, err)
 			}
 		default:
 			errs = 0
+			if res.Stopped != nil {
+				// Settled first: the updates of this poll may be the
+				// tasks the stop ended.
+				stopped(res.Stopped)
+			}
 			for _, u := range res.Updates {
 				tr.Apply(u)
 			}
@@ -228,18 +259,18 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 				o.Canceled = canceled
 				return tr.outcome(o, now()), nil
 			}
-			if canceled {
+			if stopping {
 				polledSince = true
 			}
-			if res.Cancelled && !canceled {
+			if res.Cancelled && !stopping {
 				// Cancelled elsewhere: what the backend stopped shows in
 				// the next poll.
-				cancel("run cancelled")
+				cancel()
 			}
 		}
-		if canceled && (polledSince && tr.counts.Running == 0 || now().Sub(cancelAt) > grace) {
+		if stopping && (polledSince && tr.counts.Running == 0 || now().Sub(cancelAt) > grace) {
 			tr.settleRest("cancelled")
-			o.Canceled = true
+			o.Canceled = canceled
 			return tr.outcome(o, now()), nil
 		}
 		poll.Reset(interval)
@@ -256,7 +287,9 @@ type Tracker struct {
 	out       []TaskOutcome
 	counts    Counts
 	groupDead []bool
-	stopCause string
+	// stopWhy ends the reasons of the tasks a stop by the backend
+	// cancels.
+	stopWhy string
 
 	j      *Journal
 	events Sink
@@ -382,6 +415,9 @@ func (tr *Tracker) Apply(u TaskUpdate) {
 	default:
 		return
 	}
+	if u.State == Canceled && tr.stopWhy != "" {
+		u.Reason += tr.stopWhy
+	}
 	o.ExitCode, o.Reason, o.End = u.ExitCode, u.Reason, u.End
 	if o.End.IsZero() {
 		o.End = tr.now()
@@ -454,10 +490,29 @@ func (tr *Tracker) settleRest(reason string) {
 	for i := range tr.out {
 		switch tr.out[i].State {
 		case Pending:
-			tr.settle(int32(i), Canceled, "cancelled before it started")
+			tr.settle(int32(i), Canceled, "cancelled before it started"+tr.stopWhy)
 		case Running:
 			tr.out[i].End = tr.now()
-			tr.settle(int32(i), Canceled, reason)
+			tr.settle(int32(i), Canceled, reason+tr.stopWhy)
 		}
+	}
+}
+
+// stop takes the backend's stop of a run that failed: the tasks it names
+// fail without an attempt, their dependents are skipped, and the tasks
+// the stop cancels say why from then on.
+func (tr *Tracker) stop(rs *RunStop) {
+	tr.stopWhy = rs.Why
+	var failed []int32
+	for i, t := range tr.plan.Program.Tasks {
+		reason, ok := rs.Failed[t.ID]
+		if !ok || tr.out[i].State != Pending {
+			continue // the backend has it after all: it reports it
+		}
+		tr.settle(int32(i), Failed, reason)
+		failed = append(failed, int32(i))
+	}
+	for _, i := range failed {
+		tr.skipDependents(i)
 	}
 }

@@ -248,3 +248,78 @@ func TestFillTask(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 }
+
+// TestRunNativeStoppedByBackend: a backend that stopped the run itself
+// (tasks it could not take) makes a failed run, not a cancelled one. The
+// tasks it names fail without an attempt, their dependents are skipped,
+// and the tasks the stop ends say why, in the outcome, the journal and
+// the events alike, each task ending once.
+func TestRunNativeStoppedByBackend(t *testing.T) {
+	plan := nativePlan()
+	stop := &RunStop{Why: ": the run stopped because 1 of its tasks could not be submitted", Failed: map[string]string{"a": "not submitted: InternalError: busy"}}
+	be := &scriptedNative{polls: []func() (PollResult, error){
+		updates(TaskUpdate{ID: "e", State: Running, Attempts: 1}, TaskUpdate{ID: "g-1", State: Succeeded, Attempts: 1}),
+		func() (PollResult, error) {
+			return PollResult{Stopped: stop, Updates: []TaskUpdate{{ID: "e", State: Canceled, Attempts: 1, Reason: "cancelled"}}}, nil
+		},
+		func() (PollResult, error) { return PollResult{Stopped: stop}, nil }, // again: taken once
+	}}
+	dir := t.TempDir()
+	j, err := OpenJournal(filepath.Join(dir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log eventLog
+	o, err := RunNative(t.Context(), plan, be, &RunInfo{ID: "r", Dir: dir}, j, NativeOptions{PollInterval: time.Millisecond, Events: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	type st struct {
+		State    State
+		Attempts int
+		Reason   string
+	}
+	got := map[string]st{}
+	for i, tk := range o.Tasks {
+		got[plan.Program.Tasks[i].ID] = st{tk.State, tk.Attempts, tk.Reason}
+	}
+	want := map[string]st{
+		"a":   {Failed, 0, "not submitted: InternalError: busy"},
+		"b":   {Skipped, 0, "skipped: upstream a failed"},
+		"e":   {Canceled, 1, "cancelled" + stop.Why},
+		"g-1": {Succeeded, 1, ""},
+		"g-2": {Canceled, 0, "cancelled before it started" + stop.Why},
+		"d":   {Canceled, 0, "cancelled before it started" + stop.Why},
+		"d2":  {Canceled, 0, "cancelled before it started" + stop.Why},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("outcome (-want +got):\n%s", diff)
+	}
+	if o.Canceled || be.cancels != 0 {
+		t.Errorf("cancelled %v, %d cancels: the backend stopped the run itself", o.Canceled, be.cancels)
+	}
+	if s := Summarize(plan, &RunInfo{ID: "r"}, o); s.Status != CallbackFailed {
+		t.Errorf("status %s", s.Status)
+	}
+	ended := map[string][]State{}
+	for _, e := range log.all() {
+		if e.Type == EventTaskFinished || e.Type == EventTaskSkipped {
+			ended[e.Task] = append(ended[e.Task], e.State)
+		}
+	}
+	for id, w := range want {
+		if w.State != Succeeded && (len(ended[id]) != 1 || ended[id][0] != w.State) {
+			t.Errorf("%s: events %v, want one %s", id, ended[id], w.State)
+		}
+	}
+	state, err := LoadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, w := range want {
+		if ts := state.Tasks[id]; ts == nil || ts.State != w.State || ts.Reason != w.Reason {
+			t.Errorf("journal: %s %+v, want %+v", id, ts, w)
+		}
+	}
+}

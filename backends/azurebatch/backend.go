@@ -112,36 +112,21 @@ type SubmitFailure struct {
 	Err error
 }
 
-// Settle turns the outcome RunNative gives a run whose submission failed,
-// which reads as cancelled, into the run's real outcome: the missing
-// tasks failed, with no exit code, and the tasks the stopped job
-// cancelled say why. It returns the indexes of the tasks it changed.
-func (f *SubmitFailure) Settle(plan *planner.Plan, o *executor.Outcome) []int {
-	missing := make(map[string]bool, len(f.Missing))
-	for _, id := range f.Missing {
-		missing[id] = true
+// RunStop is the failure as the executor takes it: the tasks the job
+// lacks failed as not submitted, with no exit code, and the tasks the
+// stopped job cancels say why.
+func (f *SubmitFailure) RunStop() *executor.RunStop {
+	rs := &executor.RunStop{
+		Why:    fmt.Sprintf(": the run stopped because %d of its tasks could not be submitted", len(f.Missing)),
+		Failed: make(map[string]string, len(f.Missing)),
 	}
-	why := fmt.Sprintf(": the run stopped because %d of its tasks could not be submitted", len(f.Missing))
 	if len(f.Missing) == 0 {
-		why = ": the run stopped because its tasks could not all be submitted"
+		rs.Why = ": the run stopped because its tasks could not all be submitted"
 	}
-	o.Canceled = false
-	var changed []int
-	for i := range o.Tasks {
-		t := &o.Tasks[i]
-		if t.State != executor.Canceled {
-			continue
-		}
-		if missing[plan.Program.Tasks[i].ID] {
-			t.State, t.ExitCode, t.Reason = executor.Failed, nil, "not submitted: "+f.Cause
-			o.Counts.Cancelled--
-			o.Counts.Failed++
-		} else {
-			t.Reason += why
-		}
-		changed = append(changed, i)
+	for _, id := range f.Missing {
+		rs.Failed[id] = "not submitted: " + f.Cause
 	}
-	return changed
+	return rs
 }
 
 // Backend runs plans as Batch jobs. It is used from one goroutine.
@@ -367,7 +352,7 @@ func (b *Backend) learnFailure(ctx context.Context, j *BatchJob) {
 }
 
 // noteFailure records a failed submission, with the plan's tasks the job
-// lacks: polls then end the run as a cancel from elsewhere would.
+// lacks: polls then report the run stopped, and failed.
 func (b *Backend) noteFailure(ctx context.Context, f *SubmitFailure) {
 	b.failure, b.external = f, true
 	have := map[string]bool{}
@@ -683,6 +668,8 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 		b.lagging = 0
 	}
 	switch {
+	case b.failure != nil:
+		res.Stopped = b.failure.RunStop()
 	case b.external:
 		res.Cancelled = true
 	case ended && !b.cancelled:

@@ -112,10 +112,6 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 			o.Tasks[i].State, o.Tasks[i].Reason = executor.Canceled, "the finalize step could not follow the run: "+err.Error()
 		}
 		o.Counts.Cancelled, o.Counts.Pending = o.Counts.Total, 0
-	} else if f := be.SubmitFailure(); f != nil {
-		// The submitter could not add every task and stopped the job:
-		// the run failed, it was not cancelled.
-		f.Settle(plan, o)
 	}
 	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
 	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +39,8 @@ func TestSubmitFailure(t *testing.T) {
 	run := &executor.RunInfo{ID: "partial-run", Workload: "partial", Dir: t.TempDir()}
 	var stats SubmitStats
 	be := NewBackend(BackendOptions{Client: c, OnSubmitted: func(s SubmitStats) { stats = s }})
-	o, err := executor.RunNative(t.Context(), plan, be, run, nil, executor.NativeOptions{PollInterval: 20 * time.Millisecond})
+	var events eventLog
+	o, err := executor.RunNative(t.Context(), plan, be, run, nil, executor.NativeOptions{PollInterval: 20 * time.Millisecond, Events: &events})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,12 +78,26 @@ func TestSubmitFailure(t *testing.T) {
 		j.ExecutionInfo == nil || j.ExecutionInfo.TerminateReason != "bmc: the tasks could not all be added" {
 		t.Errorf("job metadata %+v, execution %+v", j.Metadata, j.ExecutionInfo)
 	}
-	f.Settle(plan, o)
 	t.Logf("%d of %d tasks not added; counts %+v", len(missing), len(prog.Tasks), o.Counts)
 	checkSubmitFailed(t, plan, o.Canceled, executor.Summarize(plan, run, o), missing, f.Cause)
 	for i, tk := range o.Tasks {
 		if tk.State == executor.Canceled && !strings.HasSuffix(tk.Reason, fmt.Sprintf("the run stopped because %d of its tasks could not be submitted", len(missing))) {
 			t.Errorf("%s cancelled: %q", prog.Tasks[i].ID, tk.Reason)
+		}
+	}
+
+	// The events said so as it happened: each task ended once, the
+	// missing ones failed, never cancelled first.
+	ended := map[string][]executor.State{}
+	for _, e := range events.list {
+		if e.Type == executor.EventTaskFinished || e.Type == executor.EventTaskSkipped {
+			ended[e.Task] = append(ended[e.Task], e.State)
+		}
+	}
+	for i, tk := range o.Tasks {
+		id := prog.Tasks[i].ID
+		if got := ended[id]; tk.State != executor.Succeeded && !slices.Equal(got, []executor.State{tk.State}) {
+			t.Errorf("%s: events %v, outcome %s", id, got, tk.State)
 		}
 	}
 
@@ -103,7 +119,8 @@ func TestSubmitFailure(t *testing.T) {
 
 // checkSubmitFailed checks the summary of a run whose missing tasks were
 // never added: it failed, they failed as not submitted with no exit code,
-// and every other task succeeded or was cancelled saying why.
+// and every other task succeeded, was skipped behind one of them, or was
+// cancelled saying why.
 func checkSubmitFailed(t *testing.T, plan *planner.Plan, cancelled bool, body executor.CallbackBody, missing []string, cause string) {
 	t.Helper()
 	if cancelled || body.Status != executor.CallbackFailed || body.Tasks.Failed != len(missing) {
@@ -121,7 +138,19 @@ func checkSubmitFailed(t *testing.T, plan *planner.Plan, cancelled bool, body ex
 	if !slices.Equal(failed, want) {
 		t.Errorf("failed %v, want the missing tasks %v", failed, want)
 	}
-	if body.Tasks.Succeeded+body.Tasks.Cancelled+body.Tasks.Failed != len(plan.Program.Tasks) {
+	if body.Tasks.Succeeded+body.Tasks.Cancelled+body.Tasks.Skipped+body.Tasks.Failed != len(plan.Program.Tasks) {
 		t.Errorf("counts %+v", body.Tasks)
 	}
+}
+
+// eventLog keeps the events of a run.
+type eventLog struct {
+	mu   sync.Mutex
+	list []executor.Event
+}
+
+func (l *eventLog) Event(e executor.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.list = append(l.list, e)
 }

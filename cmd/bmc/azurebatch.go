@@ -295,17 +295,6 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if err != nil {
 		return notSubmitted(ctx, j, be, err)
 	}
-	if f := be.SubmitFailure(); f != nil {
-		// The tracker journaled the tasks the stopped job never ran as
-		// cancelled: journal why, and that those Batch lacks failed.
-		for _, i := range f.Settle(plan, outcome) {
-			t := outcome.Tasks[i]
-			rec := executor.Record{Type: executor.RecordTaskFinished, Time: t.End.UTC(), Task: plan.Program.Tasks[i].ID, Attempt: t.Attempts, State: string(t.State), ExitCode: t.ExitCode, Reason: t.Reason}
-			if err := j.AppendAsync(rec); err != nil {
-				return fmt.Errorf("journal: %w", err)
-			}
-		}
-	}
 	fctx := cancels.finishing()
 	var res *executor.RunResult
 	if node != nil {
