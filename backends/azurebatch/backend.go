@@ -110,6 +110,10 @@ type SubmitFailure struct {
 	// Err is the error adding the tasks gave; only the submitting client
 	// has it.
 	Err error
+	// Added says every task was added, and what failed was marking the
+	// job submitted (without the mark the job would never end by
+	// itself); only the submitting client knows it.
+	Added bool
 }
 
 // RunStop is the failure as the executor takes it: the tasks the job
@@ -120,7 +124,10 @@ func (f *SubmitFailure) RunStop() *executor.RunStop {
 		Why:    fmt.Sprintf(": the run stopped because %d of its tasks could not be submitted", len(f.Missing)),
 		Failed: make(map[string]string, len(f.Missing)),
 	}
-	if len(f.Missing) == 0 {
+	switch {
+	case f.Added:
+		rs.Why = ": the run stopped because its job could not be marked submitted"
+	case len(f.Missing) == 0:
 		rs.Why = ": the run stopped because its tasks could not all be submitted"
 	}
 	for _, id := range f.Missing {
@@ -300,6 +307,7 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 	}
 	b.created = true
 	res, err := b.c.AddTasks(ctx, b.jobID, m.Tasks, b.opt.Parallel)
+	added := err == nil
 	if err != nil {
 		err = fmt.Errorf("add the tasks: %w", err)
 	} else if err = b.markSubmitted(ctx, m.Job.Metadata, SubmittedAll); err != nil {
@@ -316,7 +324,7 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 		return err
 	}
 	if err != nil {
-		b.failSubmission(bctx, m.Job.Metadata, err)
+		b.failSubmission(bctx, m.Job.Metadata, err, added)
 	}
 	if b.opt.OnSubmitted != nil {
 		b.opt.OnSubmitted(SubmitStats{Tasks: len(m.Tasks) - m.Barriers, Barriers: m.Barriers, AddTasks: res.Stats, Elapsed: time.Since(start), Failure: b.failure})
@@ -329,8 +337,8 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 // the job is disabled, as for a cancel, so that the finalize step on the
 // pool still runs (terminating the job would kill it) and, reading the
 // mark, reports the run failed.
-func (b *Backend) failSubmission(ctx context.Context, meta []BatchMetadataItem, err error) {
-	f := &SubmitFailure{Cause: submitCause(err), Err: err}
+func (b *Backend) failSubmission(ctx context.Context, meta []BatchMetadataItem, err error, added bool) {
+	f := &SubmitFailure{Cause: submitCause(err), Err: err, Added: added}
 	meta = append(slices.Clone(meta), BatchMetadataItem{Name: MetaSubmitError, Value: f.Cause})
 	if merr := b.markSubmitted(ctx, meta, SubmittedFailed); merr != nil {
 		b.log.Warn("marking the job's submission failed did not work", "job", b.jobID, "err", merr)

@@ -7,6 +7,8 @@ package azurebatch
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -153,4 +155,53 @@ func (l *eventLog) Event(e executor.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.list = append(l.list, e)
+}
+
+// TestSubmitMarkFailure: every task was added but the job could not be
+// marked submitted, so it would never end by itself. The run is stopped
+// and reported failed for that reason, not for tasks not added.
+func TestSubmitMarkFailure(t *testing.T) {
+	e := newEmu(t, emulator.Options{})
+	e.pool(t, "p", 1, 4)
+	// Updates of the job's metadata are refused once the job exists: the
+	// mark, and the failed mark after it.
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPatch && strings.HasPrefix(r.URL.Path, "/jobs/") && !strings.Contains(strings.TrimPrefix(r.URL.Path, "/jobs/"), "/") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"code":"InvalidPropertyValue","message":{"lang":"en-US","value":"refused by the test"}}`)
+			return
+		}
+		e.srv.Config.Handler.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	cred, err := NewSharedKeyCredential(e.s.Account(), e.s.Key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(front.URL, cred, Options{MaxRetries: 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog := fanIn(3)
+	plan := planner.New(prog, Capabilities(prog.Pool), nil)
+	run := &executor.RunInfo{ID: "mark-run", Workload: "fan", Dir: t.TempDir()}
+	be := NewBackend(BackendOptions{Client: c})
+	o, err := executor.RunNative(t.Context(), plan, be, run, nil, executor.NativeOptions{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := be.SubmitFailure()
+	if f == nil || !f.Added || len(f.Missing) != 0 || !strings.Contains(f.Cause, "refused by the test") {
+		t.Fatalf("submit failure %+v", f)
+	}
+	body := executor.Summarize(plan, run, o)
+	if o.Canceled || body.Status != executor.CallbackFailed {
+		t.Errorf("cancelled %v, status %s", o.Canceled, body.Status)
+	}
+	for i, tk := range o.Tasks {
+		if tk.State != executor.Succeeded && !strings.HasSuffix(tk.Reason, "the run stopped because its job could not be marked submitted") {
+			t.Errorf("%s %s: %q", prog.Tasks[i].ID, tk.State, tk.Reason)
+		}
+	}
 }

@@ -227,7 +227,10 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
 		Parallel: bo.parallel, Node: node, Log: log,
 		OnSubmitted: func(s azurebatch.SubmitStats) {
-			if f := s.Failure; f != nil {
+			if f := s.Failure; f != nil && f.Added {
+				fmt.Fprintf(stderr, "bmc: every task was added, but the job could not be marked submitted (it would never end by itself), so the run is stopped and reported failed: %v\n", f.Err)
+				return
+			} else if f != nil {
 				fmt.Fprintf(stderr, "bmc: not every task could be added, so the run is stopped and reported failed: %v\n", f.Err)
 				return
 			}
