@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
+	"math/big"
 	"net/url"
 	"os"
 	"path"
@@ -146,6 +148,15 @@ func (c *compiler) errorOnce(n *schema.Node, path []any, format string, args ...
 	c.errorf(n, path, format, args...)
 }
 
+// errorOnceDiag is errorOnce returning the diagnostic it added, or nil.
+func (c *compiler) errorOnceDiag(n *schema.Node, path []any, format string, args ...any) *schema.Diagnostic {
+	if c.reported[n] {
+		return nil
+	}
+	c.errorOnce(n, path, format, args...)
+	return c.diags[len(c.diags)-1]
+}
+
 func (c *compiler) exprErr(n *schema.Node, path []any, e *exprError) {
 	d := &schema.Diagnostic{Pos: n.PosAt(e.off), Path: schema.PathString(path), Msg: e.msg, Hint: e.hint}
 	c.diags = append(c.diags, d)
@@ -258,6 +269,9 @@ func (c *compiler) params2() {
 			if v, ok := c.opts.Params[k.Str]; ok {
 				if holdsExpr(v) {
 					c.errorf(k, []any{"params", k.Str}, "--set %s: a param's value holds no expressions, and ${{ cannot be written in one", k.Str)
+				}
+				if msg := badNumber(v); msg != "" {
+					c.errorf(k, []any{"params", k.Str}, "--set %s: %s", k.Str, msg)
 				}
 				c.params[k.Str] = v
 			} else if d := p.Get("default"); d != nil {
@@ -377,6 +391,7 @@ func (c *compiler) pool() {
 		if w := st.Get("waitForSuccess"); w != nil && w.Kind == schema.KindBool {
 			t.WaitForSuccess = w.Bool
 		}
+		c.checkEnvNames(st.Get("env"), []any{"pool", "startTask", "env"}, true)
 		t.Env = c.envMap(st.Get("env"), []any{"pool", "startTask", "env"}, s)
 		p.StartTask = t
 	}
@@ -386,6 +401,34 @@ func (c *compiler) pool() {
 func evalKey(c *compiler, n *schema.Node, key string, path []any, s *scope) string {
 	v, _, _ := c.evalStr(n.Get(key), path, s)
 	return v
+}
+
+// checkEnvNames refuses the variables bmc and Azure Batch set for every
+// task, which would replace the spec's without a word. A start task runs
+// outside any run, and gets Batch's node variables only.
+func (c *compiler) checkEnvNames(n *schema.Node, path []any, startTask bool) {
+	if n == nil || n.Kind != schema.KindMap {
+		return
+	}
+	for _, k := range n.Keys {
+		if who := envSetter(k.Str, startTask); who != "" {
+			c.errorf(k, append(slices.Clip(path), k.Str), "%s is set by %s: a spec cannot set it", k.Str, who)
+		}
+	}
+}
+
+// bmcEnv are the variables bmc sets for tasks and the finalize step.
+var bmcEnv = []string{"BMC_RUN_ID", "BMC_WORKLOAD", "BMC_TASK_ATTEMPT", "BMC_RUN_SUMMARY"}
+
+// envSetter names who sets a variable for every task, or "".
+func envSetter(name string, startTask bool) string {
+	switch {
+	case strings.HasPrefix(name, "AZ_BATCH_"):
+		return "Azure Batch (and by the local backend, as on Batch)"
+	case !startTask && slices.Contains(bmcEnv, name):
+		return "bmc"
+	}
+	return ""
 }
 
 func (c *compiler) envMap(n *schema.Node, path []any, s *scope) map[string]string {
@@ -445,6 +488,7 @@ func (c *compiler) defaults2() {
 	if d, ok := c.duration(n.Get("timeout"), []any{"defaults", "timeout"}); ok {
 		c.defaults.timeout = d
 	}
+	c.checkEnvNames(n.Get("env"), []any{"defaults", "env"}, false)
 	if env := n.Get("env"); env != nil && env.Kind == schema.KindMap {
 		c.defaults.env = map[string]*template{}
 		c.defaults.envNodes = map[string]*schema.Node{}
@@ -582,6 +626,46 @@ func holdsExpr(v any) bool {
 		}
 	}
 	return false
+}
+
+// badNumber says why a --set value holds a number a program cannot
+// hold, or "": the schema checks the spec's own numbers the same way.
+func badNumber(v any) string {
+	switch v := v.(type) {
+	case float64:
+		switch {
+		case math.IsInf(v, 1):
+			return "invalid number .inf: " + schema.FiniteOnly
+		case math.IsInf(v, -1):
+			return "invalid number -.inf: " + schema.FiniteOnly
+		case math.IsNaN(v):
+			return "invalid number .nan: " + schema.FiniteOnly
+		}
+	case *big.Int:
+		return fmt.Sprintf("integer %s is out of range: %s", v, schema.IntRange)
+	case uint64:
+		if v > math.MaxInt64 {
+			return fmt.Sprintf("integer %d is out of range: %s", v, schema.IntRange)
+		}
+	case []any:
+		for _, e := range v {
+			if msg := badNumber(e); msg != "" {
+				return msg
+			}
+		}
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if msg := badNumber(v[k]); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
 }
 
 // holdsNull reports whether a param value is, or holds, a null: it would

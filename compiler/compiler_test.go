@@ -3,9 +3,12 @@ package compiler
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"math/big"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -340,5 +343,106 @@ func TestEncoding(t *testing.T) {
 		if len(diags) != 1 || diags[0].Error() != tc.want {
 			t.Errorf("%s: got %v, want %s", tc.name, diags, tc.want)
 		}
+	}
+}
+
+func TestSetNumbersRefused(t *testing.T) {
+	const src = "apiVersion: bmc/v1\nkind: Workload\nname: t\nparams:\n  n: {default: 1}\ntasks:\n  - {id: a, run: 'echo ${{ params.n }}'}\n"
+	const finite = "numbers must be finite (not .inf or .nan)"
+	const bits = "whole numbers must fit in 64 bits (-9223372036854775808 to 9223372036854775807)"
+	huge, _ := new(big.Int).SetString("99999999999999999999", 10)
+	for _, tc := range []struct {
+		name string
+		v    any
+		want string
+	}{
+		{"inf", math.Inf(1), "invalid number .inf: " + finite},
+		{"minus-inf", math.Inf(-1), "invalid number -.inf: " + finite},
+		{"nan-in-list", []any{int64(1), math.NaN()}, "invalid number .nan: " + finite},
+		{"inf-in-map", map[string]any{"a": []any{math.Inf(1)}}, "invalid number .inf: " + finite},
+		{"big", huge, "integer 99999999999999999999 is out of range: " + bits},
+		{"uint64", uint64(math.MaxUint64), "integer 18446744073709551615 is out of range: " + bits},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, diags := Compile("spec.yaml", []byte(src), Options{Params: map[string]any{"n": tc.v}})
+			var got []string
+			for _, d := range diags {
+				got = append(got, d.Error())
+			}
+			want := []string{"spec.yaml:5:3: params.n: --set n: " + tc.want}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s", diff)
+			}
+		})
+	}
+	mustCompile(t, src, Options{Params: map[string]any{"n": 1.5}})
+}
+
+func TestDottedLabelKeys(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: t
+labels: {team.name: genomics, a.b.c: deep, a: top}
+tasks:
+  - {id: a, run: 'echo ${{ workload.labels.team.name }} ${{ workload.labels.a.b.c }} ${{ workload.labels.a }}'}
+`
+	p := mustCompile(t, src, Options{})
+	if got := p.Tasks[0].Run; got != "echo genomics deep top" {
+		t.Errorf("run = %q", got)
+	}
+	bad := strings.Replace(src, "labels.team.name", "labels.team.nam", 1)
+	_, diags := Compile("spec.yaml", []byte(bad), Options{})
+	if len(diags) != 1 || diags[0].Msg != "unknown name workload.labels.team.nam" || diags[0].Hint != "did you mean workload.labels.team.name?" {
+		t.Errorf("diagnostics: %v (hint %q)", diags, diags[0].Hint)
+	}
+}
+
+// The finalize step has no matrix: a defaults.env variable naming one is
+// left out of its environment, and the tasks still get it.
+func TestFinalizeEnvLeavesOutMatrix(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: t
+defaults:
+  env: {SAMPLE: "${{ matrix.s }}", TAG: "x-${{ matrix.s }}", ID: "${{ task.id }}"}
+tasks:
+  - id: a
+    matrix: {s: [s1, s2]}
+    run: echo
+finalize:
+  run: echo
+  env: {TAG: final}
+`
+	p := mustCompile(t, src, Options{})
+	if diff := cmp.Diff(map[string]string{"ID": "finalize", "TAG": "final"}, p.Finalize.Env); diff != "" {
+		t.Errorf("finalize env (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{"ID": "a-s2", "SAMPLE": "s2", "TAG": "x-s2"}, p.Tasks[1].Env); diff != "" {
+		t.Errorf("task env (-want +got):\n%s", diff)
+	}
+	// A task without a matrix is told, as before.
+	_, diags := Compile("spec.yaml", []byte(strings.Replace(src, "    matrix: {s: [s1, s2]}\n", "", 1)), Options{})
+	if len(diags) == 0 || !strings.Contains(diags[0].Error(), "spec.yaml:5:18: tasks[0].env.SAMPLE: matrix.s: matrix values exist only in a task with a matrix") {
+		t.Errorf("diagnostics: %v", diags)
+	}
+}
+
+func TestTooManyTasksMessage(t *testing.T) {
+	vals := func(n int) string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = strconv.Itoa(i)
+		}
+		return "[" + strings.Join(s, ", ") + "]"
+	}
+	src := "apiVersion: bmc/v1\nkind: Workload\nname: t\ntasks:\n  - id: a\n    matrix: {x: " + vals(3000) + ", y: " + vals(2000) + "}\n    run: echo\n"
+	_, diags := Compile("spec.yaml", []byte(src), Options{})
+	want := []string{"spec.yaml:5:5: tasks: the tasks expand to more than 5000000 tasks, the most a workload may have"}
+	var got []string
+	for _, d := range diags {
+		got = append(got, d.Error())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 }

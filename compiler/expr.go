@@ -218,6 +218,15 @@ func (s *scope) lookup(path []string) (any, *exprError) {
 		if !ok {
 			return nil, s.unknownName(name, "workload", []string{"name", "description", "labels"})
 		}
+		if labels, isMap := v.(map[string]any); isMap && path[1] == "labels" && len(path) > 2 {
+			// Labels are flat, and their keys may hold dots: the rest
+			// of the path is one key.
+			key := strings.Join(path[2:], ".")
+			if l, ok := labels[key]; ok {
+				return l, nil
+			}
+			return nil, s.unknownName(name, "workload.labels", keysOf(labels, nil))
+		}
 		return index(v, path[2:], name)
 	case "matrix":
 		if !s.matrixOK {

@@ -34,8 +34,13 @@ func (c *compiler) finalize() {
 	}
 	env := map[string]string{}
 	for _, k := range c.defaults.envOrder {
-		env[k], _, _ = c.defaults.env[k].eval(s)
+		// The finalize step has no matrix: a defaults.env variable that
+		// names one is for the tasks, and the step goes without it.
+		if t := c.defaults.env[k]; !t.usesContext("matrix") {
+			env[k], _, _ = t.eval(s)
+		}
 	}
+	c.checkEnvNames(n.Get("env"), p("env"), false)
 	for k, v := range c.envMap(n.Get("env"), p("env"), s) {
 		env[k] = v
 	}
@@ -73,12 +78,29 @@ func (c *compiler) finalize() {
 	if h := cb.Get("headers"); h != nil && h.Kind == schema.KindMap {
 		call.Headers = c.envMap(h, p("callback", "headers"), urlScope)
 		for _, k := range h.Keys {
-			if err := CheckHeader(k.Str, call.Headers[k.Str]); err != nil {
+			if set, ok := reservedHeader(k.Str); ok {
+				c.errorf(k, p("callback", "headers", k.Str), "header %q cannot be given: bmc sets %s itself", k.Str, set)
+			} else if err := CheckHeader(k.Str, call.Headers[k.Str]); err != nil {
 				c.errorf(k, p("callback", "headers", k.Str), "%v: the callback could not be sent", err)
 			}
 		}
 	}
 	f.Callback = call
+}
+
+// bmcHeaders are the callback request's headers bmc sets itself, and
+// those its HTTP client sets from the request: a spec's would be dropped.
+var bmcHeaders = []string{"Content-Type", "Idempotency-Key", "User-Agent", "X-Bmc-Signature", "Host", "Content-Length", "Transfer-Encoding"}
+
+// reservedHeader reports whether k names a header bmc sets, compared
+// as HTTP compares names, and that header as bmc writes it.
+func reservedHeader(k string) (string, bool) {
+	for _, h := range bmcHeaders {
+		if strings.EqualFold(k, h) {
+			return h, true
+		}
+	}
+	return "", false
 }
 
 // CheckHeader rejects a header field net/http would refuse to send: a

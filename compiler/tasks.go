@@ -126,7 +126,7 @@ func (c *compiler) tasks() {
 		total += ts.memberCount()
 	}
 	if total > MaxTasks {
-		c.errorf(list, []any{"tasks"}, "the tasks expand to %d tasks; at most %d", total, MaxTasks)
+		c.errorf(list, []any{"tasks"}, "the tasks expand to more than %d tasks, the most a workload may have", MaxTasks)
 		return
 	}
 	c.prog.Tasks = make([]Task, 0, total)
@@ -179,6 +179,8 @@ func (ts *taskSpec) memberCount() int {
 
 func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	p := func(k ...any) []any { return append([]any{"tasks", i}, k...) }
+	// A variable bmc sets does not keep the task from being checked on.
+	c.checkEnvNames(n.Get("env"), p("env"), false)
 	before := len(c.diags)
 	ts := &taskSpec{i: i, node: n, idNode: n.Get("id")}
 	if ts.idNode == nil || ts.idNode.Kind != schema.KindString {
@@ -599,6 +601,7 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 		return nil
 	}
 	out := make([]Input, 0, len(ts.inputs))
+	var landed map[string]landing
 	for j, is := range ts.inputs {
 		from, unk, _ := is.from.eval(s)
 		in := Input{From: from}
@@ -621,18 +624,56 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 				c.errorOnce(is.fromNode, p("inputs", j, "from"), "input from is empty")
 			}
 		}
+		pathUnk := false
 		if is.path != nil {
-			in.Path, _, _ = is.path.eval(s)
+			in.Path, pathUnk, _ = is.path.eval(s)
 		}
 		if in.Path == "" {
 			in.Path = defaultInputPath(in)
 		}
-		if is.pathNode != nil {
-			c.checkRelPath(is.pathNode, p("inputs", j, "path"), in.Path, "input path")
+		at, atPath := is.pathNode, p("inputs", j, "path")
+		if at == nil {
+			at, atPath = is.fromNode, p("inputs", j, "from")
+		}
+		ok := is.pathNode == nil || c.checkRelPath(is.pathNode, atPath, in.Path, "input path")
+		// What staging would refuse, once the task is on its node, is
+		// refused now: a file landing on the working directory itself, or
+		// where another input of the task lands. A blob or a URL is one
+		// file; a prefix lands in a directory, and a spec-relative path
+		// may name one: those may share a directory.
+		dir := in.Kind == InputBlobPrefix || in.Kind == InputFile
+		if ok && !unk && !pathUnk && !strings.Contains(in.Path, "${{") {
+			clean := path.Clean(in.Path)
+			switch {
+			case clean == "." && !dir && is.pathNode != nil:
+				c.errorOnce(at, atPath, "input path %q names the working directory itself: the path must name a file in the working directory", in.Path)
+			case clean == "." && !dir:
+				c.errorOnce(at, atPath, "input %q has no file name to land under: give path, naming a file in the working directory", redactURL(from))
+			default:
+				if first, dup := landed[clean]; dup && !(dir && first.dir) {
+					d := c.errorOnceDiag(at, atPath, "input path %q is where inputs[%d] lands too (first at %d:%d): each input needs a path of its own", in.Path, first.j, first.at.Pos.Line, first.at.Pos.Col)
+					if d != nil {
+						d.Related = []schema.Pos{first.at.Pos}
+					}
+				} else if !dup {
+					if landed == nil {
+						landed = map[string]landing{}
+					}
+					landed[clean] = landing{j: j, dir: dir, at: at}
+				}
+			}
 		}
 		out = append(out, in)
 	}
 	return out
+}
+
+// landing is where an input of a task lands, for the next inputs to be
+// checked against.
+type landing struct {
+	j   int
+	dir bool
+	at  *schema.Node
 }
 
 // defaultInputPath is where an input lands when the spec does not say: a

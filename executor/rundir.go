@@ -70,19 +70,21 @@ func RunsDir(state string) string { return filepath.Join(state, "runs") }
 
 // CreateRun makes the run directory and writes its program and meta data.
 func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) {
+	// No secret is kept with the run: they stay in this process's memory.
+	// The program is written compact: indenting it would take longer than
+	// encoding it, at every start (bmc compile shows it indented). It is
+	// encoded before the directory is made, so that a program that cannot
+	// be encoded leaves no empty run behind.
+	b, redacted, err := redact.JSON(prog, false)
+	if err != nil {
+		return "", fmt.Errorf("write program: %w", err)
+	}
 	dir := filepath.Join(RunsDir(state), meta.ID)
 	if err := os.MkdirAll(RunsDir(state), 0o755); err != nil {
 		return "", fmt.Errorf("create run directory: %w", err)
 	}
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("create run directory: %w", err)
-	}
-	// No secret is kept with the run: they stay in this process's memory.
-	// The program is written compact: indenting it would take longer than
-	// encoding it, at every start (bmc compile shows it indented).
-	b, redacted, err := redact.JSON(prog, false)
-	if err != nil {
-		return "", fmt.Errorf("write program: %w", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, ProgramFile), b, 0o644); err != nil {
 		return "", fmt.Errorf("write program: %w", err)

@@ -146,6 +146,9 @@ func (f *fastBuilder) scalar(n *yaml.Node) (*Node, bool) {
 	default:
 		return nil, false
 	}
+	if _, ok := bigInteger(n.Value); ok && n.Style == 0 {
+		return nil, false // an integer beyond 64 bits: the positioned parser marks it
+	}
 	rest := f.lineFrom(n.Line, n.Column)
 	switch n.Style {
 	case yaml.FoldedStyle:

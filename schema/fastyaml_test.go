@@ -62,7 +62,7 @@ func sameTree(a, b *Node, path string) string {
 		return fmt.Sprintf("%s: %v vs %v", path, a, b)
 	}
 	floatsEqual := a.Float == b.Float || math.IsNaN(a.Float) && math.IsNaN(b.Float)
-	if a.Kind != b.Kind || a.Pos != b.Pos || a.Str != b.Str || a.Int != b.Int || !floatsEqual || a.Bool != b.Bool || (a.text == nil) != (b.text == nil) {
+	if a.Kind != b.Kind || a.Pos != b.Pos || a.Str != b.Str || a.Int != b.Int || !floatsEqual || a.Bool != b.Bool || a.tooBig != b.tooBig || (a.text == nil) != (b.text == nil) {
 		return fmt.Sprintf("%s: %+v vs %+v", path, *a, *b)
 	}
 	for off := range len(a.Str) {
@@ -135,6 +135,7 @@ func TestFastParseMatchesPositioned(t *testing.T) {
 		"\"quoted key\": 1\n'single': 2\n? complex\n: 3\n",
 		"z: {k: a:b}\n",
 		"a: >-\n  folded\n\n  with a blank line\nb: |+\n  kept\n\nc: 1\n",
+		"a: 99999999999999999999\nb: -9223372036854775809\nc: 0x1FFFFFFFFFFFFFFFF\nd: 18446744073709551615\ne: '99999999999999999999'\nf: 9223372036854775807\n",
 	} {
 		checkSameParse(t, []byte(src))
 	}

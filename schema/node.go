@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"strings"
 	"unicode/utf8"
 
@@ -43,6 +44,9 @@ type Node struct {
 	Keys   []*Node         // map keys (strings), in source order
 	Vals   []*Node         // map values, parallel to Keys; list items
 	merged map[string]bool // keys that came from a YAML merge key (<<)
+	// tooBig marks an integer written beyond 64 bits: Str holds it, and
+	// Validate reports it.
+	tooBig bool
 	// text is the source a string was read from, for PosAt.
 	text *sourceText
 }
@@ -88,7 +92,8 @@ func (n *Node) KeyNode(key string) *Node {
 }
 
 // Value converts the node to plain Go values: nil, bool, int64, float64,
-// string, []any, map[string]any.
+// string, []any, map[string]any; an integer beyond 64 bits, which
+// Validate refuses, is a *big.Int.
 func (n *Node) Value() any {
 	if n == nil {
 		return nil
@@ -97,6 +102,10 @@ func (n *Node) Value() any {
 	case KindBool:
 		return n.Bool
 	case KindInt:
+		if n.tooBig {
+			v, _ := bigInteger(n.Str)
+			return v
+		}
 		return n.Int
 	case KindFloat:
 		return n.Float
@@ -350,10 +359,11 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		case int64:
 			out.Int = v
 		case uint64:
-			if v > math.MaxInt64 {
-				b.errorf(n.Token, "integer %s is too large", n.Token.Value)
+			// Validate reports it, with the field it is in.
+			out.tooBig = v > math.MaxInt64
+			if !out.tooBig {
+				out.Int = int64(v)
 			}
-			out.Int = int64(v)
 		}
 		out.Float = float64(out.Int)
 		return out
@@ -364,6 +374,13 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.NanNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: math.NaN(), Str: n.Token.Value}
 	case *ast.StringNode:
+		if n.Token.Type == token.StringType {
+			// The parser reads a plain integer beyond 64 bits as a
+			// string; it is written as a number, and Validate reports it.
+			if _, ok := bigInteger(n.Value); ok {
+				return &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Value, tooBig: true}
+			}
+		}
 		return &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value, text: b.text}
 	case *ast.LiteralNode:
 		return &Node{Kind: KindString, Pos: b.pos(n.Start), Str: n.Value.Value, text: b.text}
@@ -397,6 +414,43 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	}
 	b.errorf(an.GetToken(), "unsupported YAML construct %s", an.Type())
 	return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
+}
+
+// bigInteger reads an integer literal as YAML writes one (decimal, 0x,
+// 0o, 0b, a leading 0 for octal, _ between digits) that does not fit in
+// 64 bits.
+func bigInteger(s string) (*big.Int, bool) {
+	if s == "" || !(s[0] >= '0' && s[0] <= '9' || s[0] == '-' || s[0] == '+') {
+		return nil, false
+	}
+	v, ok := new(big.Int).SetString(s, 0)
+	if !ok || v.IsInt64() {
+		return nil, false
+	}
+	return v, true
+}
+
+// ParseValue reads one YAML value given outside a spec, such as a --set
+// value, as a spec's values are read. An integer beyond 64 bits comes
+// back as a *big.Int and .inf and .nan as float64, for the caller to
+// refuse where the value is used.
+func ParseValue(src []byte) (any, error) {
+	f, err := parser.ParseBytes(src, 0)
+	if err != nil {
+		return nil, err
+	}
+	b := builder{src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}}
+	for _, d := range f.Docs {
+		if d == nil || d.Body == nil {
+			continue
+		}
+		n := b.node(d.Body, 0)
+		if len(b.diags) > 0 {
+			return nil, errors.New(b.diags[0].Msg)
+		}
+		return n.Value(), nil
+	}
+	return nil, nil
 }
 
 // duplicate reports a key written again in the same map. A map repeated

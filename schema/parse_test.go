@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"math"
+	"math/big"
 	"strings"
 	"testing"
 
@@ -69,5 +71,75 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("diagnostics (-want +got):\n%s\nsource:\n%s", diff, tc.src)
 			}
 		})
+	}
+}
+
+// TestParseValue reads values as a spec's are read: integers beyond 64
+// bits come back as *big.Int, for the compiler to refuse with the place
+// they are used, instead of as strings.
+func TestParseValue(t *testing.T) {
+	bigInt := func(s string) *big.Int {
+		v, _ := new(big.Int).SetString(s, 0)
+		return v
+	}
+	for _, tc := range []struct {
+		src  string
+		want any
+	}{
+		{"8", int64(8)},
+		{"1.5", 1.5},
+		{"text", "text"},
+		{"true", true},
+		{"[a, 2]", []any{"a", int64(2)}},
+		{"{k: [1]}", map[string]any{"k": []any{int64(1)}}},
+		{"9223372036854775807", int64(math.MaxInt64)},
+		{"-9223372036854775808", int64(math.MinInt64)},
+		{"99999999999999999999", bigInt("99999999999999999999")},
+		{"-9223372036854775809", bigInt("-9223372036854775809")},
+		{"18446744073709551615", bigInt("18446744073709551615")},
+		{"[1, 0x1FFFFFFFFFFFFFFFF]", []any{int64(1), bigInt("0x1FFFFFFFFFFFFFFFF")}},
+		{`"99999999999999999999"`, "99999999999999999999"},
+		{".inf", math.Inf(1)},
+		{"null", nil},
+	} {
+		t.Run(tc.src, func(t *testing.T) {
+			got, err := ParseValue([]byte(tc.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b *big.Int) bool { return a.Cmp(b) == 0 })); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := ParseValue([]byte("[a")); err == nil {
+		t.Error("no error for [a")
+	}
+}
+
+// TestValidateNumbers: the numbers a program cannot hold are reported
+// with their field path wherever they are, a repeated alias once.
+func TestValidateNumbers(t *testing.T) {
+	src := "apiVersion: bmc/v1\nkind: Workload\nname: t\nparams:\n  a: {default: &n 18446744073709551615}\n  b: {default: *n}\n  c: {default: {x: [.NaN]}}\ntasks:\n  - {id: a, run: echo, env: {X: 99999999999999999999}}\n"
+	root, diags := Parse("s.yaml", []byte(src))
+	if len(diags) > 0 {
+		t.Fatalf("parse: %v", diags)
+	}
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range s.Validate(root) {
+		got = append(got, d.Error())
+	}
+	const bits = "whole numbers must fit in 64 bits (-9223372036854775808 to 9223372036854775807)"
+	want := []string{
+		"s.yaml:5:19: params.a.default: integer 18446744073709551615 is out of range: " + bits,
+		"s.yaml:7:21: params.c.default.x[0]: invalid number .NaN: numbers must be finite (not .inf or .nan)",
+		"s.yaml:9:33: tasks[0].env.X: integer 99999999999999999999 is out of range: " + bits,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -330,8 +331,47 @@ func (s *Schema) Validate(root *Node) Diagnostics {
 	defer s.mu.Unlock()
 	w := walker{s: s}
 	w.walk(root, s.root, nil)
+	w.numbers(root, nil, map[Pos]bool{})
 	return w.diags
 }
+
+// numbers reports every number a spec cannot hold, wherever it is: an
+// integer beyond 64 bits, .inf and .nan (a program holds JSON numbers).
+// A value repeated through an alias is reported once, where it is written.
+func (w *walker) numbers(n *Node, path []any, seen map[Pos]bool) {
+	switch n.Kind {
+	case KindInt, KindFloat:
+		if msg := numberProblem(n); msg != "" && !seen[n.Pos] {
+			seen[n.Pos] = true
+			w.errorf(n, path, fmt.Sprintf("write %q in quotes for the text", n.Str), "%s", msg)
+		}
+	case KindList:
+		for i, v := range n.Vals {
+			w.numbers(v, append(path, i), seen)
+		}
+	case KindMap:
+		for i, k := range n.Keys {
+			w.numbers(n.Vals[i], append(path, k.Str), seen)
+		}
+	}
+}
+
+// numberProblem says why a number node is not a value bmc takes, or "".
+func numberProblem(n *Node) string {
+	switch {
+	case n.tooBig:
+		return fmt.Sprintf("integer %s is out of range: %s", n.Str, IntRange)
+	case n.Kind == KindFloat && (math.IsInf(n.Float, 0) || math.IsNaN(n.Float)):
+		return fmt.Sprintf("invalid number %s: %s", n.Str, FiniteOnly)
+	}
+	return ""
+}
+
+// What the numbers of a spec, and of --set values, must be.
+const (
+	IntRange   = "whole numbers must fit in 64 bits (-9223372036854775808 to 9223372036854775807)"
+	FiniteOnly = "numbers must be finite (not .inf or .nan)"
+)
 
 type walker struct {
 	s     *Schema
@@ -449,7 +489,11 @@ func (w *walker) walkMap(n *Node, sn *snode, path []any) {
 				}
 			}
 			if len(sn.fields) == 0 {
-				w.errorf(k, append(path, k.Str), hint, "invalid key %q", k.Str)
+				if form := w.s.keyForm(sn); form != "" {
+					w.errorf(k, append(path, k.Str), hint, "invalid key %q: %s", k.Str, form)
+				} else {
+					w.errorf(k, append(path, k.Str), hint, "invalid key %q", k.Str)
+				}
 			} else {
 				w.errorf(k, append(path, k.Str), hint, "unknown field %q", k.Str)
 			}
@@ -495,6 +539,39 @@ func (w *walker) walkMap(n *Node, sn *snode, path []any) {
 	}
 }
 
+// keyForm says what the keys of a map must look like, read from the
+// pattern constraint of its schema ({[#Ident]: T}); "" when it has none.
+func (s *Schema) keyForm(n *snode) string {
+	vals := []cue.Value{n.v}
+	if n.ref != "" {
+		vals = append(vals, s.file.LookupPath(cue.ParsePath(n.ref)))
+	}
+	var label ast.Expr
+	for _, v := range vals {
+		for _, src := range sources(v) {
+			ast.Walk(src, func(node ast.Node) bool {
+				if f, ok := node.(*ast.Field); ok && label == nil {
+					if l, ok := f.Label.(*ast.ListLit); ok && len(l.Elts) == 1 {
+						label = l.Elts[0]
+					}
+				}
+				return label == nil
+			}, nil)
+		}
+	}
+	switch l := label.(type) {
+	case *ast.Ident:
+		return friendly[l.Name]
+	case *ast.UnaryExpr:
+		if lit, ok := l.X.(*ast.BasicLit); ok && l.Op.String() == "=~" {
+			if pat, err := strconv.Unquote(lit.Value); err == nil {
+				return "must match " + pat
+			}
+		}
+	}
+	return ""
+}
+
 func keys(m map[string]*snode) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -511,9 +588,13 @@ var friendly = map[string]string{
 	"#EnvName":    "expected an environment variable name: letters, digits and _, not starting with a digit",
 	"#TaskID":     "expected letters, digits, _ and - (and ${{ }} expressions)",
 	"#BlobPrefix": "expected an az://container/path location",
+	"#LabelKey":   "expected 1-64 letters, digits, _, . and -",
 }
 
 func (w *walker) leaf(n *Node, sn *snode, path []any) {
+	if numberProblem(n) != "" {
+		return // numbers reports it
+	}
 	if sn.plain || sn.match != nil && n.Kind == KindString && sn.match.MatchString(n.Str) {
 		return
 	}

@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
+	"math/big"
 	"strings"
 
-	"github.com/goccy/go-yaml"
+	"github.com/bmc-dev/bmc/schema"
 	"github.com/spf13/cobra"
 )
 
@@ -33,12 +33,14 @@ func (f *setFlag) params() (map[string]any, error) {
 			out[k] = "" // name= gives the empty string, not YAML's null
 			continue
 		}
-		var val any
-		if err := yaml.Unmarshal([]byte(v), &val); err != nil {
+		// Read as the spec's values are: an integer beyond 64 bits, .inf
+		// and .nan are refused by the compiler, at the spec's param.
+		val, err := schema.ParseValue([]byte(v))
+		if err != nil {
 			msg, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
 			return nil, usagef("--set %s: value is not valid YAML: %s", k, msg)
 		}
-		val, err := normalize(val)
+		val, err = normalize(val)
 		if err != nil {
 			return nil, usagef("--set %s: %v", k, err)
 		}
@@ -55,12 +57,7 @@ func normalize(v any) (any, error) {
 		return nil, errors.New(`null is not a param value; give --set NAME= for the empty string`)
 	case int:
 		return int64(v), nil
-	case uint64:
-		if v > math.MaxInt64 {
-			return nil, fmt.Errorf("%d is out of range: numbers are 64-bit signed integers", v)
-		}
-		return int64(v), nil
-	case int64, float64, bool, string:
+	case int64, float64, bool, string, *big.Int:
 		return v, nil
 	case []byte:
 		return string(v), nil
