@@ -31,6 +31,9 @@ func (c *compiler) finalize() {
 			v, _, _ := c.evalStr(a, p("command", j), s)
 			f.Command = append(f.Command, v)
 		}
+		if len(f.Command) > 0 && f.Command[0] == "" {
+			c.errorf(cmd.Vals[0], p("command", 0), "the program to run (command[0]) is empty")
+		}
 	}
 	env := map[string]string{}
 	for _, k := range c.defaults.envOrder {

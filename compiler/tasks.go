@@ -508,6 +508,9 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 				for j, t := range ts.command {
 					command[j] = c.evalT(t, s)
 				}
+				if command[0] == "" {
+					c.errorOnce(ts.cmdNodes[0], p("command", 0), "the program to run (command[0]) is empty")
+				}
 			}
 		}
 		if first || ts.varEnv {
