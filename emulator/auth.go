@@ -137,51 +137,43 @@ func (s *Server) authenticate(r *http.Request, now time.Time) *apiError {
 	if err != nil {
 		return errAuth("The signature is not valid base64.")
 	}
-	query := r.URL.Query()
-	// The path as sent, and, for clients that sign the decoded path, as
-	// decoded; both cover exactly the same request.
-	var sts string
-	for _, path := range []string{r.URL.EscapedPath(), r.URL.Path} {
-		sts = stringToSign(s.account, r.Method, path, query, r.Header)
-		want, _ := base64.StdEncoding.DecodeString(sign(s.key, sts))
-		if hmac.Equal(got, want) {
-			return nil
-		}
-		// Some clients sign an empty Content-Length for an empty body.
-		if alt := emptyLength(sts); alt != sts {
-			want, _ = base64.StdEncoding.DecodeString(sign(s.key, alt))
-			if hmac.Equal(got, want) {
-				return nil
-			}
-		}
+	// One canonical form, as the service checks it: the path as sent
+	// (percent-encoding kept) and, for a request other than GET or HEAD
+	// without a body, Content-Length "0". A client that signs anything
+	// else is refused, as Batch refuses it.
+	sts := stringToSign(s.account, r.Method, r.URL.EscapedPath(), r.URL.Query(), r.Header)
+	want, _ := base64.StdEncoding.DecodeString(sign(s.key, sts))
+	if hmac.Equal(got, want) {
+		return nil
 	}
-	sts = stringToSign(s.account, r.Method, r.URL.EscapedPath(), query, r.Header)
 	return errAuth("The MAC signature found in the HTTP request '" + sig + "' is not the same as any computed signature. Server used following string to sign: '" + sts + "'.")
 }
 
-// emptyLength is sts with a Content-Length of 0 signed as empty.
-func emptyLength(sts string) string {
-	lines := strings.SplitN(sts, "\n", 5)
-	if len(lines) == 5 && lines[3] == "0" {
-		lines[3] = ""
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Task authentication tokens (authenticationTokenSettings). A token names
-// its job and expiry and is signed with a key derived from the account
-// key, so it survives a restart of the emulator with the same key.
+// Bearer tokens: a task's authentication token (authenticationTokenSettings,
+// with Options.TaskTokens), valid for its job, and the emulated pool
+// identity's token, valid for the jobs of its pool. A token names its job
+// or pool and its expiry and is signed with a key derived from the
+// account key, so it survives a restart of the emulator with the same key.
 
 type tokenClaims struct {
 	Account string `json:"a"`
-	Job     string `json:"j"`
+	Job     string `json:"j,omitempty"`
+	Pool    string `json:"p,omitempty"`
 	Expiry  int64  `json:"e"`
 }
 
 const tokenLifetime = 7 * 24 * time.Hour
 
 func (s *Server) issueToken(jobID string, now time.Time) string {
-	b, _ := json.Marshal(tokenClaims{Account: s.account, Job: lower(jobID), Expiry: now.Add(tokenLifetime).Unix()})
+	return s.signToken(tokenClaims{Account: s.account, Job: lower(jobID), Expiry: now.Add(tokenLifetime).Unix()})
+}
+
+func (s *Server) issuePoolToken(poolID string, expiry time.Time) string {
+	return s.signToken(tokenClaims{Account: s.account, Pool: lower(poolID), Expiry: expiry.Unix()})
+}
+
+func (s *Server) signToken(c tokenClaims) string {
+	b, _ := json.Marshal(c)
 	payload := base64.RawURLEncoding.EncodeToString(b)
 	m := hmac.New(sha256.New, s.tokenKey)
 	m.Write([]byte(payload))
@@ -213,7 +205,22 @@ func (s *Server) checkToken(r *http.Request, token string, now time.Time) *apiEr
 		return bad("The bearer token has expired.")
 	}
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-	if len(segs) < 2 || segs[0] != "jobs" || lower(segs[1]) != c.Job {
+	if c.Pool != "" {
+		ok := len(segs) >= 2 && segs[0] == "jobs"
+		if ok {
+			s.mu.Lock()
+			j := s.jobs[lower(segs[1])]
+			ok = j != nil && j.poolKey == c.Pool
+			s.mu.Unlock()
+		}
+		if !ok {
+			return newError(http.StatusForbidden, "InsufficientAccountPermissions",
+				"The managed identity of pool %s may reach only the jobs of that pool.", c.Pool).
+				with("AuthenticationErrorDetail", r.Method+" "+r.URL.Path+" is not a job of pool "+c.Pool+".")
+		}
+		return nil
+	}
+	if c.Job == "" || len(segs) < 2 || segs[0] != "jobs" || lower(segs[1]) != c.Job {
 		return newError(http.StatusForbidden, "InsufficientAccountPermissions",
 			"The authentication token grants access only to job %s.", c.Job).
 			with("AuthenticationErrorDetail", "The token's access scope is job "+c.Job+"; "+r.Method+" "+r.URL.Path+" is outside it.")

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
 	"strings"
@@ -49,6 +51,17 @@ func TestSharedKey(t *testing.T) {
 		{"added ocp header", req{method: "GET", target: "/jobs/j", tamper: func(r *http.Request) { r.Header.Set("ocp-range", "bytes=0-1") }}},
 		{"tampered method", req{method: "GET", target: "/jobs/j", tamper: func(r *http.Request) { r.Method = "DELETE" }}},
 		{"not base64", req{method: "GET", target: "/jobs/j", tamper: func(r *http.Request) { r.Header.Set("Authorization", "SharedKey acct1:%%%") }}},
+		// Only the canonical string signs: the path as sent, and "0" for
+		// the Content-Length of a request without a body.
+		{"decoded path signed", req{method: "GET", target: "/jobs/j/tasks/t/files/wd%2Fx.txt", tamper: func(r *http.Request) {
+			sts := strings.Replace(canonical(r, "acct1"), "/files/wd%2Fx.txt", "/files/wd/x.txt", 1)
+			r.Header.Set("Authorization", "SharedKey acct1:"+signString(e.c.key, sts))
+		}}},
+		{"empty Content-Length signed", req{method: "DELETE", target: "/jobs/j/tasks/none", tamper: func(r *http.Request) {
+			lines := strings.SplitN(canonical(r, "acct1"), "\n", 5)
+			lines[3] = ""
+			r.Header.Set("Authorization", "SharedKey acct1:"+signString(e.c.key, strings.Join(lines, "\n")))
+		}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.sub(t).c.send(tc.q)
@@ -117,4 +130,10 @@ func TestAuthenticationToken(t *testing.T) {
 	if r := bearer("GET", "/jobs/mine", nil); r.status != 401 || errorCode(t, r) != "AuthenticationFailed" {
 		t.Errorf("forged token: %s", r)
 	}
+}
+
+func signString(key []byte, sts string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(sts))
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }

@@ -11,9 +11,13 @@
 // with seven fractional digits, ISO 8601 durations with .NET's
 // TimeSpan.MaxValue for "unlimited", and the Batch error body (code,
 // message with request id and time, values) with Batch's status codes.
-// Every request must carry a valid Shared Key signature (or the
-// authentication token of a task's authenticationTokenSettings, valid for
-// that task's job only) and api-version 2025-06-01.
+// Every request must carry a valid Shared Key signature, signed over the
+// one canonical string Batch checks, or a bearer token of the emulated
+// pool identity (Options.PoolIdentity: tasks on a pool get
+// IDENTITY_ENDPOINT and IDENTITY_HEADER, and the tokens served there reach
+// the jobs of that pool only), and api-version 2025-06-01. Task
+// authentication tokens (authenticationTokenSettings), which Batch retired
+// in September 2024, are issued only with Options.TaskTokens.
 //
 // What it serves:
 //

@@ -92,7 +92,10 @@ func (s *Server) runSpecLocked(t *task, n *node) runSpec {
 	env.set("AZ_BATCH_TASK_DIR", taskDir)
 	env.set("AZ_BATCH_TASK_WORKING_DIR", sp.wd)
 	env.set("AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES", "0")
-	if ts := t.wire.AuthenticationTokenSettings; ts != nil && slices.Contains(ts.Access, AccessScope("job")) {
+	for k, v := range s.identityEnv(n.pool) {
+		env.set(k, v)
+	}
+	if ts := t.wire.AuthenticationTokenSettings; s.opt.TaskTokens && ts != nil && slices.Contains(ts.Access, AccessScope("job")) {
 		env.set("AZ_BATCH_AUTHENTICATION_TOKEN", s.issueToken(j.wire.ID, time.Now()))
 	}
 	refs := append(slices.Clone(n.pool.wire.ApplicationPackageReferences), t.wire.ApplicationPackageReferences...)
@@ -109,7 +112,7 @@ func (s *Server) runSpecLocked(t *task, n *node) runSpec {
 				Details: []NameValuePair{{Name: "ApplicationId", Value: name}, {Name: "Version", Value: ref.Version}}}
 			return sp
 		}
-		for _, k := range packageVars(name, version, ref.Version == "") {
+		for _, k := range packageVars(name, version, ref.Version == "", s.opt.LowerPackageVars) {
 			env.set(k, dir)
 		}
 	}
@@ -176,11 +179,16 @@ func (s *Server) findPackage(name, version string) (dir, resolved string, ok boo
 // packageVars are the variables Batch sets on Linux for a package:
 // AZ_BATCH_APP_PACKAGE_<id>_<version> with '.', '-' and '#' turned into
 // '_', and AZ_BATCH_APP_PACKAGE_<id> for the default version. The docs
-// disagree on whether the id keeps its case, so both spellings are set.
-func packageVars(name, version string, isDefault bool) []string {
+// disagree on whether the id keeps its case, so both spellings are set,
+// or, with lowerOnly, the lower-case one.
+func packageVars(name, version string, isDefault, lowerOnly bool) []string {
 	r := strings.NewReplacer(".", "_", "-", "_", "#", "_")
 	var out []string
-	for _, n := range []string{name, strings.ToLower(name)} {
+	names := []string{name, strings.ToLower(name)}
+	if lowerOnly {
+		names = names[1:]
+	}
+	for _, n := range names {
 		base := "AZ_BATCH_APP_PACKAGE_" + r.Replace(n)
 		if version != "" {
 			out = append(out, base+"_"+r.Replace(version))

@@ -1,7 +1,9 @@
 package emulator
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -23,7 +25,10 @@ type Faults struct {
 	// the request is applied and half the time after.
 	Reset float64
 	// Partial fails a task of an add-collection request with status
-	// servererror; that task is not added.
+	// servererror. Batch may have added a task it answers servererror
+	// for, and sent again it comes back TaskExists: half the tasks, chosen
+	// by the seed and the task's id, are added all the same the first
+	// time they fail; the others are not added by a failed request.
 	Partial float64
 	// Seed seeds the generator.
 	Seed uint64
@@ -110,13 +115,25 @@ func (fi *faultInjector) draw2() (float64, float64) {
 	return fi.rng.Float64(), fi.rng.Float64()
 }
 
-func (fi *faultInjector) partialItem() bool {
+// partialItem draws whether the partial fault fails a task of an
+// add-collection request, and says whether the task was added anyway.
+// That is fixed for each task, so that a task the service does not add
+// can fail every time it is sent, as one added is found there when sent
+// again.
+func (fi *faultInjector) partialItem(taskID string) (fail, added bool) {
 	if fi.f.Partial == 0 {
-		return false
+		return false, false
 	}
 	fi.mu.Lock()
-	defer fi.mu.Unlock()
-	return fi.rng.Float64() < fi.f.Partial
+	fail = fi.rng.Float64() < fi.f.Partial
+	fi.mu.Unlock()
+	if !fail {
+		return false, false
+	}
+	h := fnv.New64a()
+	binary.Write(h, binary.LittleEndian, fi.f.Seed)
+	h.Write([]byte(strings.ToLower(taskID)))
+	return true, h.Sum64()&1 == 1
 }
 
 // intercept injects a fault into the request, if its draw says so, and

@@ -110,7 +110,9 @@ func TestPartialAddCollection(t *testing.T) {
 	}
 	body := map[string]any{"value": tasks}
 	first := decode[TaskAddCollectionResult](t, e.c.must(200, "POST", "/jobs/j/addtaskcollection", body))
-	var failed, added int
+	// Some tasks answered servererror were added all the same, as Batch
+	// may have added them, and some not.
+	var failed, failedAdded, added int
 	for _, r := range first.Value {
 		switch r.Status {
 		case AddServerError:
@@ -118,15 +120,19 @@ func TestPartialAddCollection(t *testing.T) {
 			if r.Error == nil || r.Error.Code != "InternalError" {
 				t.Errorf("servererror without its error: %+v", r)
 			}
-			if g := e.c.do("GET", "/jobs/j/tasks/"+r.TaskID, nil); g.status != 404 {
-				t.Errorf("%s failed to add but exists", r.TaskID)
+			switch g := e.c.do("GET", "/jobs/j/tasks/"+r.TaskID, nil); g.status {
+			case 200:
+				failedAdded++
+			case 404:
+			default:
+				t.Errorf("GET %s: %d", r.TaskID, g.status)
 			}
 		case AddSuccess:
 			added++
 		}
 	}
-	if failed == 0 || added == 0 {
-		t.Fatalf("partial=0.3: %d failed, %d added", failed, added)
+	if failed == 0 || added == 0 || failedAdded == 0 || failedAdded == failed {
+		t.Fatalf("partial=0.3: %d failed (%d of them added all the same), %d added", failed, failedAdded, added)
 	}
 	// Retrying the same request, as the SDKs do, adds the rest; the tasks
 	// already added answer TaskExists.

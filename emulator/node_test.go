@@ -21,7 +21,7 @@ func envOf(out string) map[string]string {
 
 func TestTaskEnvironment(t *testing.T) {
 	aligner, tool := t.TempDir(), t.TempDir()
-	e := newEnv(t, Options{Packages: []Package{
+	e := newEnv(t, Options{TaskTokens: true, Packages: []Package{
 		{Name: "aligner", Version: "2.1.0", Dir: aligner},
 		{Name: "Tool-X", Dir: tool},
 	}})
@@ -86,7 +86,8 @@ func TestTaskEnvironment(t *testing.T) {
 		}
 	}
 
-	// The task's token reaches its own job and nothing else.
+	// The task's token (with Options.TaskTokens) reaches its own job and
+	// nothing else.
 	token := env["AZ_BATCH_AUTHENTICATION_TOKEN"]
 	if token == "" {
 		t.Fatal("no AZ_BATCH_AUTHENTICATION_TOKEN")

@@ -68,7 +68,7 @@ func (s *Server) newPoolLocked(id string, ps *PoolSpecification, now time.Time) 
 		StartTask: ps.StartTask, ApplicationPackageReferences: ps.ApplicationPackageReferences,
 		TaskSlotsPerNode: ps.TaskSlotsPerNode, TaskSchedulingPolicy: ps.TaskSchedulingPolicy,
 		UserAccounts: ps.UserAccounts, Metadata: ps.Metadata, MountConfiguration: ps.MountConfiguration,
-		UpgradePolicy: ps.UpgradePolicy,
+		UpgradePolicy: ps.UpgradePolicy, Identity: s.poolIdentity(),
 	}
 	fillPoolDefaults(&w)
 	p := &pool{wire: w, key: lower(id), seq: s.seq, jobs: map[*job]struct{}{}}

@@ -66,6 +66,23 @@ type Options struct {
 	// autoscale pool, whose formula the emulator does not evaluate, gets
 	// Nodes nodes (at least one).
 	Nodes, SlotsPerNode int
+	// PoolIdentity is the ARM resource id of a user-assigned managed
+	// identity the account gives every pool it creates, as Azure
+	// Resource Manager would. Tasks on such a pool get IDENTITY_ENDPOINT
+	// and IDENTITY_HEADER, where the identity's tokens for Batch are
+	// served; they reach the jobs of that pool. Empty: pools have no
+	// identity.
+	PoolIdentity string
+	// TaskTokens issues AZ_BATCH_AUTHENTICATION_TOKEN to tasks that ask
+	// for one (authenticationTokenSettings), as Batch did until it
+	// retired task authentication tokens on 30 September 2024. Off by
+	// default, as on Batch now.
+	TaskTokens bool
+	// LowerPackageVars sets an application package's variables
+	// (AZ_BATCH_APP_PACKAGE_*) with the application id in lower case
+	// only, as one of Batch's documents has it, instead of both
+	// spellings.
+	LowerPackageVars bool
 	// Instant completes every task with exit code 0 as soon as it is
 	// scheduled, without running anything: for control-plane tests.
 	Instant bool
@@ -455,6 +472,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		s.endpoint.CompareAndSwap(nil, &ep)
 	}
 	s.start()
+	if strings.HasPrefix(r.URL.Path, identityPath) {
+		s.serveIdentity(w, r)
+		return
+	}
 	c := &call{s: s, r: r, id: newRequestID(), now: time.Now()}
 	w.Header().Set("request-id", c.id)
 	if strings.EqualFold(r.Header.Get("return-client-request-id"), "true") {

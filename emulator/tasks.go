@@ -157,10 +157,19 @@ func (s *Server) addTaskCollection(c *call) (*response, *apiError) {
 		if e == nil {
 			e = checkNewTask(j, *tc.ID)
 		}
+		var fail, added bool
+		if e == nil && s.faults != nil {
+			fail, added = s.faults.partialItem(*tc.ID)
+		}
 		switch {
 		case e != nil:
 			r.Status, r.Error = AddClientError, e.body(c.id, Time{c.now})
-		case s.faults != nil && s.faults.partialItem():
+		case fail:
+			// The partial fault: servererror, for a task that may have
+			// been added all the same, as Batch's may have been.
+			if added {
+				s.addTaskLocked(j, tc, c.now)
+			}
 			fe := newError(http.StatusInternalServerError, "InternalError",
 				"Server encountered an internal error. Please try again after some time.")
 			r.Status, r.Error = AddServerError, fe.body(c.id, Time{c.now})

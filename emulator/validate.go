@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"path"
@@ -21,6 +24,12 @@ const (
 	maxSlotsPerNode  = 256
 	maxPoolPackages  = 10
 	maxReleaseTime   = 15 * ticksPerMinute
+	// maxResourceFiles is the size of a resourceFiles list Batch takes.
+	// Its spec says only that there is a maximum; the service's message
+	// names it: "Total size of resourceFiles cannot be more than 32768
+	// characters". The emulator counts the characters of the list's
+	// JSON, as bmc does, which is at least what Batch counts.
+	maxResourceFiles = 32768
 )
 
 func validID(path, id string) *apiError {
@@ -119,7 +128,34 @@ func validURL(p, raw string) *apiError {
 	return nil
 }
 
+// errResourceFilesTooLarge is Batch's answer to a resourceFiles list over
+// its size limit.
+func errResourceFilesTooLarge(path string, n int) *apiError {
+	return newError(http.StatusRequestEntityTooLarge, "RequestEntityTooLarge",
+		"The resource files of the task are %d characters; the maximum size of the list is %d. Reduce the collection of resource files: use .zip files, application packages or containers.", n, maxResourceFiles).
+		with("PropertyName", path).
+		with("Reason", fmt.Sprintf("Total size of resourceFiles cannot be more than %d characters", maxResourceFiles))
+}
+
+// resourceFilesSize is the size of a resourceFiles list: the characters
+// of its JSON, written as a client writes it (no HTML escapes).
+func resourceFilesSize(rfs []ResourceFile) int {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(rfs); err != nil {
+		return math.MaxInt
+	}
+	return utf8.RuneCount(bytes.TrimSuffix(b.Bytes(), []byte("\n")))
+}
+
 func validResourceFiles(path string, rfs []ResourceFile) *apiError {
+	if len(rfs) == 0 {
+		return nil
+	}
+	if n := resourceFilesSize(rfs); n > maxResourceFiles {
+		return errResourceFilesTooLarge(path, n)
+	}
 	for i, rf := range rfs {
 		p := fmt.Sprintf("%s[%d]", path, i)
 		n := 0
@@ -494,6 +530,12 @@ func (s *Server) validPoolSpec(p string, ps *PoolSpecification) *apiError {
 		if e := nonEmpty(fmt.Sprintf("%sapplicationPackageReferences[%d].applicationId", p, i), ref.ApplicationID); e != nil {
 			return e
 		}
+		if !armApplicationID(*ref.ApplicationID) {
+			return errConflict("InvalidApplicationPackageReferences",
+				"One or more of the specified application package references are invalid.").
+				with("ApplicationId", *ref.ApplicationID).
+				with("Reason", "On a pool, the application id must be fully qualified: /subscriptions/{subscriptionId}/resourceGroups/{resourceGroupName}/providers/Microsoft.Batch/batchAccounts/{accountName}/applications/{applicationName}.")
+		}
 		if _, _, ok := s.findPackage(appName(*ref.ApplicationID), ref.Version); !ok {
 			return errConflict("InvalidApplicationPackageReferences",
 				"One or more of the specified application package references are invalid.").
@@ -501,6 +543,23 @@ func (s *Server) validPoolSpec(p string, ps *PoolSpecification) *apiError {
 		}
 	}
 	return validMetadata(p+"metadata", ps.Metadata)
+}
+
+// armApplicationID reports whether id is an application's ARM resource
+// id, the only form a pool's package reference takes (a task's takes the
+// plain application id).
+func armApplicationID(id string) bool {
+	segs := strings.Split(id, "/")
+	want := []string{"", "subscriptions", "", "resourcegroups", "", "providers", "microsoft.batch", "batchaccounts", "", "applications", ""}
+	if len(segs) != len(want) {
+		return false
+	}
+	for i, w := range want {
+		if i > 0 && w == "" && segs[i] == "" || w != "" && !strings.EqualFold(segs[i], w) {
+			return false
+		}
+	}
+	return segs[0] == ""
 }
 
 func validInterval(p string, d *Duration) *apiError {

@@ -160,9 +160,12 @@ type Backend struct {
 	endedPolls int // polls since the job was seen ended
 	polls      int
 	cancelled  bool // this process cancelled the run
-	external   bool // someone else cancelled it, or the submission failed
-	failure    *SubmitFailure
-	poolOK     bool // EnsurePool found the pool fit for the run
+	// jmStopped: the run was stopped before its job manager task started,
+	// so the job was ended and the finalize step is the client's to run.
+	jmStopped bool
+	external  bool // someone else cancelled it, or the submission failed
+	failure   *SubmitFailure
+	poolOK    bool // EnsurePool found the pool fit for the run
 	// terminated are tasks ended by a termination, not a timeout.
 	terminated map[string]bool
 
@@ -216,6 +219,11 @@ func (b *Backend) Client() *Client { return b.c }
 // Created reports whether the run's job was created: until it is, nothing
 // of the run is on Batch.
 func (b *Backend) Created() bool { return b.created }
+
+// FinalizeStopped reports whether the run was stopped (cancelled, or its
+// submission given up) before the job manager task started: the job was
+// then ended, and the finalize step will not run on the pool.
+func (b *Backend) FinalizeStopped() bool { return b.jmStopped }
 
 // SubmitFailure says why the run's tasks could not all be added, once
 // Submit (or, for a watcher, the submitter) gave up; nil otherwise.
@@ -447,6 +455,11 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 	case !IsNotFound(err):
 		return fmt.Errorf("look up pool %s: %w", id, err)
 	}
+	if len(prog.Packages) > 0 && b.opt.AccountID == "" {
+		// A pool's package reference is the application's full ARM id,
+		// which needs the account's.
+		return fmt.Errorf("pool %s does not exist, and bmc cannot create it with the spec's packages: a pool names its application packages by ARM id, so set AZURE_BATCH_ACCOUNT_ID to the Batch account's resource id", id)
+	}
 	want, err := PoolOptions(prog, b.opt.AccountID)
 	if err != nil {
 		return fmt.Errorf("pool %s does not exist, and bmc cannot create it: %w", id, err)
@@ -529,7 +542,11 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("%s is not a regular file or directory", src)
 	}
+	// A directory is staged as a tree of its own (TreeLayout), named by
+	// its files' paths, modes and contents, so that one resource file per
+	// file mode brings it whole, however many files it holds.
 	var out []StagedFile
+	local := map[string]string{} // Rel -> local path
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -546,15 +563,26 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 		if err != nil {
 			return err
 		}
-		loc, err := b.opt.Storage.StageFile(ctx, prefix, p)
+		sum, err := hashFile(p)
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(src, p)
-		out = append(out, StagedFile{Rel: filepath.ToSlash(rel), Loc: loc, Mode: st.Mode()})
+		rel = filepath.ToSlash(rel)
+		local[rel] = p
+		out = append(out, StagedFile{Rel: rel, Loc: ContentLocation(prefix, sum), Mode: st.Mode()})
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	out = TreeLayout(prefix, out)
+	for _, f := range out {
+		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // ---- following the run ----
@@ -886,7 +914,10 @@ func (b *Backend) reason(pt *compiler.Task, ei *BatchTaskExecutionInfo) string {
 // Cancel stops the run. Without a job manager task the job is
 // terminated: running tasks are killed, waiting ones never run. With one,
 // the job is disabled (no task starts) and its running tasks are
-// terminated, leaving the job manager task to run the finalize step.
+// terminated, leaving the job manager task to run the finalize step; if
+// that task has not started (the pool has no free node), a disabled job
+// would never start it, so the job is terminated instead and
+// FinalizeStopped says the finalize step is the caller's to run.
 func (b *Backend) Cancel(ctx context.Context) error {
 	b.cancelled = true
 	if !b.created {
@@ -908,8 +939,41 @@ func (b *Backend) stop(ctx context.Context, reason string) error {
 	if err := b.c.DisableJob(ctx, b.jobID, DisableWait); err != nil && !IsConflict(err, "") {
 		return err
 	}
+	// Once the job is disabled no task starts, the job manager task
+	// neither: read after the disable, its state no longer changes from
+	// active to running.
+	if !b.watcher {
+		notStarted, err := jobManagerNotStarted(ctx, b.c, b.jobID)
+		if err != nil {
+			return err
+		}
+		if notStarted {
+			b.jmStopped = true
+			if err := b.c.TerminateJob(ctx, b.jobID, reason); err != nil && !IsConflict(err, "") {
+				return err
+			}
+			return nil
+		}
+	}
 	return b.terminateRunning(ctx)
 }
+
+// jobManagerNotStarted reports whether the job's job manager task is
+// waiting to start (for the first time, or for a retry).
+func jobManagerNotStarted(ctx context.Context, c *Client, jobID string) (bool, error) {
+	t, err := c.GetTask(ctx, jobID, FinalizeTaskID)
+	if err != nil {
+		if IsNotFound(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	return t.State == TaskStateActive, nil
+}
+
+// ErrFinalizeNotRunning is WaitJobDone's error for a job that is disabled
+// while its job manager task waits to start: it would wait for ever.
+var ErrFinalizeNotRunning = errors.New("the job is disabled and its finalize task has not started: it will not start")
 
 // terminateRunning terminates the job's running tasks but the job manager
 // task.
@@ -951,8 +1015,19 @@ func CancelJob(ctx context.Context, c *Client, jobID string) error {
 	b := newBackend(BackendOptions{Client: c})
 	b.jobID, b.created = jobID, true
 	b.hasJM = j.JobManagerTask != nil
-	return b.Cancel(ctx)
+	if err := b.Cancel(ctx); err != nil {
+		return err
+	}
+	if b.jmStopped {
+		return fmt.Errorf("job %s: %w", jobID, ErrFinalizeStopped)
+	}
+	return nil
 }
+
+// ErrFinalizeStopped is CancelJob's error for a run cancelled before its
+// job manager task started: the job was ended, and the finalize step and
+// the callback will not run on the pool.
+var ErrFinalizeStopped = errors.New("the finalize task had not started, so the job was ended: the finalize step and the callback will not run on the pool")
 
 // ---- the finalize step on the pool ----
 
@@ -967,8 +1042,7 @@ type NodeConfig struct {
 	PollInterval compiler.Duration `json:"pollInterval"`
 	// SecretEnv names the variable holding the callback secret.
 	SecretEnv string `json:"secretEnv,omitempty"`
-	// Identity is the pool identity the node reaches Batch with when no
-	// authentication token is given.
+	// Identity is the pool identity the node reaches Batch with.
 	Identity string `json:"identity,omitempty"`
 }
 
@@ -1032,6 +1106,11 @@ func nodeProgram(p *compiler.Program) *compiler.Program {
 
 func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (*BatchJobManagerTask, error) {
 	n := b.opt.Node
+	if b.opt.Storage.Identity() == "" {
+		// Batch has retired task authentication tokens: the job manager
+		// task reaches Batch with the pool's identity, or not at all.
+		return nil, ErrNoPoolIdentity
+	}
 	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: nodeProgram(plan.Program),
 		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
 	data, err := json.Marshal(cfg)
@@ -1047,19 +1126,19 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 		return nil, err
 	}
 	jm := &BatchJobManagerTask{
-		ID:                          FinalizeTaskID,
-		DisplayName:                 "bmc finalize --watch",
-		ResourceFiles:               []ResourceFile{{HTTPURL: u, FilePath: NodeConfigFile, IdentityReference: ref}},
-		KillJobOnCompletion:         Ptr(true),
-		RunExclusive:                Ptr(false),
-		AuthenticationTokenSettings: &AuthenticationTokenSettings{Access: []BatchAccessScope{AccessScopeJob}},
-		Constraints:                 &BatchTaskConstraints{MaxTaskRetryCount: Ptr(int32(2))},
+		ID:                  FinalizeTaskID,
+		DisplayName:         "bmc finalize --watch",
+		ResourceFiles:       []ResourceFile{{HTTPURL: u, FilePath: NodeConfigFile, IdentityReference: ref}},
+		KillJobOnCompletion: Ptr(true),
+		RunExclusive:        Ptr(false),
+		Constraints:         &BatchTaskConstraints{MaxTaskRetryCount: Ptr(int32(2))},
 	}
-	bin := "./bmc"
+	bin, find := "./bmc", ""
 	switch {
 	case n.Package != nil:
 		jm.ApplicationPackageReferences = []BatchApplicationPackageReference{{ApplicationID: n.Package.Name, Version: n.Package.Version}}
-		bin = `"$` + packageEnv(n.Package.Name, n.Package.Version) + `"/bmc`
+		find = findPackageScript(n.Package.Name, n.Package.Version)
+		bin = `"$bmc_pkg"/bmc`
 	case n.Binary != "":
 		loc, err := b.opt.Storage.StageFile(ctx, b.opt.Staging, n.Binary)
 		if err != nil {
@@ -1073,7 +1152,7 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 	default:
 		return nil, errors.New("the finalize step on the pool needs bmc there: give --bmc-package, or run bmc from a linux/amd64 machine")
 	}
-	jm.CommandLine = ScriptCommandLine("exec "+bin+" finalize --watch --config "+NodeConfigFile, FinalizeTaskID)
+	jm.CommandLine = ScriptCommandLine(find+"exec "+bin+" finalize --watch --config "+NodeConfigFile, FinalizeTaskID)
 	if n.SecretEnv != "" {
 		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.SecretEnv, Value: n.Secret})
 	}
@@ -1101,6 +1180,26 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 		})
 	}
 	return jm, nil
+}
+
+// ErrNoPoolIdentity is the error of a finalize step on the pool for a run
+// whose pool has no managed identity: Batch no longer gives tasks
+// authentication tokens, so the job manager task could not reach Batch.
+var ErrNoPoolIdentity = errors.New("the finalize step on the pool reaches Batch with the pool's managed identity, and the run has none")
+
+// findPackageScript sets bmc_pkg to the directory of an application
+// package, from its variable: Batch's documents disagree on whether the
+// variable keeps the application id's case, so it is looked for in any
+// case; a task without it fails saying so.
+func findPackageScript(name, version string) string {
+	want := strings.ToUpper(packageEnv(name, version))
+	ref := name
+	if version != "" {
+		ref += "@" + version
+	}
+	msg := "bmc: no " + want + " variable (in any case) on this node: is application package " + ref + " on the account?"
+	return `bmc_pkg=; for v in $(compgen -e); do if [ "${v^^}" = ` + forceQuote(want) + ` ]; then bmc_pkg=${!v}; break; fi; done; ` +
+		`if [ -z "$bmc_pkg" ]; then echo ` + forceQuote(msg) + ` >&2; exit 1; fi; `
 }
 
 // packageEnv is the variable Batch sets on Linux for an application

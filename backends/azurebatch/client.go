@@ -22,6 +22,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -874,7 +875,7 @@ func (c *Client) nextLink(link string) (string, error) {
 		return "", errors.New("odata.nextLink is not an absolute URL")
 	}
 	base, _ := url.Parse(c.endpoint)
-	if !strings.EqualFold(u.Scheme, base.Scheme) || !strings.EqualFold(u.Host, base.Host) {
+	if !strings.EqualFold(u.Scheme, base.Scheme) || hostPort(u) != hostPort(base) {
 		return "", fmt.Errorf("odata.nextLink points at %s, not at the account endpoint %s", u.Scheme+"://"+u.Host, c.endpoint)
 	}
 	if !u.Query().Has("api-version") {
@@ -884,6 +885,23 @@ func (c *Client) nextLink(link string) (string, error) {
 		u.RawQuery += "api-version=" + url.QueryEscape(APIVersion)
 	}
 	return u.String(), nil
+}
+
+// hostPort is a URL's host and port, lower-cased, with the scheme's
+// default port made explicit: an endpoint given as
+// https://acct.region.batch.azure.com:443 is the one Batch's links name
+// without a port.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return strings.ToLower(net.JoinHostPort(u.Hostname(), port))
 }
 
 // TerminateTask terminates a task (204); a running task is killed.

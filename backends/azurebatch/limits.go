@@ -61,11 +61,15 @@ type CheckOptions struct {
 	JobManager bool
 	// DependencyChars is the dependency list limit; zero for Batch's.
 	DependencyChars int
+	// ResourceFilesChars is the limit on a task's resourceFiles list;
+	// zero for Batch's.
+	ResourceFilesChars int
 }
 
 // Check holds a program against Batch's limits: ids, the pool's slots per
 // node, application packages per pool, the size of each task in an
-// add-collection body, and the slot the job manager task takes.
+// add-collection body and of its resourceFiles list, and the slot the job
+// manager task takes.
 func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	var out []planner.Check
 	add := func(sev planner.Severity, task, format string, args ...any) {
@@ -125,13 +129,41 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	case fixed && opt.JobManager && (p.Dedicated+p.Spot)*p.SlotsPerNode == 1:
 		add(planner.Error, "", "pool %s has 1 task slot; the finalize step on the pool takes one for the whole run, leaving none for the tasks (use --finalize-on client, or a bigger pool)", p.ID)
 	}
-	// Every task must fit an add-collection request on its own.
+	// Every task must fit an add-collection request on its own, and its
+	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
-	m, err := Map(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars})
+	m, large, err := mapRun(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
+		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
 	if err != nil {
 		add(planner.Error, "", "%v", err)
 		return out
+	}
+	// One error per input that makes tasks too large (and one for tasks
+	// with too many inputs): the members of a sweep share their inputs.
+	var byInput []string
+	tooLarge := map[string][]*ResourceFilesError{}
+	for _, e := range large {
+		if tooLarge[e.Input] == nil {
+			byInput = append(byInput, e.Input)
+		}
+		tooLarge[e.Input] = append(tooLarge[e.Input], e)
+	}
+	for _, in := range byInput {
+		es := tooLarge[in]
+		if len(es) == 1 {
+			add(planner.Error, es[0].Task, "%s", strings.TrimPrefix(es[0].Error(), "task "+es[0].Task+": "))
+			continue
+		}
+		ids := make([]string, len(es))
+		most := es[0]
+		for i, e := range es {
+			ids[i] = e.Task
+			if e.Chars > most.Chars {
+				most = e
+			}
+		}
+		add(planner.Error, "", "%d tasks (%s): their resource files come to up to %d characters (%s's %d), more than the %d Batch takes (it would refuse them with RequestEntityTooLarge); %s: %s",
+			len(es), idList(ids, 3), most.Chars, most.Task, most.Files, most.Limit, most.source(), fewerInputs)
 	}
 	for _, t := range m.Tasks {
 		b, err := marshal(t)

@@ -11,11 +11,13 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
@@ -29,6 +31,14 @@ import (
 // id counts one more than its length, to leave room for however the
 // service counts separators.
 const MaxDependencyChars = 64_000
+
+// MaxResourceFilesChars bounds the size of a task's resourceFiles list.
+// Batch refuses a task whose list is larger with RequestEntityTooLarge;
+// its spec says only that there is a maximum size, the service's own
+// message names the number: "Total size of resourceFiles cannot be more
+// than 32768 characters". bmc counts the characters of the list's JSON,
+// which is at least what the service counts, whichever way it does.
+const MaxResourceFilesChars = 32_768
 
 // Metadata names bmc sets on a job.
 const (
@@ -65,7 +75,48 @@ type StagedFile struct {
 	Rel  string
 	Loc  blobstage.Location
 	Mode os.FileMode
+	// Group, for a file of a directory staged as TreeLayout places it,
+	// is the prefix that holds the directory's files of this mode, each
+	// at Group joined with Rel. Map brings a group with one resource
+	// file, however many files it holds; a file without a group comes
+	// with one of its own.
+	Group blobstage.Location
 }
+
+// TreeLayout is where the files of a local directory input are staged so
+// that a task brings the directory with one resource file per file mode
+// (Batch's resourceFiles list is limited in size, and a resource file per
+// file of a large directory is more than it takes):
+//
+//	<staging>tree/<tree hash>/<mode>/<rel>
+//
+// files are the directory's files, each Loc naming its content (as
+// Storage.StageFile names it, by its SHA-256); the tree hash covers every
+// file's path, mode and content, so that an unchanged directory is staged
+// once, whichever run needs it, and a changed one never mixes with its
+// old files. The result is files in path order, each with Loc and Group
+// set; the caller uploads each file to its Loc. Files with no Rel are no
+// directory's and come back unchanged.
+func TreeLayout(staging blobstage.Location, files []StagedFile) []StagedFile {
+	out := slices.Clone(files)
+	if len(out) == 0 || slices.ContainsFunc(out, func(f StagedFile) bool { return f.Rel == "" }) {
+		return out
+	}
+	slices.SortFunc(out, func(a, b StagedFile) int { return strings.Compare(a.Rel, b.Rel) })
+	h := sha256.New()
+	for _, f := range out {
+		fmt.Fprintf(h, "%s\x00%s\x00%s\n", f.Rel, fileMode(f.Mode), f.Loc)
+	}
+	root := staging.Join("tree/" + hex.EncodeToString(h.Sum(nil)) + "/")
+	for i := range out {
+		out[i].Group = root.Join(fileMode(out[i].Mode) + "/")
+		out[i].Loc = out[i].Group.Join(out[i].Rel)
+	}
+	return out
+}
+
+// fileMode is a resource file's fileMode for a file's permission bits.
+func fileMode(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
 // MapOptions are the settings a mapping needs beyond the plan.
 type MapOptions struct {
@@ -86,7 +137,39 @@ type MapOptions struct {
 	// DependencyChars is the dependency list limit; zero means
 	// MaxDependencyChars (tests make it small).
 	DependencyChars int
+	// ResourceFilesChars is the limit on a task's resourceFiles list;
+	// zero means MaxResourceFilesChars.
+	ResourceFilesChars int
 }
+
+// ResourceFilesError is a task whose resourceFiles list is larger than
+// Batch takes: it would refuse the task with RequestEntityTooLarge.
+type ResourceFilesError struct {
+	Task string
+	// Files and Chars are the task's resource files and the size of
+	// their list; Limit is what Batch takes.
+	Files, Chars, Limit int
+	// Inputs counts the task's inputs. Input is the one that brings at
+	// least half the list, in InputFiles resource files, if one does.
+	Inputs     int
+	Input      string
+	InputFiles int
+}
+
+func (e *ResourceFilesError) Error() string {
+	return fmt.Sprintf("task %s: its %d resource files come to %d characters, more than the %d Batch takes (it would refuse the task with RequestEntityTooLarge); %s: %s",
+		e.Task, e.Files, e.Chars, e.Limit, e.source(), fewerInputs)
+}
+
+// source says where most of the list comes from.
+func (e *ResourceFilesError) source() string {
+	if e.Input == "" {
+		return fmt.Sprintf("they come from %d inputs", e.Inputs)
+	}
+	return fmt.Sprintf("input %s brings %d of them", e.Input, e.InputFiles)
+}
+
+const fewerInputs = "use fewer inputs (the files under one az:// prefix come with one resource file)"
 
 // Mapping is what a run creates on Batch.
 type Mapping struct {
@@ -110,26 +193,48 @@ func SpecHash(prog *compiler.Program) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Map builds the pool, job and tasks of a run.
+// Map builds the pool, job and tasks of a run. A task Batch would refuse
+// for the size of its resource files is an error, a *ResourceFilesError
+// (the first of them): refused before anything is created rather than
+// by Batch when the run is half submitted.
 func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (*Mapping, error) {
+	out, large, err := mapRun(plan, run, loc, opt)
+	if err != nil {
+		return nil, err
+	}
+	if len(large) > 0 {
+		if len(large) > 1 {
+			return nil, fmt.Errorf("%w (and %d more tasks)", large[0], len(large)-1)
+		}
+		return nil, large[0]
+	}
+	return out, nil
+}
+
+// mapRun is Map, with the tasks whose resource files are too large
+// reported apart, all of them.
+func mapRun(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (*Mapping, []*ResourceFilesError, error) {
 	prog := plan.Program
 	m := &mapper{plan: plan, run: run, loc: loc, opt: opt, outs: map[string]bool{}}
 	if m.opt.DependencyChars <= 0 {
 		m.opt.DependencyChars = MaxDependencyChars
 	}
+	if m.opt.ResourceFilesChars <= 0 {
+		m.opt.ResourceFilesChars = MaxResourceFilesChars
+	}
 	out := &Mapping{}
 	if prog.Pool == nil || prog.Pool.ID == "" {
-		return nil, fmt.Errorf("the azurebatch backend needs a pool: give the spec a pool block, or --pool")
+		return nil, nil, fmt.Errorf("the azurebatch backend needs a pool: give the spec a pool block, or --pool")
 	}
 	if prog.Pool.VMSize != "" {
 		var err error
 		if out.Pool, err = PoolOptions(prog, opt.AccountID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	out.Job = m.job()
 	if err := m.finalizeLogs(out.Job.JobManagerTask); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m.ids = make(map[string]bool, len(prog.Tasks))
 	for _, t := range prog.Tasks {
@@ -139,7 +244,7 @@ func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions)
 	for i := range prog.Tasks {
 		bt, err := m.task(i)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		out.Tasks = append(out.Tasks, bt)
 	}
@@ -149,7 +254,7 @@ func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions)
 		out.OutputContainers = append(out.OutputContainers, c)
 	}
 	slices.Sort(out.OutputContainers)
-	return out, nil
+	return out, m.large, nil
 }
 
 type mapper struct {
@@ -161,6 +266,7 @@ type mapper struct {
 	barriers []BatchTaskCreateOptions
 	groupBar map[string]string // group id -> its root barrier
 	outs     map[string]bool
+	large    []*ResourceFilesError
 }
 
 // PoolOptions is the pool the spec's pool block describes.
@@ -272,16 +378,31 @@ func envSettings(env map[string]string) []EnvironmentSetting {
 func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 	t := executor.FillTask(&m.plan.Program.Tasks[i], m.run, 1)
 	bt := BatchTaskCreateOptions{ID: t.ID, EnvironmentSettings: envSettings(t.Env)}
-	var prologue []string
+	var (
+		prologue []string
+		// The input that brings the most of the resource files.
+		most                string
+		mostFiles, mostSize int
+	)
 	for k, in := range t.Inputs {
 		rfs, pro, err := m.input(t.ID, k, in)
 		if err != nil {
 			return bt, err
 		}
+		if n := resourceFilesChars(rfs); n > mostSize {
+			most, mostFiles, mostSize = inputName(in), len(rfs), n
+		}
 		bt.ResourceFiles = append(bt.ResourceFiles, rfs...)
 		if pro != "" {
 			prologue = append(prologue, pro)
 		}
+	}
+	if n := resourceFilesChars(bt.ResourceFiles); n > m.opt.ResourceFilesChars {
+		e := &ResourceFilesError{Task: t.ID, Files: len(bt.ResourceFiles), Chars: n, Limit: m.opt.ResourceFilesChars, Inputs: len(t.Inputs)}
+		if 2*mostSize >= n {
+			e.Input, e.InputFiles = most, mostFiles
+		}
+		m.large = append(m.large, e)
 	}
 	if len(prologue) > 0 {
 		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
@@ -386,33 +507,96 @@ func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, s
 		}
 		tmp := prefixDir + "/" + strconv.Itoa(k)
 		rf := ResourceFile{StorageContainerURL: u, BlobPrefix: l.Path, FilePath: tmp, IdentityReference: ref}
-		src := tmp
-		if dir := strings.TrimSuffix(l.Path, "/"); dir != "" {
-			src += "/" + dir
-		}
-		pro := fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit %[4]d; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
-			shQuote(src), shQuote(InputNotFoundPrefix+"input "+in.From+": not found (no blobs under the prefix)"), shQuote(in.Path), InputNotFoundExit)
-		return []ResourceFile{rf}, pro, nil
+		return []ResourceFile{rf}, moveIn(tmp, l.Path, in.Path, "input "+in.From+": not found (no blobs under the prefix)"), nil
 	case compiler.InputFile:
 		files, ok := m.opt.Staged[in.From]
 		if !ok {
 			return fail(fmt.Errorf("the file was not staged"))
 		}
-		var out []ResourceFile
-		for _, f := range files {
+		rfs, pro, err := m.local(k, in, files)
+		if err != nil {
+			return fail(err)
+		}
+		return rfs, pro, nil
+	}
+	return fail(fmt.Errorf("unknown input kind %q", in.Kind))
+}
+
+// local maps a staged local input: a file, or each file of a directory,
+// with a resource file of its own; each group of a directory staged as
+// TreeLayout places it with one resource file that brings the group's
+// blobs, full names and all, below the prefix directory, from where the
+// task's first lines move them to the input's path, as for a blob prefix.
+// Either way each file lands at the input's path joined with its path in
+// the directory, with its mode, where the local backend puts it.
+func (m *mapper) local(k int, in compiler.Input, files []StagedFile) ([]ResourceFile, string, error) {
+	var (
+		out    []ResourceFile
+		pro    []string
+		groups = map[blobstage.Location]os.FileMode{}
+	)
+	for _, f := range files {
+		if f.Group == (blobstage.Location{}) {
 			u, ref, err := m.loc.BlobURL(f.Loc.Container, f.Loc.Path)
 			if err != nil {
-				return fail(err)
+				return nil, "", err
 			}
 			p := in.Path
 			if f.Rel != "" {
 				p = path.Join(in.Path, f.Rel)
 			}
-			out = append(out, ResourceFile{HTTPURL: u, FilePath: p, FileMode: fmt.Sprintf("%04o", f.Mode.Perm()), IdentityReference: ref})
+			out = append(out, ResourceFile{HTTPURL: u, FilePath: p, FileMode: fileMode(f.Mode), IdentityReference: ref})
+			continue
 		}
-		return out, "", nil
+		// A group's prefix must select its files and nothing else.
+		if f.Rel == "" || !strings.HasSuffix(f.Group.Path, "/") || f.Loc != f.Group.Join(f.Rel) {
+			return nil, "", fmt.Errorf("%s is staged at %s, not below its group %s", f.Rel, f.Loc, f.Group)
+		}
+		if mode, ok := groups[f.Group]; ok {
+			if mode.Perm() != f.Mode.Perm() {
+				return nil, "", fmt.Errorf("%s has mode %s, the other files of its group %s", f.Rel, fileMode(f.Mode), fileMode(mode))
+			}
+			continue
+		}
+		groups[f.Group] = f.Mode
+		u, ref, err := m.loc.ContainerURL(f.Group.Container, false)
+		if err != nil {
+			return nil, "", err
+		}
+		tmp := prefixDir + "/" + strconv.Itoa(k)
+		out = append(out, ResourceFile{StorageContainerURL: u, BlobPrefix: f.Group.Path, FilePath: tmp, FileMode: fileMode(f.Mode), IdentityReference: ref})
+		pro = append(pro, moveIn(tmp, f.Group.Path, in.Path, "input "+in.From+": its staged files are not at "+f.Group.String()))
 	}
-	return fail(fmt.Errorf("unknown input kind %q", in.Kind))
+	if len(files) == 0 {
+		// An empty directory: the local backend makes it.
+		pro = append(pro, "mkdir -p -- "+shQuote(in.Path))
+	}
+	return out, strings.Join(pro, "\n"), nil
+}
+
+// moveIn is the script that moves the files a container resource file
+// brought to tmp, below the blob prefix, to dst, and fails the task with
+// InputNotFoundExit, saying missing, when there are none.
+func moveIn(tmp, prefix, dst, missing string) string {
+	src := tmp
+	if dir := strings.TrimSuffix(prefix, "/"); dir != "" {
+		src += "/" + dir
+	}
+	return fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit %[4]d; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
+		shQuote(src), shQuote(InputNotFoundPrefix+missing), shQuote(dst), InputNotFoundExit)
+}
+
+// resourceFilesChars is the size of a resourceFiles list as Batch limits
+// it, or more: the characters of its JSON.
+func resourceFilesChars(rfs []ResourceFile) int {
+	if len(rfs) == 0 {
+		return 0
+	}
+	b, err := marshal(rfs)
+	if err != nil {
+		return math.MaxInt
+	}
+	return utf8.RuneCount(b)
 }
 
 func inputName(in compiler.Input) string {

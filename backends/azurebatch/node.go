@@ -32,28 +32,22 @@ import (
 )
 
 // NodeClient is a client for the account a node belongs to
-// (AZ_BATCH_ACCOUNT_URL), authenticated with the task's
-// AZ_BATCH_AUTHENTICATION_TOKEN when Batch gave it one, else with the
-// pool's managed identity, else as FromEnv.
+// (AZ_BATCH_ACCOUNT_URL), authenticated with the pool's managed identity:
+// Batch no longer gives tasks authentication tokens. Off a node it is
+// FromEnv.
 func NodeClient(identity string, opt Options) (*Client, error) {
 	endpoint := os.Getenv("AZ_BATCH_ACCOUNT_URL")
 	if endpoint == "" {
 		return FromEnv(opt)
 	}
-	if tok := os.Getenv("AZ_BATCH_AUTHENTICATION_TOKEN"); tok != "" {
-		return New(endpoint, StaticTokenAuth(tok), opt)
+	if identity == "" {
+		return nil, errors.New("azurebatch: the run has no pool identity to reach Batch with from the node (Batch no longer gives tasks authentication tokens)")
 	}
-	if identity != "" {
-		cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ResourceID(identity)})
-		if err != nil {
-			return nil, fmt.Errorf("azurebatch: the pool identity: %s", redact.String(err.Error()))
-		}
-		return New(endpoint, TokenAuth(cred), opt)
+	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ResourceID(identity)})
+	if err != nil {
+		return nil, fmt.Errorf("azurebatch: the pool identity: %s", redact.String(err.Error()))
 	}
-	if os.Getenv("AZURE_BATCH_ENDPOINT") != "" {
-		return FromEnv(opt)
-	}
-	return nil, errors.New("azurebatch: this node has no AZ_BATCH_AUTHENTICATION_TOKEN and the run no pool identity to reach Batch with")
+	return New(endpoint, TokenAuth(cred), opt)
 }
 
 // NodeRun says where the job manager task is and how it reports.
@@ -265,6 +259,8 @@ func ReadNodeResult(ctx context.Context, c *Client, jobID string) (*NodeResult, 
 
 // WaitJobDone waits until the job has completed: its job manager task
 // has run the finalize step and exited, or the job was ended otherwise.
+// A job disabled while its job manager task waits to start never
+// completes: WaitJobDone then returns ErrFinalizeNotRunning.
 func WaitJobDone(ctx context.Context, c *Client, jobID string, interval time.Duration) (*BatchJob, error) {
 	for {
 		j, err := c.GetJob(ctx, jobID)
@@ -273,6 +269,15 @@ func WaitJobDone(ctx context.Context, c *Client, jobID string, interval time.Dur
 		}
 		if j.State == JobStateCompleted {
 			return j, nil
+		}
+		if j.State == JobStateDisabled {
+			notStarted, err := jobManagerNotStarted(ctx, c, jobID)
+			if err != nil {
+				return nil, err
+			}
+			if notStarted {
+				return j, fmt.Errorf("job %s: %w", jobID, ErrFinalizeNotRunning)
+			}
 		}
 		t := time.NewTimer(interval)
 		select {

@@ -240,37 +240,61 @@ func (s *Storage) EnsureContainer(ctx context.Context, name string) error {
 // content, unless a blob of that name is there already: an unchanged file
 // is uploaded once, whichever run needs it.
 func (s *Storage) StageFile(ctx context.Context, prefix blobstage.Location, path string) (blobstage.Location, error) {
+	sum, err := hashFile(path)
+	if err != nil {
+		return blobstage.Location{}, err
+	}
+	loc := ContentLocation(prefix, sum)
+	return loc, s.StageFileAt(ctx, loc, path)
+}
+
+// ContentLocation is where StageFile puts a file whose content has the
+// SHA-256 sum (hex).
+func ContentLocation(prefix blobstage.Location, sum string) blobstage.Location {
+	return prefix.Join("sha256/" + sum)
+}
+
+// hashFile is the hex SHA-256 of a file's content.
+func hashFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return blobstage.Location{}, fmt.Errorf("stage %s: %w", path, err)
+		return "", fmt.Errorf("stage %s: %w", path, err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return blobstage.Location{}, fmt.Errorf("stage %s: %w", path, err)
+		return "", fmt.Errorf("stage %s: %w", path, err)
 	}
-	loc := prefix.Join("sha256/" + hex.EncodeToString(h.Sum(nil)))
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// StageFileAt uploads a local file to loc, a name that stands for its
+// content (and so may be skipped when a blob of that name is there
+// already).
+func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path string) error {
 	if s.known(loc) {
-		return loc, nil
+		return nil
 	}
 	if err := s.EnsureContainer(ctx, loc.Container); err != nil {
-		return blobstage.Location{}, err
+		return err
 	}
 	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
 	if _, err := bc.GetProperties(ctx, nil); err == nil {
 		s.remember(loc)
-		return loc, nil
+		return nil
 	} else if !bloberror.HasCode(err, bloberror.BlobNotFound) && !isNotFound(err) {
-		return blobstage.Location{}, fmt.Errorf("stage %s: %s", path, redact.String(err.Error()))
+		return fmt.Errorf("stage %s: %s", path, redact.String(err.Error()))
 	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return blobstage.Location{}, fmt.Errorf("stage %s: %w", path, err)
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", path, err)
 	}
+	defer f.Close()
 	if _, err := bc.UploadFile(ctx, f, &blockblob.UploadFileOptions{Concurrency: 4}); err != nil {
-		return blobstage.Location{}, fmt.Errorf("stage %s to %s: %s", path, loc, redact.String(err.Error()))
+		return fmt.Errorf("stage %s to %s: %s", path, loc, redact.String(err.Error()))
 	}
 	s.remember(loc)
-	return loc, nil
+	return nil
 }
 
 // Put writes a blob.

@@ -6,7 +6,10 @@ package azurebatch
 // the pool alike.
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -24,14 +27,41 @@ import (
 func TestSubmitFailure(t *testing.T) {
 	// Half the tasks of each add-collection request fail with
 	// servererror, and the client gives a task up after one resubmission:
-	// about a quarter of them are never added.
+	// some are never added; some, added all the same, come back
+	// TaskExists when resubmitted, and count as added.
 	e := newEmu(t, emulator.Options{Faults: &emulator.Faults{Partial: 0.5, Seed: 3}})
 	e.pool(t, "p", 1, 4)
 	cred, err := NewSharedKeyCredential(e.s.Account(), e.s.Key())
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(e.srv.URL, cred, Options{MaxRetries: 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+	var (
+		mu     sync.Mutex
+		exists []string // tasks the service answered TaskExists for
+	)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/addtaskcollection") {
+			e.srv.Config.Handler.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		e.srv.Config.Handler.ServeHTTP(rec, r)
+		var res BatchCreateTaskCollectionResult
+		if json.Unmarshal(rec.Body.Bytes(), &res) == nil {
+			mu.Lock()
+			for _, v := range res.Value {
+				if v.Error != nil && v.Error.Code == CodeTaskExists {
+					exists = append(exists, v.TaskID)
+				}
+			}
+			mu.Unlock()
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(front.Close)
+	c, err := New(front.URL, cred, Options{MaxRetries: 1, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,6 +100,20 @@ func TestSubmitFailure(t *testing.T) {
 	}
 	if !slices.Equal(f.Missing, missing) || !strings.HasPrefix(f.Cause, "InternalError: ") {
 		t.Errorf("missing %v, cause %q; the job lacks %v", f.Missing, f.Cause, missing)
+	}
+	// Tasks answered servererror but added were found there when
+	// resubmitted: submitted, not given up.
+	if len(exists) == 0 {
+		t.Error("no task came back TaskExists when resubmitted")
+	}
+	var ae *AddTasksError
+	if !errors.As(f.Err, &ae) {
+		t.Fatalf("submit failure error %v", f.Err)
+	}
+	for _, id := range exists {
+		if !have[id] || slices.Contains(f.Missing, id) || slices.ContainsFunc(ae.Failures, func(tf TaskFailure) bool { return tf.TaskID == id }) {
+			t.Errorf("%s came back TaskExists but is reported not added", id)
+		}
 	}
 	// The job says so, for the finalize step on the pool, and was ended.
 	j, err := e.c.GetJob(t.Context(), run.ID)

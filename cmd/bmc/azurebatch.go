@@ -36,23 +36,25 @@ import (
 
 // batchOptions are the flags of bmc run for the azurebatch backend.
 type batchOptions struct {
-	detach      bool
-	pool        string
-	bmcPackage  string
-	staging     string
-	finalizeOn  string
-	poll        time.Duration
-	sasLifetime time.Duration
-	parallel    int
+	detach       bool
+	pool         string
+	poolIdentity string
+	bmcPackage   string
+	staging      string
+	finalizeOn   string
+	poll         time.Duration
+	sasLifetime  time.Duration
+	parallel     int
 }
 
 func (o *batchOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.pool, "pool", "", "azurebatch: run on this Batch `pool` instead of the spec's (it must exist if the spec has no pool block)")
+	f.StringVar(&o.poolIdentity, "pool-identity", "", "azurebatch: the ARM `id` of the pool's user-assigned managed identity, instead of the spec's pool.identity (the finalize step on the pool reaches Batch with it)")
 	f.BoolVar(&o.detach, "detach", false, "azurebatch: leave once the tasks are submitted; the finalize step and the callback run on the pool")
 	f.StringVar(&o.bmcPackage, "bmc-package", "", "azurebatch: the application `package[@version]` holding bmc for the pool (default: this bmc, staged, when it is linux/amd64)")
 	f.StringVar(&o.staging, "staging", azurebatch.DefaultStaging, "azurebatch: az:// `prefix` for the files bmc stages for the pool")
-	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when bmc for the pool is at hand)")
+	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when the pool has a managed identity and bmc for the pool is at hand)")
 	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "azurebatch: time between polls of the job")
 	f.DurationVar(&o.sasLifetime, "sas-lifetime", azurebatch.DefaultSASLifetime, "azurebatch: how long the SAS URLs in task definitions stay valid")
 	f.IntVar(&o.parallel, "submit-parallel", 8, "azurebatch: add-task-collection requests in flight (at least 4)")
@@ -109,9 +111,82 @@ func batchStorage(prog *compiler.Program, ttl time.Duration) (*azurebatch.Storag
 	return azurebatch.StorageFromIdentity(endpoint, cred, identity, opt)
 }
 
-// nodeBinary decides how the finalize step gets bmc on the pool: nil
-// means it runs here.
-func (o *batchOptions) node(cb *compiler.Callback, ce callbackEnv) (*azurebatch.NodeOptions, error) {
+// finalizePlace is where the finalize step runs, and why.
+type finalizePlace struct {
+	pool bool
+	why  string
+}
+
+func (p finalizePlace) String() string {
+	if p.pool {
+		return "pool"
+	}
+	return "client"
+}
+
+// noIdentityHelp says what to configure for the finalize step on the pool.
+const noIdentityHelp = "give the pool a user-assigned managed identity with a role on the Batch account, and name it in the spec's pool.identity or with --pool-identity"
+
+// whereFinalize decides where the finalize step runs. The job manager
+// task reaches Batch with the pool's managed identity (Batch no longer
+// gives tasks authentication tokens), so the pool needs one, and bmc for
+// the pool (bmcFrom says where it comes from; empty for none). auto picks
+// the pool when both are at hand; pool and --detach insist on them, and
+// are refused before anything is made.
+func whereFinalize(finalizeOn string, detach bool, identity, bmcFrom string) (finalizePlace, error) {
+	switch finalizeOn {
+	case "client":
+		if detach {
+			return finalizePlace{}, usagef("--detach needs --finalize-on pool: the finalize step must outlive this process")
+		}
+		return finalizePlace{why: "--finalize-on client"}, nil
+	case "pool", "auto":
+	default:
+		return finalizePlace{}, usagef("unknown --finalize-on %q: expected pool, client or auto", finalizeOn)
+	}
+	insist := finalizeOn == "pool" || detach
+	what := "--finalize-on pool"
+	if finalizeOn != "pool" {
+		what = "--detach"
+	}
+	if identity == "" {
+		if insist {
+			return finalizePlace{}, &exitError{code: exitFailed, err: fmt.Errorf("%s: the finalize step on the pool reaches Batch with the pool's managed identity (Batch no longer gives tasks authentication tokens), and this run names none: %s; or finalize here with --finalize-on client (without --detach)", what, noIdentityHelp)}
+		}
+		return finalizePlace{why: "the run names no pool identity, which the finalize step on the pool needs to reach Batch; to finalize there, " + noIdentityHelp}, nil
+	}
+	if bmcFrom == "" {
+		if insist {
+			return finalizePlace{}, usagef("the finalize step on the pool needs bmc there: give --bmc-package (this bmc is %s/%s, not linux/amd64)", runtime.GOOS, runtime.GOARCH)
+		}
+		return finalizePlace{why: fmt.Sprintf("no bmc for the pool: this bmc is %s/%s, not linux/amd64; to finalize there, give --bmc-package", runtime.GOOS, runtime.GOARCH)}, nil
+	}
+	why := "--finalize-on pool"
+	if finalizeOn == "auto" {
+		why = "the pool has a managed identity"
+	}
+	return finalizePlace{pool: true, why: why + "; bmc for the pool is " + bmcFrom}, nil
+}
+
+// bmcForPool says where bmc for the pool would come from: an application
+// package, this bmc staged, or nowhere ("").
+func bmcForPool(bmcPackage string) string {
+	switch {
+	case bmcPackage != "":
+		return "application package " + bmcPackage
+	case runtime.GOOS == "linux" && runtime.GOARCH == "amd64":
+		return "this bmc, staged"
+	}
+	return ""
+}
+
+// node decides how the finalize step gets bmc on the pool: nil means it
+// runs here.
+func (o *batchOptions) node(cb *compiler.Callback, ce callbackEnv, identity string) (*azurebatch.NodeOptions, finalizePlace, error) {
+	place, err := whereFinalize(o.finalizeOn, o.detach, identity, bmcForPool(o.bmcPackage))
+	if err != nil || !place.pool {
+		return nil, place, err
+	}
 	n := &azurebatch.NodeOptions{PollInterval: o.poll}
 	if cb != nil {
 		// The job manager task gets the callback's variables, as bmc has
@@ -123,34 +198,17 @@ func (o *batchOptions) node(cb *compiler.Callback, ce callbackEnv) (*azurebatch.
 			n.URLEnv, n.URL = cb.URLEnv, ce.url
 		}
 	}
-	switch {
-	case o.bmcPackage != "":
+	if o.bmcPackage != "" {
 		name, version, _ := strings.Cut(o.bmcPackage, "@")
 		n.Package = &compiler.Package{Name: name, Version: version}
-	case runtime.GOOS == "linux" && runtime.GOARCH == "amd64":
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find this bmc to stage for the pool: %w", err)
-		}
-		n.Binary = exe
+		return n, place, nil
 	}
-	switch o.finalizeOn {
-	case "client":
-		if o.detach {
-			return nil, usagef("--detach needs --finalize-on pool: the finalize step must outlive this process")
-		}
-		return nil, nil
-	case "pool", "auto":
-	default:
-		return nil, usagef("unknown --finalize-on %q: expected pool, client or auto", o.finalizeOn)
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, place, fmt.Errorf("find this bmc to stage for the pool: %w", err)
 	}
-	if n.Package == nil && n.Binary == "" {
-		if o.finalizeOn == "pool" || o.detach {
-			return nil, usagef("the finalize step on the pool needs bmc there: give --bmc-package (this bmc is %s/%s, not linux/amd64)", runtime.GOOS, runtime.GOARCH)
-		}
-		return nil, nil
-	}
-	return n, nil
+	n.Binary = exe
+	return n, place, nil
 }
 
 // driveBatch is drive for the azurebatch backend.
@@ -181,12 +239,12 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 			return usagef("--logs: %v", err)
 		}
 	}
-	prog = withPool(prog, bo.pool)
+	prog = withPoolIdentity(withPool(prog, bo.pool), bo.poolIdentity)
 	cbEnv, err := readCallbackEnv(prog)
 	if err != nil {
 		return err
 	}
-	node, err := bo.node(prog.Finalize.Callback, cbEnv)
+	node, place, err := bo.node(prog.Finalize.Callback, cbEnv, poolIdentity(prog))
 	if err != nil {
 		return err
 	}
@@ -253,12 +311,16 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	defer closeRun()
 
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log}
-	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s, storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, st.URL())
+	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s (%s), storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, place.why, st.URL())
 	if bo.detach {
 		if err := executor.SubmitNative(ctx, plan, be, run, j); err != nil {
 			return notSubmitted(ctx, j, be, err)
 		}
 		if be.SubmitFailure() != nil {
+			if be.FinalizeStopped() {
+				fmt.Fprintf(stderr, "bmc: run %s failed before its finalize task started on the pool, so its job was ended: no finalize step and no callback will run for it\n", meta.ID)
+				return &exitError{code: exitFailed}
+			}
 			fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports run %s failed. Follow it with: bmc status %s\n", meta.ID, meta.ID)
 			return &exitError{code: exitFailed}
 		}
@@ -300,9 +362,25 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	fctx := cancels.finishing()
 	var res *executor.RunResult
-	if node != nil {
+	onPool := node != nil && !be.FinalizeStopped()
+	if node != nil && !onPool {
+		fmt.Fprintf(stderr, "bmc: the run stopped before its finalize task started on the pool, so its job was ended; the finalize step runs here\n")
+	}
+	if onPool {
 		res, err = finishOnPool(fctx, stderr, client, plan, run, j, outcome, sinks, bo.poll)
-	} else {
+		if errors.Is(err, azurebatch.ErrFinalizeNotRunning) {
+			// Someone disabled the job before its finalize task started:
+			// end the job, so that it never starts, and finalize here.
+			fmt.Fprintf(stderr, "bmc: %v; the job is ended and the finalize step runs here\n", err)
+			onPool, err = false, nil
+		}
+	}
+	if !onPool && store == nil {
+		if store, err = openStore(fctx, "azure", o.transfers, prog, state); err != nil {
+			return err
+		}
+	}
+	if !onPool {
 		// Tasks blocked behind a failure would wait for ever: end the job.
 		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
@@ -457,6 +535,30 @@ func notSubmitted(ctx context.Context, j *executor.Journal, be *azurebatch.Backe
 		return fmt.Errorf("%w (journal: %v)", err, jerr)
 	}
 	return batchSetupErr(err)
+}
+
+// poolIdentity is the pool identity a program names, if any.
+func poolIdentity(prog *compiler.Program) string {
+	if prog.Pool == nil {
+		return ""
+	}
+	return prog.Pool.Identity
+}
+
+// withPoolIdentity is prog with the pool identity --pool-identity names,
+// if any.
+func withPoolIdentity(prog *compiler.Program, id string) *compiler.Program {
+	if id == "" {
+		return prog
+	}
+	p := compiler.Pool{}
+	if prog.Pool != nil {
+		p = *prog.Pool
+	}
+	p.Identity = id
+	cp := *prog
+	cp.Pool = &p
+	return &cp
 }
 
 // withPool is prog on the pool --pool names, if any.

@@ -170,6 +170,9 @@ func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta execu
 	}
 	if err := azurebatch.CancelJob(ctx, c, meta.ID); err != nil {
 		switch {
+		case errors.Is(err, azurebatch.ErrFinalizeStopped):
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled run %s on Azure Batch before its finalize task started on the pool: its job was ended, and no finalize step and no callback will run for it\n", meta.ID)
+			return nil
 		case errors.Is(err, azurebatch.ErrJobEnded):
 			return notRunning
 		case azurebatch.IsNotFound(err):

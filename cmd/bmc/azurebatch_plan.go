@@ -16,26 +16,33 @@ import (
 )
 
 type batchPlanOptions struct {
-	pool       string
-	finalizeOn string
+	pool         string
+	poolIdentity string
+	bmcPackage   string
+	finalizeOn   string
+	detach       bool
 }
 
 func (o *batchPlanOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.pool, "pool", "", "azurebatch: plan for this Batch `pool` instead of the spec's")
-	f.StringVar(&o.finalizeOn, "finalize-on", "pool", "azurebatch: where the finalize step would run: pool or client")
+	f.StringVar(&o.poolIdentity, "pool-identity", "", "azurebatch: plan for a pool with this managed identity (ARM `id`) instead of the spec's pool.identity")
+	f.StringVar(&o.bmcPackage, "bmc-package", "", "azurebatch: plan with bmc for the pool from this application `package[@version]`")
+	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step would run: pool, client, or auto (as bmc run decides)")
+	f.BoolVar(&o.detach, "detach", false, "azurebatch: plan a run that leaves once its tasks are submitted")
 }
 
 func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error {
-	prog = withPool(prog, o.batch.pool)
-	if o.batch.finalizeOn != "pool" && o.batch.finalizeOn != "client" {
-		return usagef("unknown --finalize-on %q: expected pool or client", o.batch.finalizeOn)
+	prog = withPoolIdentity(withPool(prog, o.batch.pool), o.batch.poolIdentity)
+	place, err := whereFinalize(o.batch.finalizeOn, o.batch.detach, poolIdentity(prog), bmcForPool(o.batch.bmcPackage))
+	if err != nil {
+		return err
 	}
 	var done map[string]bool
 	if o.run != "" {
 		return usagef("--run: runs on Azure Batch cannot be resumed yet")
 	}
-	copt := azurebatch.CheckOptions{JobManager: o.batch.finalizeOn == "pool"}
+	copt := azurebatch.CheckOptions{JobManager: place.pool}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
 	var sum *azurebatch.Summary
@@ -53,14 +60,17 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(struct {
 			*planner.Plan
-			Batch *azurebatch.Summary `json:"azurebatch,omitempty"`
-		}{plan, sum}); err != nil {
+			Batch      *azurebatch.Summary `json:"azurebatch,omitempty"`
+			FinalizeOn string              `json:"finalizeOn"`
+			Why        string              `json:"finalizeOnWhy"`
+		}{plan, sum, place.String(), place.why}); err != nil {
 			return err
 		}
 	case "text":
 		printPlan(out, plan)
 		if sum != nil {
 			printBatch(out, prog, sum)
+			fmt.Fprintf(out, "                 because %s\n", place.why)
 		}
 	default:
 		return usagef("unknown --output %q: expected text or json", o.output)

@@ -34,13 +34,21 @@ import (
 
 const confPool = "bmc-conf"
 
+// fixtureIdentity is the managed identity the emulator gives the
+// fixture's pools, and runs name with --pool-identity: the finalize step
+// on the pool reaches Batch with it.
+const fixtureIdentity = "/subscriptions/s/resourceGroups/g/providers/Microsoft.ManagedIdentity/userAssignedIdentities/bmc"
+
 type batchFixture struct {
-	cs     string
-	client *azurebatch.Client
-	store  *blobstage.Azure
-	hook   *hookEndpoint
-	dir    string
-	faults atomic.Int64 // injected faults answered
+	// identity is passed as --pool-identity; empty for a run that names
+	// no pool identity.
+	identity string
+	cs       string
+	client   *azurebatch.Client
+	store    *blobstage.Azure
+	hook     *hookEndpoint
+	dir      string
+	faults   atomic.Int64 // injected faults answered
 }
 
 // newBatchFixture starts Azurite and an emulator using it, points the
@@ -52,6 +60,9 @@ func newBatchFixture(t *testing.T, o emulator.Options) *batchFixture {
 	}
 	cs := azurite.Start(t)
 	o.StorageConnectionString = cs
+	if o.PoolIdentity == "" {
+		o.PoolIdentity = fixtureIdentity
+	}
 	if o.Nodes == 0 {
 		o.Nodes, o.SlotsPerNode = 2, 4
 	}
@@ -103,7 +114,7 @@ func newBatchFixture(t *testing.T, o emulator.Options) *batchFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.cs, f.client, f.store, f.hook, f.dir = cs, c, store, newHookEndpoint(t), t.TempDir()
+	f.cs, f.client, f.store, f.hook, f.dir, f.identity = cs, c, store, newHookEndpoint(t), t.TempDir(), o.PoolIdentity
 	return f
 }
 
@@ -121,6 +132,9 @@ func (w *statusWriter) WriteHeader(code int) {
 func (f *batchFixture) batchRun(t *testing.T, ctx context.Context, state string, args ...string) (int, string) {
 	t.Helper()
 	base := []string{"run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--state-dir", state, "--progress", "plain"}
+	if f.identity != "" {
+		base = append(base, "--pool-identity", f.identity)
+	}
 	var stdout, stderr strings.Builder
 	code := run(ctx, append(base, args...), strings.NewReader(""), &stdout, &stderr)
 	return code, stderr.String() + stdout.String()
@@ -525,10 +539,22 @@ finalize:
 }
 
 func TestPlanAzureBatch(t *testing.T) {
-	code, out, serr := bmcRun(t, "plan", "--backend", "azurebatch", "../../examples/genomics.yaml")
+	code, out, serr := bmcRun(t, "plan", "--backend", "azurebatch", "--pool-identity", fixtureIdentity, "../../examples/genomics.yaml")
 	if code != 0 || !strings.Contains(out, "pool:          genome-pool (Standard_D4s_v5, 0 dedicated + 4 spot nodes, 4 slots per node)") ||
-		!strings.Contains(out, "tasks:         11, in 1 add-collection requests") || !strings.Contains(out, "job manager task finalize") {
+		!strings.Contains(out, "tasks:         11, in 1 add-collection requests") || !strings.Contains(out, "job manager task finalize") ||
+		!strings.Contains(out, "because the pool has a managed identity") {
 		t.Errorf("exit %d\n%s%s", code, out, serr)
+	}
+	// Without a pool identity the job manager task could not reach Batch
+	// (Batch has retired task authentication tokens): auto finalizes on
+	// the client, and says why; pool is refused.
+	code, out, serr = bmcRun(t, "plan", "--backend", "azurebatch", "../../examples/genomics.yaml")
+	if code != 0 || !strings.Contains(out, "finalize:      on the client") || !strings.Contains(out, "because the run names no pool identity") || !strings.Contains(out, "pool.identity or with --pool-identity") {
+		t.Errorf("no identity: exit %d\n%s%s", code, out, serr)
+	}
+	code, out, serr = bmcRun(t, "plan", "--backend", "azurebatch", "--finalize-on", "pool", "../../examples/genomics.yaml")
+	if code != exitFailed || !strings.Contains(serr, "--pool-identity") || !strings.Contains(serr, "--finalize-on client") {
+		t.Errorf("--finalize-on pool, no identity: exit %d\n%s%s", code, out, serr)
 	}
 	code, out, _ = bmcRun(t, "plan", "--backend", "azurebatch", "--output", "json", "--pool", "p1", "../../examples/sweep.yaml")
 	var got struct {
