@@ -12,6 +12,7 @@ import (
 
 type emulatorOptions struct {
 	listen, account, key, data, storage, fault, logLevel string
+	poolIdentity                                         string
 	packages                                             []string
 	nodes, slotsPerNode                                  int
 	instant                                              bool
@@ -47,6 +48,7 @@ add-collection item fails with servererror), seed=N, retry-after=SECONDS.`,
 		Example: `  bmc emulator > batch.env &            # then: export $(head -3 batch.env)
   bmc emulator --data .bmc/emulator --package aligner@2.1.0=./aligner
   bmc emulator --instant --nodes 4 --slots-per-node 8
+  bmc emulator --pool-identity /subscriptions/0/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/bmc
   bmc emulator --fault throttle=0.1,5xx=0.05,reset=0.02,partial=0.1,seed=7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -63,6 +65,7 @@ add-collection item fails with servererror), seed=N, retry-after=SECONDS.`,
 	f.IntVar(&o.nodes, "nodes", 0, "cap every pool at `N` nodes (0: as the pool asks; autoscale pools get N, at least 1)")
 	f.IntVar(&o.slotsPerNode, "slots-per-node", 0, "cap every node at `M` task slots (0: the pool's taskSlotsPerNode)")
 	f.StringVar(&o.fault, "fault", "", "inject faults: `spec` such as throttle=0.1,5xx=0.05,reset=0.02,partial=0.1,seed=7")
+	f.StringVar(&o.poolIdentity, "pool-identity", "", "give every pool the user-assigned managed identity with this ARM `id`, whose tokens its tasks get (IDENTITY_ENDPOINT) and which reaches its jobs, so that the finalize step can run on the pool (bmc run --pool-identity with the same id)")
 	f.BoolVar(&o.instant, "instant", false, "complete every task at once with exit code 0, running nothing")
 	f.StringVar(&o.logLevel, "log-level", "info", "log `level` on stderr: debug, info, warn or error")
 	return cmd
@@ -71,7 +74,7 @@ add-collection item fails with servererror), seed=N, retry-after=SECONDS.`,
 func runEmulator(cmd *cobra.Command, o *emulatorOptions) error {
 	opts := emulator.Options{
 		Account: o.account, Key: o.key, StorageConnectionString: o.storage,
-		Nodes: o.nodes, SlotsPerNode: o.slotsPerNode, Instant: o.instant,
+		Nodes: o.nodes, SlotsPerNode: o.slotsPerNode, Instant: o.instant, PoolIdentity: o.poolIdentity,
 	}
 	if o.nodes < 0 || o.slotsPerNode < 0 {
 		return usagef("--nodes and --slots-per-node may not be negative")
