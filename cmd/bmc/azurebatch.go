@@ -54,7 +54,7 @@ func (o *batchOptions) flags(cmd *cobra.Command) {
 	f.BoolVar(&o.detach, "detach", false, "azurebatch: leave once the tasks are submitted; the finalize step and the callback run on the pool")
 	f.StringVar(&o.bmcPackage, "bmc-package", "", "azurebatch: the application `package[@version]` holding bmc for the pool (default: this bmc, staged, when it is linux/amd64)")
 	f.StringVar(&o.staging, "staging", azurebatch.DefaultStaging, "azurebatch: az:// `prefix` for the files bmc stages for the pool")
-	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when the pool has a managed identity and bmc for the pool is at hand)")
+	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when the run names a pool identity and bmc for the pool is at hand)")
 	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "azurebatch: time between polls of the job")
 	f.DurationVar(&o.sasLifetime, "sas-lifetime", azurebatch.DefaultSASLifetime, "azurebatch: how long the SAS URLs in task definitions stay valid")
 	f.IntVar(&o.parallel, "submit-parallel", 8, "azurebatch: add-task-collection requests in flight (at least 4)")
@@ -163,7 +163,7 @@ func whereFinalize(finalizeOn string, detach bool, identity, bmcFrom string) (fi
 	}
 	why := "--finalize-on pool"
 	if finalizeOn == "auto" {
-		why = "the pool has a managed identity"
+		why = "the run names a pool identity"
 	}
 	return finalizePlace{pool: true, why: why + "; bmc for the pool is " + bmcFrom}, nil
 }

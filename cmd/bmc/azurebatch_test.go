@@ -542,7 +542,7 @@ func TestPlanAzureBatch(t *testing.T) {
 	code, out, serr := bmcRun(t, "plan", "--backend", "azurebatch", "--pool-identity", fixtureIdentity, "../../examples/genomics.yaml")
 	if code != 0 || !strings.Contains(out, "pool:          genome-pool (Standard_D4s_v5, 0 dedicated + 4 spot nodes, 4 slots per node)") ||
 		!strings.Contains(out, "tasks:         11, in 1 add-collection requests") || !strings.Contains(out, "job manager task finalize") ||
-		!strings.Contains(out, "because the pool has a managed identity") {
+		!strings.Contains(out, "because the run names a pool identity") {
 		t.Errorf("exit %d\n%s%s", code, out, serr)
 	}
 	// Without a pool identity the job manager task could not reach Batch
