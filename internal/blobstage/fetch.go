@@ -7,12 +7,10 @@ import (
 	"github.com/bmc-dev/bmc/internal/loopback"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -241,7 +239,8 @@ func copyFile(ctx context.Context, src, dst string, perm fs.FileMode) (int64, er
 }
 
 // tempPrefix starts the names of files being written. The local store skips
-// such names when listing, so a reader never sees a half-written blob.
+// such names when listing, so a reader never sees a half-written blob;
+// partial.go says how those a killed writer left are swept.
 const tempPrefix = ".bmc-partial-"
 
 // writeFileAtomic streams r into a new file in dst's directory and renames
@@ -277,21 +276,6 @@ func writeFileAtomic(ctx context.Context, dst string, r io.Reader, perm fs.FileM
 		return n, err
 	}
 	return n, nil
-}
-
-// createTemp is os.CreateTemp with a chosen mode: CreateTemp always uses
-// 0600, and a file renamed into place should get the mode an ordinary
-// create would have given it.
-func createTemp(dir string, perm fs.FileMode) (*os.File, error) {
-	for range 100 {
-		name := filepath.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
-		if errors.Is(err, fs.ErrExist) {
-			continue
-		}
-		return f, err
-	}
-	return nil, fmt.Errorf("cannot create a temporary file in %s", dir)
 }
 
 // copyChunk is how much copyCtx moves between looks at the context.

@@ -20,9 +20,10 @@ import (
 //
 // Every write goes to a temporary file in the blob's directory that is
 // renamed into place when complete, and listings skip those files, so a
-// concurrent reader never sees a half-written blob. A Local holds no state
-// besides its root and is safe for concurrent use; concurrent uploads of
-// one blob leave one of them whole.
+// concurrent reader never sees a half-written blob. Those a killed writer
+// left are swept by the next write into their folder (see partial.go). A
+// Local holds no state besides its root and is safe for concurrent use;
+// concurrent uploads of one blob leave one of them whole.
 //
 // A folder cannot hold both a file a and a file a/b the way a blob
 // container can hold blobs "a" and "a/b"; such an upload fails.

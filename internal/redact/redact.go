@@ -1,7 +1,28 @@
 // Package redact removes secrets from text bmc shows or keeps: SAS
-// signatures in URLs, storage account keys and SAS tokens in connection
-// strings, and Authorization header values. Errors, logs, journals and
-// the files of a run directory go through it.
+// signatures in URL query strings, storage account keys and SAS tokens in
+// connection strings, passwords in URLs, and Authorization header values.
+// Errors, logs, journals and the files of a run directory go through it.
+// It changes only what is shown or kept: callers fetch with the URL as
+// given.
+//
+// What counts as a secret, and what is kept around it:
+//   - sig= is a query parameter: it is taken only after "?" or "&" (also
+//     "&amp;", "\u0026" and %3F/%26 in a URL inside another URL's query),
+//     or at the start of a text or after a space, quote, "<", ">" or "\".
+//     A path such as az://c/sig=x/ or a file f-sig=x is left alone. The
+//     signature runs to the next "&", ";", "#", space or quote; a "/" is
+//     part of it, as base64 holds "/" and a query value may.
+//   - AccountKey= and SharedAccessSignature= are connection string
+//     fields: taken at the start of a text, after ";" or "=", or where
+//     sig= would be, up to the next ";".
+//   - In scheme://user:password@host the password goes and the user name
+//     stays. A user info with no ":" is a user name and stays, unless it
+//     looks like an access token (20 or more letters, digits, "_" or "-",
+//     as https://<token>@github.com has): then it all goes.
+//   - An Authorization or Proxy-Authorization header value keeps its
+//     scheme (Basic, Digest, Bearer, …) and loses its credentials, also as
+//     a JSON member named so. SharedKey keeps its account name. A Bearer or
+//     SharedKey credential goes wherever it stands.
 package redact
 
 import (
@@ -21,18 +42,44 @@ const Marker = "REDACTED"
 // hundreds of kilobytes. The patterns are compiled when first needed:
 // most texts hold no hint, and every bmc command would otherwise pay for
 // compiling them at its start.
-var rules = []struct {
+var rules = []rule{
+	{hint: "sharedaccesssignature=", pattern: `(?i)((?:^|[;=\s"'<>\\])SharedAccessSignature=)[^;\s"'<>]+`},
+	{hint: "accountkey=", pattern: `(?i)((?:^|[;=\s"'<>\\])AccountKey=)[^;\s"'<>]+`},
+	{hint: "sig=", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)sig=)[^&;#\s"'<>]+`},
+	// A SAS URL inside another URL's query, percent-encoded: the value
+	// runs to the next encoded "&" (%26) or "#" (%23).
+	{hint: "sig%3d", pattern: `(?i)((?:^|%26|%3F|[?&;\s"'<>\\]|\\u0026)sig%3D)(?:[^%&;#\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-24-57-9a-f]))+`},
+	{hint: "sharedkey", pattern: `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`},
+	{hint: "bearer", pattern: `(?i)\b(Bearer\s+)[^\s"'<>]+`},
+	// The user info ends at the last "@" before the host, as net/url
+	// reads it, so a password holding "@" goes whole.
+	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://[^/?#@\s"'<>:]*:)[^/?#\s"'<>]+@`, replace: func(m []string) string {
+		return m[1] + Marker + "@"
+	}},
+	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://)[a-z0-9_-]{20,}@`, replace: func(m []string) string {
+		return m[1] + Marker + "@"
+	}},
+	// The credentials are a token (Basic, Bearer, …) or a list of
+	// name=value pairs whose values may be quoted (Digest). A value in
+	// Go's header map form, Authorization:[Basic …], ends at "]".
+	{hint: "authorization", pattern: `(?i)\b((?:Proxy-)?Authorization"?\s*:\s*\[?"?\s*(?:([a-z][a-z0-9!#$%&*+.^_|~-]*)\s+)?)` +
+		`(?:[^\s"'<>,\]=]+=\s*"[^"\r\n]*"|[^\s"'<>,\]]+)` +
+		`(?:\s*,\s*[^\s"'<>,\]=]+=\s*(?:"[^"\r\n]*"|[^\s"'<>,\]]*))*`,
+		replace: func(m []string) string {
+			if strings.EqualFold(m[2], "SharedKey") || strings.EqualFold(m[2], "SharedKeyLite") {
+				return m[0] // the sharedkey rule keeps the account name
+			}
+			return m[1] + Marker
+		}},
+}
+
+// A rule is a pattern of secrets, with a lower-case text any match
+// contains. A match becomes its first group followed by Marker, or what
+// replace makes of its groups.
+type rule struct {
 	hint    string
 	pattern string
-}{
-	{"sharedaccesssignature=", `(?i)(SharedAccessSignature=)[^;\s"'<>]+`},
-	{"accountkey=", `(?i)(AccountKey=)[^;\s"'<>]+`},
-	{"sig=", `(?i)\b(sig=)[^&;\s"'<>]+`},
-	// A SAS URL inside another URL's query, percent-encoded: the value
-	// runs to the next encoded "&" (%26).
-	{"sig%3d", `(?i)((?:\b|%26|%3F)sig%3D)(?:[^%&;\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-57-9a-f]))+`},
-	{"sharedkey", `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`},
-	{"bearer", `(?i)\b(Bearer\s+)[^\s"'<>]+`},
+	replace func(groups []string) string
 }
 
 var compiled = sync.OnceValue(func() []*regexp.Regexp {
@@ -52,12 +99,41 @@ func String(s string) string {
 	// A rule only takes text out and puts Marker in, which forms no hint,
 	// so a hint s did not hold before a rule it does not hold after.
 	res := compiled()
-	for i := range rules {
-		if hints&(1<<i) != 0 {
-			s = res[i].ReplaceAllString(s, "${1}"+Marker)
+	for i, r := range rules {
+		if hints&(1<<i) == 0 {
+			continue
 		}
+		if r.replace == nil {
+			s = res[i].ReplaceAllString(s, "${1}"+Marker)
+			continue
+		}
+		s = replaceFunc(res[i], s, r.replace)
 	}
 	return s
+}
+
+// replaceFunc replaces each match of re in s by what replace makes of its
+// groups.
+func replaceFunc(re *regexp.Regexp, s string, replace func([]string) string) string {
+	all := re.FindAllStringSubmatchIndex(s, -1)
+	if all == nil {
+		return s
+	}
+	var b strings.Builder
+	done := 0
+	for _, loc := range all {
+		groups := make([]string, len(loc)/2)
+		for g := range groups {
+			if loc[2*g] >= 0 {
+				groups[g] = s[loc[2*g]:loc[2*g+1]]
+			}
+		}
+		b.WriteString(s[done:loc[0]])
+		b.WriteString(replace(groups))
+		done = loc[1]
+	}
+	b.WriteString(s[done:])
+	return b.String()
 }
 
 // holdsHints returns a bit per rule whose hint s holds, ignoring ASCII
@@ -107,14 +183,15 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 		return b, false, nil
 	}
 	var out []byte
-	done := 0 // b[:done] is in out
+	done := 0    // b[:done] is in out
+	header := -1 // where a string value of an Authorization member starts
 	for i := 0; i < len(b); i++ {
 		if b[i] != '"' {
 			continue
 		}
 		// A string literal: up to the next quote not escaped. Go's
-		// encoder escapes no letter, digit, "=", ";" or "%", so a
-		// hint in the text shows in the literal as it is.
+		// encoder escapes no letter, digit, "=", ";", "%", ":" or "@",
+		// so a hint in the text shows in the literal as it is.
 		j := i + 1
 		for j < len(b) && b[j] != '"' {
 			if b[j] == '\\' {
@@ -123,10 +200,17 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 			j++
 		}
 		lit := b[i:min(j+1, len(b))]
-		if holdsHints(string(lit)) != 0 {
+		inHeader := i == header
+		if inHeader || holdsHints(string(lit)) != 0 {
 			var s string
 			if json.Unmarshal(lit, &s) == nil {
-				if r := String(s); r != s {
+				r := String(s)
+				if inHeader {
+					r = headerValue(s)
+				} else if isAuthorization(s) {
+					header = memberValue(b, j+1)
+				}
+				if r != s {
 					out = append(out, b[done:i]...)
 					out = appendString(out, r)
 					done = i + len(lit)
@@ -141,6 +225,41 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 	return append(out, b[done:]...), true, nil
 }
 
+// isAuthorization reports whether s names a header whose value is a
+// credential.
+func isAuthorization(s string) bool {
+	return strings.EqualFold(s, "Authorization") || strings.EqualFold(s, "Proxy-Authorization")
+}
+
+// headerValue is v, an Authorization header's value, redacted.
+func headerValue(v string) string {
+	const name = "Authorization: "
+	return strings.TrimPrefix(String(name+v), name)
+}
+
+// memberValue returns where, in the JSON text b, the string value of the
+// member whose key ends before k starts: the value itself, or the first
+// string of a list, as net/http's Header encodes. It is -1 when the
+// literal before k is no key, or its value is no string.
+func memberValue(b []byte, k int) int {
+	skip := func(k int) int {
+		for k < len(b) && (b[k] == ' ' || b[k] == '\n' || b[k] == '\t' || b[k] == '\r') {
+			k++
+		}
+		return k
+	}
+	if k = skip(k); k >= len(b) || b[k] != ':' {
+		return -1
+	}
+	if k = skip(k + 1); k < len(b) && b[k] == '[' {
+		k = skip(k + 1)
+	}
+	if k < len(b) && b[k] == '"' {
+		return k
+	}
+	return -1
+}
+
 // appendString appends s as a JSON string, as JSON's encoder writes it.
 func appendString(dst []byte, s string) []byte {
 	var buf bytes.Buffer
@@ -153,5 +272,7 @@ func appendString(dst []byte, s string) []byte {
 // Holds reports whether s was redacted: whether it holds Marker where a
 // secret was.
 func Holds(s string) bool {
-	return strings.Contains(s, Marker) && strings.Contains(String(strings.ReplaceAll(s, Marker, "x")), Marker)
+	// Marker stands for a secret again as a token would, long enough for
+	// every rule to take it for one.
+	return strings.Contains(s, Marker) && strings.Contains(String(strings.ReplaceAll(s, Marker, strings.Repeat("x", 24))), Marker)
 }

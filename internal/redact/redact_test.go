@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestRedact(t *testing.T) {
@@ -29,6 +31,56 @@ func TestRedact(t *testing.T) {
 		{"Authorization: Bearer eyJ0eXAi.eyJhdWQi.sig", "Authorization: Bearer REDACTED"},
 		{"signature=keep designer=keep", "signature=keep designer=keep"},
 		{"two: ?sig=a and &sig=b", "two: ?sig=REDACTED and &sig=REDACTED"},
+
+		// sig= is a query parameter, not any text holding it.
+		{"f-sig=X", "f-sig=X"},
+		{"az://abc/sig=OUTSIG/", "az://abc/sig=OUTSIG/"},
+		{"az://abc/x-sig%3DOUTSIG/", "az://abc/x-sig%3DOUTSIG/"},
+		{"my_sig=x designsig=y", "my_sig=x designsig=y"},
+		{"https://a/c?sv=1&sig=abc#part", "https://a/c?sv=1&sig=REDACTED#part"},
+		{"https://a/c?sv=1&sig=ab/cd%3D&se=2", "https://a/c?sv=1&sig=REDACTED&se=2"},
+		{"<Url>https://a/c?sv=1&amp;sig=abc</Url>", "<Url>https://a/c?sv=1&amp;sig=REDACTED</Url>"},
+		{`{"url":"https://a/c?sv=1\u0026sig=abc"}`, `{"url":"https://a/c?sv=1\u0026sig=REDACTED"}`},
+		{"x?u=https%3A%2F%2Fa%2Fb%3Fsig%3Dab%252Bc%23frag", "x?u=https%3A%2F%2Fa%2Fb%3Fsig%3DREDACTED%23frag"},
+		// Connection string fields start a field, not a name or a path.
+		{"az://c/AccountKey=x/y", "az://c/AccountKey=x/y"},
+		{"MyAccountKey=abc", "MyAccountKey=abc"},
+		{"data/SharedAccessSignature=x/y", "data/SharedAccessSignature=x/y"},
+		{"CONN=AccountKey=abc+/d==;AccountName=a", "CONN=AccountKey=REDACTED;AccountName=a"},
+		{`CONN="AccountName=a;AccountKey=abc"`, `CONN="AccountName=a;AccountKey=REDACTED"`},
+
+		// A password in a URL goes, its user name stays.
+		{
+			`fetch "http://bob:PASSW0RD@127.0.0.1:8765/nope.txt": 404`,
+			`fetch "http://bob:REDACTED@127.0.0.1:8765/nope.txt": 404`,
+		},
+		{"https://:PASSW0RD@h/x", "https://:REDACTED@h/x"},
+		{"https://bob:p@ss:w0rd@h:1?q=1", "https://bob:REDACTED@h:1?q=1"},
+		{"git+https://bob:PASSW0RD@h/r.git and ftp://x:y@h", "git+https://bob:REDACTED@h/r.git and ftp://x:REDACTED@h"},
+		{"HTTPS://Bob:PASSW0RD@H/", "HTTPS://Bob:REDACTED@H/"},
+		// A user info that is a token goes whole; a user name stays.
+		{"https://ghp_0123456789abcdefABCDEF0123456789@github.com/o/r.git", "https://REDACTED@github.com/o/r.git"},
+		{"ssh://git@github.com/o/r.git", "ssh://git@github.com/o/r.git"},
+		{"https://first.last%40corp.example.com@h/", "https://first.last%40corp.example.com@h/"},
+		{"mailto:bob@example.com, bob:x@example.com", "mailto:bob@example.com, bob:x@example.com"},
+		{"https://h/p:1@2/x and https://h/@scope/pkg@1.0", "https://h/p:1@2/x and https://h/@scope/pkg@1.0"},
+		{"https://bob:@h/", "https://bob:@h/"},
+
+		// Any Authorization scheme loses its credentials.
+		{"Authorization: Basic dXNlcjpwYXNz", "Authorization: Basic REDACTED"},
+		{"proxy-authorization: basic dXNlcjpwYXNz\r\nHost: h", "proxy-authorization: basic REDACTED\r\nHost: h"},
+		{
+			`Authorization: Digest username="bob", realm="r", nonce="n1", uri="/x", response="6629fae4"` + "\n",
+			"Authorization: Digest REDACTED\n",
+		},
+		{"Authorization: token abc123 sent", "Authorization: token REDACTED sent"},
+		{"Authorization: abc123", "Authorization: REDACTED"},
+		{"Authorization:abc123", "Authorization:REDACTED"},
+		{"map[Accept:[*/*] Authorization:[Basic dXNlcjpwYXNz]]", "map[Accept:[*/*] Authorization:[Basic REDACTED]]"},
+		{`{"Authorization":"Basic dXNlcjpwYXNz"}`, `{"Authorization":"Basic REDACTED"}`},
+		{`echo "Authorization: Basic $CREDS"`, `echo "Authorization: Basic REDACTED"`},
+		{"Authorization: SharedKeyLite acct:AbC+dEf=", "Authorization: SharedKeyLite acct:REDACTED"},
+		{"authorization failed", "authorization failed"},
 	} {
 		if got := String(tc.in); got != tc.want {
 			t.Errorf("String(%q)\n got %q\nwant %q", tc.in, got, tc.want)
@@ -48,6 +100,12 @@ func TestJSON(t *testing.T) {
 	want := "{\n  \"from\": \"https://a.blob.core.windows.net/c/in.txt?sv=2024-01-01&sig=REDACTED\",\n  \"run\": \"echo a && echo <b>\"\n}\n"
 	if string(b) != want {
 		t.Errorf("JSON:\n got %s\nwant %s", b, want)
+	}
+	// Paths and blob names holding sig= are no query strings: they are
+	// kept as they are, the trailing "/" of a prefix included.
+	outs := []map[string]string{{"path": "f-sig=X", "to": "az://abc/sig=OUTSIG/"}}
+	if b, redacted, err := JSON(outs, false); err != nil || redacted || string(b) != `[{"path":"f-sig=X","to":"az://abc/sig=OUTSIG/"}]`+"\n" {
+		t.Errorf("JSON(%v) = %s, redacted %v, err %v", outs, b, redacted, err)
 	}
 	if _, redacted, _ := JSON(map[string]string{"run": "echo REDACTED"}, false); redacted {
 		t.Error("JSON reports a redaction where there was no secret")
@@ -99,6 +157,35 @@ func TestJSONStaysValid(t *testing.T) {
 	}
 }
 
+// TestJSONHeaders redacts the values of members named as Authorization
+// headers, as a spec's callback headers and net/http's Header encode them,
+// and nothing else.
+func TestJSONHeaders(t *testing.T) {
+	in := map[string]any{
+		"headers": map[string]string{"authorization": "Basic dXNlcjpwYXNz", "X-Team": "Basic dXNlcjpwYXNz"},
+		"header":  map[string][]string{"Proxy-Authorization": {`Digest username="a", response="b"`, "Basic x"}},
+		"auth":    map[string]any{"Authorization": map[string]string{"type": "basic"}},
+		"words":   []string{"Authorization", "plain"},
+	}
+	b, redacted, err := JSON(in, true)
+	if err != nil || !redacted {
+		t.Fatalf("JSON: redacted %v, err %v", redacted, err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("JSON wrote invalid JSON (%v): %s", err, b)
+	}
+	want := map[string]any{
+		"headers": map[string]any{"authorization": "Basic REDACTED", "X-Team": "Basic dXNlcjpwYXNz"},
+		"header":  map[string]any{"Proxy-Authorization": []any{"Digest REDACTED", "Basic x"}},
+		"auth":    map[string]any{"Authorization": map[string]any{"type": "basic"}},
+		"words":   []any{"Authorization", "plain"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
 func TestHolds(t *testing.T) {
 	for s, want := range map[string]bool{
 		"https://a/c?sv=1&sig=REDACTED&se=2": true,
@@ -106,6 +193,10 @@ func TestHolds(t *testing.T) {
 		"Authorization: Bearer REDACTED":     true,
 		"echo REDACTED":                      false,
 		"https://a/c?sv=1&sig=abc":           false,
+		"http://bob:REDACTED@h/x":            true,
+		"https://REDACTED@github.com/o/r":    true,
+		"ssh://REDACTED.x@h/":                false,
+		"Authorization: Basic REDACTED":      true,
 	} {
 		if got := Holds(s); got != want {
 			t.Errorf("Holds(%q) = %v, want %v", s, got, want)
