@@ -39,6 +39,14 @@ type Prefetcher interface {
 	Prefetch(run *RunInfo, t *compiler.Task)
 }
 
+// Resumer is a backend told, when a run is resumed, which tasks
+// succeeded in its earlier sessions (and are not run again), such as to
+// clean up after them what a session killed before its end did not.
+// RunTasks calls it once, before the first task starts.
+type Resumer interface {
+	Resumed(run *RunInfo, done []string)
+}
+
 // Cleaner is a backend with work to do once a run is over, such as
 // removing the working directories of succeeded tasks.
 type Cleaner interface {
@@ -53,6 +61,10 @@ type RunInfo struct {
 	SpecDir  string // inputs named by path are relative to it
 	Storage  string // the blob store's URL, for ${{ run.storage }}
 	Log      *slog.Logger
+
+	// events is the run's last event queue: the next waits for it, so
+	// that the sink gets the run's events one call at a time, in order.
+	events *eventQueue
 }
 
 // Attempt is one try of a task. Task has the values only a run knows

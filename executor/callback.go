@@ -33,7 +33,7 @@ import (
 
 // Version is the bmc version sent as "User-Agent: bmc/<Version>". The CLI
 // sets it once at start-up, before any run.
-var Version = "dev"
+var Version = "devel"
 
 // Callback delivery defaults.
 const (

@@ -2,7 +2,9 @@ package executor
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"sync"
 	"time"
 )
@@ -54,7 +56,8 @@ type Event struct {
 }
 
 // Sink receives events. The executor calls it from one goroutine at a
-// time; it must not block for long.
+// time, a goroutine of its own: a sink that blocks holds up its own
+// events, never the run.
 type Sink interface {
 	Event(Event)
 }
@@ -73,10 +76,11 @@ func (s Sinks) Event(e Event) {
 	}
 }
 
-// JSONSink writes one JSON object per line.
+// JSONSink writes one JSON object per line, until a write fails.
 type JSONSink struct {
 	mu  sync.Mutex
 	enc *json.Encoder
+	err error
 }
 
 // NewJSONSink writes events to w as JSON lines.
@@ -85,5 +89,258 @@ func NewJSONSink(w io.Writer) *JSONSink { return &JSONSink{enc: json.NewEncoder(
 func (s *JSONSink) Event(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.enc.Encode(e)
+	if s.err != nil {
+		return
+	}
+	s.err = s.enc.Encode(e)
+}
+
+// Err is the first write error, after which the sink writes nothing more:
+// a consumer that has gone (a closed pipe) or a full disk does not get
+// the run's later events, and is not asked again for each of them.
+func (s *JSONSink) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Err is the first write error of the sinks that tell theirs.
+func (s Sinks) Err() error {
+	for _, k := range s {
+		if e, ok := k.(interface{ Err() error }); ok {
+			if err := e.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// EventDropped tells a consumer that fell behind how many events it did
+// not get: the queue between the run and a sink is bounded, and a
+// consumer that stops reading must not hold up the run.
+const EventDropped EventType = "events-dropped"
+
+// eventQueueSize bounds the events waiting for a sink. Beyond it a
+// progress event is left out (the next one supersedes it) and any other
+// is counted and reported as left out.
+const eventQueueSize = 8192
+
+// sinkStall is how long the end of a run's task phase, or of its finalize
+// step, waits for a sink that takes no event at all, before it goes on
+// without it.
+var sinkStall = 5 * time.Second
+
+// eventQueue hands a run's events to its sink from a goroutine of its
+// own. The scheduler, which makes its events with its lock held, only
+// queues them: a consumer that stops reading (a pipe into a program that
+// does not read, a FIFO) then holds up its own events and nothing else,
+// and Ctrl-C, timeouts and the finalize step work as ever.
+type eventQueue struct {
+	sink  Sink
+	runID string
+	now   func() time.Time
+	log   *slog.Logger
+	// after is closed once the run's previous queue has stopped calling
+	// the sink: one call at a time, in order.
+	after <-chan struct{}
+
+	mu      sync.Mutex
+	q       []Event
+	spare   []Event
+	idle    bool          // the writer waits on wake
+	busy    bool          // the writer is in the sink
+	closed  bool          // no more events come
+	dropped int           // left out and not yet told to the sink
+	lost    int           // left out in all
+	counts  Counts        // of the last event queued
+	moved   chan struct{} // closed once the writer finishes a batch; made by flush
+	stuck   bool          // a flush gave up on the sink
+	wake    chan struct{}
+	done    chan struct{} // closed once the writer has returned
+}
+
+// newEventQueue starts the writer of a run's events to sink; nil when
+// sink is nil. The run's queues follow each other: a queue's writer
+// starts once the one before it (of the task phase, say, for the
+// finalize step's) is out of the sink.
+func newEventQueue(run *RunInfo, sink Sink, now func() time.Time) *eventQueue {
+	if ss, ok := sink.(Sinks); sink == nil || ok && len(ss) == 0 {
+		return nil // nothing to write to: no queue, no writer
+	}
+	log := run.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	q := &eventQueue{sink: sink, runID: run.ID, now: now, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	if prev := run.events; prev != nil {
+		q.after = prev.done
+		prev.mu.Lock()
+		q.stuck = prev.stuck
+		prev.mu.Unlock()
+	}
+	run.events = q
+	go q.run()
+	return q
+}
+
+// Event queues e, never waiting for the sink.
+func (q *eventQueue) Event(e Event) {
+	q.mu.Lock()
+	q.putLocked(e)
+	q.kickLocked()
+	q.mu.Unlock()
+}
+
+// putAll queues es in order, never waiting for the sink.
+func (q *eventQueue) putAll(es []Event) {
+	q.mu.Lock()
+	for _, e := range es {
+		q.putLocked(e)
+	}
+	q.kickLocked()
+	q.mu.Unlock()
+}
+
+func (q *eventQueue) putLocked(e Event) {
+	q.counts = e.Counts
+	if e.Type == EventProgress {
+		// A progress event is a snapshot: one still waiting is replaced.
+		if n := len(q.q); n > 0 && q.q[n-1].Type == EventProgress {
+			q.q[n-1] = e
+			return
+		}
+		if len(q.q) >= eventQueueSize {
+			return
+		}
+	} else if len(q.q) >= eventQueueSize {
+		q.dropped++
+		q.lost++
+		return
+	}
+	q.q = append(q.q, e)
+}
+
+// kickLocked wakes the writer if it waits; the caller holds q.mu.
+func (q *eventQueue) kickLocked() {
+	if q.idle && (len(q.q) > 0 || q.dropped > 0 || q.closed) {
+		q.idle = false
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run is the writer: it hands the queued events to the sink, a batch at
+// a time, until the queue is closed and empty.
+func (q *eventQueue) run() {
+	defer close(q.done)
+	if q.after != nil {
+		<-q.after
+	}
+	for {
+		q.mu.Lock()
+		for len(q.q) == 0 && q.dropped == 0 && !q.closed {
+			q.idle = true
+			q.mu.Unlock()
+			<-q.wake
+			q.mu.Lock()
+		}
+		if len(q.q) == 0 && q.dropped == 0 {
+			q.mu.Unlock()
+			return
+		}
+		batch := q.q
+		q.q, q.spare = q.spare[:0], nil
+		if q.dropped > 0 {
+			batch = append(batch, Event{Time: q.now(), Type: EventDropped, RunID: q.runID, Counts: q.counts,
+				Reason: fmt.Sprintf("%d events left out: the consumer did not keep up", q.dropped)})
+			q.dropped = 0
+		}
+		q.busy = true
+		q.mu.Unlock()
+		for _, e := range batch {
+			q.sink.Event(e)
+		}
+		q.mu.Lock()
+		q.busy = false
+		clear(batch)
+		q.spare = batch[:0]
+		if q.moved != nil {
+			close(q.moved)
+			q.moved = nil
+		}
+		q.mu.Unlock()
+	}
+}
+
+// close waits until the sink has taken every event queued, or has taken
+// none for sinkStall, and says what the sink did not get. The writer goes
+// on with a sink that was stuck, should it ever take events again.
+func (q *eventQueue) close() {
+	if q == nil {
+		return
+	}
+	q.mu.Lock()
+	q.closed = true
+	q.kickLocked()
+	q.mu.Unlock()
+	drained := q.flush()
+	q.mu.Lock()
+	left, lost := len(q.q)+q.dropped, q.lost
+	if q.busy {
+		left++
+	}
+	q.mu.Unlock()
+	if !drained {
+		q.log.Warn(fmt.Sprintf("the events consumer has taken no event for %s: going on without it (%d events not delivered)", sinkStall, left))
+	} else if lost > 0 {
+		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %d events were left out", lost))
+	}
+	if e, ok := q.sink.(interface{ Err() error }); ok {
+		if err := e.Err(); err != nil {
+			q.log.Warn(fmt.Sprintf("events: %v; no more events were written there", err))
+		}
+	}
+}
+
+// flush waits until the queue is empty and the writer out of the sink,
+// or until the writer has not finished a batch for sinkStall; it reports
+// whether the queue drained. A queue whose sink was found stuck before
+// does not wait again.
+func (q *eventQueue) flush() bool {
+	var t *time.Timer
+	for {
+		q.mu.Lock()
+		if len(q.q) == 0 && q.dropped == 0 && !q.busy {
+			q.stuck = false
+			q.mu.Unlock()
+			return true
+		}
+		if q.stuck {
+			q.mu.Unlock()
+			return false
+		}
+		if q.moved == nil {
+			q.moved = make(chan struct{})
+		}
+		moved := q.moved
+		q.mu.Unlock()
+		if t == nil {
+			t = time.NewTimer(sinkStall)
+			defer t.Stop()
+		} else {
+			t.Reset(sinkStall)
+		}
+		select {
+		case <-moved:
+		case <-q.done:
+		case <-t.C:
+			q.mu.Lock()
+			q.stuck = true
+			q.mu.Unlock()
+			return false
+		}
+	}
 }

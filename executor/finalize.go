@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,13 +40,17 @@ type RunResult struct {
 	Finalize    *TaskOutcome
 	Callback    *CallbackResult
 	CallbackErr error
+	// WriteErr is the first error writing the run summary or the
+	// journal: the finalize step and the callback still ran, but the
+	// run's record is incomplete, and the run failed.
+	WriteErr error
 }
 
 // Final is the run's status as journaled, and as bmc runs and bmc status
 // show it: Status, except that a run whose outcome could not be delivered
 // failed, even when every task and the finalize step succeeded.
 func (r *RunResult) Final() CallbackStatus {
-	if r.CallbackErr != nil && r.Status == CallbackSucceeded {
+	if (r.CallbackErr != nil || r.WriteErr != nil) && r.Status == CallbackSucceeded {
 		return CallbackFailed
 	}
 	return r.Status
@@ -103,20 +108,43 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	if now == nil {
 		now = time.Now
 	}
+	// Queued, not sent: a consumer that does not read holds up neither
+	// the finalize step nor the callback.
+	q := newEventQueue(run, opts.Events, now)
+	defer q.close()
 	emit := func(e Event) {
-		if opts.Events != nil {
+		if q != nil {
 			e.Time, e.RunID, e.Counts = now(), run.ID, o.Counts
-			opts.Events.Event(e)
+			q.Event(e)
 		}
+	}
+	log := run.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
 	body := Summarize(plan, run, o)
 	if t, ok := runStarted(j); ok {
 		body.StartedAt = t
 	}
 	res := &RunResult{Status: body.Status}
+	// A summary or journal that cannot be written (a full disk, a run
+	// directory removed) fails the run, but takes neither the finalize
+	// step nor the callback with it: the body is in memory.
+	writeFailed := func(what string, err error) {
+		err = fmt.Errorf("%s: %w", what, err)
+		log.Warn(err.Error())
+		if res.WriteErr == nil {
+			res.WriteErr = err
+		}
+	}
 	summary := filepath.Join(run.Dir, SummaryFile)
+	inRunDir := true
 	if err := writeJSON(summary, body); err != nil {
-		return nil, err
+		writeFailed("write the run summary", err)
+		inRunDir, summary = false, summaryElsewhere(body, log)
+		if summary != "" {
+			defer os.Remove(summary)
+		}
 	}
 	fin := &plan.Program.Finalize
 	if fin.HasStep() && !opts.SkipStep {
@@ -139,12 +167,12 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 		res.Finalize = &TaskOutcome{State: r.State, Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, Outputs: r.Outputs, Start: r.Start, End: r.End}
 		rec := Record{Type: RecordFinalizeFinished, Task: compiler.FinalizeID, Attempt: 1, State: string(r.State), ExitCode: r.ExitCode, Reason: r.Reason}
-		if len(r.Outputs) > 0 {
-			rec.Data = mustJSON(map[string]any{"outputs": r.Outputs})
-		}
+		// The step's start goes with its end, for bmc status to show its
+		// duration.
+		rec.Data = mustJSON(FinalizeData{Start: r.Start, Outputs: r.Outputs})
 		if j != nil {
 			if err := j.Append(rec); err != nil {
-				return nil, fmt.Errorf("journal: %w", err)
+				writeFailed("journal", err)
 			}
 		}
 		emit(Event{Type: EventFinalizeFinished, Task: compiler.FinalizeID, State: r.State, ExitCode: r.ExitCode, Reason: r.Reason, Elapsed: r.End.Sub(r.Start)})
@@ -157,8 +185,10 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	}
 	body.FinishedAt = now()
 	res.Status, res.Body = body.Status, body
-	if err := writeJSON(summary, body); err != nil {
-		return nil, err
+	if inRunDir {
+		if err := writeJSON(summary, body); err != nil {
+			writeFailed("write the run summary", err)
+		}
 	}
 	if cb := fin.Callback; cb != nil && (cb.URL != "" || cb.URLEnv != "") && !opts.SkipCallback {
 		data, err := json.Marshal(body)
@@ -173,7 +203,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		res.Callback, res.CallbackErr = &cr, err
 		if j != nil {
 			if jerr := j.Append(Record{Type: RecordCallback, Data: mustJSON(cr)}); jerr != nil {
-				return nil, fmt.Errorf("journal: %w", jerr)
+				writeFailed("journal", jerr)
 			}
 		}
 		st := Succeeded
@@ -186,11 +216,40 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	final := res.Final()
 	if j != nil {
 		if err := j.Append(Record{Type: RecordRunFinished, State: string(final), Data: mustJSON(body.Tasks)}); err != nil {
-			return nil, fmt.Errorf("journal: %w", err)
+			writeFailed("journal", err)
+			final = res.Final()
 		}
+	}
+	if res.WriteErr != nil {
+		// The body sent says how the tasks went; the run itself failed.
+		res.Status = final
 	}
 	emit(Event{Type: EventRunFinished, State: State(final), Elapsed: now().Sub(o.Started)})
 	return res, nil
+}
+
+// summaryElsewhere writes the run summary to a temporary file, for the
+// finalize step of a run whose directory cannot be written, and returns
+// its path; "" if that fails too.
+func summaryElsewhere(body CallbackBody, log *slog.Logger) string {
+	f, err := os.CreateTemp("", "bmc-summary-*.json")
+	if err == nil {
+		name := f.Name()
+		f.Close()
+		if err = writeJSON(name, body); err == nil {
+			log.Warn("the finalize step gets the run summary from " + name)
+			return name
+		}
+		os.Remove(name)
+	}
+	log.Warn(fmt.Sprintf("the finalize step gets no run summary: %v", err))
+	return ""
+}
+
+// FinalizeData is the data of a finalize-finished record.
+type FinalizeData struct {
+	Start   time.Time `json:"start,omitzero"`
+	Outputs []string  `json:"outputs,omitempty"`
 }
 
 // runStarted is when the run first started: the time of the first record

@@ -153,10 +153,16 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 		maxErrs = 10
 	}
 	tr := NewTracker(plan)
-	tr.j, tr.events, tr.now, tr.runID = j, opts.Events, now, run.ID
+	tr.j, tr.now, tr.runID = j, now, run.ID
 	o := &Outcome{Started: now()}
 	if err := journalStart(plan, j); err != nil {
 		return nil, err
+	}
+	// Queued: a consumer that does not read must not keep the loop from
+	// following the run and hearing a cancel.
+	if q := newEventQueue(run, opts.Events, now); q != nil {
+		tr.events = q
+		defer q.close()
 	}
 	tr.emit(Event{Type: EventRunStarted})
 

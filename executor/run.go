@@ -116,6 +116,11 @@ type scheduler struct {
 	// its retries start afresh.
 	earlier  []int
 	canceled bool
+	// events are those made this turn, sent once its journal records are
+	// written: a consumer never hears of a success that a resume after
+	// kill -9 would not know of.
+	events []Event
+	q      *eventQueue
 	// mu guards everything above: the threads that run attempts take turns
 	// at the scheduler's state as their attempts end.
 	mu sync.Mutex
@@ -175,6 +180,7 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	if err := s.journal(Record{Type: RecordRunStarted, Data: mustJSON(map[string]any{"backend": plan.Backend, "slots": opts.Slots, "tasks": n, "toRun": plan.ToRun})}); err != nil {
 		return nil, err
 	}
+	s.q = newEventQueue(run, opts.Events, now)
 	for gi, m := range s.g.Members {
 		s.groupLeft[gi] = int32(len(m))
 	}
@@ -217,6 +223,17 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		}
 	}
 	s.initializing = false
+	if r, ok := be.(Resumer); ok {
+		var done []string
+		for i := range s.tasks {
+			if plan.Done[i] {
+				done = append(done, s.tasks[i].ID)
+			}
+		}
+		if len(done) > 0 {
+			r.Resumed(run, done)
+		}
+	}
 	for i := range s.tasks {
 		if !plan.Done[i] && s.waiting[i] == 0 {
 			heap.Push(&s.ready, int32(i))
@@ -254,11 +271,11 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		case <-tick:
 			s.mu.Lock()
 			s.emit(Event{Type: EventProgress})
+			s.sendEvents()
 			s.mu.Unlock()
 		}
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	o.Canceled = s.canceled
 	// Whatever never started is over now too.
 	for i := range s.out {
@@ -271,6 +288,7 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 		}
 	}
 	s.flushJournal()
+	s.sendEvents()
 	o.Tasks, o.Counts, o.Finished = s.out, s.counts, now()
 	for i, t := range s.out {
 		if !plan.Done[i] && t.Attempts > 0 {
@@ -281,6 +299,8 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	for i, e := range s.earlier {
 		s.out[i].Attempts += e
 	}
+	s.mu.Unlock()
+	s.q.close()
 	return o, nil
 }
 
@@ -335,14 +355,26 @@ func (s *scheduler) journal(r Record) error {
 	return nil
 }
 
+// emit keeps an event of this turn for sendEvents; the caller holds s.mu.
 func (s *scheduler) emit(e Event) {
-	if s.opts.Events == nil {
+	if s.q == nil {
 		return
 	}
 	e.Time = s.now()
 	e.RunID = s.run.ID
 	e.Counts = s.counts
-	s.opts.Events.Event(e)
+	s.events = append(s.events, e)
+}
+
+// sendEvents queues this turn's events for the sink, once the turn's
+// journal records are written; the caller holds s.mu.
+func (s *scheduler) sendEvents() {
+	if len(s.events) == 0 {
+		return
+	}
+	s.q.putAll(s.events)
+	clear(s.events)
+	s.events = s.events[:0]
 }
 
 // stop starts no new task; the tasks waiting are settled at the end.
@@ -389,6 +421,7 @@ func (s *scheduler) dispatch(ctx context.Context, own *job) *job {
 		jobs = s.startReady()
 	}
 	s.flushJournal()
+	s.sendEvents()
 	s.checkOver()
 	var next *job
 	for k := range jobs {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -90,6 +91,11 @@ type Backend struct {
 	// unyield gives bmc's threads back their normal scheduling, once
 	// Prepare has had them yield to tasks.
 	unyield func()
+	// open counts the log files Prefetch holds open; it opens no more
+	// than maxOpen, a share of the file descriptors bmc may have, so
+	// that a wide --slots does not run bmc out of them.
+	open    atomic.Int64
+	maxOpen int64
 }
 
 const (
@@ -98,11 +104,15 @@ const (
 )
 
 // logFiles are a task's stdout.txt and stderr.txt, created by Prefetch.
-type logFiles struct{ stdout, stderr *os.File }
+type logFiles struct {
+	stdout, stderr *os.File
+	open           *atomic.Int64
+}
 
 func (l *logFiles) close() {
 	l.stdout.Close()
 	l.stderr.Close()
+	l.open.Add(-2)
 }
 
 var (
@@ -110,7 +120,13 @@ var (
 	_ executor.Preparer   = (*Backend)(nil)
 	_ executor.Cleaner    = (*Backend)(nil)
 	_ executor.Prefetcher = (*Backend)(nil)
+	_ executor.Resumer    = (*Backend)(nil)
 )
+
+// attemptMarks are the variables whose values tell one attempt's
+// processes from all others: what a stopped attempt left outside its
+// process group is found by them.
+var attemptMarks = []string{runIDVar, taskIDVar, attemptVar}
 
 // New returns a local backend. Tasks start from bmc's environment as it
 // is now, less the variables in Hide.
@@ -131,7 +147,35 @@ func New(o Options) *Backend {
 			return slices.Contains(o.Hide, k)
 		})
 	}
-	return &Backend{opts: o, environ: env}
+	return &Backend{opts: o, environ: env, maxOpen: prefetchFiles()}
+}
+
+// prefetchFiles is how many log files Prefetch may hold open: a quarter
+// of the file descriptors bmc may have (Go raises the soft limit to the
+// hard one at start), leaving the rest to the tasks being started, the
+// journal, staging and the callback.
+func prefetchFiles() int64 {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == unix.RLIM_INFINITY {
+		return 1 << 20
+	}
+	return max(0, int64(min(lim.Cur, 1<<40))-64) / 4
+}
+
+// Resumed sets aside for Cleanup the working directories of the tasks
+// that succeeded in earlier sessions of the run: a session killed before
+// its end (kill -9) did not empty them.
+func (b *Backend) Resumed(run *executor.RunInfo, done []string) {
+	if b.opts.KeepWorkdirs {
+		return
+	}
+	dirs := make([]string, len(done))
+	for i, id := range done {
+		dirs[i] = filepath.Join(TaskDir(run.Dir, id), "wd")
+	}
+	b.mu.Lock()
+	b.trash = append(b.trash, dirs...)
+	b.mu.Unlock()
 }
 
 // Capabilities: executor-scheduled, bounded by --slots, no containers.
@@ -178,7 +222,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	if fresh {
 		closeLogs = sync.OnceFunc(lf.close)
 		defer closeLogs()
-	} else if err := b.freshDirs(taskDir, wd, a.Number); err != nil {
+	} else if err := whileOutOfFiles(ctx, func() error { return b.freshDirs(taskDir, wd, a.Number) }); err != nil {
 		return fail(err.Error(), false)
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
@@ -200,6 +244,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		Stderr:    filepath.Join(taskDir, "stderr.txt"),
 		Timeout:   t.Timeout.D(),
 		KillGrace: b.opts.KillGrace,
+		Marks:     attemptMarks,
 		// Once the task runs: bmc's copies of its logs are of no more use,
 		// and the work left from earlier tasks is done while it runs.
 		Started: func() {
@@ -213,7 +258,12 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	if fresh {
 		spec.StdoutFile, spec.StderrFile = lf.stdout, lf.stderr
 	}
-	pr, err := procrun.Run(ctx, spec)
+	var pr procrun.Result
+	err := whileOutOfFiles(ctx, func() error {
+		var err error
+		pr, err = procrun.Run(ctx, spec)
+		return err
+	})
 	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
 		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
 	if res.State != executor.Canceled {
@@ -268,6 +318,10 @@ func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 	if unix.Mkdir(taskDir+"/wd", 0o755) != nil {
 		return
 	}
+	if b.open.Add(2) > b.maxOpen {
+		b.open.Add(-2) // RunTask opens them as the task starts
+		return
+	}
 	var fds [2]int
 	for i, name := range []string{"/stdout.txt", "/stderr.txt"} {
 		fd, err := unix.Open(taskDir+name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o644)
@@ -275,6 +329,7 @@ func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 			if i == 1 {
 				unix.Close(fds[0])
 			}
+			b.open.Add(-2)
 			return
 		}
 		fds[i] = fd
@@ -282,6 +337,7 @@ func (b *Backend) Prefetch(run *executor.RunInfo, t *compiler.Task) {
 	lf := &logFiles{
 		stdout: os.NewFile(uintptr(fds[0]), taskDir+"/stdout.txt"),
 		stderr: os.NewFile(uintptr(fds[1]), taskDir+"/stderr.txt"),
+		open:   &b.open,
 	}
 	if !b.dirs.CompareAndSwap(taskDir, dirPrefetching, lf) {
 		lf.close()
@@ -324,6 +380,39 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 		}
 	}
 	return first
+}
+
+// outOfFiles reports whether err is bmc running out of file descriptors,
+// its own (EMFILE) or the system's (ENFILE): a shortage that passes as
+// other tasks end, not a fault of the task.
+func outOfFiles(err error) bool {
+	return errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE)
+}
+
+// outOfFilesWait bounds how long a task waits for file descriptors
+// before its attempt fails.
+const outOfFilesWait = 5 * time.Minute
+
+// whileOutOfFiles runs f, and again, backing off, for as long as it fails
+// for want of file descriptors (up to outOfFilesWait), so that a short
+// shortage delays tasks instead of failing them.
+func whileOutOfFiles(ctx context.Context, f func() error) error {
+	err := f()
+	if !outOfFiles(err) {
+		return err
+	}
+	deadline := time.Now().Add(outOfFilesWait)
+	for wait := 10 * time.Millisecond; outOfFiles(err) && time.Now().Before(deadline); wait = min(2*wait, time.Second) {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		err = f()
+	}
+	return err
 }
 
 // emptyDir removes everything in dir, keeping dir.
@@ -407,8 +496,9 @@ func archiveLogs(taskDir string, prev int) {
 // The variables that name a task's run and the task: set for every task,
 // and how Leftovers tells a run's processes and their tasks.
 const (
-	runIDVar  = "BMC_RUN_ID"
-	taskIDVar = "AZ_BATCH_TASK_ID"
+	runIDVar   = "BMC_RUN_ID"
+	taskIDVar  = "AZ_BATCH_TASK_ID"
+	attemptVar = "BMC_TASK_ATTEMPT"
 )
 
 // env is the task's environment: bmc's own, the task's variables, then
@@ -447,7 +537,7 @@ func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
 		"AZ_BATCH_TASK_RESERVED_EPHEMERAL_DISK_SPACE_BYTES=0",
 		runIDVar + "=" + run.ID,
 		"BMC_WORKLOAD=" + run.Workload,
-		"BMC_TASK_ATTEMPT=" + strconv.Itoa(a.Number),
+		attemptVar + "=" + strconv.Itoa(a.Number),
 	}
 	if a.Finalize {
 		batch = append(batch, "BMC_RUN_SUMMARY="+a.Summary)
@@ -533,13 +623,16 @@ func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd strin
 	return nil
 }
 
+// inputName names an input in messages: a URL without its query and
+// fragment, and without a password in its user info.
 func inputName(in compiler.Input) string {
+	name := in.From
 	if in.Kind == compiler.InputHTTP {
-		if i := strings.IndexAny(in.From, "?#"); i >= 0 {
-			return in.From[:i]
+		if i := strings.IndexAny(name, "?#"); i >= 0 {
+			name = name[:i]
 		}
 	}
-	return in.From
+	return redact.String(name)
 }
 
 // collect uploads the outputs whose condition matches. Every pattern is

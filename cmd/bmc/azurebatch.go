@@ -432,7 +432,7 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 		res.Status = body.Status
 	}
 	if f := nr.Finalize; f != nil {
-		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
+		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason, Data: rawJSON(executor.FinalizeData{Start: f.Start, Outputs: f.Outputs})}
 		if err := j.Append(rec); err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}

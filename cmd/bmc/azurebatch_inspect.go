@@ -109,7 +109,7 @@ func journalPoolOutcome(dir string, nr *azurebatch.NodeResult) error {
 		}
 	}
 	if f := nr.Finalize; f != nil {
-		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason}
+		rec := executor.Record{Type: executor.RecordFinalizeFinished, Time: f.End, Task: compiler.FinalizeID, Attempt: 1, State: string(f.State), ExitCode: f.ExitCode, Reason: f.Reason, Data: rawJSON(executor.FinalizeData{Start: f.Start, Outputs: f.Outputs})}
 		if err := j.AppendAsync(rec); err != nil {
 			return err
 		}

@@ -395,7 +395,7 @@ finalize:
 	}
 	code, sout, serr := bmcRun(t, "status", "--state-dir", state, id)
 	if code != 0 || !strings.Contains(sout, ": succeeded") || !regexp.MustCompile(`two\s+succeeded`).MatchString(sout) ||
-		!strings.Contains(sout, "callback: delivered") {
+		!strings.Contains(sout, "callback: delivered") || !regexp.MustCompile(`(?m)^finalize\s+succeeded\s+1\s+0\s+\d[0-9.]*(ms|s|µs)\s*$`).MatchString(sout) {
 		t.Errorf("status: exit %d\n%s%s", code, sout, serr)
 	}
 	code, sout, _ = bmcRun(t, "logs", "--state-dir", state, id, "finalize")

@@ -2,12 +2,15 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 
+	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/planner"
 	"github.com/spf13/cobra"
 )
 
@@ -21,7 +24,10 @@ and the callback (status cancelled) still run. A cancel that arrives once the
 tasks are over lets the finalize step and the callback finish and leaves the
 run's outcome as it is; a second cancel cuts them short. When the bmc process
 that ran it is gone (killed with SIGKILL, say), cancel stops what its tasks
-left running. A run on Azure Batch that no bmc here follows is cancelled on
+left running and ends the run as that bmc would have: its unfinished tasks
+are marked cancelled, and the finalize step and the callback (status
+cancelled) run here, with the callback's secret and URL taken from this
+environment. A run on Azure Batch that no bmc here follows is cancelled on
 Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,9 +57,10 @@ Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 	}
 }
 
-// cancelLeftovers stops the processes a run's tasks left running when the
-// bmc process driving it was killed; with none, the run is simply not in
-// progress.
+// cancelLeftovers cancels a run whose bmc process went away before the
+// run was over (killed with SIGKILL, say): it stops the processes its
+// tasks left running and, for a local run, ends the run as a Ctrl-C would
+// have. A run that is over is simply not in progress.
 func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
 	// Read before the lock is taken: with it held, the run would read as
@@ -76,8 +83,83 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	if err != nil {
 		return err
 	}
+	if meta, err := executor.ReadMeta(dir); err == nil && meta.Backend == "local" {
+		return finishCancelled(cmd, dir, meta, st)
+	}
 	if n == 0 {
 		return notRunning
+	}
+	return nil
+}
+
+// finishCancelled ends an interrupted local run as cancelled: its
+// unfinished tasks are journaled as cancelled, then the finalize step and
+// the callback run, as after a Ctrl-C. The caller holds the run's lock
+// and has stopped what its tasks left running. Should the callback's
+// variables be missing here, the run stays interrupted, for a cancel with
+// them set (or a resume).
+func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *executor.RunState) error {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	prog, err := executor.ReadProgram(dir)
+	if err != nil {
+		return err
+	}
+	cbEnv, err := readCallbackEnv(prog)
+	if err != nil {
+		return err
+	}
+	log := slog.New(newMessageHandler(stderr))
+	store, err := openRunStore(ctx, meta.ID, meta.Storage, "", 4, prog, stateDir(cmd))
+	if err != nil {
+		// The callback goes out all the same; only the finalize step's
+		// inputs and outputs need the store.
+		log.Warn(fmt.Sprintf("run %s: storage: %v", meta.ID, err))
+		store = nil
+	}
+	pkgs, err := parsePackages(meta.Packages)
+	if err != nil {
+		log.Warn(fmt.Sprintf("run %s: packages: %v", meta.ID, err))
+		pkgs = nil
+	}
+	poolID := ""
+	if prog.Pool != nil {
+		poolID = prog.Pool.ID
+	}
+	be := local.New(local.Options{Slots: 1, Store: store, Packages: pkgs, PoolID: poolID, Logs: prog.Logs, Hide: prog.Finalize.Callback.EnvVars()})
+	plan := planner.New(prog, be.Capabilities(), st.Done())
+	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: meta.Storage, Log: log}
+	if store != nil {
+		run.Storage = store.URL()
+	}
+	j, err := executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	if err := be.Prepare(ctx, run); err != nil {
+		return err
+	}
+	o, err := executor.CancelInterrupted(plan, j, st, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "cancelled run %s, whose bmc process is gone: %d tasks cancelled; its finalize step and callback run now\n", meta.ID, o.Counts.Cancelled)
+	// As on a resume with nothing run again: what the run's last session
+	// already finished is not done twice.
+	fo := executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url}
+	fo.SkipStep = st.Finalize != nil && st.Finalize.State == executor.Succeeded
+	fo.SkipCallback = st.Callback != nil && st.Callback.Delivered
+	res, err := executor.Finish(ctx, plan, be, run, j, o, fo)
+	if err != nil {
+		return err
+	}
+	report(stderr, meta.ID, plan, o, res)
+	if err := be.Cleanup(ctx); err != nil {
+		fmt.Fprintf(stderr, "bmc: %v\n", err)
+	}
+	if res.CallbackErr != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: bmc resume %s sends it again", res.CallbackErr, meta.ID)}
 	}
 	return nil
 }

@@ -93,6 +93,11 @@ the last attempt's. TASK may be "finalize".`,
 			f, err := os.Open(filepath.Join(local.TaskDir(dir, task), name))
 			if errors.Is(err, os.ErrNotExist) {
 				if _, err := os.Stat(local.TaskDir(dir, task)); err != nil {
+					if ts != nil && ts.Attempts > 0 {
+						// The task ran: something removed its directory,
+						// maybe the task itself.
+						return &exitError{code: exitFailed, err: fmt.Errorf("task %s ran (%s), but its logs are gone: its directory %s was removed", task, ts.State, local.TaskDir(dir, task))}
+					}
 					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, run, run)}
 				}
 				switch {

@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/backends/local"
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/planner"
 	"github.com/spf13/cobra"
@@ -32,15 +34,24 @@ func newPlanCmd() *cobra.Command {
 		Short: "Show what a run would do, without running anything",
 		Long: `Show what a run would do: tasks and matrix groups, the width of each level of
 the graph, the critical path, what a resume of an earlier run would skip
-(--run), and what the backend's limits say about the workload.`,
+(--run), and what the backend's limits say about the workload.
+
+With --run, the plan is that of bmc resume RUN: the program the run started
+with, kept in its directory, with its slots and packages, and the tasks it
+completed skipped. FILE is compared with it: a spec that now gives another
+workload, or tasks that differ, is warned about, for resume does not run
+them as they are now.`,
 		Example: `  bmc plan examples/genomics.yaml
   bmc plan examples/genomics.yaml --run latest      # what bmc resume latest would skip
   bmc plan examples/sweep.yaml --output json
   bmc plan examples/genomics.yaml --backend azurebatch`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.slots < 1 {
+			if cmd.Flags().Changed("slots") && o.slots < 1 {
 				return usagef("--slots must be at least 1")
+			}
+			if o.run != "" && len(o.only) > 0 {
+				return usagef("--only with --run: bmc resume runs the tasks the run was started with")
 			}
 			prog, err := compileSpec(cmd, args[0], &o.set)
 			if err != nil {
@@ -54,30 +65,24 @@ the graph, the critical path, what a resume of an earlier run would skip
 			if o.backend == azurebatch.Name {
 				return planBatch(cmd, prog, &o)
 			}
-			if !cmd.Flags().Changed("slots") {
-				o.slots = localSlots(o.slots, prog)
-			}
 			if o.backend != "local" {
 				return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
+			}
+			var done map[string]bool
+			if o.run != "" {
+				if prog, done, err = resumePlanned(cmd, args[0], prog, &o); err != nil {
+					return err
+				}
+			}
+			if !cmd.Flags().Changed("slots") && o.slots < 1 {
+				o.slots = localSlots(runtime.NumCPU(), prog)
 			}
 			pkgs, err := parsePackages(o.packages)
 			if err != nil {
 				return err
 			}
 			be := local.New(local.Options{Slots: o.slots, Packages: pkgs})
-			var done map[string]bool
-			if o.run != "" {
-				dir, err := executor.FindRun(stateDir(cmd), o.run)
-				if err != nil {
-					return &exitError{code: exitFailed, err: err}
-				}
-				st, err := executor.LoadState(dir)
-				if err != nil {
-					return err
-				}
-				done = st.Done()
-			}
-			plan := planner.New(prog, be.Capabilities(), done)
+			plan := newPlan(prog, be.Capabilities(), done)
 			switch o.output {
 			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -98,13 +103,100 @@ the graph, the critical path, what a resume of an earlier run would skip
 	}
 	addSetFlag(cmd, &o.set)
 	cmd.Flags().StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	cmd.Flags().IntVar(&o.slots, "slots", runtime.NumCPU(), "task slots the run would have")
-	cmd.Flags().StringVar(&o.run, "run", "", "show what resuming this `run` would skip")
+	// 0 is the default's mark: what it comes to depends on the program.
+	cmd.Flags().IntVar(&o.slots, "slots", 0, "task slots the run would have (default: the CPU count, or the widest task's slots if more; with --run, the run's)")
+	cmd.Flags().StringVar(&o.run, "run", "", "show what resuming this `run` would do: its own program, less what it completed")
 	cmd.Flags().StringArrayVar(&o.only, "only", nil, "plan only this `task` or group and what it depends on")
 	cmd.Flags().StringArrayVar(&o.packages, "package", nil, "an application package the run would have: `name[@version]=dir`")
 	cmd.Flags().StringVar(&o.backend, "backend", "local", "the backend to plan for: local or azurebatch")
 	o.batch.flags(cmd)
 	return cmd
+}
+
+// resumePlanned is what bmc resume RUN would run, for plan --run: the
+// run's own program and the tasks it completed. The slots and packages
+// are the run's unless given. It says on stderr that the run's program is
+// planned, and warns where FILE (compiled as prog) now differs from it.
+func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *planOptions) (*compiler.Program, map[string]bool, error) {
+	dir, err := executor.FindRun(stateDir(cmd), o.run)
+	if err != nil {
+		return nil, nil, &exitError{code: exitFailed, err: err}
+	}
+	meta, err := executor.ReadMeta(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read run: %w", err)
+	}
+	if meta.Backend == azurebatch.Name {
+		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on Azure Batch, whose runs cannot be resumed yet", meta.ID)}
+	}
+	stored, err := executor.ReadProgram(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := executor.LoadState(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(meta.Only) > 0 {
+		// Compared as the run was started: with its --only.
+		if p, err := planner.Only(prog, meta.Only); err == nil {
+			prog = p
+		}
+	}
+	stderr := cmd.ErrOrStderr()
+	fmt.Fprintf(stderr, "bmc: the plan of run %s's own program, which bmc resume %s runs\n", meta.ID, meta.ID)
+	if stored.Name != prog.Name {
+		fmt.Fprintf(stderr, "bmc: warning: run %s is of workload %s, not %s's %s: bmc resume runs the run's own program, as planned here\n", meta.ID, stored.Name, file, prog.Name)
+	} else if d := tasksDiff(stored, prog); d != "" {
+		fmt.Fprintf(stderr, "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with, as planned here; bmc run %s runs the spec as it is now\n", file, d, meta.ID, file)
+	}
+	if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
+		o.slots = meta.Slots
+	}
+	if !cmd.Flags().Changed("package") {
+		o.packages = meta.Packages
+	}
+	return stored, st.Done(), nil
+}
+
+// tasksDiff says how the tasks of program now differ from those of
+// program was, "" if in no way a resume cares about: their ids, and what
+// they do, as their hashes tell.
+func tasksDiff(was, now *compiler.Program) string {
+	before := make(map[string]string, len(was.Tasks))
+	for _, t := range was.Tasks {
+		before[t.ID] = t.Hash
+	}
+	var changed, added []string
+	for _, t := range now.Tasks {
+		h, ok := before[t.ID]
+		switch {
+		case !ok:
+			added = append(added, t.ID)
+		case h != t.Hash:
+			changed = append(changed, t.ID)
+		}
+		delete(before, t.ID)
+	}
+	var removed []string
+	for id := range before {
+		removed = append(removed, id)
+	}
+	slices.Sort(removed)
+	var what []string
+	if len(changed) > 0 {
+		what = append(what, "changes "+tasksList(changed))
+	}
+	if len(added) > 0 {
+		what = append(what, "adds "+tasksList(added))
+	}
+	if len(removed) > 0 {
+		what = append(what, "drops "+tasksList(removed))
+	}
+	if len(what) == 0 {
+		return ""
+	}
+	return strings.Join(what, ", ")
 }
 
 func printPlan(w io.Writer, p *planner.Plan) {

@@ -32,11 +32,32 @@ func newProgress(w io.Writer, mode string, plan *planner.Plan) progress {
 	}
 	switch mode {
 	case "bars":
-		return newBars(w, plan)
+		return newBars(&stopOnError{w: w}, plan)
 	case "none":
 		return noProgress{}
 	}
-	return &plain{w: w, verbose: plan.ToRun <= 200, last: time.Now()}
+	return &plain{w: &stopOnError{w: w}, verbose: plan.ToRun <= 200, last: time.Now()}
+}
+
+// stopOnError writes to w until a write fails (stderr closed, or a pipe
+// whose reader is gone), and then nothing more: progress is not worth an
+// error per event, nor a retry into a broken stream.
+type stopOnError struct {
+	mu  sync.Mutex
+	w   io.Writer
+	err error
+}
+
+func (s *stopOnError) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return len(p), nil
+	}
+	if _, err := s.w.Write(p); err != nil {
+		s.err = err
+	}
+	return len(p), nil
 }
 
 func isTerminal(f *os.File) bool {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,32 @@ func TestBarsProgress(t *testing.T) {
 		if !strings.Contains(out, w) {
 			t.Errorf("bars output lacks %q:\n%q", w, out)
 		}
+	}
+}
+
+// errWriter fails every write, as stderr does once its reader is gone.
+type errWriter struct{ writes int }
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return 0, errors.New("broken pipe")
+}
+
+// Once a write of the progress display fails, it writes nothing more.
+func TestProgressStopsAfterWriteError(t *testing.T) {
+	for _, mode := range []string{"plain", "bars"} {
+		t.Run(mode, func(t *testing.T) {
+			w := &errWriter{}
+			p := newProgress(w, mode, progressPlan(t, 3))
+			for i := range 3 {
+				id := fmt.Sprintf("t-%d", i)
+				p.Event(executor.Event{Type: executor.EventTaskStarted, Task: id, Attempt: 1})
+				p.Event(executor.Event{Type: executor.EventTaskFinished, Task: id, State: executor.Failed, Reason: "exit code 1"})
+			}
+			p.Close()
+			if w.writes > 1 {
+				t.Errorf("%d writes, want at most 1: the display goes on writing after an error", w.writes)
+			}
+		})
 	}
 }

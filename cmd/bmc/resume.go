@@ -31,6 +31,11 @@ prefix of one, or "latest".
 If bmc was killed while tasks ran (kill -9, say), their processes may still
 run: resume stops them first, so that no task runs beside a copy of itself.
 
+The run's az:// locations stay in the blob store it started with, which its
+run.json records: an Azure account is opened with the credentials the
+environment gives, and a resume that cannot open it, or whose --storage names
+another store, is refused.
+
 A run directory keeps no secrets: SAS signatures in URLs the program held
 were left out of it. Such a run is resumed from its spec, which must still
 compile to the same program; a secret the run had from --set is given again
@@ -62,6 +67,9 @@ with --set (the same value, or the same URL with a new signature).`,
 			if prev.Status == "running" {
 				return &exitError{code: exitFailed, err: fmt.Errorf("run %s is in progress", meta.ID)}
 			}
+			if resumeStateRead != nil {
+				resumeStateRead()
+			}
 			// Last of the checks, as it compiles the spec again.
 			if meta.Redacted {
 				if prog, err = restoreSecrets(meta, prog, &o.set); err != nil {
@@ -80,6 +88,9 @@ with --set (the same value, or the same URL with a new signature).`,
 				o.packages = meta.Packages
 			}
 			o.backend = meta.Backend
+			if prev.Callback == nil || !prev.Callback.Delivered {
+				warnUnsigned(cmd.ErrOrStderr(), prog)
+			}
 			return drive(cmd, prog, meta, &o, prev)
 		},
 	}
@@ -87,6 +98,11 @@ with --set (the same value, or the same URL with a new signature).`,
 	cmd.Flags().StringArrayVar(&o.set.values, "set", nil, "give again a param that held a secret, which the run did not keep: name=value")
 	return cmd
 }
+
+// resumeStateRead, when set, is called once bmc resume has read the
+// run's state the first time, before it holds the run's lock: tests use
+// it to have another resume run just then.
+var resumeStateRead func()
 
 // restoreSecrets gives back the secrets a run's directory left out. The
 // program is compiled again from the run's spec with its params, and any

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/planner"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 type runOptions struct {
@@ -42,7 +44,12 @@ type runOptions struct {
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
 	f := cmd.Flags()
-	f.IntVar(&o.slots, "slots", runtime.NumCPU(), "task slots in use at once; a task's slots count against it (default: the CPU count, or the widest task's slots if more)")
+	// 0 is the default's mark: what it comes to depends on the program.
+	slotsHelp := "task slots in use at once; a task's slots count against it (default: the CPU count, or the widest task's slots if more)"
+	if resume {
+		slotsHelp = "task slots in use at once; a task's slots count against it (default: the run's)"
+	}
+	f.IntVar(&o.slots, "slots", 0, slotsHelp)
 	f.StringVar(&o.events, "events", "", "write one JSON object per event to `FILE` (- for stdout)")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "after a failure, still run every task that does not depend on it")
 	f.BoolVar(&o.keepWorkdirs, "keep-workdirs", false, "keep the working directories of succeeded tasks")
@@ -91,8 +98,13 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 	if o.backend != "local" && o.backend != azurebatch.Name {
 		return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
 	}
-	if o.slots < 1 {
+	if cmd.Flags().Changed("slots") && o.slots < 1 {
 		return usagef("--slots must be at least 1")
+	}
+	if o.backend == "local" {
+		if err := checkBatchFlags(cmd); err != nil {
+			return err
+		}
 	}
 	if err := checkProgress(o.progress); err != nil {
 		return err
@@ -102,7 +114,7 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 		return err
 	}
 	if !cmd.Flags().Changed("slots") {
-		o.slots = localSlots(o.slots, prog)
+		o.slots = localSlots(runtime.NumCPU(), prog)
 	}
 	if len(o.only) > 0 {
 		if prog, err = planner.Only(prog, o.only); err != nil {
@@ -114,9 +126,48 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 	meta := executor.Meta{
 		ID: executor.NewRunID(prog.Name, time.Now()), Workload: prog.Name, Backend: o.backend,
 		Spec: abs, SpecDir: filepath.Dir(abs), Params: params, Created: time.Now().UTC(),
-		Slots: o.slots, KeepGoing: o.keepGoing, Only: o.only, Packages: o.packages,
+		Slots: o.slots, KeepGoing: o.keepGoing, Only: o.only, Packages: absPackages(o.packages),
 	}
+	warnUnsigned(cmd.ErrOrStderr(), prog)
 	return drive(cmd, prog, meta, o, nil)
+}
+
+// checkBatchFlags refuses the azurebatch backend's flags on the local
+// backend, which would ignore them.
+func checkBatchFlags(cmd *cobra.Command) error {
+	var names []string
+	batch := &cobra.Command{}
+	(&batchOptions{}).flags(batch)
+	batch.Flags().VisitAll(func(f *pflag.Flag) {
+		if cmd.Flags().Changed(f.Name) {
+			names = append(names, "--"+f.Name)
+		}
+	})
+	switch len(names) {
+	case 0:
+		return nil
+	case 1:
+		return usagef("%s needs --backend azurebatch", names[0])
+	}
+	return usagef("%s need --backend azurebatch", strings.Join(names, ", "))
+}
+
+// absPackages is --package's name=dir values with their directories made
+// absolute, as the run keeps them: bmc resume may run elsewhere.
+func absPackages(specs []string) []string {
+	out := make([]string, 0, len(specs))
+	for _, s := range specs {
+		if nv, dir, ok := strings.Cut(s, "="); ok && dir != "" {
+			if abs, err := filepath.Abs(dir); err == nil {
+				s = nv + "=" + abs
+			}
+		}
+		out = append(out, s)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }
 
 // drive runs (or resumes) a run: plan, tasks, finalize, callback.
@@ -134,7 +185,18 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if o.transfers < 1 {
 		return usagef("--transfers must be at least 1")
 	}
-	store, err := openStore(ctx, o.storage, o.transfers, prog, state)
+	if o.slots < 1 {
+		if cmd.Flags().Changed("slots") {
+			return usagef("--slots must be at least 1")
+		}
+		o.slots = localSlots(runtime.NumCPU(), prog)
+	}
+	var store blobstage.Store
+	if prev != nil {
+		store, err = openRunStore(ctx, meta.ID, meta.Storage, o.storage, o.transfers, prog, state)
+	} else {
+		store, err = openStore(ctx, o.storage, o.transfers, prog, state)
+	}
 	if err != nil {
 		return err
 	}
@@ -156,7 +218,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil {
 		done = prev.Done()
 	}
-	plan := planner.New(prog, be.Capabilities(), done)
+	plan := newPlan(prog, be.Capabilities(), done)
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
@@ -178,6 +240,14 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	defer closeRun()
+	if prev != nil {
+		// Read again now that the lock is held: a resume that ran since
+		// the first read must not be redone.
+		if prev, err = loadStateHeld(dir); err != nil {
+			return err
+		}
+		plan = newPlan(prog, be.Capabilities(), prev.Done())
+	}
 	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
@@ -303,7 +373,9 @@ type callbackEnv struct {
 }
 
 // readCallbackEnv reads the callback's variables at the run's start, so
-// that a missing one stops the run before any task, not at its end.
+// that a missing URL stops the run before any task, not at its end. A
+// missing secret does not: the callback is sent unsigned (warnUnsigned
+// says so).
 func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
 	var ce callbackEnv
 	cb := prog.Finalize.Callback
@@ -311,11 +383,9 @@ func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
 		return ce, nil
 	}
 	if cb.SecretEnv != "" {
-		v, ok := os.LookupEnv(cb.SecretEnv)
-		if !ok {
-			return ce, &exitError{code: exitFailed, err: fmt.Errorf("the callback is signed with $%s, which is not set", cb.SecretEnv)}
+		if v := os.Getenv(cb.SecretEnv); v != "" {
+			ce.secret = []byte(v)
 		}
-		ce.secret = []byte(v)
 	}
 	if cb.URLEnv != "" {
 		v := os.Getenv(cb.URLEnv)
@@ -329,6 +399,50 @@ func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
 		ce.url = v
 	}
 	return ce, nil
+}
+
+// warnUnsigned warns, once a run or resume is asked for, that its
+// callback goes unsigned because the variable meant to hold its secret
+// (secretEnv) is empty or not set.
+func warnUnsigned(w io.Writer, prog *compiler.Program) {
+	cb := prog.Finalize.Callback
+	if cb == nil || cb.SecretEnv == "" || os.Getenv(cb.SecretEnv) != "" {
+		return
+	}
+	fmt.Fprintf(w, "bmc: warning: $%s is empty or not set: the callback is sent unsigned, without X-Bmc-Signature\n", cb.SecretEnv)
+}
+
+// newPlan plans prog for a run whose earlier sessions completed done.
+// What the backend's limits say of a done task does not matter: it does
+// not run again.
+func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]bool) *planner.Plan {
+	plan := planner.New(prog, caps, done)
+	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
+	return plan
+}
+
+// loadStateHeld reads the state of a run whose lock this process holds.
+// executor.LoadState takes a held lock for a bmc driving the run; this
+// one drives none yet, so the state is the one a reader without the lock
+// would see: a run not journaled as finished is interrupted, and its
+// tasks journaled as running were interrupted with it.
+func loadStateHeld(dir string) (*executor.RunState, error) {
+	st, err := executor.LoadState(dir)
+	if err != nil {
+		return nil, err
+	}
+	if pid, held := executor.LockHolder(dir); !held || pid != os.Getpid() {
+		return st, nil
+	}
+	if st.Finished.IsZero() {
+		st.Status = "interrupted"
+	}
+	for _, t := range st.Tasks {
+		if t.State == executor.Running {
+			t.State, t.Reason, t.Interrupted = executor.Canceled, "interrupted: bmc stopped while it ran", true
+		}
+	}
+	return st, nil
 }
 
 // stopLeftovers stops the processes of the tasks that were running when
@@ -408,7 +522,11 @@ func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan, ev *events
 		sinks = append(sinks, executor.NewJSONSink(ev.w))
 	}
 	display := newProgress(cmd.ErrOrStderr(), o.progress, plan)
-	sinks = append(sinks, display)
+	if _, none := display.(noProgress); !none {
+		// --progress none with no --events leaves the run no sink, and
+		// so no event to make, queue and drop for each task.
+		sinks = append(sinks, display)
+	}
 	return sinks, display, display.Close
 }
 
@@ -486,7 +604,7 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 	for i, t := range o.Tasks {
 		if t.State == executor.Failed && shown < 20 {
 			shown++
-			if t.Attempts == 0 { // it never ran: no logs to point at
+			if t.Attempts == 0 || t.ExitCode == nil { // no process ran: no logs to point at
 				fmt.Fprintf(w, "  failed  %s: %s\n", plan.Program.Tasks[i].ID, t.Reason)
 				continue
 			}

@@ -169,8 +169,9 @@ func (f *callbackFixture) checkCall(t *testing.T, c hookCall, runID string) map[
 	if got := c.header.Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type %q", got)
 	}
-	if got := c.header.Get("User-Agent"); !strings.HasPrefix(got, "bmc/") {
-		t.Errorf("User-Agent %q", got)
+	// The version bmc version prints.
+	if got, want := c.header.Get("User-Agent"), "bmc/"+bmcVersion(); got != want {
+		t.Errorf("User-Agent %q, want %q", got, want)
 	}
 	m := hmac.New(sha256.New, []byte(f.secret))
 	m.Write(c.body)
@@ -229,6 +230,28 @@ func TestRunCallbackSucceeded(t *testing.T) {
 	}
 	if n := f.finalizeRuns(t); n != 1 {
 		t.Errorf("finalize ran %d times after a resume of a finished run", n)
+	}
+}
+
+// TestRunCallbackUnsigned: with the variable secretEnv names not set,
+// the run runs and its callback is sent unsigned, which bmc warns of once.
+func TestRunCallbackUnsigned(t *testing.T) {
+	f := newCallbackFixture(t)
+	os.Unsetenv("BMC_TEST_HOOK_SECRET") // restored by the fixture's t.Setenv
+	code, stderr := f.run(t)
+	if code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr)
+	}
+	calls := f.hook.received()
+	if len(calls) != 1 {
+		t.Fatalf("%d callbacks, want 1\n%s", len(calls), stderr)
+	}
+	if sig := calls[0].header.Get("X-Bmc-Signature"); sig != "" {
+		t.Errorf("X-Bmc-Signature %q on an unsigned callback", sig)
+	}
+	const warning = "bmc: warning: $BMC_TEST_HOOK_SECRET is empty or not set: the callback is sent unsigned"
+	if n := strings.Count(stderr, warning); n != 1 {
+		t.Errorf("the warning is given %d times, want once:\n%s", n, stderr)
 	}
 }
 

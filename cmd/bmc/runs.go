@@ -33,7 +33,8 @@ func newRunsCmd() *cobra.Command {
 
 STATUS is running (a bmc process here drives the run), succeeded, failed,
 cancelled, interrupted (the bmc process that drove it went away before its
-end: bmc resume continues it), or, for a run on Azure Batch that no bmc
+end: bmc resume continues it), corrupt (its directory cannot be read: the
+message before the table says why), or, for a run on Azure Batch that no bmc
 process here follows (--detach, or its bmc went away), detached: it goes on
 on Batch, and its journal knows only what happened while bmc followed it.
 bmc status RUN asks Batch, and once the run is over it journals the outcome,
@@ -47,10 +48,12 @@ which bmc runs shows from then on.`,
 			}
 			var rows []runRow
 			for _, id := range ids {
-				r, err := loadRow(filepath.Join(executor.RunsDir(state), id))
+				dir := filepath.Join(executor.RunsDir(state), id)
+				r, err := loadRow(dir)
 				if err != nil {
+					// Listed all the same: a run left out would look gone.
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s: %v\n", id, err)
-					continue
+					r = corruptRow(dir, id)
 				}
 				rows = append(rows, r)
 			}
@@ -75,7 +78,11 @@ which bmc runs shows from then on.`,
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "RUN\tSTATUS\tTASKS\tFAILED\tSTARTED")
 				for _, r := range rows {
-					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\n", r.ID, r.Status, r.Counts.Succeeded, r.Counts.Total, r.Counts.Failed, r.Created.Local().Format("2006-01-02 15:04:05"))
+					started := "-"
+					if !r.Created.IsZero() {
+						started = r.Created.Local().Format("2006-01-02 15:04:05")
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%s\n", r.ID, r.Status, r.Counts.Succeeded, r.Counts.Total, r.Counts.Failed, started)
 				}
 				return tw.Flush()
 			}
@@ -84,6 +91,19 @@ which bmc runs shows from then on.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	return cmd
+}
+
+// corruptRow is the row of a run whose directory cannot be read: what
+// of it can be.
+func corruptRow(dir, id string) runRow {
+	r := runRow{ID: id, Status: "corrupt"}
+	if meta, err := executor.ReadMeta(dir); err == nil {
+		r.Workload, r.Backend, r.Created = meta.Workload, meta.Backend, meta.Created
+	}
+	if prog, err := executor.ReadProgram(dir); err == nil {
+		r.Counts.Total = len(prog.Tasks)
+	}
+	return r
 }
 
 // loadRow reads a run's meta data, program and journal into counts.

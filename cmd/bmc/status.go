@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -51,6 +52,9 @@ on: status names them, on each task's row and, with --output json, as
 				}
 			}
 			st := row.State
+			if st.Finalize != nil && st.Finalize.Start.IsZero() {
+				st.Finalize.Start = finalizeStart(dir)
+			}
 			// What a killed bmc left running: the journal says those
 			// tasks were interrupted, but their processes go on.
 			// (A Batch run no bmc follows reads "detached", not
@@ -96,13 +100,14 @@ on: status names them, on each task's row and, with --output json, as
 				c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Running, c.Pending, c.Total)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tEXIT\tDURATION\tREASON")
-			shown := 0
+			shown, succeeded := 0, 0
 			for _, t := range tasks {
 				if !all && len(tasks) > 50 && t.State == executor.Succeeded {
+					succeeded++
 					continue
 				}
 				if !all && shown >= 200 {
-					break
+					continue
 				}
 				shown++
 				printTaskRow(tw, withStale(t, stale[t.ID]))
@@ -114,6 +119,16 @@ on: status names them, on each task's row and, with --output json, as
 				printTaskRow(tw, withStale(executor.TaskState{ID: compiler.FinalizeID, State: executor.Running, Reason: "left by a bmc process that is gone"}, n))
 			}
 			tw.Flush()
+			if hidden := len(tasks) - shown; hidden > 0 {
+				what := fmt.Sprintf("%d task%s", hidden, plural(hidden))
+				switch {
+				case hidden == succeeded:
+					what = fmt.Sprintf("%d succeeded task%s", hidden, plural(hidden))
+				case succeeded > 0:
+					what += fmt.Sprintf(" (%d succeeded)", succeeded)
+				}
+				fmt.Fprintf(out, "%s not shown; --all shows them\n", what)
+			}
 			if cb := st.Callback; cb != nil {
 				if cb.Delivered {
 					fmt.Fprintf(out, "callback: delivered (HTTP %d after %d attempt%s)\n", cb.Status, cb.Attempts, plural(cb.Attempts))
@@ -127,6 +142,26 @@ on: status names them, on each task's row and, with --output json, as
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&all, "all", false, "list every task")
 	return cmd
+}
+
+// finalizeStart is when the run's last finalize step started, as its
+// finalize-finished record tells; zero if it does not.
+func finalizeStart(dir string) time.Time {
+	recs, err := executor.ReadJournal(filepath.Join(dir, executor.JournalFile))
+	if err != nil {
+		return time.Time{}
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].Type != executor.RecordFinalizeFinished {
+			continue
+		}
+		var d executor.FinalizeData
+		if len(recs[i].Data) > 0 && json.Unmarshal(recs[i].Data, &d) == nil {
+			return d.Start
+		}
+		break
+	}
+	return time.Time{}
 }
 
 // withStale notes in t's reason that n processes of it still run,

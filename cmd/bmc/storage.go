@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"path/filepath"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -14,8 +16,18 @@ import (
 // openStore picks the store for az:// locations: --storage, then the
 // spec's storage block, then a blob account configured in the environment
 // (the Azure CLI's variables), then the local folder store under the state
-// directory, so that every workload runs with no cloud at all.
+// directory, so that every workload runs with no cloud at all. A store
+// that cannot be opened is the configuration's to fix: exit 1.
 func openStore(ctx context.Context, flag string, transfers int, prog *compiler.Program, state string) (blobstage.Store, error) {
+	st, err := chooseStore(ctx, flag, transfers, prog, state)
+	var ue *usageError
+	if err != nil && !errors.As(err, &ue) {
+		return nil, &exitError{code: exitFailed, err: err}
+	}
+	return st, err
+}
+
+func chooseStore(ctx context.Context, flag string, transfers int, prog *compiler.Program, state string) (blobstage.Store, error) {
 	choice := flag
 	var accountURL string
 	if prog.Storage != nil {
@@ -40,7 +52,11 @@ func openStore(ctx context.Context, flag string, transfers int, prog *compiler.P
 		if err != nil {
 			return nil, fmt.Errorf("storage %s: %s", accountURL, redact.String(err.Error()))
 		}
-		return blobstage.NewFromURL(accountURL, cred, blobstage.Options{Parallelism: transfers})
+		st, err := blobstage.NewFromURL(accountURL, cred, blobstage.Options{Parallelism: transfers})
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
 	}
 	az, ok, err := blobstage.FromEnv(ctx, blobstage.Options{Parallelism: transfers})
 	if err != nil {
@@ -53,4 +69,42 @@ func openStore(ctx context.Context, flag string, transfers int, prog *compiler.P
 		return nil, fmt.Errorf("storage azure: no blob account is configured: set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_ACCOUNT")
 	}
 	return local(), nil
+}
+
+// openRunStore opens the store a run recorded (recorded, its URL) for
+// bmc resume: its az:// locations are where its earlier sessions put
+// them, whatever the environment configures now. An Azure account is
+// opened with the credentials the environment (or the spec's storage
+// block) gives for it; a store that cannot be opened, or a --storage
+// (flag) naming another one, is refused. A run that recorded none
+// predates the record, and opens the store as bmc run does.
+func openRunStore(ctx context.Context, id, recorded, flag string, transfers int, prog *compiler.Program, state string) (blobstage.Store, error) {
+	if recorded == "" {
+		return openStore(ctx, flag, transfers, prog, state)
+	}
+	switch flag {
+	case "", "local", "azure":
+	default:
+		return nil, usagef("unknown --storage %q: expected local or azure", flag)
+	}
+	fail := func(format string, args ...any) error {
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s keeps its files in %s: %s", id, recorded, fmt.Sprintf(format, args...))}
+	}
+	if u, err := url.Parse(recorded); err == nil && u.Scheme == "file" {
+		if flag == "azure" {
+			return nil, fail("--storage azure names another store; resume it without --storage")
+		}
+		return blobstage.NewLocal(filepath.FromSlash(u.Path)), nil
+	}
+	if flag == "local" {
+		return nil, fail("--storage local names another store; resume it without --storage")
+	}
+	st, err := chooseStore(ctx, "azure", transfers, prog, state)
+	if err != nil {
+		return nil, fail("it cannot be opened: %v", err)
+	}
+	if st.URL() != recorded {
+		return nil, fail("the environment configures %s instead; configure the run's account (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_URL with its credentials) to resume it", st.URL())
+	}
+	return st, nil
 }

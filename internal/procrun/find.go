@@ -25,6 +25,12 @@ type Found struct {
 // task left behind whatever became of its process group. Processes whose
 // environment cannot be read (another user's) are passed over.
 func FindEnv(name, value string, report ...string) ([]Found, error) {
+	return FindEnvAll([]string{name + "=" + value}, report...)
+}
+
+// FindEnvAll is FindEnv for processes whose environment holds every one
+// of match, each "name=value".
+func FindEnvAll(match []string, report ...string) ([]Found, error) {
 	pids, err := procPIDs()
 	if errors.Is(err, errNoProcTable) {
 		return nil, nil // nothing can be found here
@@ -32,7 +38,10 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := []byte(name + "=" + value)
+	want := make([][]byte, len(match))
+	for i, m := range match {
+		want[i] = []byte(m)
+	}
 	self := os.Getpid()
 	var out []Found
 	for _, pid := range pids {
@@ -43,7 +52,7 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 		if err != nil || len(vars) == 0 {
 			continue // gone, a kernel thread, a zombie, or not ours
 		}
-		if !slices.ContainsFunc(vars, func(v []byte) bool { return bytes.Equal(v, want) }) {
+		if !holdsAll(vars, want) {
 			continue
 		}
 		pgrp, zombie, ok := procState(pid)
@@ -62,6 +71,15 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 		out = append(out, f)
 	}
 	return out, nil
+}
+
+func holdsAll(vars, want [][]byte) bool {
+	for _, w := range want {
+		if !slices.ContainsFunc(vars, func(v []byte) bool { return bytes.Equal(v, w) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // errNoProcTable is returned by procPIDs where the process table cannot

@@ -73,6 +73,14 @@ type Spec struct {
 	// Started, when set, is called once the process is running, before
 	// Run waits for it.
 	Started func()
+	// Marks name variables of Env whose values together tell the
+	// attempt's processes from every other process (a run id, a task id,
+	// an attempt number). When the attempt is stopped, the processes that
+	// carry all of them are stopped too, after its group: those that left
+	// the group (setsid, set -m, daemons) would otherwise run on. They are
+	// not looked for when the attempt ends by itself: what it leaves in
+	// the background then is left on purpose.
+	Marks []string
 }
 
 // Result is what became of an attempt.
@@ -152,10 +160,12 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return fail(ExitCannotExecute, fmt.Errorf("run %q: %w", name, err))
 	}
-	stdin := uintptr(syscall.Stdin)
-	if dn := devNull(); dn != nil {
-		stdin = dn.Fd()
+	dn, err := devNull()
+	if err != nil {
+		closeFiles()
+		return fail(ExitCannotExecute, fmt.Errorf("run %q: stdin: %w", name, err))
 	}
+	stdin := dn.Fd()
 	env := s.Env
 	if env == nil {
 		env = os.Environ()
@@ -211,6 +221,7 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 			defer close(stopped)
 			if stop(pid, done, s.KillGrace) {
 				r.TimedOut, r.Canceled = timedOut, !timedOut
+				s.stopStrays()
 			}
 		}
 	}
@@ -252,6 +263,34 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		r.ExitCode = 128 + int(syscall.SIGTERM)
 	}
 	return r, nil
+}
+
+// stopStrays stops what is left of a stopped attempt outside its process
+// group: the processes whose environment holds every one of Marks with
+// the value Env gives it.
+func (s *Spec) stopStrays() {
+	if len(s.Marks) == 0 {
+		return
+	}
+	match := make([]string, 0, len(s.Marks))
+	for _, name := range s.Marks {
+		v, ok := "", false
+		for _, kv := range s.Env {
+			if val, found := strings.CutPrefix(kv, name+"="); found {
+				v, ok = val, true // the last one wins, as for the child
+			}
+		}
+		if !ok {
+			return // no such mark: nothing tells the attempt's processes
+		}
+		match = append(match, name+"="+v)
+	}
+	find := func() ([]Found, error) { return FindEnvAll(match) }
+	found, err := find()
+	if err != nil || len(found) == 0 {
+		return
+	}
+	_ = Stop(found, s.KillGrace, find)
 }
 
 // startError explains why the child could not exec. The child reports one
@@ -345,14 +384,31 @@ func stop(pgid int, done <-chan struct{}, grace time.Duration) bool {
 }
 
 // devNull is /dev/null, opened once and shared as every task's stdin, so
-// that starting a task does not open it again (os/exec would).
-var devNull = sync.OnceValue(func() *os.File {
-	f, err := os.Open(os.DevNull)
-	if err != nil {
-		return nil
+// that starting a task does not open it again (os/exec would). A failed
+// open (out of file descriptors, say) is not kept: the next task tries
+// again, and a task never inherits bmc's own stdin.
+func devNull() (*os.File, error) {
+	if f := devNullFile.Load(); f != nil {
+		return f, nil
 	}
-	return f
-})
+	devNullMu.Lock()
+	defer devNullMu.Unlock()
+	if f := devNullFile.Load(); f != nil {
+		return f, nil
+	}
+	f, err := openDevNull()
+	if err != nil {
+		return nil, err
+	}
+	devNullFile.Store(f)
+	return f, nil
+}
+
+var (
+	devNullFile atomic.Pointer[os.File]
+	devNullMu   sync.Mutex
+	openDevNull = func() (*os.File, error) { return os.Open(os.DevNull) }
+)
 
 type pathKey struct{ name, path string }
 

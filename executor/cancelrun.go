@@ -1,0 +1,69 @@
+package executor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/bmc-dev/bmc/planner"
+)
+
+// CancelInterrupted ends the task phase of a run whose bmc process went
+// away before the run was over (its status is interrupted), as a Ctrl-C
+// would have ended it: every task that had not ended is journaled as
+// cancelled, and the outcome returned is for Finish, which runs the
+// finalize step and sends the callback with status cancelled. Tasks that
+// ended keep their outcome. The caller holds the run's lock, and has
+// stopped what the tasks left running; st is the run's state read before.
+func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() time.Time) (*Outcome, error) {
+	if now == nil {
+		now = time.Now
+	}
+	tasks := plan.Program.Tasks
+	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started, Canceled: true}
+	if o.Started.IsZero() {
+		o.Started = now()
+	}
+	o.Counts.Total = len(tasks)
+	for i := range tasks {
+		id := tasks[i].ID
+		to := &o.Tasks[i]
+		ts := st.Tasks[id]
+		if ts != nil {
+			to.State, to.Attempts, to.ExitCode, to.Reason = ts.State, ts.Attempts, ts.ExitCode, ts.Reason
+			to.Outputs, to.Start, to.End = ts.Outputs, ts.Start, ts.End
+		}
+		switch {
+		case ts != nil && ts.Interrupted:
+			to.State, to.Reason, to.End = Canceled, "cancelled: bmc stopped while it ran, then the run was cancelled", now()
+			if j != nil {
+				if err := j.Hold(Record{Type: RecordTaskFinished, Task: id, Attempt: ts.Attempts, State: string(Canceled), Reason: to.Reason}); err != nil {
+					return nil, fmt.Errorf("journal: %w", err)
+				}
+			}
+		case ts == nil || !ts.State.Terminal():
+			to.State, to.Reason = Canceled, "cancelled before it started"
+			if j != nil {
+				if err := j.Hold(Record{Type: RecordTaskSkipped, Task: id, State: string(Canceled), Reason: to.Reason}); err != nil {
+					return nil, fmt.Errorf("journal: %w", err)
+				}
+			}
+		}
+		switch to.State {
+		case Succeeded:
+			o.Counts.Succeeded++
+		case Failed:
+			o.Counts.Failed++
+		case Skipped:
+			o.Counts.Skipped++
+		default:
+			o.Counts.Cancelled++
+		}
+	}
+	if j != nil {
+		if err := j.Flush(); err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+	}
+	o.Finished = now()
+	return o, nil
+}
