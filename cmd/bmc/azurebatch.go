@@ -548,29 +548,25 @@ func poolIdentity(prog *compiler.Program) string {
 // withPoolIdentity is prog with the pool identity --pool-identity names,
 // if any.
 func withPoolIdentity(prog *compiler.Program, id string) *compiler.Program {
-	if id == "" {
-		return prog
-	}
-	p := compiler.Pool{}
-	if prog.Pool != nil {
-		p = *prog.Pool
-	}
-	p.Identity = id
-	cp := *prog
-	cp.Pool = &p
-	return &cp
+	return withPoolField(prog, id, func(p *compiler.Pool) { p.Identity = id })
 }
 
 // withPool is prog on the pool --pool names, if any.
 func withPool(prog *compiler.Program, id string) *compiler.Program {
-	if id == "" {
+	return withPoolField(prog, id, func(p *compiler.Pool) { p.ID = id })
+}
+
+// withPoolField is prog with its pool (or an empty one) changed by set,
+// unless the flag's value is empty; prog itself is left as it is.
+func withPoolField(prog *compiler.Program, value string, set func(*compiler.Pool)) *compiler.Program {
+	if value == "" {
 		return prog
 	}
 	p := compiler.Pool{}
 	if prog.Pool != nil {
 		p = *prog.Pool
 	}
-	p.ID = id
+	set(&p)
 	cp := *prog
 	cp.Pool = &p
 	return &cp

@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,16 +182,7 @@ func testStopSignal(t *testing.T, sig os.Signal) {
 		t.Skip("starts processes")
 	}
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var bodies []map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b map[string]any
-		json.NewDecoder(r.Body).Decode(&b)
-		mu.Lock()
-		bodies = append(bodies, b)
-		mu.Unlock()
-	}))
-	defer srv.Close()
+	srv, received := callbackBodies(t)
 	pidFile := filepath.Join(dir, "child.pid")
 	spec := fmt.Sprintf(`apiVersion: bmc/v1
 kind: Workload
@@ -244,8 +236,7 @@ finalize:
 	if !strings.Contains(string(sum), `"status": "cancelled"`) {
 		t.Errorf("summary: %s", sum)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	bodies := received()
 	if len(bodies) != 1 || bodies[0]["status"] != "cancelled" {
 		t.Fatalf("callback bodies: %v", bodies)
 	}
@@ -452,5 +443,25 @@ func TestCancelStopsLeftovers(t *testing.T) {
 	out, err = bmcProcess(t, dir, "cancel", "latest", "--state-dir", state).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "is not in progress") {
 		t.Errorf("second cancel: %v\n%s", err, out)
+	}
+}
+
+// callbackBodies is a callback receiver that keeps the bodies it gets;
+// received returns them so far.
+func callbackBodies(t *testing.T) (srv *httptest.Server, received func() []map[string]any) {
+	var mu sync.Mutex
+	var bodies []map[string]any
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]any
+		json.NewDecoder(r.Body).Decode(&b)
+		mu.Lock()
+		bodies = append(bodies, b)
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
 	}
 }

@@ -2,16 +2,12 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,16 +28,7 @@ func TestClosedOutput(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	dir := t.TempDir()
-	var mu sync.Mutex
-	var bodies []map[string]any
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b map[string]any
-		json.NewDecoder(r.Body).Decode(&b)
-		mu.Lock()
-		bodies = append(bodies, b)
-		mu.Unlock()
-	}))
-	defer srv.Close()
+	srv, received := callbackBodies(t)
 	gate := filepath.Join(dir, "gate")
 	spec := fmt.Sprintf(`apiVersion: bmc/v1
 kind: Workload
@@ -98,11 +85,9 @@ finalize:
 	if !strings.Contains(string(sum), `"status": "cancelled"`) {
 		t.Errorf("summary: %s", sum)
 	}
-	mu.Lock()
-	if len(bodies) != 1 || bodies[0]["status"] != "cancelled" {
+	if bodies := received(); len(bodies) != 1 || bodies[0]["status"] != "cancelled" {
 		t.Errorf("callback bodies: %v", bodies)
 	}
-	mu.Unlock()
 	runDir, _ := journalOf(t, state)
 	st, err := executor.LoadState(runDir)
 	if err != nil {
