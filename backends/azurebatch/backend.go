@@ -489,13 +489,19 @@ func checkPool(p *BatchPool, spec *compiler.Pool) error {
 	if spec.VMSize != "" && spec.SlotsPerNode > 0 && int32(spec.SlotsPerNode) != have {
 		return &PoolMismatchError{Pool: p.ID, Field: "taskSlotsPerNode", Have: strconv.Itoa(int(have)), Want: strconv.Itoa(spec.SlotsPerNode)}
 	}
-	if spec.Identity != "" && p.Identity != nil {
-		ok := false
-		for _, id := range p.Identity.UserAssignedIdentities {
-			ok = ok || strings.EqualFold(id.ResourceID, spec.Identity)
+	if spec.Identity != "" {
+		// The identity reaches storage for the tasks and Batch for the
+		// finalize step on the pool: a pool without it would fail both,
+		// the latter by ending the job without a callback.
+		ok, have := false, "none"
+		if p.Identity != nil && len(p.Identity.UserAssignedIdentities) > 0 {
+			have = "other identities"
+			for _, id := range p.Identity.UserAssignedIdentities {
+				ok = ok || strings.EqualFold(id.ResourceID, spec.Identity)
+			}
 		}
 		if !ok {
-			return &PoolMismatchError{Pool: p.ID, Field: "identity", Have: "other identities", Want: spec.Identity}
+			return &PoolMismatchError{Pool: p.ID, Field: "identity", Have: have, Want: spec.Identity}
 		}
 	}
 	return nil
@@ -545,8 +551,9 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 	// A directory is staged as a tree of its own (TreeLayout), named by
 	// its files' paths, modes and contents, so that one resource file per
 	// file mode brings it whole, however many files it holds.
-	var out []StagedFile
+	var out, single []StagedFile
 	local := map[string]string{} // Rel -> local path
+	sums := map[string]string{}  // Rel -> content hash
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -569,8 +576,18 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 		}
 		rel, _ := filepath.Rel(src, p)
 		rel = filepath.ToSlash(rel)
-		local[rel] = p
-		out = append(out, StagedFile{Rel: rel, Loc: ContentLocation(prefix, sum), Mode: st.Mode()})
+		if strings.Contains(rel, `\`) {
+			return fmt.Errorf("%s: a file name holding a backslash cannot be brought to a Batch node, which reads it as a directory separator: rename it", p)
+		}
+		local[rel], sums[rel] = p, sum
+		f := StagedFile{Rel: rel, Loc: ContentLocation(prefix, sum), Mode: st.Mode()}
+		if !treeName(rel) {
+			// A path a blob name cannot carry as it is comes on its own,
+			// named by its content, with its path in the resource file.
+			single = append(single, f)
+			return nil
+		}
+		out = append(out, f)
 		return nil
 	})
 	if err != nil {
@@ -578,11 +595,32 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 	}
 	out = TreeLayout(prefix, out)
 	for _, f := range out {
-		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel]); err != nil {
+		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel], sums[f.Rel]); err != nil {
 			return nil, err
 		}
 	}
-	return out, nil
+	for _, f := range single {
+		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel], sums[f.Rel]); err != nil {
+			return nil, err
+		}
+	}
+	return append(out, single...), nil
+}
+
+// treeName reports whether a file's path below a staged directory can be
+// part of a blob name as it is, so that a container download lands it at
+// that path: blob storage reads "\" as "/", advises against segments
+// ending in ".", and bounds names to 1,024 characters and 254 segments.
+func treeName(rel string) bool {
+	if strings.Contains(rel, `\`) || len(rel) > 768 || strings.Count(rel, "/") > 200 {
+		return false
+	}
+	for seg := range strings.SplitSeq(rel, "/") {
+		if strings.HasSuffix(seg, ".") {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- following the run ----
@@ -971,9 +1009,10 @@ func jobManagerNotStarted(ctx context.Context, c *Client, jobID string) (bool, e
 	return t.State == TaskStateActive, nil
 }
 
-// ErrFinalizeNotRunning is WaitJobDone's error for a job that is disabled
-// while its job manager task waits to start: it would wait for ever.
-var ErrFinalizeNotRunning = errors.New("the job is disabled and its finalize task has not started: it will not start")
+// ErrFinalizeNotRunning is WaitJobDone's error for a job disabled while
+// its job manager task waits to start (it would wait for ever), or ended
+// before that task ever started.
+var ErrFinalizeNotRunning = errors.New("the job was stopped (disabled or ended) before its finalize task started: that task will not run")
 
 // terminateRunning terminates the job's running tasks but the job manager
 // task.

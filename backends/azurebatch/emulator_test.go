@@ -411,6 +411,11 @@ func TestEnsurePool(t *testing.T) {
 		!strings.Contains(err.Error(), "pool have exists with taskSlotsPerNode 4, but the spec asks for 8") {
 		t.Errorf("slots: %v", err)
 	}
+	// The pool has no identity: a run naming one would find neither its
+	// storage nor, for the finalize step on the pool, Batch.
+	if err := be.EnsurePool(ctx, spec("have", "Standard_D4s_v5", 4, "/subscriptions/s/id")); !errorsAs(err, &pm) || pm.Field != "identity" || pm.Have != "none" {
+		t.Errorf("identity: %v", err)
+	}
 	if err := be.EnsurePool(ctx, spec("new-pool", "Standard_D2s_v5", 2, "")); err != nil {
 		t.Fatal(err)
 	}

@@ -104,3 +104,20 @@ func TestWaitJobDoneDisabled(t *testing.T) {
 		t.Fatalf("WaitJobDone: %v, want ErrFinalizeNotRunning", err)
 	}
 }
+
+// TestWaitJobDoneEndedBeforeFinalize: a job ended (terminated from
+// elsewhere) before its job manager task ever started leaves no result
+// on the pool; WaitJobDone says so, so that the client finalizes.
+func TestWaitJobDoneEndedBeforeFinalize(t *testing.T) {
+	e := newEmu(t, emulator.Options{})
+	e.pool(t, "empty", 0, 1)
+	jobWithManager(t, e, "j", "empty", "/bin/true")
+	if err := e.c.TerminateJob(t.Context(), "j", "from the portal"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if _, err := WaitJobDone(ctx, e.c, "j", 10*time.Millisecond); !errors.Is(err, ErrFinalizeNotRunning) {
+		t.Fatalf("WaitJobDone: %v, want ErrFinalizeNotRunning", err)
+	}
+}

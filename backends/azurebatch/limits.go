@@ -5,6 +5,9 @@ package azurebatch
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -64,6 +67,10 @@ type CheckOptions struct {
 	// ResourceFilesChars is the limit on a task's resourceFiles list;
 	// zero for Batch's.
 	ResourceFilesChars int
+	// SpecDir is the spec's directory, against which local inputs are
+	// looked at to count the resource files they take; empty to count
+	// one each.
+	SpecDir string
 }
 
 // Check holds a program against Batch's limits: ids, the pool's slots per
@@ -133,7 +140,7 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
 	m, large, err := mapRun(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
+		MapOptions{Staged: fakeStaged(prog, opt.SpecDir), DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
 	if err != nil {
 		add(planner.Error, "", "%v", err)
 		return out
@@ -217,13 +224,58 @@ func (sizeLocator) BlobURL(c, b string) (string, *BatchNodeIdentityReference, er
 	return "https://account00000000000000.blob.core.windows.net/" + c + "/" + escapeBlob(b) + fakeSAS, nil, nil
 }
 
-func fakeStaged(prog *compiler.Program) map[string][]StagedFile {
+// fakeStaged stands for the local inputs as a run stages them, for their
+// size in the task definitions: a file is one resource file; a directory
+// found below specDir is one per file mode, and one per file whose path a
+// blob name cannot carry (stageLocal). An input not found counts as a
+// file: the run says what is wrong with it.
+func fakeStaged(prog *compiler.Program, specDir string) map[string][]StagedFile {
 	out := map[string][]StagedFile{}
+	file := StagedFile{Loc: mustLoc(DefaultStaging + "sha256/" + strings.Repeat("0", 64)), Mode: 0o644}
 	for _, t := range prog.Tasks {
 		for _, in := range t.Inputs {
-			if in.Kind == compiler.InputFile {
-				out[in.From] = []StagedFile{{Loc: mustLoc(DefaultStaging + "sha256/" + strings.Repeat("0", 64)), Mode: 0o644}}
+			if in.Kind != compiler.InputFile {
+				continue
 			}
+			if _, seen := out[in.From]; seen {
+				continue
+			}
+			out[in.From] = []StagedFile{file}
+			if specDir == "" {
+				continue
+			}
+			src := in.From
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(specDir, src)
+			}
+			if fi, err := os.Stat(src); err != nil || !fi.IsDir() {
+				continue
+			}
+			// One file of each mode stands for its group; a file whose
+			// path a blob name cannot carry comes alone.
+			var tree, single []StagedFile
+			modes := map[os.FileMode]bool{}
+			filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return nil
+				}
+				fi, err := os.Stat(p)
+				if err != nil {
+					return nil
+				}
+				rel, _ := filepath.Rel(src, p)
+				rel = filepath.ToSlash(rel)
+				f := StagedFile{Rel: rel, Loc: file.Loc.Join(rel), Mode: fi.Mode()}
+				switch perm := fi.Mode().Perm(); {
+				case !treeName(rel):
+					single = append(single, f)
+				case !modes[perm]:
+					modes[perm] = true
+					tree = append(tree, f)
+				}
+				return nil
+			})
+			out[in.From] = append(TreeLayout(mustLoc(DefaultStaging), tree), single...)
 		}
 	}
 	return out
@@ -247,7 +299,7 @@ type Summary struct {
 func Describe(prog *compiler.Program, opt CheckOptions) (*Summary, error) {
 	plan := planner.New(prog, Capabilities(prog.Pool), nil)
 	m, err := Map(plan, &executor.RunInfo{ID: prog.Name + "-000000000000-xxxxxx", Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: fakeStaged(prog), DependencyChars: opt.DependencyChars})
+		MapOptions{Staged: fakeStaged(prog, opt.SpecDir), DependencyChars: opt.DependencyChars})
 	if err != nil {
 		return nil, err
 	}

@@ -268,6 +268,11 @@ func WaitJobDone(ctx context.Context, c *Client, jobID string, interval time.Dur
 			return nil, err
 		}
 		if j.State == JobStateCompleted {
+			// Ended (terminated from elsewhere) before its finalize task
+			// ever started: nothing on the pool will report.
+			if t, err := c.GetTask(ctx, jobID, FinalizeTaskID); err == nil && (t.ExecutionInfo == nil || t.ExecutionInfo.StartTime.IsZero()) {
+				return j, fmt.Errorf("job %s: %w", jobID, ErrFinalizeNotRunning)
+			}
 			return j, nil
 		}
 		if j.State == JobStateDisabled {

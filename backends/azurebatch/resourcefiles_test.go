@@ -511,6 +511,7 @@ func TestDirInputOnEmulator(t *testing.T) {
 	writeTree(t, filepath.Join(specDir, "data", "d"), map[string]string{
 		"a.txt": "A", "run.sh*": "echo hi", "sub/b.txt": "B", "sub/deeper/c.sh*": "C", "sub/it's a file.md": "quoted", ".hidden": "H",
 	})
+	writeTree(t, filepath.Join(specDir, "data", "odd"), map[string]string{"a.txt": "A", "sub/dot.": "D", "x.": "X"})
 	writeTree(t, filepath.Join(specDir, "data"), map[string]string{"one.txt": "1"})
 	bigDir(t, filepath.Join(specDir, "data", "reads"), 300)
 	if err := os.MkdirAll(filepath.Join(specDir, "data", "empty"), 0o755); err != nil {
@@ -582,6 +583,10 @@ tasks:
     inputs: [{from: data/reads}]
     run: |
 ` + indented + `
+  - id: odd
+    inputs: [{from: data/odd, path: o}]
+    run: |
+` + indented + `
 `
 	prog := compile(t, spec, nil)
 	plan := planner.New(prog, Capabilities(prog.Pool), nil)
@@ -589,7 +594,7 @@ tasks:
 	// Staged as a run stages them.
 	be := NewBackend(BackendOptions{Storage: st, Staging: staging})
 	staged := map[string][]StagedFile{}
-	for _, from := range []string{"data/d", "data/one.txt", "data/empty", "data/reads"} {
+	for _, from := range []string{"data/d", "data/one.txt", "data/empty", "data/reads", "data/odd"} {
 		files, err := be.stageLocal(ctx, specDir, from)
 		if err != nil {
 			t.Fatal(err)
@@ -598,6 +603,12 @@ tasks:
 	}
 	if want := stage("data/d", true); !slices.EqualFunc(staged["data/d"], want, func(a, b StagedFile) bool { return a == b }) {
 		t.Errorf("staged %+v, want %+v", staged["data/d"], want)
+	}
+	// Names a blob name cannot carry come alone, the rest as a tree.
+	for _, f := range staged["data/odd"] {
+		if alone := f.Group.Container == ""; alone != (f.Rel != "a.txt") {
+			t.Errorf("data/odd: %s staged alone %v", f.Rel, alone)
+		}
 	}
 	m, err := Map(plan, run, st, MapOptions{Staged: staged})
 	if err != nil {
@@ -677,7 +688,8 @@ tasks:
 		!HasCode(res.Failures[0].Err, "RequestEntityTooLarge") || res.Added != len(m.Tasks)-1 {
 		t.Errorf("AddTasks = %+v, %v; want reads refused with RequestEntityTooLarge", res, err)
 	}
-	err = e.c.AddTask(ctx, m.Job.ID, m.Tasks[3])
+	ri := slices.IndexFunc(m.Tasks, func(tk BatchTaskCreateOptions) bool { return tk.ID == "reads" })
+	err = e.c.AddTask(ctx, m.Job.ID, m.Tasks[ri])
 	if !HasCode(err, "RequestEntityTooLarge") {
 		t.Errorf("AddTask of reads = %v", err)
 	}
@@ -689,4 +701,102 @@ tasks:
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// TestFakeStagedCountsGroups: bmc plan counts a local folder as the
+// resource files a run stages it as: one per file mode, and one per file
+// whose path a blob name cannot carry; a file, or a folder it cannot see,
+// as one.
+func TestFakeStagedCountsGroups(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "d"), map[string]string{
+		"a.txt": "A", "sub/b.txt": "B", "run.sh*": "R", "tools/x.sh*": "X", `back\slash`: "S", "dot.": "D",
+	})
+	writeTree(t, dir, map[string]string{"one.txt": "1"})
+	prog := &compiler.Program{Name: "w", Pool: &compiler.Pool{ID: "p"}, Tasks: []compiler.Task{{ID: "t", Run: "true", Inputs: []compiler.Input{
+		{Kind: compiler.InputFile, From: "d", Path: "d"}, {Kind: compiler.InputFile, From: "one.txt", Path: "one.txt"},
+		{Kind: compiler.InputFile, From: "missing", Path: "m"}}}}}
+	got := fakeStaged(prog, dir)
+	groups, singles := map[string]bool{}, 0
+	for _, f := range got["d"] {
+		if f.Group.Container != "" {
+			groups[f.Group.String()] = true
+		} else {
+			singles++
+		}
+	}
+	if len(groups) != 2 || singles != 2 {
+		t.Errorf("folder: %d groups, %d files alone; want 2 (0644, 0755) and 2 (a backslash, a final dot): %+v", len(groups), singles, got["d"])
+	}
+	if len(got["one.txt"]) != 1 || len(got["missing"]) != 1 {
+		t.Errorf("file %+v, missing %+v", got["one.txt"], got["missing"])
+	}
+	if d := fakeStaged(prog, "")["d"]; len(d) != 1 {
+		t.Errorf("without the spec's directory: %+v", d)
+	}
+}
+
+// TestTreeName: the paths a blob name carries as they are.
+func TestTreeName(t *testing.T) {
+	for rel, want := range map[string]bool{
+		"a.txt": true, "sub/b.txt": true, ".hidden": true, "it's a file.md": true, "ü/ß": true,
+		`back\slash`: false, "dot.": false, "dir./x": false, strings.Repeat("a", 769): false, strings.Repeat("a/", 201) + "x": false,
+	} {
+		if got := treeName(rel); got != want {
+			t.Errorf("treeName(%q) = %v, want %v", rel, got, want)
+		}
+	}
+}
+
+// TestStageFileAtChanged: a file whose content is not what it was hashed
+// as is not left under the name of that hash.
+func TestStageFileAtChanged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Azurite")
+	}
+	st, err := StorageFromConnectionString(azurite.Start(t), StorageOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := hashFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("new content"), 0o644); err != nil { // changed since
+		t.Fatal(err)
+	}
+	loc := ContentLocation(blobstage.Location{Container: "bmc", Path: "staging/"}, sum)
+	if err := st.StageFileAt(ctx, loc, p, sum); err == nil || !strings.Contains(err.Error(), "changed while it was being staged") {
+		t.Fatalf("StageFileAt = %v", err)
+	}
+	if _, err := st.Get(ctx, loc); !errors.Is(err, blobstage.ErrNotFound) {
+		t.Errorf("the blob named for the old content: %v, want not found", err)
+	}
+	// The file as hashed is staged.
+	sum, _ = hashFile(p)
+	loc = ContentLocation(blobstage.Location{Container: "bmc", Path: "staging/"}, sum)
+	if err := st.StageFileAt(ctx, loc, p, sum); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := st.Get(ctx, loc); err != nil || string(b) != "new content" {
+		t.Errorf("staged %q, %v", b, err)
+	}
+}
+
+// TestStageBackslashName: a file name holding a backslash cannot reach a
+// Batch node (it refuses such a filePath, and a blob name would read it
+// as a directory): staging says so, naming the file.
+func TestStageBackslashName(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, filepath.Join(dir, "d"), map[string]string{"a.txt": "A", `sub/back\slash`: "S"})
+	be := NewBackend(BackendOptions{})
+	_, err := be.stageLocal(t.Context(), dir, "d")
+	if err == nil || !strings.Contains(err.Error(), `back\slash: a file name holding a backslash cannot be brought to a Batch node`) {
+		t.Errorf("stageLocal = %v", err)
+	}
 }

@@ -245,7 +245,7 @@ func (s *Storage) StageFile(ctx context.Context, prefix blobstage.Location, path
 		return blobstage.Location{}, err
 	}
 	loc := ContentLocation(prefix, sum)
-	return loc, s.StageFileAt(ctx, loc, path)
+	return loc, s.StageFileAt(ctx, loc, path, sum)
 }
 
 // ContentLocation is where StageFile puts a file whose content has the
@@ -268,10 +268,12 @@ func hashFile(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// StageFileAt uploads a local file to loc, a name that stands for its
-// content (and so may be skipped when a blob of that name is there
-// already).
-func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path string) error {
+// StageFileAt uploads a local file whose content has the SHA-256 sum
+// (hex) to loc, a name that stands for that content, unless a blob of
+// that name is there already. The content is hashed again as it is sent:
+// a file changed since it was hashed is not left under a name that
+// claims other content (later runs would reuse it), and is an error.
+func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path, sum string) error {
 	if s.known(loc) {
 		return nil
 	}
@@ -290,8 +292,15 @@ func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path 
 		return fmt.Errorf("stage %s: %w", path, err)
 	}
 	defer f.Close()
-	if _, err := bc.UploadFile(ctx, f, &blockblob.UploadFileOptions{Concurrency: 4}); err != nil {
+	h := sha256.New()
+	if _, err := bc.UploadStream(ctx, io.TeeReader(f, h), &blockblob.UploadStreamOptions{Concurrency: 4}); err != nil {
 		return fmt.Errorf("stage %s to %s: %s", path, loc, redact.String(err.Error()))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+		if _, err := bc.Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+			return fmt.Errorf("stage %s: it changed while it was being staged, and removing what was sent failed: %s", path, redact.String(err.Error()))
+		}
+		return fmt.Errorf("stage %s: it changed while it was being staged; run again once it is no longer being written", path)
 	}
 	s.remember(loc)
 	return nil

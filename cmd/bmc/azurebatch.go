@@ -249,7 +249,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		return err
 	}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
-	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil})...)
+	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
@@ -369,7 +369,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if onPool {
 		res, err = finishOnPool(fctx, stderr, client, plan, run, j, outcome, sinks, bo.poll)
 		if errors.Is(err, azurebatch.ErrFinalizeNotRunning) {
-			// Someone disabled the job before its finalize task started:
+			// Someone disabled or ended the job before its finalize task started:
 			// end the job, so that it never starts, and finalize here.
 			fmt.Fprintf(stderr, "bmc: %v; the job is ended and the finalize step runs here\n", err)
 			onPool, err = false, nil

@@ -42,7 +42,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	if o.run != "" {
 		return usagef("--run: runs on Azure Batch cannot be resumed yet")
 	}
-	copt := azurebatch.CheckOptions{JobManager: place.pool}
+	copt := azurebatch.CheckOptions{JobManager: place.pool, SpecDir: o.specDir}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
 	var sum *azurebatch.Summary

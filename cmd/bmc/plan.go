@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -25,6 +26,7 @@ type planOptions struct {
 	packages []string
 	backend  string
 	batch    batchPlanOptions // --backend azurebatch
+	specDir  string           // where the spec's local inputs are
 }
 
 func newPlanCmd() *cobra.Command {
@@ -63,6 +65,9 @@ them as they are now.`,
 				}
 			}
 			if o.backend == azurebatch.Name {
+				if abs, err := filepath.Abs(args[0]); err == nil {
+					o.specDir = filepath.Dir(abs)
+				}
 				return planBatch(cmd, prog, &o)
 			}
 			if o.backend != "local" {

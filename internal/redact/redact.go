@@ -6,23 +6,26 @@
 // given.
 //
 // What counts as a secret, and what is kept around it:
-//   - sig= is a query parameter: it is taken only after "?" or "&" (also
-//     "&amp;", "\u0026" and %3F/%26 in a URL inside another URL's query),
-//     or at the start of a text or after a space, quote, "<", ">" or "\".
-//     A path such as az://c/sig=x/ or a file f-sig=x is left alone. The
-//     signature runs to the next "&", ";", "#", space or quote; a "/" is
-//     part of it, as base64 holds "/" and a query value may.
+//   - sig= is a query parameter or an assignment: it is taken unless a
+//     "/", a letter, a digit, "_" or "-" comes right before it, so a path
+//     such as az://c/sig=x/ or a file f-sig=x is left alone. The
+//     signature runs to the next "&", ";", "#", bracket, comma, space or
+//     quote; a "/" is part of it, as base64 holds "/" and a query value
+//     may.
 //   - AccountKey= and SharedAccessSignature= are connection string
 //     fields: taken at the start of a text, after ";" or "=", or where
 //     sig= would be, up to the next ";".
 //   - In scheme://user:password@host the password goes and the user name
-//     stays. A user info with no ":" is a user name and stays, unless it
-//     looks like an access token (20 or more letters, digits, "_" or "-",
-//     as https://<token>@github.com has): then it all goes.
+//     stays (host:port followed by a comma is not a password). A user
+//     info with no ":" is a user name and stays, unless it looks like an
+//     access token (a known prefix such as ghp_, or 16 or more letters
+//     and digits mixed): then it all goes.
 //   - An Authorization or Proxy-Authorization header value keeps its
 //     scheme (Basic, Digest, Bearer, …) and loses its credentials, also as
-//     a JSON member named so. SharedKey keeps its account name. A Bearer or
-//     SharedKey credential goes wherever it stands.
+//     a JSON member named so; a value with no scheme goes whole. After an
+//     unknown word only a token goes, so that a message about the header
+//     stays whole. SharedKey keeps its account name. A Bearer or SharedKey
+//     credential goes wherever it stands.
 package redact
 
 import (
@@ -45,32 +48,71 @@ const Marker = "REDACTED"
 var rules = []rule{
 	{hint: "sharedaccesssignature=", pattern: `(?i)((?:^|[;=\s"'<>\\])SharedAccessSignature=)[^;\s"'<>]+`},
 	{hint: "accountkey=", pattern: `(?i)((?:^|[;=\s"'<>\\])AccountKey=)[^;\s"'<>]+`},
-	{hint: "sig=", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)sig=)[^&;#\s"'<>]+`},
+	{hint: "sig=", pattern: `(?i)((?:^|[^/\w-]|\\u0026)sig=)[^&;#\s"'<>(){}\[\],]+`},
 	// A SAS URL inside another URL's query, percent-encoded: the value
 	// runs to the next encoded "&" (%26) or "#" (%23).
 	{hint: "sig%3d", pattern: `(?i)((?:^|%26|%3F|[?&;\s"'<>\\]|\\u0026)sig%3D)(?:[^%&;#\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-24-57-9a-f]))+`},
-	{hint: "sharedkey", pattern: `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]*`},
+	{hint: "sharedkey", pattern: `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]+`},
 	{hint: "bearer", pattern: `(?i)\b(Bearer\s+)[^\s"'<>]+`},
 	// The user info ends at the last "@" before the host, as net/url
 	// reads it, so a password holding "@" goes whole.
-	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://[^/?#@\s"'<>:]*:)[^/?#\s"'<>]+@`, replace: func(m []string) string {
+	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://[^/?#@\s"'<>:]*:)([^/?#\s"'<>]+)@`, replace: func(m []string) string {
+		if portThenText.MatchString(m[2]) {
+			return m[0] // host:port followed by other text, not a password
+		}
 		return m[1] + Marker + "@"
 	}},
-	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://)[a-z0-9_-]{20,}@`, replace: func(m []string) string {
+	{hint: "@", pattern: `(?i)\b([a-z][a-z0-9+.-]*://)([a-z0-9_-]{20,})@`, replace: func(m []string) string {
+		if !tokenLike(m[2]) {
+			return m[0] // a long user name
+		}
 		return m[1] + Marker + "@"
 	}},
 	// The credentials are a token (Basic, Bearer, …) or a list of
 	// name=value pairs whose values may be quoted (Digest). A value in
 	// Go's header map form, Authorization:[Basic …], ends at "]".
 	{hint: "authorization", pattern: `(?i)\b((?:Proxy-)?Authorization"?\s*:\s*\[?"?\s*(?:([a-z][a-z0-9!#$%&*+.^_|~-]*)\s+)?)` +
-		`(?:[^\s"'<>,\]=]+=\s*"[^"\r\n]*"|[^\s"'<>,\]]+)` +
-		`(?:\s*,\s*[^\s"'<>,\]=]+=\s*(?:"[^"\r\n]*"|[^\s"'<>,\]]*))*`,
+		`(?:[^\s"'<>,\]=})]+=\s*"[^"\r\n]*"|[^\s"'<>,\]})]+)` +
+		`(?:\s*,\s*[^\s"'<>,\]=})]+=\s*(?:"[^"\r\n]*"|[^\s"'<>,\]})]*))*`,
 		replace: func(m []string) string {
-			if strings.EqualFold(m[2], "SharedKey") || strings.EqualFold(m[2], "SharedKeyLite") {
+			scheme := strings.ToLower(m[2])
+			switch {
+			case scheme == "sharedkey" || scheme == "sharedkeylite":
 				return m[0] // the sharedkey rule keeps the account name
+			case scheme == "" || authSchemes[scheme]:
+				return m[1] + Marker
+			case tokenLike(strings.TrimPrefix(m[0], m[1])):
+				return m[1] + Marker // an unknown scheme with a token
 			}
-			return m[1] + Marker
+			return m[0] // words after the name, as in a message about the header
 		}},
+}
+
+// authSchemes are the HTTP authentication schemes whose credentials go,
+// in lower case.
+var authSchemes = map[string]bool{
+	"basic": true, "bearer": true, "digest": true, "negotiate": true, "ntlm": true, "token": true,
+	"aws4-hmac-sha256": true, "signature": true, "hoba": true, "mutual": true, "scram-sha-1": true,
+	"scram-sha-256": true, "vapid": true, "oauth": true, "apikey": true, "key": true, "sas": true,
+}
+
+// portThenText is a port followed by text that cannot end a password:
+// host:8080,other@x is a host and port, not a user and password.
+var portThenText = regexp.MustCompile(`^[0-9]{1,5}[,;]`)
+
+// tokenLike reports whether s looks like an access token rather than a
+// word or a user name: a known token prefix, or 16 or more characters
+// with both letters and digits and no "-" or "." joining words.
+func tokenLike(s string) bool {
+	for _, p := range []string{"ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xoxb-", "xoxp-", "sk-"} {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
+	}
+	if len(s) < 16 || strings.ContainsAny(s, "-.") {
+		return false
+	}
+	return strings.ContainsAny(s, "0123456789") && strings.ContainsFunc(s, func(r rune) bool { return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' })
 }
 
 // A rule is a pattern of secrets, with a lower-case text any match
@@ -269,10 +311,14 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
+// holdsToken stands for a redacted secret in Holds: shaped as a token
+// (letters and digits, 24 of them) for every rule to take it for one.
+const holdsToken = "x1x1x1x1x1x1x1x1x1x1x1x1"
+
 // Holds reports whether s was redacted: whether it holds Marker where a
 // secret was.
 func Holds(s string) bool {
 	// Marker stands for a secret again as a token would, long enough for
 	// every rule to take it for one.
-	return strings.Contains(s, Marker) && strings.Contains(String(strings.ReplaceAll(s, Marker, strings.Repeat("x", 24))), Marker)
+	return strings.Contains(s, Marker) && strings.Contains(String(strings.ReplaceAll(s, Marker, holdsToken)), Marker)
 }

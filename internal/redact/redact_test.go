@@ -11,6 +11,25 @@ import (
 func TestRedact(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"nothing secret here", "nothing secret here"},
+		// Signatures wherever a query value or an assignment puts them;
+		// paths and names that only hold sig= are left alone.
+		{"SAS=sig=abcdef&sv=2020", "SAS=sig=REDACTED&sv=2020"},
+		{"(sig=abcdef)", "(sig=REDACTED)"},
+		{"url,sig=abcdef", "url,sig=REDACTED"},
+		{"az://abc/sig=OUTSIG/", "az://abc/sig=OUTSIG/"},
+		{"f-sig=X and f_sig=Y", "f-sig=X and f_sig=Y"},
+		// Messages about the Authorization header, and words after it,
+		// are not credentials; a value in braces keeps its brace.
+		{`invalid value for header "Authorization": the callback could not be sent`, `invalid value for header "Authorization": the callback could not be sent`},
+		{"Authorization: see below", "Authorization: see below"},
+		{"headers: {Authorization: Token abcdef}", "headers: {Authorization: Token REDACTED}"},
+		{"Authorization: Custom a1b2c3d4e5f6g7h8i9", "Authorization: Custom REDACTED"},
+		{"the SharedKey auth: canonical", "the SharedKey auth: canonical"},
+		// Long user names and host:port before other text are not secrets.
+		{"ssh://deployment-automation-user@host/x", "ssh://deployment-automation-user@host/x"},
+		{"curl http://localhost:8080,mail=bob@x.com", "curl http://localhost:8080,mail=bob@x.com"},
+		{"https://ghp_abcdefghijklmnopqrstuvwxyz0123456789@github.com/o/r", "https://REDACTED@github.com/o/r"},
+		{"http://user:1234@host/", "http://user:REDACTED@host/"},
 		{
 			`Get "https://a.blob.core.windows.net/c/b?se=2030&sig=abc%2Bdef%3D&sp=r": dial tcp: refused`,
 			`Get "https://a.blob.core.windows.net/c/b?se=2030&sig=REDACTED&sp=r": dial tcp: refused`,
