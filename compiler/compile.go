@@ -418,7 +418,7 @@ func (c *compiler) checkEnvNames(n *schema.Node, path []any, startTask bool) {
 }
 
 // bmcEnv are the variables bmc sets for tasks and the finalize step.
-var bmcEnv = []string{"BMC_RUN_ID", "BMC_WORKLOAD", "BMC_TASK_ATTEMPT", "BMC_RUN_SUMMARY"}
+var bmcEnv = []string{"BMC_RUN_ID", "BMC_WORKLOAD", "BMC_TASK_ATTEMPT", "BMC_RUN_SUMMARY", "BMC_SESSION"}
 
 // envSetter names who sets a variable for every task, or "".
 func envSetter(name string, startTask bool) string {

@@ -13,7 +13,9 @@ import (
 // cancelled, and the outcome returned is for Finish, which runs the
 // finalize step and sends the callback with status cancelled. Tasks that
 // ended keep their outcome. The caller holds the run's lock, and has
-// stopped what the tasks left running; st is the run's state read before.
+// stopped what the tasks left running; st is the run's state, read once
+// the lock was held: one read before may be of a run a resume has since
+// finished.
 func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() time.Time) (*Outcome, error) {
 	if now == nil {
 		now = time.Now

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,9 +79,11 @@ func (s Sinks) Event(e Event) {
 
 // JSONSink writes one JSON object per line, until a write fails.
 type JSONSink struct {
-	mu  sync.Mutex
+	mu  sync.Mutex // held while writing
 	enc *json.Encoder
-	err error
+	// err is the first write error. It is read without mu: a write that
+	// blocks (a pipe nobody reads) must not hold up whoever asks.
+	err atomic.Pointer[error]
 }
 
 // NewJSONSink writes events to w as JSON lines.
@@ -89,22 +92,27 @@ func NewJSONSink(w io.Writer) *JSONSink { return &JSONSink{enc: json.NewEncoder(
 func (s *JSONSink) Event(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil {
+	if s.err.Load() != nil {
 		return
 	}
-	s.err = s.enc.Encode(e)
+	if err := s.enc.Encode(e); err != nil {
+		s.err.Store(&err)
+	}
 }
 
 // Err is the first write error, after which the sink writes nothing more:
 // a consumer that has gone (a closed pipe) or a full disk does not get
-// the run's later events, and is not asked again for each of them.
+// the run's later events, and is not asked again for each of them. Err
+// never waits, not even for a write that blocks.
 func (s *JSONSink) Err() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.err
+	if p := s.err.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
-// Err is the first write error of the sinks that tell theirs.
+// Err is the first write error of the sinks that tell theirs. A sink's Err
+// must not wait for its writes: it is asked while one may be blocked.
 func (s Sinks) Err() error {
 	for _, k := range s {
 		if e, ok := k.(interface{ Err() error }); ok {
@@ -128,8 +136,26 @@ const eventQueueSize = 8192
 
 // sinkStall is how long the end of a run's task phase, or of its finalize
 // step, waits for a sink that takes no event at all, before it goes on
-// without it.
+// without it. A sink that takes events, however slowly, is waited for.
 var sinkStall = 5 * time.Second
+
+// sinkProgress follows what a run's sink has taken, over the run's queues
+// (that of its task phase, then that of its finalize step).
+type sinkProgress struct {
+	// taken counts the events handed to the sink, one at a time: a slow
+	// consumer is told from a stuck one by the events it takes, not by
+	// the batches it finishes.
+	taken atomic.Int64
+	// stuckAt is taken when a flush last gave up on the sink; -1 if none
+	// has. The sink counts as stuck as long as it has taken nothing since.
+	stuckAt atomic.Int64
+}
+
+func newSinkProgress() *sinkProgress {
+	p := &sinkProgress{}
+	p.stuckAt.Store(-1)
+	return p
+}
 
 // eventQueue hands a run's events to its sink from a goroutine of its
 // own. The scheduler, which makes its events with its lock held, only
@@ -144,18 +170,17 @@ type eventQueue struct {
 	// after is closed once the run's previous queue has stopped calling
 	// the sink: one call at a time, in order.
 	after <-chan struct{}
+	prog  *sinkProgress // shared with the run's other queues
 
 	mu      sync.Mutex
 	q       []Event
 	spare   []Event
-	idle    bool          // the writer waits on wake
-	busy    bool          // the writer is in the sink
-	closed  bool          // no more events come
-	dropped int           // left out and not yet told to the sink
-	lost    int           // left out in all
-	counts  Counts        // of the last event queued
-	moved   chan struct{} // closed once the writer finishes a batch; made by flush
-	stuck   bool          // a flush gave up on the sink
+	idle    bool   // the writer waits on wake
+	busy    bool   // the writer is in the sink
+	closed  bool   // no more events come
+	dropped int    // left out and not yet told to the sink
+	lost    int    // left out in all
+	counts  Counts // of the last event queued
 	wake    chan struct{}
 	done    chan struct{} // closed once the writer has returned
 }
@@ -174,10 +199,10 @@ func newEventQueue(run *RunInfo, sink Sink, now func() time.Time) *eventQueue {
 	}
 	q := &eventQueue{sink: sink, runID: run.ID, now: now, log: log, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	if prev := run.events; prev != nil {
-		q.after = prev.done
-		prev.mu.Lock()
-		q.stuck = prev.stuck
-		prev.mu.Unlock()
+		q.after, q.prog = prev.done, prev.prog
+	}
+	if q.prog == nil {
+		q.prog = newSinkProgress()
 	}
 	run.events = q
 	go q.run()
@@ -262,15 +287,12 @@ func (q *eventQueue) run() {
 		q.mu.Unlock()
 		for _, e := range batch {
 			q.sink.Event(e)
+			q.prog.taken.Add(1)
 		}
 		q.mu.Lock()
 		q.busy = false
 		clear(batch)
 		q.spare = batch[:0]
-		if q.moved != nil {
-			close(q.moved)
-			q.moved = nil
-		}
 		q.mu.Unlock()
 	}
 }
@@ -298,6 +320,7 @@ func (q *eventQueue) close() {
 	} else if lost > 0 {
 		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %d events were left out", lost))
 	}
+	// Asked even of a sink stuck in a write: Err does not wait for it.
 	if e, ok := q.sink.(interface{ Err() error }); ok {
 		if err := e.Err(); err != nil {
 			q.log.Warn(fmt.Sprintf("events: %v; no more events were written there", err))
@@ -305,42 +328,37 @@ func (q *eventQueue) close() {
 	}
 }
 
-// flush waits until the queue is empty and the writer out of the sink,
-// or until the writer has not finished a batch for sinkStall; it reports
-// whether the queue drained. A queue whose sink was found stuck before
-// does not wait again.
+// flush waits until the writer of the closed queue has handed the sink
+// every event and returned, or until the sink has taken no event for
+// sinkStall; it reports whether the queue drained. A sink that has taken
+// nothing since a flush of the run gave up on it is not waited for again;
+// one that has taken events since, as the writer of an earlier queue
+// catching up, is.
 func (q *eventQueue) flush() bool {
-	var t *time.Timer
+	select {
+	case <-q.done:
+		return true
+	default:
+	}
+	p := q.prog
+	last := p.taken.Load()
+	if p.stuckAt.Load() == last {
+		return false
+	}
+	t := time.NewTimer(sinkStall)
+	defer t.Stop()
 	for {
-		q.mu.Lock()
-		if len(q.q) == 0 && q.dropped == 0 && !q.busy {
-			q.stuck = false
-			q.mu.Unlock()
-			return true
-		}
-		if q.stuck {
-			q.mu.Unlock()
-			return false
-		}
-		if q.moved == nil {
-			q.moved = make(chan struct{})
-		}
-		moved := q.moved
-		q.mu.Unlock()
-		if t == nil {
-			t = time.NewTimer(sinkStall)
-			defer t.Stop()
-		} else {
-			t.Reset(sinkStall)
-		}
 		select {
-		case <-moved:
 		case <-q.done:
+			return true
 		case <-t.C:
-			q.mu.Lock()
-			q.stuck = true
-			q.mu.Unlock()
-			return false
+			n := p.taken.Load()
+			if n == last {
+				p.stuckAt.Store(n)
+				return false
+			}
+			last = n
+			t.Reset(sinkStall)
 		}
 	}
 }

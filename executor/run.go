@@ -7,6 +7,7 @@ import (
 
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -367,8 +368,15 @@ func (s *scheduler) emit(e Event) {
 }
 
 // sendEvents queues this turn's events for the sink, once the turn's
-// journal records are written; the caller holds s.mu.
+// journal records are written; the caller holds s.mu. Once the journal has
+// failed, no record is written (every later write fails the same way): a
+// task's success then goes unsaid, since a resume would run it again.
 func (s *scheduler) sendEvents() {
+	if s.journalFailed {
+		s.events = slices.DeleteFunc(s.events, func(e Event) bool {
+			return e.Type == EventTaskFinished && e.State == Succeeded
+		})
+	}
 	if len(s.events) == 0 {
 		return
 	}

@@ -43,6 +43,9 @@ type Meta struct {
 	Storage   string            `json:"storage"`
 	Packages  []string          `json:"packages,omitempty"`
 	Extra     map[string]string `json:"extra,omitempty"`
+	// KeepWorkdirs says the working directories of succeeded tasks are
+	// kept (--keep-workdirs): a resume keeps them too.
+	KeepWorkdirs bool `json:"keepWorkdirs,omitempty"`
 	// Redacted says that secrets in the program or the params (SAS
 	// signatures in URLs, account keys) were left out of the run
 	// directory: a resume must get them again from the spec and --set.

@@ -7,6 +7,8 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -96,6 +98,10 @@ type Backend struct {
 	// that a wide --slots does not run bmc out of them.
 	open    atomic.Int64
 	maxOpen int64
+	// session tells this backend's attempts from those of the run's
+	// other sessions (an earlier bmc run or resume, a bmc cancel): every
+	// session numbers its finalize attempt 1.
+	session string
 }
 
 const (
@@ -125,8 +131,11 @@ var (
 
 // attemptMarks are the variables whose values tell one attempt's
 // processes from all others: what a stopped attempt left outside its
-// process group is found by them.
-var attemptMarks = []string{runIDVar, taskIDVar, attemptVar}
+// process group is found by them. The session is one of them: the
+// finalize step is attempt 1 in every session, and what an earlier
+// session's finalize step left in the background on purpose is not this
+// one's to stop.
+var attemptMarks = []string{runIDVar, taskIDVar, attemptVar, sessionVar}
 
 // New returns a local backend. Tasks start from bmc's environment as it
 // is now, less the variables in Hide.
@@ -147,7 +156,15 @@ func New(o Options) *Backend {
 			return slices.Contains(o.Hide, k)
 		})
 	}
-	return &Backend{opts: o, environ: env, maxOpen: prefetchFiles()}
+	return &Backend{opts: o, environ: env, maxOpen: prefetchFiles(), session: newSession()}
+}
+
+// newSession returns a value for BMC_SESSION that no other session of
+// any run has: the process id, the time and random characters.
+func newSession() string {
+	var r [4]byte
+	rand.Read(r[:])
+	return fmt.Sprintf("%d-%s-%s", os.Getpid(), strconv.FormatInt(time.Now().UnixNano(), 36), hex.EncodeToString(r[:]))
 }
 
 // prefetchFiles is how many log files Prefetch may hold open: a quarter
@@ -447,7 +464,9 @@ func (b *Backend) freshDirs(taskDir, wd string, number int) error {
 		}
 	}
 	archiveLogs(taskDir, number-1)
-	if f, err := os.Open(wd); err == nil {
+	f, err := openDir(wd)
+	switch {
+	case err == nil:
 		_, rerr := f.Readdirnames(1)
 		f.Close()
 		if errors.Is(rerr, io.EOF) {
@@ -456,12 +475,19 @@ func (b *Backend) freshDirs(taskDir, wd string, number int) error {
 		if err := os.RemoveAll(wd); err != nil {
 			return fmt.Errorf("clean working directory: %w", err)
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		// Out of file descriptors, say: the directory may hold the
+		// attempt before's files, and must not be taken as missing.
+		return fmt.Errorf("clean working directory: %w", err)
 	}
 	if err := os.Mkdir(wd, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create working directory: %w", err)
 	}
 	return nil
 }
+
+// openDir opens a working directory to look into it; tests replace it.
+var openDir = os.Open
 
 // archiveLogs renames non-empty logs of attempt prev, the one before, to
 // stdout.attempt-<prev>.txt and stderr.attempt-<prev>.txt, so that
@@ -499,6 +525,8 @@ const (
 	runIDVar   = "BMC_RUN_ID"
 	taskIDVar  = "AZ_BATCH_TASK_ID"
 	attemptVar = "BMC_TASK_ATTEMPT"
+	// sessionVar tells the run's sessions apart (see Backend.session).
+	sessionVar = "BMC_SESSION"
 )
 
 // env is the task's environment: bmc's own, the task's variables, then
@@ -538,6 +566,7 @@ func (b *Backend) env(a *executor.Attempt, taskDir, wd string) []string {
 		runIDVar + "=" + run.ID,
 		"BMC_WORKLOAD=" + run.Workload,
 		attemptVar + "=" + strconv.Itoa(a.Number),
+		sessionVar + "=" + b.session,
 	}
 	if a.Finalize {
 		batch = append(batch, "BMC_RUN_SUMMARY="+a.Summary)

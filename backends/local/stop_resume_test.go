@@ -104,3 +104,76 @@ func TestOutOfFilesIsWaitedOut(t *testing.T) {
 		t.Errorf("err %v after %d calls, want %v at once", err, calls, other)
 	}
 }
+
+// Stopping a session's finalize step leaves alone what an earlier
+// session's finalize step, which ended by itself, left in the background
+// on purpose: both are attempt 1 of the same task of the run.
+func TestStoppedFinalizeSparesEarlierSessions(t *testing.T) {
+	f := newFixture(t, Options{KillGrace: -1})
+	pidFile := filepath.Join(f.run.Dir, "daemon.pid")
+	first := &executor.Attempt{Run: f.run, Number: 1, Finalize: true, Task: &compiler.Task{
+		ID: compiler.FinalizeID, Run: `setsid sleep 300 > /dev/null 2>&1 & echo $! > "$AZ_BATCH_NODE_ROOT_DIR/daemon.pid"`,
+	}}
+	checkState(t, f.be.RunTask(context.Background(), first), executor.Succeeded)
+	daemon := backgroundPID(t, pidFile)
+
+	// The next session of the run (a resume, or bmc cancel) is another
+	// backend on the same run directory.
+	later := New(Options{Store: f.store, KillGrace: -1})
+	if err := later.Prepare(context.Background(), f.run); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(later.stopYielding)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	second := &executor.Attempt{Run: f.run, Number: 1, Finalize: true, Started: cancel, Task: &compiler.Task{
+		ID: compiler.FinalizeID, Run: "sleep 300",
+	}}
+	checkState(t, later.RunTask(ctx, second), executor.Canceled)
+	if processGone(daemon) {
+		t.Errorf("process %d, left in the background by an earlier session's finalize step that exited, was stopped with this session's", daemon)
+	}
+	a := envOf(t, f, &executor.Attempt{Run: f.run, Task: &compiler.Task{ID: "env"}, Number: 1})["BMC_SESSION"]
+	b := envOf(t, &fixture{be: later, run: f.run}, &executor.Attempt{Run: f.run, Task: &compiler.Task{ID: "env"}, Number: 2})["BMC_SESSION"]
+	if a == "" || a == b {
+		t.Errorf("BMC_SESSION %q and %q: want two sessions told apart", a, b)
+	}
+}
+
+// A working directory that cannot be opened is not taken for a missing
+// one: the attempt must not run in what the attempt before left there.
+func TestFreshDirsUnopenableWorkdir(t *testing.T) {
+	f := newFixture(t, Options{})
+	taskDir, wd := f.taskDir("t"), f.wd("t")
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A symbolic link to itself: open fails (ELOOP), mkdir finds it there.
+	if err := os.Symlink("wd", wd); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.be.freshDirs(taskDir, wd, 2); err == nil {
+		t.Error("freshDirs: no error for a working directory that cannot be opened")
+	}
+}
+
+// Out of file descriptors while the working directory is looked into, an
+// attempt waits for them, then runs in an emptied directory.
+func TestFreshDirsOutOfFiles(t *testing.T) {
+	f := newFixture(t, Options{})
+	writeFile(t, filepath.Join(f.wd("t"), "junk"), "from the attempt before")
+	fails := 2
+	openDir = func(name string) (*os.File, error) {
+		if fails > 0 {
+			fails--
+			return nil, &os.PathError{Op: "open", Path: name, Err: syscall.EMFILE}
+		}
+		return os.Open(name)
+	}
+	t.Cleanup(func() { openDir = os.Open })
+	res := f.runTask(t, &compiler.Task{ID: "t", Run: "test ! -e junk"}, 2)
+	checkState(t, res, executor.Succeeded)
+	if fails != 0 {
+		t.Errorf("%d failed opens left: the attempt did not wait for file descriptors", fails)
+	}
+}

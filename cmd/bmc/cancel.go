@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +16,8 @@ import (
 )
 
 func newCancelCmd() *cobra.Command {
-	return &cobra.Command{
+	var set setFlag
+	cmd := &cobra.Command{
 		Use:   "cancel RUN",
 		Short: "Cancel a run in progress, from another terminal",
 		Long: `Cancel a run in progress, as Ctrl-C in its terminal would: its running tasks'
@@ -27,7 +29,11 @@ that ran it is gone (killed with SIGKILL, say), cancel stops what its tasks
 left running and ends the run as that bmc would have: its unfinished tasks
 are marked cancelled, and the finalize step and the callback (status
 cancelled) run here, with the callback's secret and URL taken from this
-environment. A run on Azure Batch that no bmc here follows is cancelled on
+environment. Ctrl-C there lets them finish; a second Ctrl-C cuts them short.
+A run directory keeps no secrets: those of a run that had any are taken again
+from its spec, and one the run had from --set is given again with --set, as
+to bmc resume. Without them the run stays interrupted, its leftover processes
+stopped. A run on Azure Batch that no bmc here follows is cancelled on
 Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -36,13 +42,18 @@ Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 				return &exitError{code: exitFailed, err: err}
 			}
 			id := filepath.Base(dir)
+			if len(set.values) > 0 {
+				if meta, err := executor.ReadMeta(dir); err == nil && !meta.Redacted {
+					return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", id)
+				}
+			}
 			pid, held := executor.LockHolder(dir)
 			if meta, ok := isBatchRun(dir); ok && (!held || pid <= 0) {
 				// No bmc here follows it (--detach): cancel on Batch.
 				return batchCancel(cmd.Context(), cmd, dir, meta)
 			}
 			if !held || pid <= 0 {
-				return cancelLeftovers(cmd, dir, id)
+				return cancelLeftovers(cmd, dir, id, &set)
 			}
 			// Make sure the pid is still a bmc process before signalling it.
 			if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil && !strings.Contains(string(cmdline), "bmc") {
@@ -55,13 +66,20 @@ Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 			return nil
 		},
 	}
+	cmd.Flags().StringArrayVar(&set.values, "set", nil, "give again a param that held a secret, which the run did not keep, for its finalize step and callback: name=value")
+	return cmd
 }
+
+// cancelStateRead, when set, is called once bmc cancel has read the
+// state of a run whose bmc process is gone, before it takes the run's
+// lock: tests use it to have a resume run just then.
+var cancelStateRead func()
 
 // cancelLeftovers cancels a run whose bmc process went away before the
 // run was over (killed with SIGKILL, say): it stops the processes its
 // tasks left running and, for a local run, ends the run as a Ctrl-C would
 // have. A run that is over is simply not in progress.
-func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
+func cancelLeftovers(cmd *cobra.Command, dir, id string, set *setFlag) error {
 	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", id)}
 	// Read before the lock is taken: with it held, the run would read as
 	// running.
@@ -72,6 +90,9 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 	if st.Status != "interrupted" {
 		return notRunning // it ended: none of its tasks was cut off
 	}
+	if cancelStateRead != nil {
+		cancelStateRead()
+	}
 	// The lock keeps a bmc resume from starting the run's tasks while
 	// they are looked for.
 	unlock, err := executor.Lock(dir)
@@ -79,12 +100,20 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 		return notRunning // taken just now: a bmc process drives it again
 	}
 	defer unlock()
+	// Read again now that the lock is held: a resume that ran since the
+	// first read may have finished the run, or run its tasks again.
+	if st, err = loadStateHeld(dir); err != nil {
+		return err
+	}
+	if st.Status != "interrupted" {
+		return notRunning
+	}
 	n, err := stopLeftovers(cmd.OutOrStdout(), id, st)
 	if err != nil {
 		return err
 	}
 	if meta, err := executor.ReadMeta(dir); err == nil && meta.Backend == "local" {
-		return finishCancelled(cmd, dir, meta, st)
+		return finishCancelled(cmd, dir, meta, st, set)
 	}
 	if n == 0 {
 		return notRunning
@@ -94,20 +123,43 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string) error {
 
 // finishCancelled ends an interrupted local run as cancelled: its
 // unfinished tasks are journaled as cancelled, then the finalize step and
-// the callback run, as after a Ctrl-C. The caller holds the run's lock
-// and has stopped what its tasks left running. Should the callback's
-// variables be missing here, the run stays interrupted, for a cancel with
-// them set (or a resume).
-func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *executor.RunState) error {
-	ctx := cmd.Context()
+// the callback run, as after a Ctrl-C. The caller holds the run's lock,
+// has stopped what its tasks left running, and read the run's state st
+// with the lock held. Should the run's secrets (set says them again) or
+// the callback's variables be missing here, the run stays interrupted,
+// for a cancel with them (or a resume).
+func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *executor.RunState, set *setFlag) error {
 	stderr := cmd.ErrOrStderr()
+	// The tasks are over: as for bmc run once they are, a first cancel
+	// (Ctrl-C, a closed terminal) lets the finalize step and the callback
+	// finish, and a second cuts them short. The command's own context,
+	// which the first cancel or a closed stdout ends, is not theirs.
+	cancels := watchCancels(cmd.Context(), stderr)
+	defer cancels.stop()
+	ctx := cancels.finishing()
+	// stays says how to end a run left interrupted for want of what err
+	// tells: bmc cancel again with how, or bmc resume.
+	stays := func(err error, how string) error {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.err == nil {
+			return err // --set itself is wrong: it says so
+		}
+		return &exitError{code: ee.code, err: fmt.Errorf("%v\nbmc: run %s stays interrupted, with what its tasks left running stopped: bmc cancel %s %s ends it as cancelled, or bmc resume %s goes on with it", ee.err, meta.ID, meta.ID, how, meta.ID)}
+	}
 	prog, err := executor.ReadProgram(dir)
 	if err != nil {
 		return err
 	}
+	if meta.Redacted {
+		// The finalize step and the callback run with the secrets the run
+		// started with, never with what stands in for them on disk.
+		if prog, err = restoreSecrets(meta, prog, set, "ending it here"); err != nil {
+			return stays(err, "--set name=…")
+		}
+	}
 	cbEnv, err := readCallbackEnv(prog)
 	if err != nil {
-		return err
+		return stays(err, "with the variable set")
 	}
 	log := slog.New(newMessageHandler(stderr))
 	store, err := openRunStore(ctx, meta.ID, meta.Storage, "", 4, prog, stateDir(cmd))
@@ -126,7 +178,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	if prog.Pool != nil {
 		poolID = prog.Pool.ID
 	}
-	be := local.New(local.Options{Slots: 1, Store: store, Packages: pkgs, PoolID: poolID, Logs: prog.Logs, Hide: prog.Finalize.Callback.EnvVars()})
+	be := local.New(local.Options{Slots: 1, Store: store, Packages: pkgs, KeepWorkdirs: meta.KeepWorkdirs, PoolID: poolID, Logs: prog.Logs, Hide: prog.Finalize.Callback.EnvVars()})
 	plan := planner.New(prog, be.Capabilities(), st.Done())
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: meta.Storage, Log: log}
 	if store != nil {

@@ -32,11 +32,23 @@ func newProgress(w io.Writer, mode string, plan *planner.Plan) progress {
 	}
 	switch mode {
 	case "bars":
-		return newBars(&stopOnError{w: w}, plan)
+		return newBars(barsOutput(w), plan)
 	case "none":
 		return noProgress{}
 	}
 	return &plain{w: &stopOnError{w: w}, verbose: plan.ToRun <= 200, last: time.Now()}
+}
+
+// barsOutput is what the bars are drawn to. A terminal is handed to mpb
+// as itself: mpb redraws the bars in place only on a file it finds to be
+// a terminal, and appends each redraw as new lines to anything else. mpb
+// stops drawing after a failed write of its own. Anything else is wrapped
+// so that it is written to until a write fails, and then no more.
+func barsOutput(w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		return f
+	}
+	return &stopOnError{w: w}
 }
 
 // stopOnError writes to w until a write fails (stderr closed, or a pipe
@@ -173,10 +185,15 @@ func (b *bars) Event(e executor.Event) {
 		if _, ok := b.running[id]; ok || len(b.running) >= 12 {
 			return
 		}
-		bar := b.p.New(1, mpb.NopStyle(),
+		// Add, not New, which panics once mpb has stopped after a failed
+		// write to the terminal.
+		bar, err := b.p.Add(1, mpb.NopStyle().Build(),
 			mpb.PrependDecorators(decor.Name("  "+id, decor.WCSyncSpaceR)),
 			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)),
 			mpb.BarRemoveOnComplete())
+		if err != nil {
+			return
+		}
 		b.running[id] = bar
 	case executor.EventTaskFinished, executor.EventTaskRetrying, executor.EventFinalizeFinished:
 		if bar, ok := b.running[e.Task]; ok {

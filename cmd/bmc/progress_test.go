@@ -4,6 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -104,5 +109,86 @@ func TestProgressStopsAfterWriteError(t *testing.T) {
 				t.Errorf("%d writes, want at most 1: the display goes on writing after an error", w.writes)
 			}
 		})
+	}
+}
+
+// On a terminal the bars are redrawn in place: mpb is handed the terminal
+// itself, and moves the cursor up over the last drawing. The display runs
+// in a child process whose stderr is a pseudo-terminal, made by script(1).
+func TestBarsProgressRedrawsInPlaceOnTerminal(t *testing.T) {
+	if os.Getenv(barsTTYHelper) != "" {
+		t.Skip("run by the test itself")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("needs util-linux script(1) for a pseudo-terminal")
+	}
+	script, err := exec.LookPath("script")
+	if err != nil {
+		// util-linux is on every CI image this runs on: missing there, it
+		// is a broken image, not a reason to check nothing.
+		if os.Getenv("CI") == "true" {
+			t.Fatal("no script(1) (util-linux) to make a pseudo-terminal")
+		}
+		t.Skip("no script(1) (util-linux) to make a pseudo-terminal")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	// A pseudo-terminal made without one to copy has no size, and mpb
+	// draws nothing on a terminal of no rows.
+	cmd := exec.Command(script, "-qec", "stty rows 24 cols 100; "+quote(exe)+" -test.run='^TestBarsOnTerminalHelper$' -test.count=1", "/dev/null")
+	cmd.Env = append(os.Environ(), barsTTYHelper+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v:\n%q", err, out)
+	}
+	if bytes.Contains(out, []byte("no terminal")) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("script(1) gave no terminal:\n%q", out)
+		}
+		t.Skipf("script(1) gave no terminal:\n%q", out)
+	}
+	// cursor up N lines, then erase down: the next drawing overwrites
+	// the last one.
+	if !regexp.MustCompile(`\x1b\[\d+A\x1b\[J`).Match(out) {
+		t.Errorf("bars on a terminal are not redrawn in place (no cursor-up escapes):\n%q", out)
+	}
+}
+
+const barsTTYHelper = "BMC_TEST_BARS_TTY_HELPER"
+
+// TestBarsOnTerminalHelper draws bars to stderr, for
+// TestBarsProgressRedrawsInPlaceOnTerminal, which runs it on a pseudo-terminal.
+func TestBarsOnTerminalHelper(t *testing.T) {
+	if os.Getenv(barsTTYHelper) == "" {
+		t.Skip("run by TestBarsProgressRedrawsInPlaceOnTerminal")
+	}
+	if !isTerminal(os.Stderr) {
+		fmt.Println("no terminal")
+		return
+	}
+	p := newProgress(os.Stderr, "bars", progressPlan(t, 3))
+	for i := range 3 {
+		id := fmt.Sprintf("t-%d", i)
+		p.Event(executor.Event{Type: executor.EventTaskStarted, Task: id, Attempt: 1, Counts: executor.Counts{Total: 3, Running: 1}})
+		p.Event(executor.Event{Type: executor.EventTaskFinished, Task: id, State: executor.Failed, Reason: "exit code 1", Counts: executor.Counts{Total: 3, Failed: i + 1}})
+	}
+	p.Close()
+}
+
+// Anything but a terminal gets the bars through a writer that stops at
+// the first failed write.
+func TestBarsProgressOutputNotTerminal(t *testing.T) {
+	f, err := os.Create(t.TempDir() + "/progress.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, w := range []io.Writer{f, &bytes.Buffer{}, &errWriter{}} {
+		if _, ok := barsOutput(w).(*stopOnError); !ok {
+			t.Errorf("bars drawn to %T without stopping at a failed write", w)
+		}
 	}
 }

@@ -72,7 +72,7 @@ with --set (the same value, or the same URL with a new signature).`,
 			}
 			// Last of the checks, as it compiles the spec again.
 			if meta.Redacted {
-				if prog, err = restoreSecrets(meta, prog, &o.set); err != nil {
+				if prog, err = restoreSecrets(meta, prog, &o.set, "resuming it"); err != nil {
 					return err
 				}
 			} else if len(o.set.values) > 0 {
@@ -83,6 +83,9 @@ with --set (the same value, or the same URL with a new signature).`,
 			}
 			if !cmd.Flags().Changed("keep-going") {
 				o.keepGoing = meta.KeepGoing
+			}
+			if !cmd.Flags().Changed("keep-workdirs") {
+				o.keepWorkdirs = meta.KeepWorkdirs
 			}
 			if !cmd.Flags().Changed("package") {
 				o.packages = meta.Packages
@@ -106,11 +109,12 @@ var resumeStateRead func()
 
 // restoreSecrets gives back the secrets a run's directory left out. The
 // program is compiled again from the run's spec with its params, and any
-// --set given to resume on top, and must be the run's program but for its
-// secrets: what runs is what the run started with.
-func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag) (*compiler.Program, error) {
+// --set given (to resume, or to cancel) on top, and must be the run's
+// program but for its secrets: what runs is what the run started with.
+// doing says what needs them, as "resuming it".
+func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, doing string) (*compiler.Program, error) {
 	fail := func(format string, args ...any) error {
-		return &exitError{code: exitFailed, err: fmt.Errorf("run %s kept no secrets, and resuming it needs them: %s", meta.ID, fmt.Sprintf(format, args...))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s kept no secrets, and %s needs them: %s", meta.ID, doing, fmt.Sprintf(format, args...))}
 	}
 	over, err := set.params()
 	if err != nil {

@@ -145,3 +145,39 @@ func TestResumeRereadsStateUnderLock(t *testing.T) {
 		t.Errorf("run %v, %v: want succeeded", st, err)
 	}
 }
+
+// TestResumeKeepsWorkdirs: a run started with --keep-workdirs keeps the
+// working directories of its succeeded tasks when it is resumed too.
+func TestResumeKeepsWorkdirs(t *testing.T) {
+	noStorageEnv(t)
+	f := newResumeFixture(t)
+	os.WriteFile(f.spec, []byte(`apiVersion: bmc/v1
+kind: Workload
+name: kept
+tasks:
+  - id: good
+    run: echo result > result.txt
+  - id: work
+    run: |
+      echo ran >> "$BMC_TEST_RAN"
+      test -e "$BMC_TEST_FIXED"
+`), 0o644)
+	if code, _, stderr := bmcRun(t, "run", "--state-dir", f.state, "--progress", "none", "--keep-workdirs", f.spec); code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
+	}
+	ids, _ := executor.ListRunIDs(f.state)
+	if len(ids) != 1 {
+		t.Fatalf("runs %v, want one", ids)
+	}
+	kept := filepath.Join(executor.RunsDir(f.state), ids[0], "tasks", "good", "wd", "result.txt")
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("the run did not keep the working directory: %v", err)
+	}
+	f.fix(t)
+	if code, _, stderr := bmcRun(t, "resume", "--state-dir", f.state, "--progress", "none", "latest"); code != 0 {
+		t.Fatalf("resume: exit %d, want 0\n%s", code, stderr)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Errorf("the resume emptied the working directory the run kept: %v", err)
+	}
+}

@@ -52,7 +52,11 @@ func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
 	f.IntVar(&o.slots, "slots", 0, slotsHelp)
 	f.StringVar(&o.events, "events", "", "write one JSON object per event to `FILE` (- for stdout)")
 	f.BoolVar(&o.keepGoing, "keep-going", false, "after a failure, still run every task that does not depend on it")
-	f.BoolVar(&o.keepWorkdirs, "keep-workdirs", false, "keep the working directories of succeeded tasks")
+	keepHelp := "keep the working directories of succeeded tasks"
+	if resume {
+		keepHelp += " (default: as the run was started)"
+	}
+	f.BoolVar(&o.keepWorkdirs, "keep-workdirs", false, keepHelp)
 	f.StringArrayVar(&o.packages, "package", nil, "provide an application package: `name[@version]=dir`")
 	f.StringVar(&o.storage, "storage", "", "where az:// locations live: local (.bmc/storage) or azure (default: azure when configured in the environment)")
 	f.StringVar(&o.logs, "logs", "", "upload every task's stdout/stderr under this az:// `prefix`")
@@ -126,7 +130,7 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 	meta := executor.Meta{
 		ID: executor.NewRunID(prog.Name, time.Now()), Workload: prog.Name, Backend: o.backend,
 		Spec: abs, SpecDir: filepath.Dir(abs), Params: params, Created: time.Now().UTC(),
-		Slots: o.slots, KeepGoing: o.keepGoing, Only: o.only, Packages: absPackages(o.packages),
+		Slots: o.slots, KeepGoing: o.keepGoing, KeepWorkdirs: o.keepWorkdirs, Only: o.only, Packages: absPackages(o.packages),
 	}
 	warnUnsigned(cmd.ErrOrStderr(), prog)
 	return drive(cmd, prog, meta, o, nil)

@@ -55,6 +55,14 @@ func TestStopReachesProcessesThatLeftTheGroup(t *testing.T) {
 // is left running: that is the task's own business.
 func TestNormalExitLeavesBackgroundProcesses(t *testing.T) {
 	s := marked(t, `setsid sleep 300 > /dev/null 2>&1 & echo $! > stray.pid`)
+	// Whatever pid the file holds (a setsid that forks writes its own),
+	// what the attempt left is killed once the test is over.
+	t.Cleanup(func() {
+		found, _ := FindEnvAll([]string{"BMC_TEST_RUN=" + t.Name(), "BMC_TEST_TASK=t"})
+		for _, f := range found {
+			syscall.Kill(f.PID, syscall.SIGKILL)
+		}
+	})
 	r, err := Run(context.Background(), s)
 	if err != nil || r.ExitCode != 0 {
 		t.Fatalf("Run: %+v, %v", r, err)
