@@ -63,13 +63,7 @@ finalize:
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
-		b, err := os.ReadFile(pidFile)
-		return err == nil && strings.HasSuffix(string(b), "\n")
-	})
-	var child int
-	b, _ := os.ReadFile(pidFile)
-	fmt.Sscan(string(b), &child)
+	child := childPID(t, pidFile)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	run.Process.Signal(syscall.SIGKILL)
 	run.Wait()
@@ -224,12 +218,7 @@ finalize:
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
-		b, err := os.ReadFile(pidFile)
-		return err == nil && strings.HasSuffix(string(b), "\n")
-	})
-	b, _ := os.ReadFile(pidFile)
-	fmt.Sscan(string(b), &child)
+	child = childPID(t, pidFile)
 	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
 	run.Process.Signal(syscall.SIGKILL)
 	run.Wait()

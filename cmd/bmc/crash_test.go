@@ -209,13 +209,7 @@ finalize:
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
-		b, err := os.ReadFile(pidFile)
-		return err == nil && strings.TrimSpace(string(b)) != ""
-	})
-	b, _ := os.ReadFile(pidFile)
-	var child int
-	fmt.Sscan(string(b), &child)
+	child := childPID(t, pidFile)
 	cmd.Process.Signal(sig)
 	err := cmd.Wait()
 	var ee *exec.ExitError
@@ -332,13 +326,8 @@ tasks:
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
-		b, err := os.ReadFile(pidFile)
-		return err == nil && strings.HasSuffix(string(b), "\n")
-	})
-	b, _ := os.ReadFile(pidFile)
-	fmt.Sscan(string(b), &child)
-	b, _ = os.ReadFile(daemonFile)
+	child = childPID(t, pidFile)
+	b, _ := os.ReadFile(daemonFile)
 	fmt.Sscan(string(b), &daemon)
 	run.Process.Signal(syscall.SIGKILL)
 	run.Wait()
@@ -464,4 +453,18 @@ func callbackBodies(t *testing.T) (srv *httptest.Server, received func() []map[s
 		defer mu.Unlock()
 		return slices.Clone(bodies)
 	}
+}
+
+// childPID waits until a task has written a process id and a newline to
+// pidFile, and returns it.
+func childPID(t *testing.T, pidFile string) int {
+	t.Helper()
+	waitFor(t, "the task's child to start", 30*time.Second, func() bool {
+		b, err := os.ReadFile(pidFile)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	})
+	b, _ := os.ReadFile(pidFile)
+	var pid int
+	fmt.Sscan(string(b), &pid)
+	return pid
 }
