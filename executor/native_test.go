@@ -86,27 +86,9 @@ func TestRunNativeFollowsReports(t *testing.T) {
 		updates(TaskUpdate{ID: "b", State: Succeeded, Attempts: 1}, TaskUpdate{ID: "g-2", State: Succeeded, Attempts: 1},
 			TaskUpdate{ID: "b", State: Failed, Attempts: 1}), // a report after the end changes nothing
 	}}
-	dir := t.TempDir()
-	j, err := OpenJournal(filepath.Join(dir, JournalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log eventLog
-	o, err := RunNative(t.Context(), plan, be, &RunInfo{ID: "r", Dir: dir}, j, NativeOptions{PollInterval: time.Millisecond, Events: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.Close()
-	type st struct {
-		State    State
-		Attempts int
-		Reason   string
-	}
-	got := map[string]st{}
-	for i, tk := range o.Tasks {
-		got[plan.Program.Tasks[i].ID] = st{tk.State, tk.Attempts, tk.Reason}
-	}
-	want := map[string]st{
+	dir, o, log := runNativeJournaled(t, plan, be)
+	got := nativeStates(plan, o)
+	want := map[string]nativeState{
 		"a": {Succeeded, 1, ""}, "e": {Succeeded, 1, ""}, "b": {Succeeded, 1, ""},
 		"g-1": {Failed, 2, "exit code 3"}, "g-2": {Succeeded, 1, ""},
 		"d": {Skipped, 0, "skipped: upstream g-1 failed"}, "d2": {Skipped, 0, "skipped: upstream g-1 failed"},
@@ -264,27 +246,9 @@ func TestRunNativeStoppedByBackend(t *testing.T) {
 		},
 		func() (PollResult, error) { return PollResult{Stopped: stop}, nil }, // again: taken once
 	}}
-	dir := t.TempDir()
-	j, err := OpenJournal(filepath.Join(dir, JournalFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var log eventLog
-	o, err := RunNative(t.Context(), plan, be, &RunInfo{ID: "r", Dir: dir}, j, NativeOptions{PollInterval: time.Millisecond, Events: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j.Close()
-	type st struct {
-		State    State
-		Attempts int
-		Reason   string
-	}
-	got := map[string]st{}
-	for i, tk := range o.Tasks {
-		got[plan.Program.Tasks[i].ID] = st{tk.State, tk.Attempts, tk.Reason}
-	}
-	want := map[string]st{
+	dir, o, log := runNativeJournaled(t, plan, be)
+	got := nativeStates(plan, o)
+	want := map[string]nativeState{
 		"a":   {Failed, 0, "not submitted: InternalError: busy"},
 		"b":   {Skipped, 0, "skipped: upstream a failed"},
 		"e":   {Canceled, 1, "cancelled" + stop.Why},
@@ -322,4 +286,39 @@ func TestRunNativeStoppedByBackend(t *testing.T) {
 			t.Errorf("journal: %s %+v, want %+v", id, ts, w)
 		}
 	}
+}
+
+// runNativeJournaled follows be's run of plan to its end, journaled in a
+// run directory of its own, and returns the directory, the outcome and
+// the events.
+func runNativeJournaled(t *testing.T, plan *planner.Plan, be NativeBackend) (string, *Outcome, *eventLog) {
+	t.Helper()
+	dir := t.TempDir()
+	j, err := OpenJournal(filepath.Join(dir, JournalFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := &eventLog{}
+	o, err := RunNative(t.Context(), plan, be, &RunInfo{ID: "r", Dir: dir}, j, NativeOptions{PollInterval: time.Millisecond, Events: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	return dir, o, log
+}
+
+// nativeState is what a test checks of a task's outcome.
+type nativeState struct {
+	State    State
+	Attempts int
+	Reason   string
+}
+
+// nativeStates are the tasks' outcomes by id.
+func nativeStates(plan *planner.Plan, o *Outcome) map[string]nativeState {
+	got := map[string]nativeState{}
+	for i, tk := range o.Tasks {
+		got[plan.Program.Tasks[i].ID] = nativeState{tk.State, tk.Attempts, tk.Reason}
+	}
+	return got
 }
