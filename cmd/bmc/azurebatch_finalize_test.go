@@ -143,6 +143,10 @@ finalize:
 	if err != nil || (j.State != azurebatch.JobStateCompleted && j.State != azurebatch.JobStateTerminating) {
 		t.Errorf("job after the cancel: %+v %v", j, err)
 	}
+	// The finalize step ran here: its logs are read here, not on Batch.
+	if code, out, serr := bmcRun(t, "logs", "--state-dir", state, id, "finalize"); code != 0 || out != "finalized\n" {
+		t.Errorf("logs finalize: exit %d %q %s", code, out, serr)
+	}
 }
 
 // TestAzureBatchBmcPackageLowerCase: with bmc from an application

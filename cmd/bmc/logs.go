@@ -50,7 +50,7 @@ the last attempt's. TASK may be "finalize".`,
 			if stderr {
 				stream = "stderr"
 			}
-			if meta, ok := isBatchRun(dir); ok && (task != "finalize" || meta.Extra["finalizeOn"] == "pool") {
+			if meta, ok := isBatchRun(dir); ok && (task != "finalize" || meta.Extra["finalizeOn"] == "pool" && !ranHere(dir, task)) {
 				return batchLogs(cmd.Context(), cmd, dir, meta, task, stream, attempt)
 			}
 			run := filepath.Base(dir)
@@ -407,4 +407,12 @@ func (fl *follower) printArchived(a archivedLog) error {
 	_, err = io.Copy(fl.out, f)
 	fl.shown = a.attempt
 	return err
+}
+
+// ranHere reports whether a task of a Batch run ran on this machine: the
+// finalize step of a run meant to finalize on the pool runs here when the
+// run was stopped before its job manager task started.
+func ranHere(dir, task string) bool {
+	_, err := os.Stat(filepath.Join(local.TaskDir(dir, task), "stdout.txt"))
+	return err == nil
 }
