@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -139,19 +138,7 @@ tasks:
 	run := testRun(t)
 	j := mustOpen(t, filepath.Join(run.Dir, JournalFile))
 	// The first task's run breaks the journal's file under it.
-	be := &mockBackend{RunTaskFn: func(ctx context.Context, a *Attempt) Result {
-		j.mu.Lock()
-		ro, err := os.Open(j.path)
-		if err == nil {
-			j.f.Close()
-			j.f = ro
-		}
-		j.mu.Unlock()
-		if err != nil {
-			t.Error(err)
-		}
-		return succeeded()
-	}}
+	be := journalBreaker(t, j)
 	events := &eventLog{}
 	o, err := RunTasks(context.Background(), plan, be, run, j, Options{Slots: 1, Events: events})
 	if err != nil {

@@ -1151,19 +1151,7 @@ tasks:
 	run.Log = slog.New(slog.NewTextHandler(lockedWriter{&logMu, &logs}, nil))
 	j := mustOpen(t, filepath.Join(run.Dir, JournalFile))
 	// The first task's run breaks the journal's file under it.
-	be := &mockBackend{RunTaskFn: func(ctx context.Context, a *Attempt) Result {
-		j.mu.Lock()
-		ro, err := os.Open(j.path)
-		if err == nil {
-			j.f.Close()
-			j.f = ro
-		}
-		j.mu.Unlock()
-		if err != nil {
-			t.Error(err)
-		}
-		return succeeded()
-	}}
+	be := journalBreaker(t, j)
 	o, err := RunTasks(context.Background(), plan, be, run, j, Options{Slots: 1})
 	if err != nil {
 		t.Fatalf("RunTasks: %v (the outcome must survive a journal failure)", err)
@@ -1233,4 +1221,22 @@ tasks:
 	if o.Ran != 2 {
 		t.Errorf("Ran = %d, want 2", o.Ran)
 	}
+}
+
+// journalBreaker is a backend whose tasks succeed and, as they run, leave
+// the journal's file open read-only under it: every later write fails.
+func journalBreaker(t *testing.T, j *Journal) *mockBackend {
+	return &mockBackend{RunTaskFn: func(ctx context.Context, a *Attempt) Result {
+		j.mu.Lock()
+		ro, err := os.Open(j.path)
+		if err == nil {
+			j.f.Close()
+			j.f = ro
+		}
+		j.mu.Unlock()
+		if err != nil {
+			t.Error(err)
+		}
+		return succeeded()
+	}}
 }
