@@ -340,13 +340,25 @@ func LoadState(dir string) (*RunState, error) {
 			st.Status = "running"
 		}
 	} else {
-		for _, t := range st.Tasks {
-			if t.State == Running {
-				t.State, t.Reason, t.Interrupted = Canceled, "interrupted: bmc stopped while it ran", true
-			}
-		}
+		st.Interrupt()
 	}
 	return st, nil
+}
+
+// Interrupt makes st what a run no process drives is: not journaled as
+// finished, it is interrupted, and its tasks journaled as running were
+// interrupted with it. LoadState does so for a run whose lock no one
+// holds; a process that has just locked a run to drive it, and reads its
+// state, does so itself.
+func (st *RunState) Interrupt() {
+	if st.Finished.IsZero() {
+		st.Status = "interrupted"
+	}
+	for _, t := range st.Tasks {
+		if t.State == Running {
+			t.State, t.Reason, t.Interrupted = Canceled, "interrupted: bmc stopped while it ran", true
+		}
+	}
 }
 
 // WasRunning reports whether a task (or the finalize step) may have been

@@ -438,14 +438,7 @@ func loadStateHeld(dir string) (*executor.RunState, error) {
 	if pid, held := executor.LockHolder(dir); !held || pid != os.Getpid() {
 		return st, nil
 	}
-	if st.Finished.IsZero() {
-		st.Status = "interrupted"
-	}
-	for _, t := range st.Tasks {
-		if t.State == executor.Running {
-			t.State, t.Reason, t.Interrupted = executor.Canceled, "interrupted: bmc stopped while it ran", true
-		}
-	}
+	st.Interrupt()
 	return st, nil
 }
 
