@@ -1,11 +1,14 @@
 package procrun
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 )
 
 // procPIDs lists the processes in /proc.
@@ -28,13 +31,39 @@ func procPIDs() ([]int, error) {
 
 // procEnviron returns the environment pid started with (or set up since,
 // in place), one "k=v" a slice.
+//
+// It is read in one read(2) call: the kernel holds the process's memory
+// for the length of a call, but not between calls, so a process that
+// exits or execs between two reads leaves the second empty and the first
+// cut short, a variable or several missing and no error. A buffer the
+// environment fills is grown and the whole read again.
 func procEnviron(pid int) ([][]byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
 		return nil, err
 	}
-	return splitEnv(b), nil
+	defer f.Close()
+	bp := environBuf.Get().(*[]byte)
+	defer environBuf.Put(bp)
+	for {
+		buf := *bp
+		n, err := syscall.Pread(int(f.Fd()), buf, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: f.Name(), Err: err}
+		}
+		if n < len(buf) {
+			return splitEnv(bytes.Clone(buf[:n])), nil
+		}
+		*bp = make([]byte, 4*len(buf))
+	}
 }
+
+// environBuf holds buffers for procEnviron, large enough for most
+// environments at the first read.
+var environBuf = sync.Pool{New: func() any {
+	b := make([]byte, 64<<10)
+	return &b
+}}
 
 // procState returns pid's process group and whether it is a zombie; ok is
 // false if it is gone.
