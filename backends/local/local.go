@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,6 +99,12 @@ type Backend struct {
 	// that a wide --slots does not run bmc out of them.
 	open    atomic.Int64
 	maxOpen int64
+	// running counts the attempts whose process runs; whileRunning
+	// compares it with the CPUs there are.
+	running atomic.Int32
+	// bg tracks the work whileRunning has handed to other goroutines,
+	// which Cleanup waits for.
+	bg sync.WaitGroup
 	// session tells this backend's attempts from those of the run's
 	// other sessions (an earlier bmc run or resume, a bmc cancel): every
 	// session numbers its finalize attempt 1.
@@ -266,21 +273,20 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		// and the work left from earlier tasks is done while it runs.
 		Started: func() {
 			closeLogs()
-			b.settle()
-			if a.Started != nil {
-				a.Started()
-			}
+			b.whileRunning(a.Started)
 		},
 	}
 	if fresh {
 		spec.StdoutFile, spec.StderrFile = lf.stdout, lf.stderr
 	}
 	var pr procrun.Result
+	b.running.Add(1)
 	err := whileOutOfFiles(ctx, func() error {
 		var err error
 		pr, err = procrun.Run(ctx, spec)
 		return err
 	})
+	b.running.Add(-1)
 	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
 		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
 	if res.State != executor.Canceled {
@@ -294,6 +300,31 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		b.mu.Unlock()
 	}
 	return res
+}
+
+// whileRunning does the work an attempt leaves for the time its task
+// runs: it sets aside the working directories of tasks that succeeded
+// meanwhile (settle), then calls started, with which the executor
+// prepares the tasks to come (Prefetch).
+//
+// It is called on the thread that has just started the task. When a CPU
+// is left over, the work is handed to another thread: done here, it would
+// hold up the task it has just started, which the kernel puts on this
+// same CPU and which this thread preempts, and a chain of tasks would wait
+// for it at every link. When every CPU runs a task, it is done here: a
+// hand-over would only add a thread's wake-up to the work.
+func (b *Backend) whileRunning(started func()) {
+	work := func() {
+		b.settle()
+		if started != nil {
+			started()
+		}
+	}
+	if int(b.running.Load()) >= runtime.GOMAXPROCS(0) {
+		work()
+		return
+	}
+	b.bg.Go(work)
 }
 
 // settle looks at the working directories of tasks that succeeded since
@@ -375,6 +406,7 @@ func (b *Backend) stopYielding() {
 // Cleanup empties the working directories of succeeded tasks and closes
 // the log files of tasks prefetched but never started.
 func (b *Backend) Cleanup(ctx context.Context) error {
+	b.bg.Wait()
 	b.stopYielding()
 	b.settle()
 	b.dirs.Range(func(k, v any) bool {

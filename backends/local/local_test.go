@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -869,5 +870,55 @@ func TestTasksDoNotInheritYield(t *testing.T) {
 		if p != "0" {
 			t.Errorf("a thread of bmc has policy %s after Cleanup, want the normal one (0)", p)
 		}
+	}
+}
+
+// The work an attempt leaves for while its task runs (the executor's
+// prefetching, through Attempt.Started) is handed to another goroutine
+// when a CPU is left over, so that it does not hold up the task; the
+// attempt does not wait for it, and Cleanup does. With every CPU running
+// a task it is done on the attempt's own goroutine, before the attempt
+// ends.
+func TestWorkWhileRunning(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run("procs="+strconv.Itoa(procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			f := newFixture(t, Options{})
+			release := make(chan struct{})
+			var prefetched bool // written by the work, read after Cleanup: -race checks the order
+			started := func() {
+				if procs > 1 {
+					<-release // the attempt ends meanwhile
+				}
+				f.be.Prefetch(f.run, &compiler.Task{ID: "later"})
+				prefetched = true
+			}
+			done := make(chan executor.Result, 1)
+			go func() {
+				done <- f.be.RunTask(context.Background(), &executor.Attempt{Run: f.run, Number: 1, Task: &compiler.Task{ID: "now", Command: []string{"true"}}, Started: started})
+			}()
+			select {
+			case res := <-done:
+				checkState(t, res, executor.Succeeded)
+			case <-time.After(time.Minute): // a guard, not a synchronization
+				close(release)
+				t.Fatal("the attempt waited for the work left for while its task ran")
+			}
+			cleaned := make(chan error)
+			go func() { cleaned <- f.be.Cleanup(context.Background()) }()
+			close(release)
+			if err := <-cleaned; err != nil {
+				t.Fatal(err)
+			}
+			if !prefetched {
+				t.Error("Cleanup returned before the work left for while the task ran")
+			}
+			if n := f.be.open.Load(); n != 0 {
+				t.Errorf("%d log files left open after Cleanup", n)
+			}
+			if !exists(filepath.Join(f.taskDir("later"), "stdout.txt")) {
+				t.Error("the later task was not prefetched")
+			}
+		})
 	}
 }
