@@ -4,7 +4,7 @@
 // Azurite comes from npm. It is looked up in PATH, then in the repository's
 // .tools folder, where .ci/install-azurite.sh puts the pinned version:
 //
-//	npm install --prefix .tools azurite@3.37.0
+//	npm install --prefix .tools azurite@3.35.0   (Version)
 package azurite
 
 import (

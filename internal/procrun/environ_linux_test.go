@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -27,14 +26,7 @@ func TestProcEnvironDuringExec(t *testing.T) {
 	for range 2 {
 		cmd := exec.Command("sh", "-c", "while :; do /bin/true; done")
 		cmd.Env = env
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-		})
+		startGroup(t, cmd)
 	}
 	want := []byte("BMC_TEST_MARK=" + mark)
 	seen := 0
@@ -85,13 +77,7 @@ func TestProcEnvironLarge(t *testing.T) {
 		"BMC_TEST_END=end")
 	cmd := exec.Command("sleep", "300")
 	cmd.Env = env
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	startGroup(t, cmd)
 	// Until the child has exec'd, /proc shows this process's environment,
 	// and for a moment while it does, none.
 	var vars [][]byte

@@ -21,14 +21,7 @@ func leftBehind(t *testing.T, mark, script string) *exec.Cmd {
 	// process with the mark, for a moment.
 	cmd := exec.Command("sh", "-c", script+"\n: > "+ready+"\nwait")
 	cmd.Env = append(os.Environ(), "BMC_TEST_MARK="+mark, "BMC_TEST_TASK=t-"+mark)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		cmd.Wait()
-	})
+	startGroup(t, cmd)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if _, err := os.Stat(ready); err == nil {
@@ -39,6 +32,20 @@ func leftBehind(t *testing.T, mark, script string) *exec.Cmd {
 		}
 		time.Sleep(5 * time.Millisecond) // polling another process's file
 	}
+}
+
+// startGroup starts cmd in a process group of its own, killed whole when
+// the test ends.
+func startGroup(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
 }
 
 func TestFindAndStopEnv(t *testing.T) {
