@@ -587,30 +587,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		}
 	}
 	c.prog.Groups = append(c.prog.Groups, group)
-	if n > 1 {
-		c.sharedOutputs(ts, c.prog.Tasks[len(c.prog.Tasks)-n].Outputs, n, base, p)
-	}
 	return memberDeps
-}
-
-// sharedOutputs refuses an output every member of a matrix task would
-// upload to the same blob: a file named without wildcards, to a location
-// that names neither the member nor the task. The members run side by
-// side, and each would overwrite what another uploaded. outs are the
-// first member's outputs, the same for every member here.
-func (c *compiler) sharedOutputs(ts *taskSpec, outs []Output, n int, group string, p func(k ...any) []any) {
-	for j, o := range ts.outputs {
-		if j >= len(outs) || varies(o.path, o.to) {
-			continue
-		}
-		pat := outs[j].Pattern
-		if pat == "" || filepattern.HasWildcard(pat) || strings.Contains(pat, "${{") {
-			continue
-		}
-		c.errorOnce(o.toNode, p("outputs", j, "to"),
-			"all %d members of %s upload %s to this same blob, each over the others': name the member in to, with ${{ matrix.<key> }} or ${{ task.id }}",
-			n, group, pat)
-	}
 }
 
 // evalT evaluates a template whose names were checked already.
