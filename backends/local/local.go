@@ -309,9 +309,9 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 //
 // It is called on the thread that has just started the task. When a CPU
 // is left over, the work is handed to another thread: done here, it would
-// hold up the task it has just started, which the kernel puts on this
-// same CPU and which this thread preempts, and a chain of tasks would wait
-// for it at every link. When every CPU runs a task, it is done here: a
+// hold up the task it has just started, which the kernel mostly runs on
+// this same CPU and which this thread preempts as the task's exec wakes
+// it, and a chain of tasks would wait for it at every link. When every CPU runs a task, it is done here: a
 // hand-over would only add a thread's wake-up to the work.
 func (b *Backend) whileRunning(started func()) {
 	work := func() {

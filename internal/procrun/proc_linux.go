@@ -36,23 +36,37 @@ func procPIDs() ([]int, error) {
 // for the length of a call, but not between calls, so a process that
 // exits or execs between two reads leaves the second empty and the first
 // cut short, a variable or several missing and no error. A buffer the
-// environment fills is grown and the whole read again.
+// environment fills is grown and the whole read again. The file reads
+// the memory the process had when it was opened: one that execs right
+// after the open reads as empty, and is opened once more.
 func procEnviron(pid int) ([][]byte, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/environ")
+	bp := environBuf.Get().(*[]byte)
+	defer environBuf.Put(bp)
+	name := "/proc/" + strconv.Itoa(pid) + "/environ"
+	for again := true; ; again = false {
+		b, err := readWhole(name, bp)
+		if err != nil || len(b) > 0 || !again {
+			return splitEnv(b), err
+		}
+	}
+}
+
+// readWhole reads file name in one read(2) call, into *bp or a larger
+// buffer it leaves there, and returns a copy of what it read.
+func readWhole(name string, bp *[]byte) ([]byte, error) {
+	f, err := os.Open(name)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	bp := environBuf.Get().(*[]byte)
-	defer environBuf.Put(bp)
 	for {
 		buf := *bp
 		n, err := syscall.Pread(int(f.Fd()), buf, 0)
 		if err != nil {
-			return nil, &os.PathError{Op: "read", Path: f.Name(), Err: err}
+			return nil, &os.PathError{Op: "read", Path: name, Err: err}
 		}
 		if n < len(buf) {
-			return splitEnv(bytes.Clone(buf[:n])), nil
+			return bytes.Clone(buf[:n]), nil
 		}
 		*bp = make([]byte, 4*len(buf))
 	}
