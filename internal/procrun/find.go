@@ -44,20 +44,13 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 	}
 	self := os.Getpid()
 	var out []Found
-	for _, pid := range pids {
-		if pid == self {
-			continue
-		}
-		vars, err := procEnviron(pid)
-		if err != nil || len(vars) == 0 {
-			continue // gone, a kernel thread, a zombie, or not ours
-		}
+	consider := func(pid int, vars [][]byte) {
 		if !holdsAll(vars, want) {
-			continue
+			return
 		}
 		pgrp, zombie, ok := procState(pid)
 		if !ok || zombie {
-			continue
+			return
 		}
 		f := Found{PID: pid, PGID: pgrp, Values: make([]string, len(report))}
 		for i, k := range report {
@@ -69,6 +62,39 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 			}
 		}
 		out = append(out, f)
+	}
+	// A process in the middle of an exec shows no environment until the
+	// new program's is in place, a moment later: a task's process exec'ing
+	// just as it is looked for would be missed. User processes read empty
+	// are read again, backing off, for up to some 30 ms in all (those
+	// that exit, or were given no environment, read empty throughout).
+	var blank []int
+	for _, pid := range pids {
+		if pid == self {
+			continue
+		}
+		vars, err := procEnviron(pid)
+		switch {
+		case err != nil:
+			// gone, or not ours
+		case len(vars) > 0:
+			consider(pid, vars)
+		case userProcess(pid):
+			blank = append(blank, pid)
+		}
+	}
+	for wait := time.Millisecond; len(blank) > 0 && wait <= 16*time.Millisecond; wait *= 2 {
+		time.Sleep(wait) // an exec has no event to wait on
+		blank = slices.DeleteFunc(blank, func(pid int) bool {
+			vars, err := procEnviron(pid)
+			if err != nil || len(vars) > 0 {
+				if err == nil {
+					consider(pid, vars)
+				}
+				return true
+			}
+			return !userProcess(pid)
+		})
 	}
 	return out, nil
 }
@@ -114,7 +140,8 @@ func splitEnv(b []byte) [][]byte {
 // groups they lead, then SIGKILL to what still runs once grace has passed
 // (zero for DefaultKillGrace, negative for SIGKILL at once). again finds
 // those of them still running (FindEnv again, with the same filter), since
-// processes that are not our children give no notice of their end.
+// processes that are not our children give no notice of their end. Stop
+// returns once they are gone or zombies, also those of them still exiting.
 func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) error {
 	if len(found) == 0 {
 		return nil
@@ -153,11 +180,14 @@ func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) err
 		if err != nil {
 			return err
 		}
-		if len(left) == 0 && !anyAlive(groups) {
+		if len(left) == 0 && !anyAlive(groups) && !slices.ContainsFunc(found, exiting) {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			if killed {
+				if len(left) == 0 {
+					return nil // only exiting, or zombies in a group: none runs
+				}
 				return fmt.Errorf("%d processes still run after SIGKILL", len(left))
 			}
 			signal(left, syscall.SIGKILL)
@@ -165,6 +195,17 @@ func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) err
 		}
 		time.Sleep(wait) // polling other processes' exit, which has no event to wait on
 	}
+}
+
+// exiting reports whether p, a process found, is on its way out: a
+// process that is killed releases its memory, and with it the environment
+// FindEnv knows it by, before it shows as a zombie.
+func exiting(p Found) bool {
+	if !userProcess(p.PID) {
+		return false
+	}
+	vars, err := procEnviron(p.PID)
+	return err == nil && len(vars) == 0
 }
 
 func anyAlive(groups map[int]bool) bool {

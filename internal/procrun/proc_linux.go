@@ -90,6 +90,32 @@ func procState(pid int) (pgrp int, zombie, ok bool) {
 	return pgrp, state == 'Z' || state == 'X', ok
 }
 
+// pfKthread is PF_KTHREAD, the flag of a kernel thread in the flags field
+// of /proc/<pid>/stat.
+const pfKthread = 0x00200000
+
+// userProcess reports whether pid is a user process that is not a
+// zombie: one whose environment, when it reads empty, is out of sight for
+// a moment (an exec in progress, or an exit) or was given empty.
+func userProcess(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	state, _, ok := parseStat(s)
+	if !ok || state == 'Z' || state == 'X' {
+		return false
+	}
+	// flags is the ninth field, the seventh after the command name.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 7 {
+		return false
+	}
+	flags, err := strconv.ParseUint(f[6], 10, 64)
+	return err == nil && flags&pfKthread == 0
+}
+
 // groupHasLive reports whether a process of group pgid is not a zombie;
 // ok is false if the process table cannot be read.
 func groupHasLive(pgid int) (alive, ok bool) {

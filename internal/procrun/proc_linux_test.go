@@ -73,6 +73,13 @@ func TestProcTable(t *testing.T) {
 	if alive, ok := groupHasLive(pid); !ok || alive {
 		t.Errorf("groupHasLive(a zombie's group) = %v %v, want false true", alive, ok)
 	}
+	if !userProcess(self) || userProcess(pid) || userProcess(1<<30) {
+		t.Errorf("userProcess: self %v, a zombie %v, no such pid %v; want true false false", userProcess(self), userProcess(pid), userProcess(1<<30))
+	}
+	// kthreadd, where the process table shows the kernel's threads.
+	if comm, err := os.ReadFile("/proc/2/comm"); err == nil && string(comm) == "kthreadd\n" && userProcess(2) {
+		t.Error("userProcess(kthreadd) = true")
+	}
 	if groupAlive(pid) {
 		t.Error("groupAlive(a zombie's group) = true")
 	}

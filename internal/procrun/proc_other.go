@@ -12,3 +12,5 @@ func procEnviron(int) ([][]byte, error) { return nil, errNoProcTable }
 func procState(int) (pgrp int, zombie, ok bool) { return 0, false, false }
 
 func groupHasLive(int) (alive, ok bool) { return false, false }
+
+func userProcess(int) bool { return false }
