@@ -36,19 +36,14 @@ func procPIDs() ([]int, error) {
 // for the length of a call, but not between calls, so a process that
 // exits or execs between two reads leaves the second empty and the first
 // cut short, a variable or several missing and no error. A buffer the
-// environment fills is grown and the whole read again. The file reads
-// the memory the process had when it was opened: one that execs right
-// after the open reads as empty, and is opened once more.
+// environment fills is grown and the whole read again. (A process that
+// execs after the open, or is in the middle of an exec, reads as empty:
+// FindEnvAll reads those again.)
 func procEnviron(pid int) ([][]byte, error) {
 	bp := environBuf.Get().(*[]byte)
 	defer environBuf.Put(bp)
-	name := "/proc/" + strconv.Itoa(pid) + "/environ"
-	for again := true; ; again = false {
-		b, err := readWhole(name, bp)
-		if err != nil || len(b) > 0 || !again {
-			return splitEnv(b), err
-		}
-	}
+	b, err := readWhole("/proc/"+strconv.Itoa(pid)+"/environ", bp)
+	return splitEnv(b), err
 }
 
 // readWhole reads file name in one read(2) call, into *bp or a larger
