@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -64,10 +65,10 @@ them as they are now.`,
 					return &exitError{code: exitFailed, err: err}
 				}
 			}
+			if abs, err := filepath.Abs(args[0]); err == nil {
+				o.specDir = filepath.Dir(abs)
+			}
 			if o.backend == azurebatch.Name {
-				if abs, err := filepath.Abs(args[0]); err == nil {
-					o.specDir = filepath.Dir(abs)
-				}
 				return planBatch(cmd, prog, &o)
 			}
 			if o.backend != "local" {
@@ -87,7 +88,7 @@ them as they are now.`,
 				return err
 			}
 			be := local.New(local.Options{Slots: o.slots, Packages: pkgs})
-			plan := newPlan(prog, be.Capabilities(), done)
+			plan := newPlan(prog, be.Capabilities(), done, o.specDir)
 			switch o.output {
 			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -100,10 +101,7 @@ them as they are now.`,
 			default:
 				return usagef("unknown --output %q: expected text or json", o.output)
 			}
-			if len(plan.Errors()) > 0 {
-				return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
-			}
-			return nil
+			return planError(plan, false)
 		},
 	}
 	addSetFlag(cmd, &o.set)
@@ -116,6 +114,24 @@ them as they are now.`,
 	cmd.Flags().StringVar(&o.backend, "backend", "local", "the backend to plan for: local or azurebatch")
 	o.batch.flags(cmd)
 	return cmd
+}
+
+// planError is the error ending a plan with errors in its checks, or nil
+// when it has none; starting says a run was to start from it.
+func planError(p *planner.Plan, starting bool) error {
+	n := len(p.Errors())
+	if n == 0 {
+		return nil
+	}
+	what := "1 error"
+	if n > 1 {
+		what = fmt.Sprintf("%d errors", n)
+	}
+	msg := fmt.Sprintf("the plan for the %s backend has %s", p.Backend, what)
+	if starting {
+		msg += ": nothing was run"
+	}
+	return &exitError{code: exitFailed, err: errors.New(msg)}
 }
 
 // resumePlanned is what bmc resume RUN would run, for plan --run: the

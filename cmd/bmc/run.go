@@ -222,12 +222,12 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil {
 		done = prev.Done()
 	}
-	plan := newPlan(prog, be.Capabilities(), done)
+	plan := newPlan(prog, be.Capabilities(), done, meta.SpecDir)
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
-	if errs := plan.Errors(); len(errs) > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
+	if err := planError(plan, true); err != nil {
+		return err
 	}
 	cbEnv, err := readCallbackEnv(prog)
 	if err != nil {
@@ -250,7 +250,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		if prev, err = loadStateHeld(dir); err != nil {
 			return err
 		}
-		plan = newPlan(prog, be.Capabilities(), prev.Done())
+		plan = newPlan(prog, be.Capabilities(), prev.Done(), meta.SpecDir)
 	}
 	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
@@ -416,12 +416,13 @@ func warnUnsigned(w io.Writer, prog *compiler.Program) {
 	fmt.Fprintf(w, "bmc: warning: $%s is empty or not set: the callback is sent unsigned, without X-Bmc-Signature\n", cb.SecretEnv)
 }
 
-// newPlan plans prog for a run whose earlier sessions completed done.
-// What the backend's limits say of a done task does not matter: it does
-// not run again.
-func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]bool) *planner.Plan {
+// newPlan plans prog for a run whose earlier sessions completed done,
+// from a spec in specDir. What the backend's limits say of a done task
+// does not matter: it does not run again.
+func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]bool, specDir string) *planner.Plan {
 	plan := planner.New(prog, caps, done)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
+	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, done, specDir, os.Stat)...)
 	return plan
 }
 
