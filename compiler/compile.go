@@ -61,6 +61,11 @@ func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 	for _, d := range diags {
 		d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
 	}
+	if p != nil {
+		for _, d := range p.warnings {
+			d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
+		}
+	}
 	return p, diags
 }
 
@@ -93,15 +98,18 @@ func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 	if len(c.diags) > 0 {
 		return nil, c.diags
 	}
+	c.warnings.Sort()
+	c.prog.warnings = c.warnings
 	return c.prog, nil
 }
 
 type compiler struct {
-	file  string
-	opts  Options
-	root  *schema.Node
-	diags schema.Diagnostics
-	prog  *Program
+	file     string
+	opts     Options
+	root     *schema.Node
+	diags    schema.Diagnostics
+	warnings schema.Diagnostics
+	prog     *Program
 
 	params   map[string]any
 	missing  map[string]bool

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bmc-dev/bmc/schema"
 )
 
 // Program is a compiled workload: plain data that serializes to
@@ -27,7 +29,15 @@ type Program struct {
 	Groups   []Group  `json:"groups,omitempty"`
 	Tasks    []Task   `json:"tasks"`
 	Finalize Finalize `json:"finalize"`
+
+	// warnings are the hazards the compile found in a valid spec.
+	warnings schema.Diagnostics
 }
+
+// Warnings are the hazards found in the spec the program was compiled
+// from, each at its place in the spec: the spec is valid, but likely not
+// as meant. A program read back from JSON has none.
+func (p *Program) Warnings() schema.Diagnostics { return p.warnings }
 
 // FinalizeID is the reserved id of the finalize step.
 const FinalizeID = "finalize"

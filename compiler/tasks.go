@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"fmt"
 	"hash"
 	"path"
 	"regexp"
@@ -572,6 +573,9 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		s.matrix, s.taskID = vals, id
 		tk := Task{ID: id, Group: base, Matrix: vals, Retries: ts.retries, Slots: ts.slots, Timeout: ts.timeout, Packages: ts.packages}
 		evalAll(s, &tk, m == 0)
+		if m == 0 {
+			c.sharedOutputs(ts, base, tk.Outputs)
+		}
 		tk.Hash = h.sum(&tk)
 		c.prog.Tasks = append(c.prog.Tasks, tk)
 		c.taskNode = append(c.taskNode, ts.node)
@@ -588,6 +592,75 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	}
 	c.prog.Groups = append(c.prog.Groups, group)
 	return memberDeps
+}
+
+// sharedOutputs warns of an output that members of a matrix task (group)
+// upload to one place, as the first member's outputs (outs) show: a file named
+// without wildcards, to a destination that names neither the task nor
+// every matrix key that has more than one value. Members that differ only
+// in the keys left out upload to the same blob, and the members run side
+// by side: any two that write the file overwrite each other's upload. It
+// is a warning, not an error: one member may be the only one to write it,
+// or the overwrite the point.
+//
+// The templates decide it, not their values: it costs nothing per member.
+// The file's path counts when to is a prefix: the blob's name ends with
+// it.
+func (c *compiler) sharedOutputs(ts *taskSpec, group string, outs []Output) {
+	for j, o := range outs {
+		spec := ts.outputs[j]
+		if o.Pattern == "" || filepattern.HasWildcard(o.Pattern) || strings.Contains(o.Pattern, "${{") {
+			continue
+		}
+		named := []*template{spec.to}
+		if strings.HasSuffix(o.To, "/") {
+			named = append(named, spec.path)
+		}
+		keys, byTask := map[string]bool{}, false
+		for _, t := range named {
+			if t == nil || t.bad {
+				keys = nil
+				break
+			}
+			for _, p := range t.parts {
+				switch {
+				case len(p.path) == 2 && p.path[0] == "matrix":
+					keys[p.path[1]] = true
+				case len(p.path) > 0 && p.path[0] == "task" && (len(p.path) < 2 || p.path[1] != "attempt"):
+					byTask = true
+				}
+			}
+		}
+		if keys == nil || byTask {
+			continue
+		}
+		var left []string
+		for k, key := range ts.matrixKeys {
+			if !keys[key] && len(ts.matrixVals[k]) > 1 {
+				left = append(left, key)
+			}
+		}
+		if len(left) == 0 {
+			continue
+		}
+		at := []any{"tasks", ts.i, "outputs", j, "to"}
+		file := o.Pattern
+		if !spec.path.constant() && spec.pathNode != nil {
+			file = spec.pathNode.Str // as written: the members' differ
+		}
+		var msg string
+		if len(keys) == 0 {
+			msg = fmt.Sprintf("every member of matrix task %s uploads %s to %s: those that write it overwrite each other's", group, file, o.To)
+		} else {
+			msg = fmt.Sprintf("members of matrix task %s that differ only in %s upload %s to one place: those that write it overwrite each other's", group, strings.Join(left, " and "), file)
+		}
+		hint := make([]string, len(left))
+		for i, k := range left {
+			hint[i] = "${{ matrix." + k + " }}"
+		}
+		c.warnings = append(c.warnings, &schema.Diagnostic{Pos: spec.toNode.Pos, Path: schema.PathString(at), Msg: msg,
+			Hint: fmt.Sprintf("name the member in to, with %s or ${{ task.id }}, unless that is meant", strings.Join(hint, " and ")), Warning: true})
+	}
 }
 
 // evalT evaluates a template whose names were checked already.

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
-	"github.com/bmc-dev/bmc/internal/filepattern"
 )
 
 // Capabilities are what a backend declares up front; the planner checks a
@@ -266,7 +265,7 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 			packages[p.Name] = true
 		}
 	}
-	out = append(out, sharedOutputs(prog)...)
+	out = append(out, warnings(prog)...)
 	if containers > 0 && !caps.Containers {
 		out = append(out, Check{Warning, "", fmt.Sprintf("%d task(s) name a container; the %s backend runs them on the host", containers, caps.Name)})
 	}
@@ -307,49 +306,16 @@ func pkgName(n, v string) string {
 	return n + "@" + v
 }
 
-// sharedOutputs warns of an output that every member of a matrix group
-// uploads to one place: a file named without wildcards, to a destination
-// the same for all (it names neither the member nor the task). The
-// members run side by side, and any two that write the file overwrite
-// each other's upload. It is a warning, not an error: one member may be
-// the only one to write it, or the overwrite the point.
-//
-// The members of a group are consecutive in the program; comparing each
-// with the first costs one comparison per member only for outputs that
-// do not vary, and stops at the second member otherwise.
-func sharedOutputs(prog *compiler.Program) []Check {
+// warnings are the hazards the compiler found in the spec, each at its
+// place: the spec is valid, but likely not as meant.
+func warnings(prog *compiler.Program) []Check {
 	var out []Check
-	tasks := prog.Tasks
-	for i := 0; i < len(tasks); {
-		first := &tasks[i]
-		end := i + 1
-		for first.Group != "" && end < len(tasks) && tasks[end].Group == first.Group {
-			end++
+	for _, d := range prog.Warnings() {
+		msg := fmt.Sprintf("%s: %s", d.Pos, d.Msg)
+		if d.Hint != "" {
+			msg += " (" + d.Hint + ")"
 		}
-		if n := end - i; n > 1 {
-			for k, o := range first.Outputs {
-				if filepattern.HasWildcard(o.Pattern) {
-					continue
-				}
-				same := true
-				for _, t := range tasks[i+1 : end] {
-					if k >= len(t.Outputs) || t.Outputs[k].Pattern != o.Pattern || t.Outputs[k].To != o.To {
-						same = false
-						break
-					}
-				}
-				if same {
-					all := fmt.Sprintf("all %d members", n)
-					if n == 2 {
-						all = "both members"
-					}
-					out = append(out, Check{Warning, first.Group, fmt.Sprintf(
-						"%s upload %s to %s: those that write it overwrite each other's (name the member in to, with ${{ matrix.<key> }} or ${{ task.id }})",
-						all, o.Pattern, o.To)})
-				}
-			}
-		}
-		i = end
+		out = append(out, Check{Severity: Warning, Message: msg})
 	}
 	return out
 }

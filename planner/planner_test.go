@@ -408,42 +408,22 @@ func TestChecks(t *testing.T) {
 // Outputs every member of a matrix group uploads to one place are warned
 // of; those that name the member or the task, patterns with wildcards,
 // single-member groups and plain tasks are not.
-func TestSharedOutputs(t *testing.T) {
+func TestWarnings(t *testing.T) {
+	// The compiler finds the hazards; the plan shows them, with their
+	// places, as warnings.
 	prog := compile(t, `apiVersion: bmc/v1
 kind: Workload
 name: shared
 tasks:
-  - id: fit
-    matrix: {s: [s1, s2, s3]}
-    run: echo hi > out.txt
-    outputs:
-      - {path: out.txt, to: "az://res/${{ run.id }}/"}
-      - {path: logs/fit.log, to: "az://res/fit.log", when: always}
-      - {path: out.txt, to: "az://res/${{ matrix.s }}/"}
-      - {path: out.txt, to: "az://res/${{ task.id }}.txt"}
-      - {path: "${{ matrix.s }}.txt", to: "az://res/"}
-      - {path: "*.txt", to: "az://res/all/"}
-  - id: one
-    matrix: {s: [s1]}
-    run: echo hi > out.txt
-    outputs:
-      - {path: out.txt, to: "az://res/one/"}
-  - id: solo
-    run: echo hi > out.txt
-    outputs:
-      - {path: out.txt, to: "az://res/fit.log"}
   - id: pair
     matrix: {s: [a, b]}
     run: echo hi > out.txt
     outputs:
       - {path: out.txt, to: "az://res/pair/out.txt"}
+      - {path: out.txt, to: "az://res/${{ matrix.s }}.txt"}
 `)
-	const hint = ": those that write it overwrite each other's (name the member in to, with ${{ matrix.<key> }} or ${{ task.id }})"
-	want := []Check{
-		{Warning, "fit", "all 3 members upload out.txt to az://res/${{ run.id }}/" + hint},
-		{Warning, "fit", "all 3 members upload logs/fit.log to az://res/fit.log" + hint},
-		{Warning, "pair", "both members upload out.txt to az://res/pair/out.txt" + hint},
-	}
+	want := []Check{{Warning, "", "spec.yaml:9:29: every member of matrix task pair uploads out.txt to az://res/pair/out.txt: " +
+		"those that write it overwrite each other's (name the member in to, with ${{ matrix.s }} or ${{ task.id }}, unless that is meant)"}}
 	p := New(prog, Capabilities{Name: "local", Slots: 2}, nil)
 	if diff := cmp.Diff(want, p.Checks); diff != "" {
 		t.Errorf("Checks (-want +got):\n%s", diff)

@@ -20,6 +20,8 @@ type Diagnostic struct {
 	// Related points at other places the problem involves, such as the
 	// first of two duplicate task ids.
 	Related []Pos `json:"-"`
+	// Warning marks a hazard rather than an error: the spec is valid.
+	Warning bool `json:"-"`
 	// from is the check that found the problem, for Sort to report a
 	// problem two checks find once.
 	from check
@@ -56,6 +58,9 @@ func (d *Diagnostic) Error() string {
 	var b strings.Builder
 	b.WriteString(d.Pos.String())
 	b.WriteString(": ")
+	if d.Warning {
+		b.WriteString("warning: ")
+	}
 	if d.Path != "" {
 		b.WriteString(d.Path)
 		b.WriteString(": ")

@@ -24,16 +24,21 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 	switch format {
 	case "json":
 		type jd struct {
-			File    string `json:"file"`
-			Line    int    `json:"line"`
-			Col     int    `json:"col"`
-			Path    string `json:"path,omitempty"`
-			Message string `json:"message"`
-			Hint    string `json:"hint,omitempty"`
+			File     string `json:"file"`
+			Line     int    `json:"line"`
+			Col      int    `json:"col"`
+			Severity string `json:"severity"`
+			Path     string `json:"path,omitempty"`
+			Message  string `json:"message"`
+			Hint     string `json:"hint,omitempty"`
 		}
 		out := make([]jd, 0, len(diags))
 		for _, d := range diags {
-			out = append(out, jd{d.Pos.File, d.Pos.Line, d.Pos.Col, d.Path, d.Msg, d.Hint})
+			sev := "error"
+			if d.Warning {
+				sev = "warning"
+			}
+			out = append(out, jd{d.Pos.File, d.Pos.Line, d.Pos.Col, sev, d.Path, d.Msg, d.Hint})
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -49,7 +54,11 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 			if d.Hint != "" {
 				msg += " (" + d.Hint + ")"
 			}
-			fmt.Fprintf(w, "::error file=%s,line=%d,col=%d::%s\n", ghEscapeProp(d.Pos.File), max(d.Pos.Line, 1), max(d.Pos.Col, 1), ghEscape(msg))
+			kind := "error"
+			if d.Warning {
+				kind = "warning"
+			}
+			fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d::%s\n", kind, ghEscapeProp(d.Pos.File), max(d.Pos.Line, 1), max(d.Pos.Col, 1), ghEscape(msg))
 		}
 	default:
 		// Each file's lines are indexed once: a spec with thousands of

@@ -22,8 +22,11 @@ func newValidateCmd() *cobra.Command {
 		Long: `Check workload specs: YAML syntax, the schema, expressions, task ids after
 matrix expansion, dependencies and cycles. Every error is reported, each as
 file:line:col with the field path. Required params need not be given.
+Warnings, such as matrix members that upload an output to one place and
+overwrite each other's, are reported the same way, marked "warning", and
+leave the spec valid.
 
-Exit status: 0 valid, 1 invalid, 2 usage error.`,
+Exit status: 0 valid (warnings or not), 1 invalid, 2 usage error.`,
 		Example: `  bmc validate examples/*.yaml
   bmc validate --format github workloads/*.yaml   # annotations in GitHub Actions`,
 		Args: cobra.MinimumNArgs(1),
@@ -37,17 +40,26 @@ Exit status: 0 valid, 1 invalid, 2 usage error.`,
 			if err != nil {
 				return err
 			}
+			// all holds errors and warnings; a file with errors has no
+			// warnings: its program is not made.
 			var all schema.Diagnostics
+			errs, warned := 0, map[string]int{}
 			sources := map[string][]byte{}
 			for _, f := range args {
 				src, err := os.ReadFile(f)
 				if err != nil {
 					all = append(all, &schema.Diagnostic{Pos: schema.Pos{File: f}, Msg: fmt.Sprintf("cannot read: %v", errText(err))})
+					errs++
 					continue
 				}
 				sources[f] = src
-				_, diags := compiler.Compile(f, src, compiler.Options{Params: params, Partial: true})
+				prog, diags := compiler.Compile(f, src, compiler.Options{Params: params, Partial: true})
 				all = append(all, diags...)
+				errs += len(diags)
+				if prog != nil {
+					all = append(all, prog.Warnings()...)
+					warned[f] = len(prog.Warnings())
+				}
 			}
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if o.format == "json" {
@@ -58,16 +70,22 @@ Exit status: 0 valid, 1 invalid, 2 usage error.`,
 				}
 				writeDiags(errw, "text", all, sources)
 			}
-			if len(all) > 0 {
+			if errs > 0 {
 				files := map[string]bool{}
 				for _, d := range all {
-					files[d.Pos.File] = true
+					if !d.Warning {
+						files[d.Pos.File] = true
+					}
 				}
-				return &exitError{code: exitFailed, err: fmt.Errorf("%d error%s in %d file%s", len(all), plural(len(all)), len(files), plural(len(files)))}
+				return &exitError{code: exitFailed, err: fmt.Errorf("%d error%s in %d file%s", errs, plural(errs), len(files), plural(len(files)))}
 			}
 			if o.format == "text" {
 				for _, f := range args {
-					fmt.Fprintf(out, "%s: valid\n", f)
+					if n := warned[f]; n > 0 {
+						fmt.Fprintf(out, "%s: valid, with %d warning%s\n", f, n, plural(n))
+					} else {
+						fmt.Fprintf(out, "%s: valid\n", f)
+					}
 				}
 			}
 			return nil

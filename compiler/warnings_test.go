@@ -1,0 +1,100 @@
+package compiler
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSharedOutputWarnings(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: shared
+params:
+  reps: {}
+tasks:
+  - id: fit
+    matrix: {s: [s1, s2, s3], r: [1, 2]}
+    run: echo hi > out.txt
+    outputs:
+      - {path: out.txt, to: "az://res/${{ run.id }}/"}
+      - {path: logs/fit.log, to: "az://res/fit.log", when: always}
+      - {path: out.txt, to: "az://res/${{ matrix.s }}/"}
+      - {path: out.txt, to: "az://res/${{ task.id }}.txt"}
+      - {path: "${{ matrix.s }}-${{ matrix.r }}.txt", to: "az://res/"}
+      - {path: "${{ matrix.s }}.txt", to: "az://res/one.txt"}
+      - {path: "*.txt", to: "az://res/all/"}
+      - {path: out.txt, to: "az://res/${{ matrix.s }}/${{ matrix.r }}/"}
+      - {path: out.txt, to: "az://res/${{ matrix.s }}-${{ task.attempt }}/"}
+  - id: one
+    matrix: {s: [s1], r: [1]}
+    run: echo hi > out.txt
+    outputs:
+      - {path: out.txt, to: "az://res/one/"}
+  - id: solo
+    run: echo hi > out.txt
+    outputs:
+      - {path: out.txt, to: "az://res/fit.log"}
+  - id: wide
+    matrix: {s: [a, b], r: "${{ params.reps }}"}
+    run: echo hi > out.txt
+    outputs:
+      - {path: out.txt, to: "az://res/${{ matrix.s }}/"}
+`
+	type warning struct {
+		Line, Col int
+		Path, Msg string
+	}
+	const fix = "name the member in to, with %s or ${{ task.id }}, unless that is meant"
+	every := func(line, col, j int, file, to string) warning {
+		return warning{line, col, fmt.Sprintf("tasks[0].outputs[%d].to", j), fmt.Sprintf(
+			"every member of matrix task fit uploads %s to %s: those that write it overwrite each other's (%s)", file, to,
+			fmt.Sprintf(fix, "${{ matrix.s }} and ${{ matrix.r }}"))}
+	}
+	onlyR := func(line, col, j int) warning {
+		return warning{line, col, fmt.Sprintf("tasks[0].outputs[%d].to", j),
+			"members of matrix task fit that differ only in r upload out.txt to one place: those that write it overwrite each other's (" +
+				fmt.Sprintf(fix, "${{ matrix.r }}") + ")"}
+	}
+	want := []warning{
+		every(11, 29, 0, "out.txt", "az://res/${{ run.id }}/"),
+		every(12, 34, 1, "logs/fit.log", "az://res/fit.log"),
+		onlyR(13, 29, 2),
+		// A blob named by to alone: the file's varying name does not
+		// tell the members' uploads apart.
+		every(16, 43, 5, "${{ matrix.s }}.txt", "az://res/one.txt"),
+		// The attempt is no member's.
+		onlyR(19, 29, 8),
+	}
+	got := func(opts Options) []warning {
+		t.Helper()
+		p, diags := Compile("spec.yaml", []byte(src), opts)
+		if len(diags) > 0 {
+			t.Fatalf("compile: %v", diags)
+		}
+		var out []warning
+		for _, d := range p.Warnings() {
+			if !d.Warning {
+				t.Errorf("%v: not marked a warning", d)
+			}
+			msg := d.Msg
+			if d.Hint != "" {
+				msg += " (" + d.Hint + ")"
+			}
+			out = append(out, warning{d.Pos.Line, d.Pos.Col, d.Path, msg})
+		}
+		return out
+	}
+	// With the param given, wide's r has two values and is not named.
+	wide := warning{33, 29, "tasks[3].outputs[0].to", "members of matrix task wide that differ only in r upload out.txt to one place: those that write it overwrite each other's (" +
+		fmt.Sprintf(fix, "${{ matrix.r }}") + ")"}
+	if d := cmp.Diff(append(want, wide), got(Options{Params: map[string]any{"reps": []any{1, 2}}})); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+	// Validating without it: what r takes is not known, and nothing is
+	// said of it.
+	if d := cmp.Diff(want, got(Options{Partial: true})); d != "" {
+		t.Errorf("warnings at validate (-want +got):\n%s", d)
+	}
+}
