@@ -175,8 +175,10 @@ func BenchmarkLoad(b *testing.B) {
 }
 
 // TestLoad runs the load once as a test: every task accepted, completed,
-// counted and listed. Throughput is reported, and checked against the
-// goal only outside the race detector, whose slowdown it would measure.
+// counted and listed, in bounded memory. Throughput is reported, not
+// checked: a test asserting a rate fails on a busy machine, not on slow
+// code. BenchmarkLoad and bench/emulator.sh measure it against the goal
+// (20,000 tasks/s).
 func TestLoad(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the 100,000-task load test does not run with -short")
@@ -191,9 +193,6 @@ func TestLoad(t *testing.T) {
 	t.Logf("%d tasks accepted in %v: %.0f tasks/s, %.0f requests/s; listed in %v (%d pages); peak RSS %d MB",
 		res.tasks, res.add.Round(time.Millisecond), rate, float64(res.requests)/res.add.Seconds(),
 		res.list.Round(time.Millisecond), res.pages, peakRSS()>>20)
-	if !raceEnabled && rate < 20_000 {
-		t.Errorf("%.0f tasks/s accepted; the goal is 20,000", rate)
-	}
 	if rss := peakRSS(); rss > 1<<30 {
 		t.Errorf("peak RSS %d MB; the goal is under 1 GB", rss>>20)
 	}
