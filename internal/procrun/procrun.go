@@ -180,13 +180,13 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	}
 	start = time.Now()
 	restore := normalForFork()
-	pid, err := syscall.ForkExec(path, s.Argv, attr)
+	pid, err := forkExec(path, s.Argv, attr)
 	var lookErr error
 	if err != nil && cached {
 		// The program found earlier may have gone since: look again.
 		forgetPath(name, s.Env)
 		if path, _, lookErr = lookPath(name, s.Dir, s.Env); lookErr == nil {
-			pid, err = syscall.ForkExec(path, s.Argv, attr)
+			pid, err = forkExec(path, s.Argv, attr)
 		}
 	}
 	restore()
@@ -263,6 +263,59 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		r.ExitCode = 128 + int(syscall.SIGTERM)
 	}
 	return r, nil
+}
+
+// forkExec is syscall.ForkExec, made to work when one of attr.Files is
+// the highest descriptor RLIMIT_NOFILE allows. Before it puts the files in
+// place, the child moves its error pipe to the number just above the
+// highest of them; for a file at limit-1 that number is past the limit,
+// and the child fails with EBADF although every file is open. With a low
+// limit and many tasks starting at once, a task's log file gets that
+// number now and then (one task in some thousands at --slots 1500 and
+// ulimit -n 1024).
+//
+// The case is handled when the child reports it, not looked for first: the
+// limit would be one more system call for every task, and the files of
+// nearly all of them are far below it. Such a file is then lent a lower
+// number, for the fork only. Should there be none free, the error is
+// EMFILE, which the caller may wait out.
+func forkExec(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	pid, err := syscall.ForkExec(path, argv, attr)
+	if err != syscall.EBADF {
+		return pid, err
+	}
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) != nil {
+		return pid, err
+	}
+	files := slices.Clone(attr.Files)
+	var lent []int
+	defer func() {
+		for _, fd := range lent {
+			_ = syscall.Close(fd)
+		}
+	}()
+	for i, fd := range files {
+		if uint64(fd)+1 < lim.Cur {
+			continue
+		}
+		if j := slices.Index(attr.Files, fd); j < i {
+			files[i] = files[j] // stdout and stderr are one file
+			continue
+		}
+		low, derr := unix.FcntlInt(fd, unix.F_DUPFD_CLOEXEC, 0)
+		if derr != nil {
+			return pid, derr
+		}
+		lent = append(lent, low)
+		files[i] = uintptr(low)
+	}
+	if lent == nil {
+		return pid, err // some other cause: a file that is not open
+	}
+	a := *attr
+	a.Files = files
+	return syscall.ForkExec(path, argv, &a)
 }
 
 // stopStrays stops what is left of a stopped attempt outside its process

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // bash returns a Spec running script under bash in a fresh working
@@ -552,4 +554,70 @@ func TestRunLookupCacheFollowsMoves(t *testing.T) {
 	if err == nil || r.ExitCode != ExitNotFound || !errors.Is(err, exec.ErrNotFound) {
 		t.Fatalf("after removal: exit %d, %v; want %d and not found", r.ExitCode, err, ExitNotFound)
 	}
+}
+
+// A log file may get the highest descriptor the limit allows: with a low
+// limit and many tasks starting at once, one task in some thousands did,
+// and failed to start with "bad file descriptor" although its files were
+// open.
+func TestRunFileAtDescriptorLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur > 1<<20 {
+		// The kernel's own default ceiling; above it, a descriptor at the
+		// limit would need a table of gigabytes.
+		t.Skipf("RLIMIT_NOFILE is %d", lim.Cur)
+	}
+	for _, which := range []string{"stdout", "stderr", "both"} {
+		t.Run(which, func(t *testing.T) {
+			f, err := os.Create(filepath.Join(t.TempDir(), "log.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			topFd := int(lim.Cur - 1)
+			if err := unix.Dup2(int(f.Fd()), topFd); err != nil {
+				t.Fatal(err)
+			}
+			top := os.NewFile(uintptr(topFd), f.Name())
+			defer top.Close()
+			s := bash(t, `echo out; echo err >&2`)
+			want := "out\n"
+			switch which {
+			case "stdout":
+				s.StdoutFile = top
+			case "stderr":
+				s.StderrFile, want = top, "err\n"
+			case "both":
+				s.StdoutFile, s.StderrFile, want = top, top, "out\nerr\n"
+			}
+			free := lowestFree(t)
+			r, err := Run(context.Background(), s)
+			if err != nil || r.ExitCode != 0 {
+				t.Fatalf("Run with %s at descriptor %d (the limit is %d): %+v, %v", which, topFd, lim.Cur, r, err)
+			}
+			if got := readFile(t, f.Name()); got != want {
+				t.Errorf("log %q, want %q", got, want)
+			}
+			if _, err := unix.FcntlInt(uintptr(topFd), unix.F_GETFD, 0); err != nil {
+				t.Errorf("the caller's file at %d: %v (Run must not close it)", topFd, err)
+			}
+			if got := lowestFree(t); got != free {
+				t.Errorf("lowest free descriptor %d after Run, %d before: a descriptor was left open", got, free)
+			}
+		})
+	}
+}
+
+// lowestFree is the descriptor the next open would get.
+func lowestFree(t *testing.T) int {
+	t.Helper()
+	fd, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	return fd
 }
