@@ -290,6 +290,11 @@ func LoadState(dir string) (*RunState, error) {
 		}
 		return t
 	}
+	// A finalize step and a callback tell of the tasks' outcomes as they
+	// were: once a task runs again (a later session), what they told is
+	// no longer the run's, and a resume or a cancel must do them again,
+	// even if the session that ran the task did not get as far.
+	stale := func() { st.Finalize, st.Callback = nil, nil }
 	for _, r := range recs {
 		switch r.Type {
 		case RecordRunStarted:
@@ -298,12 +303,21 @@ func LoadState(dir string) (*RunState, error) {
 				st.Started = r.Time
 			}
 			st.Status, st.Finished, st.finalizeEnded = "interrupted", time.Time{}, false
+			// A new session runs again what did not succeed: until it
+			// does, that is pending, not as the last session left it.
+			for _, t := range st.Tasks {
+				if t.State != Succeeded {
+					t.State, t.ExitCode, t.Reason, t.End, t.Interrupted = Pending, nil, "", time.Time{}, false
+				}
+			}
 		case RecordTaskStarted:
 			t := task(r.Task)
 			if t.State == Succeeded {
 				continue
 			}
+			stale()
 			t.State, t.Attempts = Running, max(t.Attempts, r.Attempt)
+			t.ExitCode, t.Reason, t.End = nil, "", time.Time{} // the attempt before's
 			if t.Start.IsZero() {
 				t.Start = r.Time
 			}
@@ -313,6 +327,7 @@ func LoadState(dir string) (*RunState, error) {
 			if t.State == Succeeded {
 				continue // a succeeded task is never run again
 			}
+			stale()
 			t.State, t.ExitCode, t.Reason, t.End = State(r.State), r.ExitCode, r.Reason, r.Time
 			if r.Attempt > t.Attempts {
 				t.Attempts = r.Attempt

@@ -326,8 +326,50 @@ func TestLoadState(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.Status != "running" || st.Tasks["b"].State != Running || st.Tasks["d"].State != Running {
+		// d, left running by the first session, is the second's to run
+		// again: pending until it starts.
+		if st.Status != "running" || st.Tasks["b"].State != Running || st.Tasks["d"].State != Pending {
 			t.Errorf("locked: status %s, b %s, d %s", st.Status, st.Tasks["b"].State, st.Tasks["d"].State)
+		}
+	})
+
+	t.Run("a later session makes the last report stale", func(t *testing.T) {
+		// The first session ended with its finalize step and callback;
+		// the second ran b again and was cut off before its own.
+		dir := t.TempDir()
+		session2 := []Record{
+			{Type: RecordRunStarted},
+			{Type: RecordTaskStarted, Task: "b", Attempt: 2},
+		}
+		writeJournal(t, dir, base, append(slices.Clone(session1), session2...)...)
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Finalize != nil || st.Callback != nil {
+			t.Errorf("finalize %+v, callback %+v: the first session's, which told of b's failure", st.Finalize, st.Callback)
+		}
+		// b's attempt 2 was cut off: its attempt 1's exit code and
+		// reason are not its.
+		if b := st.Tasks["b"]; b.State != Canceled || b.ExitCode != nil || !strings.HasPrefix(b.Reason, "interrupted") || b.Attempts != 2 || !b.End.IsZero() {
+			t.Errorf("b: %+v", b)
+		}
+		// c, skipped in the first session, waits to run again.
+		if c := st.Tasks["c"]; c.State != Pending || c.Reason != "" || !c.End.IsZero() {
+			t.Errorf("c: %+v", c)
+		}
+		if a := st.Tasks["a"]; a.State != Succeeded {
+			t.Errorf("a: %+v", a)
+		}
+
+		// A session that ran nothing again leaves the report standing.
+		dir = t.TempDir()
+		writeJournal(t, dir, base, append(slices.Clone(session1), Record{Type: RecordRunStarted})...)
+		if st, err = LoadState(dir); err != nil {
+			t.Fatal(err)
+		}
+		if st.Finalize == nil || st.Finalize.State != Failed || st.Callback == nil || st.Callback.Attempts != 2 {
+			t.Errorf("finalize %+v, callback %+v, want the first session's", st.Finalize, st.Callback)
 		}
 	})
 

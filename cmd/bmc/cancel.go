@@ -146,6 +146,12 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 		}
 		return &exitError{code: ee.code, err: fmt.Errorf("%v\nbmc: run %s stays interrupted, with what its tasks left running stopped: bmc cancel %s %s ends it as cancelled, or bmc resume %s goes on with it", ee.err, meta.ID, meta.ID, how, meta.ID)}
 	}
+	// The finalize step runs in a directory of its own: the paths it is
+	// given (its summary, the run's directories) must not be relative to
+	// this one, as a --state-dir given relative would make them.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	prog, err := executor.ReadProgram(dir)
 	if err != nil {
 		return err
