@@ -8,6 +8,8 @@ package azurebatch
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -69,7 +71,8 @@ type NodeOptions struct {
 	Binary string
 	// Package is an application package holding bmc at its root.
 	Package *compiler.Package
-	// SecretEnv and Secret sign the callback from the node.
+	// SecretEnv and Secret sign the callback from the node; with Secret
+	// empty the job manager task is not given the variable at all.
 	SecretEnv, Secret string
 	// URLEnv and URL are the callback's URL, when the spec gives it
 	// through a variable (urlEnv).
@@ -287,11 +290,11 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 			return err
 		}
 	}
-	staged, err := b.stageInputs(ctx, plan, run)
+	staged, dirs, err := b.stageInputs(ctx, plan, run)
 	if err != nil {
 		return err
 	}
-	opt := MapOptions{Staged: staged, Logs: b.opt.Logs, AccountID: b.opt.AccountID, SpecHash: SpecHash(plan.Program), DependencyChars: b.opt.DependencyChars}
+	opt := MapOptions{Staged: staged, Dirs: dirs, Logs: b.opt.Logs, AccountID: b.opt.AccountID, SpecHash: SpecHash(plan.Program), DependencyChars: b.opt.DependencyChars}
 	if b.opt.Node != nil {
 		jm, err := b.jobManager(ctx, plan, run)
 		if err != nil {
@@ -507,9 +510,11 @@ func checkPool(p *BatchPool, spec *compiler.Pool) error {
 	return nil
 }
 
-// stageInputs uploads the spec-relative files the tasks read.
-func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (map[string][]StagedFile, error) {
+// stageInputs uploads the spec-relative files the tasks read, and the
+// lists of their directories' empty directories.
+func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (map[string][]StagedFile, map[string]StagedDirs, error) {
 	out := map[string][]StagedFile{}
+	dirs := map[string]StagedDirs{}
 	for _, t := range plan.Program.Tasks {
 		for _, in := range t.Inputs {
 			if in.Kind != compiler.InputFile {
@@ -518,46 +523,59 @@ func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *exec
 			if _, ok := out[in.From]; ok {
 				continue
 			}
-			files, err := b.stageLocal(ctx, run.SpecDir, in.From)
+			files, d, err := b.stageLocal(ctx, run.SpecDir, in.From)
 			if err != nil {
-				return nil, fmt.Errorf("task %s: input %s: %w", t.ID, in.From, err)
+				return nil, nil, fmt.Errorf("task %s: input %s: %w", t.ID, in.From, err)
 			}
 			out[in.From] = files
+			if len(d.Rels) > 0 {
+				dirs[in.From] = d
+			}
 		}
 	}
-	return out, nil
+	return out, dirs, nil
 }
 
-func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]StagedFile, error) {
+// stageLocal uploads a local input: a file, or the files of a directory
+// as TreeLayout places them, with the list of the directory's empty
+// directories (dirList), if it has any, named by its content; Map decides
+// whether a task reads that list or names them itself.
+func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]StagedFile, StagedDirs, error) {
 	src := from
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(specDir, src)
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return nil, err
+		return nil, StagedDirs{}, err
 	}
 	prefix := b.opt.Staging
 	if fi.Mode().IsRegular() {
 		loc, err := b.opt.Storage.StageFile(ctx, prefix, src)
 		if err != nil {
-			return nil, err
+			return nil, StagedDirs{}, err
 		}
-		return []StagedFile{{Loc: loc, Mode: fi.Mode()}}, nil
+		return []StagedFile{{Loc: loc, Mode: fi.Mode()}}, StagedDirs{}, nil
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("%s is not a regular file or directory", src)
+		return nil, StagedDirs{}, fmt.Errorf("%s is not a regular file or directory", src)
 	}
 	// A directory is staged as a tree of its own (TreeLayout), named by
 	// its files' paths, modes and contents, so that one resource file per
 	// file mode brings it whole, however many files it holds.
-	var out, single []StagedFile
+	var (
+		out, single []StagedFile
+		empty       emptyDirs
+	)
 	local := map[string]string{} // Rel -> local path
 	sums := map[string]string{}  // Rel -> content hash
 	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
+		rel, _ := filepath.Rel(src, p)
+		rel = filepath.ToSlash(rel)
+		empty.add(rel, d.IsDir())
 		if !d.Type().IsRegular() {
 			if d.IsDir() {
 				return nil
@@ -574,8 +592,6 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
-		rel = filepath.ToSlash(rel)
 		if strings.Contains(rel, `\`) {
 			return fmt.Errorf("%s: a file name holding a backslash cannot be brought to a Batch node, which reads it as a directory separator: rename it", p)
 		}
@@ -591,20 +607,29 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, StagedDirs{}, err
 	}
 	out = TreeLayout(prefix, out)
 	for _, f := range out {
 		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel], sums[f.Rel]); err != nil {
-			return nil, err
+			return nil, StagedDirs{}, err
 		}
 	}
 	for _, f := range single {
 		if err := b.opt.Storage.StageFileAt(ctx, f.Loc, local[f.Rel], sums[f.Rel]); err != nil {
-			return nil, err
+			return nil, StagedDirs{}, err
 		}
 	}
-	return append(out, single...), nil
+	var dirs StagedDirs
+	if dirs.Rels = empty.rels(); len(dirs.Rels) > 0 {
+		list := dirList(dirs.Rels)
+		sum := sha256.Sum256(list)
+		dirs.List = ContentLocation(prefix, hex.EncodeToString(sum[:]))
+		if err := b.opt.Storage.StageData(ctx, dirs.List, list); err != nil {
+			return nil, StagedDirs{}, fmt.Errorf("stage the list of its empty directories: %w", err)
+		}
+	}
+	return append(out, single...), dirs, nil
 }
 
 // treeName reports whether a file's path below a staged directory can be
@@ -1192,7 +1217,9 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 		return nil, errors.New("the finalize step on the pool needs bmc there: give --bmc-package, or run bmc from a linux/amd64 machine")
 	}
 	jm.CommandLine = ScriptCommandLine(find+"exec "+bin+" finalize --watch --config "+NodeConfigFile, FinalizeTaskID)
-	if n.SecretEnv != "" {
+	if n.SecretEnv != "" && n.Secret != "" {
+		// Without a secret the variable is left out, not set empty: the
+		// callback then goes unsigned from the pool as from here.
 		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.SecretEnv, Value: n.Secret})
 	}
 	if n.URLEnv != "" && n.URLEnv != n.SecretEnv {

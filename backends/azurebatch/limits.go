@@ -139,8 +139,9 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	// Every task must fit an add-collection request on its own, and its
 	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
+	staged, dirs := fakeStaged(prog, opt.SpecDir)
 	m, large, err := mapRun(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: fakeStaged(prog, opt.SpecDir), DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
+		MapOptions{Staged: staged, Dirs: dirs, DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
 	if err != nil {
 		add(planner.Error, "", "%v", err)
 		return out
@@ -227,10 +228,11 @@ func (sizeLocator) BlobURL(c, b string) (string, *BatchNodeIdentityReference, er
 // fakeStaged stands for the local inputs as a run stages them, for their
 // size in the task definitions: a file is one resource file; a directory
 // found below specDir is one per file mode, and one per file whose path a
-// blob name cannot carry (stageLocal). An input not found counts as a
-// file: the run says what is wrong with it.
-func fakeStaged(prog *compiler.Program, specDir string) map[string][]StagedFile {
+// blob name cannot carry (stageLocal), with its empty directories. An
+// input not found counts as a file: the run says what is wrong with it.
+func fakeStaged(prog *compiler.Program, specDir string) (map[string][]StagedFile, map[string]StagedDirs) {
 	out := map[string][]StagedFile{}
+	dirs := map[string]StagedDirs{}
 	file := StagedFile{Loc: mustLoc(DefaultStaging + "sha256/" + strings.Repeat("0", 64)), Mode: 0o644}
 	for _, t := range prog.Tasks {
 		for _, in := range t.Inputs {
@@ -253,18 +255,25 @@ func fakeStaged(prog *compiler.Program, specDir string) map[string][]StagedFile 
 			}
 			// One file of each mode stands for its group; a file whose
 			// path a blob name cannot carry comes alone.
-			var tree, single []StagedFile
+			var (
+				tree, single []StagedFile
+				empty        emptyDirs
+			)
 			modes := map[os.FileMode]bool{}
 			filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() {
+				if err != nil {
+					return nil
+				}
+				rel, _ := filepath.Rel(src, p)
+				rel = filepath.ToSlash(rel)
+				empty.add(rel, d.IsDir())
+				if d.IsDir() {
 					return nil
 				}
 				fi, err := os.Stat(p)
 				if err != nil {
 					return nil
 				}
-				rel, _ := filepath.Rel(src, p)
-				rel = filepath.ToSlash(rel)
 				f := StagedFile{Rel: rel, Loc: file.Loc.Join(rel), Mode: fi.Mode()}
 				switch perm := fi.Mode().Perm(); {
 				case !treeName(rel):
@@ -276,9 +285,12 @@ func fakeStaged(prog *compiler.Program, specDir string) map[string][]StagedFile 
 				return nil
 			})
 			out[in.From] = append(TreeLayout(mustLoc(DefaultStaging), tree), single...)
+			if rels := empty.rels(); len(rels) > 0 {
+				dirs[in.From] = StagedDirs{Rels: rels, List: file.Loc}
+			}
 		}
 	}
-	return out
+	return out, dirs
 }
 
 // Summary is what a run creates on Batch, for bmc plan.
@@ -298,8 +310,9 @@ type Summary struct {
 // Describe says what a run of prog will create.
 func Describe(prog *compiler.Program, opt CheckOptions) (*Summary, error) {
 	plan := planner.New(prog, Capabilities(prog.Pool), nil)
+	staged, dirs := fakeStaged(prog, opt.SpecDir)
 	m, err := Map(plan, &executor.RunInfo{ID: prog.Name + "-000000000000-xxxxxx", Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: fakeStaged(prog, opt.SpecDir), DependencyChars: opt.DependencyChars})
+		MapOptions{Staged: staged, Dirs: dirs, DependencyChars: opt.DependencyChars})
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,74 @@ func TreeLayout(staging blobstage.Location, files []StagedFile) []StagedFile {
 	return out
 }
 
+// StagedDirs are the empty directories of a local directory input. Blob
+// storage holds files only, so no resource file brings them: the task's
+// first lines make them, as the local backend's copy of the directory
+// does.
+type StagedDirs struct {
+	// Rels are their slash-separated paths below the input, sorted:
+	// only directories holding nothing, as making one makes its parents.
+	Rels []string
+	// List is the blob dirList wrote Rels to, for a task to read them
+	// from when they are more, or odder, than its command line should
+	// carry (maxInlineDirsChars).
+	List blobstage.Location
+}
+
+// dirList is the content of StagedDirs.List: each path ended by a NUL
+// byte, which no file name holds, as bash's read takes them with an
+// empty delimiter.
+func dirList(rels []string) []byte {
+	var b []byte
+	for _, r := range rels {
+		b = append(append(b, r...), 0)
+	}
+	return b
+}
+
+// maxInlineDirsChars bounds the command that makes a directory input's
+// empty directories when it names them itself; more come as a list the
+// task reads (StagedDirs.List), so that however many there are, the
+// command line grows by one line. Batch refuses a commandLine longer than
+// 32,768 characters (its spec says nothing of it; the service's message,
+// as users have quoted it, names the number: "Total size of commandLine
+// cannot be more than 32768 characters"), and the task's own script must
+// fit there too.
+const maxInlineDirsChars = 2048
+
+// emptyDirs collects the directories of a tree that hold nothing, from a
+// walk of the tree that reports every entry below its root.
+type emptyDirs struct {
+	dirs []string
+	full map[string]bool
+}
+
+// add notes an entry, by its slash-separated path below the root.
+func (e *emptyDirs) add(rel string, dir bool) {
+	if rel == "." || rel == "" {
+		return
+	}
+	if e.full == nil {
+		e.full = map[string]bool{}
+	}
+	e.full[path.Dir(rel)] = true
+	if dir {
+		e.dirs = append(e.dirs, rel)
+	}
+}
+
+// rels are the directories that had no entry, sorted.
+func (e *emptyDirs) rels() []string {
+	var out []string
+	for _, d := range e.dirs {
+		if !e.full[d] {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // fileMode is a resource file's fileMode for a file's permission bits.
 func fileMode(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 
@@ -122,6 +190,9 @@ func fileMode(m os.FileMode) string { return fmt.Sprintf("%04o", m.Perm()) }
 type MapOptions struct {
 	// Staged are the uploaded local inputs, by the input's from.
 	Staged map[string][]StagedFile
+	// Dirs are the empty directories of the local directory inputs, by
+	// the input's from; an input with none need not be listed.
+	Dirs map[string]StagedDirs
 	// Logs is an az:// prefix every task's stdout.txt and stderr.txt go
 	// to, at executor.TaskLogs, and the finalize step's when it runs on
 	// the pool; empty for none.
@@ -513,7 +584,7 @@ func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, s
 		if !ok {
 			return fail(fmt.Errorf("the file was not staged"))
 		}
-		rfs, pro, err := m.local(k, in, files)
+		rfs, pro, err := m.local(k, in, files, m.opt.Dirs[in.From])
 		if err != nil {
 			return fail(err)
 		}
@@ -528,8 +599,10 @@ func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, s
 // blobs, full names and all, below the prefix directory, from where the
 // task's first lines move them to the input's path, as for a blob prefix.
 // Either way each file lands at the input's path joined with its path in
-// the directory, with its mode, where the local backend puts it.
-func (m *mapper) local(k int, in compiler.Input, files []StagedFile) ([]ResourceFile, string, error) {
+// the directory, with its mode, where the local backend puts it. The
+// directory's empty directories, which no blob brings, the task's first
+// lines make.
+func (m *mapper) local(k int, in compiler.Input, files []StagedFile, dirs StagedDirs) ([]ResourceFile, string, error) {
 	var (
 		out    []ResourceFile
 		pro    []string
@@ -571,7 +644,47 @@ func (m *mapper) local(k int, in compiler.Input, files []StagedFile) ([]Resource
 		// An empty directory: the local backend makes it.
 		pro = append(pro, "mkdir -p -- "+shQuote(in.Path))
 	}
+	if len(dirs.Rels) > 0 {
+		rf, script, err := m.makeDirs(k, in.Path, dirs)
+		if err != nil {
+			return nil, "", err
+		}
+		if rf != nil {
+			out = append(out, *rf)
+		}
+		pro = append(pro, script)
+	}
 	return out, strings.Join(pro, "\n"), nil
+}
+
+// makeDirs is the script that makes an input's empty directories below
+// dst. It names them when that takes at most maxInlineDirsChars of valid
+// UTF-8 (a commandLine is JSON text, which carries nothing else);
+// otherwise it reads them from their list, which the resource file it
+// returns brings below the prefix directory.
+func (m *mapper) makeDirs(k int, dst string, dirs StagedDirs) (*ResourceFile, string, error) {
+	var b strings.Builder
+	b.WriteString("mkdir -p --")
+	for _, rel := range dirs.Rels {
+		b.WriteString(" " + shQuote(path.Join(dst, rel)))
+		if b.Len() > maxInlineDirsChars {
+			break
+		}
+	}
+	if line := b.String(); b.Len() <= maxInlineDirsChars && utf8.ValidString(line) {
+		return nil, line, nil
+	}
+	if dirs.List == (blobstage.Location{}) {
+		return nil, "", fmt.Errorf("its %d empty directories are too many, or too oddly named, for the command line, and their list was not staged", len(dirs.Rels))
+	}
+	u, ref, err := m.loc.BlobURL(dirs.List.Container, dirs.List.Path)
+	if err != nil {
+		return nil, "", err
+	}
+	list := prefixDir + "/" + strconv.Itoa(k) + ".dirs"
+	rf := &ResourceFile{HTTPURL: u, FilePath: list, IdentityReference: ref}
+	script := fmt.Sprintf("while IFS= read -r -d '' bmc_dir; do mkdir -p -- %s/\"$bmc_dir\"; done < %s\nunset bmc_dir", shQuote(dst), shQuote(list))
+	return rf, script, nil
 }
 
 // moveIn is the script that moves the files a container resource file

@@ -595,9 +595,12 @@ tasks:
 	be := NewBackend(BackendOptions{Storage: st, Staging: staging})
 	staged := map[string][]StagedFile{}
 	for _, from := range []string{"data/d", "data/one.txt", "data/empty", "data/reads", "data/odd"} {
-		files, err := be.stageLocal(ctx, specDir, from)
+		files, dirs, err := be.stageLocal(ctx, specDir, from)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(dirs.Rels) > 0 {
+			t.Fatalf("%s: empty directories %q", from, dirs.Rels)
 		}
 		staged[from] = files
 	}
@@ -716,7 +719,7 @@ func TestFakeStagedCountsGroups(t *testing.T) {
 	prog := &compiler.Program{Name: "w", Pool: &compiler.Pool{ID: "p"}, Tasks: []compiler.Task{{ID: "t", Run: "true", Inputs: []compiler.Input{
 		{Kind: compiler.InputFile, From: "d", Path: "d"}, {Kind: compiler.InputFile, From: "one.txt", Path: "one.txt"},
 		{Kind: compiler.InputFile, From: "missing", Path: "m"}}}}}
-	got := fakeStaged(prog, dir)
+	got, _ := fakeStaged(prog, dir)
 	groups, singles := map[string]bool{}, 0
 	for _, f := range got["d"] {
 		if f.Group.Container != "" {
@@ -731,7 +734,7 @@ func TestFakeStagedCountsGroups(t *testing.T) {
 	if len(got["one.txt"]) != 1 || len(got["missing"]) != 1 {
 		t.Errorf("file %+v, missing %+v", got["one.txt"], got["missing"])
 	}
-	if d := fakeStaged(prog, "")["d"]; len(d) != 1 {
+	if d, _ := fakeStaged(prog, ""); len(d["d"]) != 1 {
 		t.Errorf("without the spec's directory: %+v", d)
 	}
 }
@@ -795,7 +798,7 @@ func TestStageBackslashName(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, filepath.Join(dir, "d"), map[string]string{"a.txt": "A", `sub/back\slash`: "S"})
 	be := NewBackend(BackendOptions{})
-	_, err := be.stageLocal(t.Context(), dir, "d")
+	_, _, err := be.stageLocal(t.Context(), dir, "d")
 	if err == nil || !strings.Contains(err.Error(), `back\slash: a file name holding a backslash cannot be brought to a Batch node`) {
 		t.Errorf("stageLocal = %v", err)
 	}

@@ -281,11 +281,11 @@ func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path,
 		return err
 	}
 	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
-	if _, err := bc.GetProperties(ctx, nil); err == nil {
-		s.remember(loc)
-		return nil
-	} else if !bloberror.HasCode(err, bloberror.BlobNotFound) && !isNotFound(err) {
-		return fmt.Errorf("stage %s: %s", path, redact.String(err.Error()))
+	if there, err := s.exists(ctx, bc, loc); err != nil || there {
+		if err != nil {
+			err = fmt.Errorf("stage %s: %w", path, err)
+		}
+		return err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -304,6 +304,43 @@ func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path,
 	}
 	s.remember(loc)
 	return nil
+}
+
+// StageData uploads data to loc, a name that stands for that content,
+// unless a blob of that name is there already.
+func (s *Storage) StageData(ctx context.Context, loc blobstage.Location, data []byte) error {
+	if s.known(loc) {
+		return nil
+	}
+	if err := s.EnsureContainer(ctx, loc.Container); err != nil {
+		return err
+	}
+	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
+	if there, err := s.exists(ctx, bc, loc); err != nil || there {
+		if err != nil {
+			err = fmt.Errorf("stage %s: %w", loc, err)
+		}
+		return err
+	}
+	if _, err := bc.UploadBuffer(ctx, data, nil); err != nil {
+		return fmt.Errorf("stage %s: %s", loc, redact.String(err.Error()))
+	}
+	s.remember(loc)
+	return nil
+}
+
+// exists reports whether the blob at loc, named for its content, is
+// there, and remembers it if it is.
+func (s *Storage) exists(ctx context.Context, bc *blockblob.Client, loc blobstage.Location) (bool, error) {
+	_, err := bc.GetProperties(ctx, nil)
+	switch {
+	case err == nil:
+		s.remember(loc)
+		return true, nil
+	case bloberror.HasCode(err, bloberror.BlobNotFound) || isNotFound(err):
+		return false, nil
+	}
+	return false, errors.New(redact.String(err.Error()))
 }
 
 // Put writes a blob.

@@ -250,11 +250,12 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
+	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, meta.SpecDir, os.Stat)...)
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
-	if errs := plan.Errors(); len(errs) > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
+	if err := planError(plan, true); err != nil {
+		return err
 	}
 	client, err := batchClient(cmd)
 	if err != nil {
@@ -363,8 +364,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	fctx := cancels.finishing()
 	var res *executor.RunResult
 	onPool := node != nil && !be.FinalizeStopped()
+	var finishEvents executor.Sink = sinks
+	moved := ""
 	if node != nil && !onPool {
-		fmt.Fprintf(stderr, "bmc: the run stopped before its finalize task started on the pool, so its job was ended; the finalize step runs here\n")
+		moved = "the run stopped before its finalize task started on the pool"
+		fmt.Fprintf(stderr, "bmc: %s, so its job was ended; the finalize step runs here\n", moved)
 	}
 	if onPool {
 		res, err = finishOnPool(fctx, stderr, client, plan, run, j, outcome, sinks, bo.poll)
@@ -373,6 +377,16 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 			// end the job, so that it never starts, and finalize here.
 			fmt.Fprintf(stderr, "bmc: %v; the job is ended and the finalize step runs here\n", err)
 			onPool, err = false, nil
+			moved = "the job was stopped while its finalize task waited to start on the pool"
+			if len(sinks) > 0 {
+				// finishOnPool told the step started; it is the same step.
+				finishEvents = withoutFinalizeStarted{sinks}
+			}
+		}
+	}
+	if moved != "" {
+		if err := recordFinalizeHere(dir, moved); err != nil {
+			fmt.Fprintf(stderr, "bmc: recording that the finalize step runs here: %v\n", err)
 		}
 	}
 	if !onPool && store == nil {
@@ -387,7 +401,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		}
 		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Hide: prog.Finalize.Callback.EnvVars()})
 		if err = lb.Prepare(fctx, run); err == nil {
-			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: sinks})
+			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: finishEvents})
 		}
 	}
 	display.Close()
@@ -457,6 +471,66 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	}
 	emit(executor.Event{Type: executor.EventRunFinished, State: executor.State(final), Elapsed: time.Since(o.Started)})
 	return res, nil
+}
+
+// withoutFinalizeStarted passes on every event but finalize-started: for
+// the finalize step run here once the pool's did not start, after
+// finishOnPool told it started.
+type withoutFinalizeStarted struct{ executor.Sink }
+
+func (s withoutFinalizeStarted) Event(e executor.Event) {
+	if e.Type != executor.EventFinalizeStarted {
+		s.Sink.Event(e)
+	}
+}
+
+// recordFinalizeHere records in the run's run.json that its finalize step
+// runs here after all, not on the pool: finalizeOn says where it ran (bmc
+// logs reads its logs here, then), finalizePlanned where it was to run,
+// and finalizeMoved why it did not. The file is replaced whole, for the
+// bmc processes that may be reading it.
+func recordFinalizeHere(dir, why string) error {
+	f, err := os.Open(filepath.Join(dir, executor.MetaFile))
+	if err != nil {
+		return err
+	}
+	var m executor.Meta
+	dec := json.NewDecoder(f)
+	dec.UseNumber() // the params, as they were written
+	err = dec.Decode(&m)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", executor.MetaFile, err)
+	}
+	if m.Extra == nil {
+		m.Extra = map[string]string{}
+	}
+	if planned := m.Extra["finalizeOn"]; planned != "" && planned != "client" {
+		m.Extra["finalizePlanned"] = planned
+	}
+	m.Extra["finalizeOn"], m.Extra["finalizeMoved"] = "client", why
+	b, _, err := redact.JSON(m, true)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+executor.MetaFile+"-*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(dir, executor.MetaFile))
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
 }
 
 func rawJSON(v any) json.RawMessage {

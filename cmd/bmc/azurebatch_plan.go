@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -45,6 +46,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	copt := azurebatch.CheckOptions{JobManager: place.pool, SpecDir: o.specDir}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
+	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, o.specDir, os.Stat)...)
 	var sum *azurebatch.Summary
 	if len(plan.Errors()) == 0 {
 		s, err := azurebatch.Describe(prog, copt)
@@ -75,10 +77,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	default:
 		return usagef("unknown --output %q: expected text or json", o.output)
 	}
-	if len(plan.Errors()) > 0 {
-		return &exitError{code: exitFailed, err: fmt.Errorf("the plan does not fit the %s backend", plan.Backend)}
-	}
-	return nil
+	return planError(plan, false)
 }
 
 func printBatch(w io.Writer, prog *compiler.Program, s *azurebatch.Summary) {

@@ -567,8 +567,16 @@ func TestPlanAzureBatch(t *testing.T) {
 		t.Errorf("exit %d: %+v\n%s", code, got, out)
 	}
 	code, _, serr = bmcRun(t, "plan", "--backend", "azurebatch", "../../examples/hello.yaml")
-	if code != exitFailed || !strings.Contains(serr, "does not fit the azurebatch backend") {
+	if code != exitFailed || !strings.Contains(serr, "the plan for the azurebatch backend has 1 error") {
 		t.Errorf("hello without a pool: exit %d %s", code, serr)
+	}
+	// An input next to the spec that is not there is an error of the
+	// plan on Batch as well, found before anything is created.
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	os.WriteFile(missing, []byte("apiVersion: bmc/v1\nkind: Workload\nname: missing\ntasks:\n  - {id: a, run: \"true\", inputs: [{from: data/nothere.txt}]}\n"), 0o644)
+	code, out, serr = bmcRun(t, "plan", "--backend", "azurebatch", "--pool", "p1", missing)
+	if code != exitFailed || !strings.Contains(out, "a: input data/nothere.txt is not there: ") || !strings.Contains(serr, "the plan for the azurebatch backend has 1 error") {
+		t.Errorf("missing input: exit %d\n%s%s", code, out, serr)
 	}
 }
 
