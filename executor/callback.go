@@ -170,7 +170,9 @@ func (e *CallbackError) Error() string {
 	} else {
 		s.WriteString(", no response)")
 	}
-	if e.Err != nil {
+	// The context's own errors say again what Reason says ("cancelled",
+	// "timed out"), in Go's words; a cause given with them is told.
+	if e.Err != nil && e.Err != context.Canceled && e.Err != context.DeadlineExceeded {
 		fmt.Fprintf(&s, ": %v", e.Err)
 	}
 	return s.String()

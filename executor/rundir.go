@@ -334,7 +334,13 @@ func LoadState(dir string) (*RunState, error) {
 			}
 			var d struct{ Outputs []string }
 			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
-				t.Outputs = append(t.Outputs, d.Outputs...)
+				// A location two attempts wrote (a when: failure output
+				// of a task retried) is listed once, as in the summary.
+				for _, loc := range d.Outputs {
+					if !slices.Contains(t.Outputs, loc) {
+						t.Outputs = append(t.Outputs, loc)
+					}
+				}
 			}
 		case RecordFinalizeFinished:
 			st.Finalize = &TaskState{ID: compiler.FinalizeID, State: State(r.State), Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, End: r.Time}

@@ -333,6 +333,25 @@ func TestLoadState(t *testing.T) {
 		}
 	})
 
+	t.Run("outputs of two attempts", func(t *testing.T) {
+		dir := t.TempDir()
+		dbg := json.RawMessage(`{"outputs":["az://res/debug/"]}`)
+		writeJournal(t, dir, base,
+			Record{Type: RecordRunStarted},
+			Record{Type: RecordTaskStarted, Task: "x", Attempt: 1},
+			Record{Type: RecordTaskFinished, Task: "x", Attempt: 1, State: "failed", ExitCode: codePtr(1), Data: dbg},
+			Record{Type: RecordTaskStarted, Task: "x", Attempt: 2},
+			Record{Type: RecordTaskFinished, Task: "x", Attempt: 2, State: "failed", ExitCode: codePtr(1), Data: json.RawMessage(`{"outputs":["az://res/debug/","az://res/x.log"]}`)},
+		)
+		st, err := LoadState(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"az://res/debug/", "az://res/x.log"}, st.Tasks["x"].Outputs); diff != "" {
+			t.Errorf("outputs (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("a later session makes the last report stale", func(t *testing.T) {
 		// The first session ended with its finalize step and callback;
 		// the second ran b again and was cut off before its own.
