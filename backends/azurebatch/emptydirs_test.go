@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -285,32 +284,8 @@ func TestEmptyDirsOnEmulator(t *testing.T) {
 	}
 	for i, pt := range prog.Tasks {
 		t.Run(pt.ID, func(t *testing.T) {
-			r, err := e.c.GetTaskFile(t.Context(), run.ID, pt.ID, "stdout.txt", 0, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch, err := io.ReadAll(r)
-			r.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			local := t.TempDir()
-			for _, in := range prog.Tasks[i].Inputs {
-				if _, err := blobstage.CopyLocal(filepath.Join(specDir, in.From), filepath.Join(local, in.Path)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cmd := exec.Command("bash", "-c", listing)
-			cmd.Dir = local
-			want, err := cmd.Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(string(want), "d ") {
-				t.Fatalf("the local listing shows no directory:\n%s", want)
-			}
-			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(batch), "\n")); diff != "" {
-				t.Errorf("working directory, local vs Batch (-local +batch):\n%s", diff)
+			if want := sameWorkdir(t, e, run.ID, prog.Tasks[i], specDir); !strings.Contains(want, "d ") {
+				t.Errorf("the local listing shows no directory:\n%s", want)
 			}
 		})
 	}

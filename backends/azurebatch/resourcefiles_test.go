@@ -649,30 +649,7 @@ tasks:
 			if x := tk.ExecutionInfo; x == nil || x.ExitCode == nil || *x.ExitCode != 0 {
 				t.Fatalf("execution %+v", x)
 			}
-			r, err := e.c.GetTaskFile(ctx, m.Job.ID, pt.ID, "stdout.txt", 0, -1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			batch, err := io.ReadAll(r)
-			r.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			local := t.TempDir()
-			for _, in := range prog.Tasks[i].Inputs {
-				if _, err := blobstage.CopyLocal(filepath.Join(specDir, in.From), filepath.Join(local, in.Path)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cmd := exec.Command("bash", "-c", listing)
-			cmd.Dir = local
-			want, err := cmd.Output()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(batch), "\n")); diff != "" {
-				t.Errorf("working directory, local vs Batch (-local +batch):\n%s", diff)
-			}
+			sameWorkdir(t, e, m.Job.ID, prog.Tasks[i], specDir)
 		})
 	}
 
@@ -802,4 +779,36 @@ func TestStageBackslashName(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `back\slash: a file name holding a backslash cannot be brought to a Batch node`) {
 		t.Errorf("stageLocal = %v", err)
 	}
+}
+
+// sameWorkdir checks that a task's working directory on the emulator, as
+// the listing its command printed to stdout shows it, is what the local
+// backend makes of the same inputs; it returns the local listing.
+func sameWorkdir(t *testing.T, e *emu, job string, task compiler.Task, specDir string) string {
+	t.Helper()
+	r, err := e.c.GetTaskFile(t.Context(), job, task.ID, "stdout.txt", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := io.ReadAll(r)
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := t.TempDir()
+	for _, in := range task.Inputs {
+		if _, err := blobstage.CopyLocal(filepath.Join(specDir, in.From), filepath.Join(local, in.Path)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("bash", "-c", listing)
+	cmd.Dir = local
+	want, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(strings.Split(string(want), "\n"), strings.Split(string(batch), "\n")); diff != "" {
+		t.Errorf("working directory, local vs Batch (-local +batch):\n%s", diff)
+	}
+	return string(want)
 }

@@ -274,14 +274,8 @@ func hashFile(path string) (string, error) {
 // a file changed since it was hashed is not left under a name that
 // claims other content (later runs would reuse it), and is an error.
 func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path, sum string) error {
-	if s.known(loc) {
-		return nil
-	}
-	if err := s.EnsureContainer(ctx, loc.Container); err != nil {
-		return err
-	}
-	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
-	if there, err := s.exists(ctx, bc, loc); err != nil || there {
+	bc, there, err := s.stagedAt(ctx, loc)
+	if err != nil || there {
 		if err != nil {
 			err = fmt.Errorf("stage %s: %w", path, err)
 		}
@@ -309,14 +303,8 @@ func (s *Storage) StageFileAt(ctx context.Context, loc blobstage.Location, path,
 // StageData uploads data to loc, a name that stands for that content,
 // unless a blob of that name is there already.
 func (s *Storage) StageData(ctx context.Context, loc blobstage.Location, data []byte) error {
-	if s.known(loc) {
-		return nil
-	}
-	if err := s.EnsureContainer(ctx, loc.Container); err != nil {
-		return err
-	}
-	bc := s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
-	if there, err := s.exists(ctx, bc, loc); err != nil || there {
+	bc, there, err := s.stagedAt(ctx, loc)
+	if err != nil || there {
 		if err != nil {
 			err = fmt.Errorf("stage %s: %w", loc, err)
 		}
@@ -327,6 +315,21 @@ func (s *Storage) StageData(ctx context.Context, loc blobstage.Location, data []
 	}
 	s.remember(loc)
 	return nil
+}
+
+// stagedAt readies loc, a name that stands for its content, to be staged
+// to: there is true when a blob of that name is there already (staged by
+// this process or an earlier run), and nothing is to be sent.
+func (s *Storage) stagedAt(ctx context.Context, loc blobstage.Location) (bc *blockblob.Client, there bool, err error) {
+	if s.known(loc) {
+		return nil, true, nil
+	}
+	if err := s.EnsureContainer(ctx, loc.Container); err != nil {
+		return nil, false, err
+	}
+	bc = s.svc.NewContainerClient(loc.Container).NewBlockBlobClient(loc.Path)
+	there, err = s.exists(ctx, bc, loc)
+	return bc, there, err
 }
 
 // exists reports whether the blob at loc, named for its content, is
