@@ -122,7 +122,10 @@ type compiler struct {
 	depNodes  [][]*schema.Node // per expanded task, the dependsOn entry nodes
 	reported  map[*schema.Node]bool
 	cycleSeen map[string]bool
-	dropped   map[string]bool // ids of task specs that had errors
+	// droppedSpecs are the task specs that had errors: not compiled, but
+	// their ids are checked against the others' and stand for dependsOn
+	// names.
+	droppedSpecs []*taskSpec
 	// droppedDeps are their dependsOn names, checked all the same.
 	droppedDeps []droppedDep
 }
@@ -198,6 +201,7 @@ func (c *compiler) compile() {
 		Name:        str(r.Get("name")),
 		Description: str(r.Get("description")),
 	}
+	c.asWritten(r.Get("description"), []any{"description"}, "the description")
 	c.labels()
 	c.params2()
 	c.workload = map[string]any{"name": c.prog.Name, "description": c.prog.Description}
@@ -261,7 +265,19 @@ func (c *compiler) labels() {
 	}
 	c.prog.Labels = map[string]string{}
 	for i, k := range n.Keys {
+		c.asWritten(n.Vals[i], []any{"labels", k.Str}, "a label")
 		c.prog.Labels[k.Str] = scalarText(n.Vals[i])
+	}
+}
+
+// asWritten refuses "${{" in a value taken as written (what), where no
+// expression is evaluated: a task that reads it (through matrix or
+// workload) would have the names bmc fills in at run time, such as
+// ${{ run.id }}, filled in and the others left as text. There is no
+// escape for a literal "${{".
+func (c *compiler) asWritten(n *schema.Node, path []any, what string) {
+	if n != nil && n.Kind == schema.KindString && strings.Contains(n.Str, "${{") {
+		c.errorf(n, path, "%s is taken as written, and holds ${{: expressions are not evaluated here", what)
 	}
 }
 

@@ -26,9 +26,11 @@ func (c *compiler) finalize() {
 	s.taskOK, s.taskID = true, FinalizeID
 	p := func(k ...any) []any { return append([]any{"finalize"}, k...) }
 	f.Run, _, _ = c.evalStr(n.Get("run"), p("run"), s)
+	c.noNUL(n.Get("run"), p("run"), f.Run)
 	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
 		for j, a := range cmd.Vals {
 			v, _, _ := c.evalStr(a, p("command", j), s)
+			c.noNUL(a, p("command", j), v)
 			f.Command = append(f.Command, v)
 		}
 		if len(f.Command) > 0 && f.Command[0] == "" {
@@ -45,6 +47,7 @@ func (c *compiler) finalize() {
 	}
 	c.checkEnvNames(n.Get("env"), p("env"), false)
 	for k, v := range c.envMap(n.Get("env"), p("env"), s) {
+		c.noNUL(n.Get("env").Get(k), p("env", k), v)
 		env[k] = v
 	}
 	if len(env) > 0 {

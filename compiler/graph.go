@@ -38,11 +38,21 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 		member int
 	}
 	seen := make(map[string]owner, len(c.prog.Tasks))
+	// Group ids are unique as task ids are: a dependency on a group waits
+	// for all its members, and two groups of one name would be one.
 	groups := map[string]*taskSpec{}
 	for _, ts := range specs {
-		if len(ts.matrixKeys) > 0 {
-			groups[strings.ToLower(c.prog.Tasks[ts.first].Group)] = ts
+		if len(ts.matrixKeys) == 0 || ts.count == 0 || ts.idUnknown != nil {
+			continue
 		}
+		g := c.prog.Tasks[ts.first].Group
+		low := strings.ToLower(g)
+		if prev, dup := groups[low]; dup {
+			d := c.errorf(ts.idNode, []any{"tasks", ts.i, "id"}, "duplicate matrix task %q: ids are unique case-insensitively (first at %d:%d)", g, prev.idNode.Pos.Line, prev.idNode.Pos.Col)
+			d.Related = []schema.Pos{prev.idNode.Pos}
+			continue
+		}
+		groups[low] = ts
 	}
 	for _, ts := range specs {
 		if ts.idUnknown != nil {
@@ -89,13 +99,34 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 			}
 		}
 	}
+	// A task dropped for other errors keeps its id: one that another task
+	// has too is reported now, not once the other errors are fixed.
+	first := map[string]*taskSpec{}
+	for _, ts := range c.droppedSpecs {
+		if !ts.id.constant() {
+			continue // the names it may take are not known
+		}
+		low := strings.ToLower(scalarText(ts.idNode))
+		other := first[low]
+		if o, ok := seen[low]; ok && (other == nil || o.spec.i < other.i) {
+			other = o.spec
+		}
+		if g, ok := groups[low]; ok && (other == nil || g.i < other.i) {
+			other = g
+		}
+		if other == nil {
+			first[low] = ts
+			continue
+		}
+		at, prev := ts, other
+		if other.i > ts.i {
+			at, prev = other, ts
+		}
+		d := c.errorf(at.idNode, []any{"tasks", at.i, "id"}, "duplicate task id %q: ids are unique case-insensitively (first at %d:%d)", scalarText(at.idNode), prev.idNode.Pos.Line, prev.idNode.Pos.Col)
+		d.Related = []schema.Pos{prev.idNode.Pos}
+	}
 	if g, ok := groups[FinalizeID]; ok {
 		c.errorf(g.idNode, []any{"tasks", g.i, "id"}, "%q is reserved for the finalize step", c.prog.Tasks[g.first].Group)
-	}
-	for low, g := range groups {
-		if prev, ok := groups[low]; ok && prev != g {
-			c.errorf(g.idNode, []any{"tasks", g.i, "id"}, "duplicate matrix group %q", c.prog.Tasks[g.first].Group)
-		}
 	}
 }
 
@@ -172,8 +203,8 @@ func dedupe(s []string) []string {
 }
 
 func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[string]int, specs []*taskSpec) {
-	for id := range c.dropped {
-		if name == id || strings.HasPrefix(name, id+"-") {
+	for _, ts := range c.droppedSpecs {
+		if ts.idUnknown.MatchString(name) {
 			return
 		}
 	}

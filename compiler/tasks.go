@@ -55,8 +55,10 @@ type taskSpec struct {
 	badMatrix []string
 
 	// idUnknown, when set, matches the ids the task may take: its id
-	// holds a value validate does not know.
+	// holds a value validate does not know, or the task was dropped.
 	idUnknown *regexp.Regexp
+	// dropped: the task had errors, reported, and is not compiled.
+	dropped bool
 }
 
 // idPattern matches what id may render to: values not known at validate
@@ -111,15 +113,14 @@ func (c *compiler) tasks() {
 		if n.Kind != schema.KindMap {
 			continue
 		}
-		if ts := c.taskSpec(i, n); ts != nil {
-			specs = append(specs, ts)
-		} else if id := n.Get("id"); id != nil && id.Kind == schema.KindString {
+		switch ts := c.taskSpec(i, n); {
+		case ts == nil:
+		case ts.dropped:
 			// Its errors are reported; dependents should not also report
-			// it as unknown.
-			if c.dropped == nil {
-				c.dropped = map[string]bool{}
-			}
-			c.dropped[id.Str] = true
+			// it as unknown, and its id is still checked against others.
+			c.droppedSpecs = append(c.droppedSpecs, ts)
+		default:
+			specs = append(specs, ts)
 		}
 	}
 	total := 0
@@ -362,7 +363,10 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 				c.droppedDeps = append(c.droppedDeps, droppedDep{spec: ts, j: j, name: str(ts.depNodes[j])})
 			}
 		}
-		return nil
+		ts.dropped = true
+		// The names its id may take, for dependsOn entries naming it: an
+		// id with an expression is matched as rendered with the params.
+		ts.idUnknown = idPattern(ts.id, c.top())
 	}
 	return ts
 }
@@ -402,6 +406,7 @@ func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
 			case schema.KindList, schema.KindMap, schema.KindNull:
 				return nil // the schema reports a value that is not a scalar
 			}
+			c.asWritten(v, append(slices.Clip(path), len(vals)), "a matrix value in a list")
 			vals = append(vals, v.Value())
 		}
 	case schema.KindString:
@@ -501,6 +506,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	evalAll := func(s *scope, tk *Task, first bool) {
 		if first || ts.varRun {
 			run = c.evalT(ts.run, s)
+			c.noNUL(ts.runNode, p("run"), run)
 		}
 		if first || ts.varCmd {
 			command = nil
@@ -508,6 +514,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 				command = make([]string, len(ts.command))
 				for j, t := range ts.command {
 					command[j] = c.evalT(t, s)
+					c.noNUL(ts.cmdNodes[j], p("command", j), command[j])
 				}
 				if command[0] == "" {
 					c.errorOnce(ts.cmdNodes[0], p("command", 0), "the program to run (command[0]) is empty")
@@ -520,6 +527,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 				env = make(map[string]string, len(ts.env))
 				for j, t := range ts.env {
 					env[ts.envKeys[j]] = c.evalT(t, s)
+					c.noNUL(ts.envNodes[j], p("env", ts.envKeys[j]), env[ts.envKeys[j]])
 				}
 			}
 		}
@@ -663,6 +671,15 @@ func (c *compiler) sharedOutputs(ts *taskSpec, group string, outs []Output) {
 	}
 }
 
+// noNUL refuses a NUL byte in what a task's process is given (its script,
+// arguments and environment): the kernel takes C strings, so the value
+// would be cut short, and every attempt of the task would fail to start.
+func (c *compiler) noNUL(n *schema.Node, path []any, v string) {
+	if n != nil && strings.IndexByte(v, 0) >= 0 {
+		c.errorOnce(n, path, "holds a NUL byte, which no process can be given (its text would end there)")
+	}
+}
+
 // evalT evaluates a template whose names were checked already.
 func (c *compiler) evalT(t *template, s *scope) string {
 	if t == nil {
@@ -731,11 +748,16 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 					if d != nil {
 						d.Related = []schema.Pos{first.at.Pos}
 					}
+				} else if file, inside := c.underFile(landed, clean, dir); inside {
+					d := c.errorOnceDiag(at, atPath, "input path %q and inputs[%d]'s %q (at %d:%d) cannot both land: a file is where the other needs a directory", in.Path, file.j, file.path, file.at.Pos.Line, file.at.Pos.Col)
+					if d != nil {
+						d.Related = []schema.Pos{file.at.Pos}
+					}
 				} else if !dup {
 					if landed == nil {
 						landed = map[string]landing{}
 					}
-					landed[clean] = landing{j: j, dir: dir, at: at}
+					landed[clean] = landing{j: j, dir: dir, at: at, path: in.Path}
 				}
 			}
 		}
@@ -747,9 +769,34 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 // landing is where an input of a task lands, for the next inputs to be
 // checked against.
 type landing struct {
-	j   int
-	dir bool
-	at  *schema.Node
+	j    int
+	dir  bool
+	at   *schema.Node
+	path string
+}
+
+// underFile finds where an input landing at clean and the inputs landed
+// before it cannot both be: a file (a blob, a URL) landed on a directory
+// above clean, or, when the new input is one file itself (dir false), an
+// input landed below clean, which needs it to be a directory. A
+// spec-relative path may be a folder or a file, and is not held against
+// either. Of several, the first landed is told.
+func (c *compiler) underFile(landed map[string]landing, clean string, dir bool) (landing, bool) {
+	for p := path.Dir(clean); p != "." && p != "/"; p = path.Dir(p) {
+		if l, ok := landed[p]; ok && !l.dir {
+			return l, true
+		}
+	}
+	var found landing
+	ok := false
+	if !dir {
+		for p, l := range landed {
+			if strings.HasPrefix(p, clean+"/") && (!ok || l.j < found.j) {
+				found, ok = l, true
+			}
+		}
+	}
+	return found, ok
 }
 
 // defaultInputPath is where an input lands when the spec does not say: a
