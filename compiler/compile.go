@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -590,20 +591,23 @@ func validContainer(s string) bool {
 
 // checkRelPath rejects absolute paths and .. escapes in a working-dir path.
 func (c *compiler) checkRelPath(n *schema.Node, p []any, v, what string) bool {
-	if strings.Contains(v, "${{") {
-		return true
-	}
-	if strings.HasPrefix(v, "/") || strings.HasPrefix(v, `\`) || (len(v) > 1 && v[1] == ':') {
+	// Names filled in at run time (run.id, task.attempt) are left in v:
+	// they hold no "..", so what is around them decides.
+	lit := lateExpr.ReplaceAllString(v, "x")
+	if strings.HasPrefix(lit, "/") || strings.HasPrefix(lit, `\`) || (len(lit) > 1 && lit[1] == ':') {
 		c.errorOnce(n, p, "%s %q is absolute: paths are relative to the task's working directory", what, v)
 		return false
 	}
-	clean := path.Clean(v)
+	clean := path.Clean(lit)
 	if clean == ".." || strings.HasPrefix(clean, "../") {
 		c.errorOnce(n, p, "%s %q escapes the task's working directory", what, v)
 		return false
 	}
 	return true
 }
+
+// lateExpr is an expression left in a value for run time.
+var lateExpr = regexp.MustCompile(`\$\{\{.*?\}\}`)
 
 // checkEncoding drops a UTF-8 byte-order mark, which editors on Windows
 // write and YAML allows, and refuses text that is not UTF-8: a YAML

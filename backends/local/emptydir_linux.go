@@ -5,7 +5,9 @@ import "golang.org/x/sys/unix"
 // isEmptyDir reports whether dir has no entries, with one open and one
 // read of the directory.
 func isEmptyDir(dir string) (bool, error) {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// Not through a link: a directory a task replaced with one is not
+	// empty, and Cleanup sees to it.
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false, err
 	}

@@ -10,6 +10,9 @@ import (
 
 // isEmptyDir reports whether dir has no entries.
 func isEmptyDir(dir string) (bool, error) {
+	if fi, err := os.Lstat(dir); err != nil || !fi.IsDir() {
+		return false, err // a link a task put there is not empty: Cleanup sees to it
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		return false, err

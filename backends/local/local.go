@@ -464,8 +464,13 @@ func whileOutOfFiles(ctx context.Context, f func() error) error {
 	return err
 }
 
-// emptyDir removes everything in dir, keeping dir.
+// emptyDir removes everything in dir, keeping dir. A dir a task replaced
+// with a link is not followed: the link is replaced with an empty
+// directory, and what it names is left alone.
 func emptyDir(dir string) error {
+	if replaced, err := unlinkReplaced(dir); err != nil || replaced {
+		return err
+	}
 	f, err := os.Open(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -478,12 +483,50 @@ func emptyDir(dir string) error {
 	if err != nil {
 		return err
 	}
+	var first error
 	for _, n := range names {
-		if err := os.RemoveAll(filepath.Join(dir, n)); err != nil {
-			return err
+		if err := removeAll(filepath.Join(dir, n)); err != nil && first == nil {
+			first = err // the rest is removed all the same
 		}
 	}
-	return nil
+	return first
+}
+
+// unlinkReplaced looks at a working directory without following a link:
+// one a task replaced with a link, or anything but a directory, is
+// removed and made again, empty, and replaced is true. It is false when
+// wd is a directory, or is not there.
+func unlinkReplaced(wd string) (replaced bool, err error) {
+	fi, err := os.Lstat(wd)
+	if err != nil || fi.IsDir() {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		return false, err
+	}
+	if err := os.Remove(wd); err != nil {
+		return false, err
+	}
+	return true, os.Mkdir(wd, 0o755)
+}
+
+// removeAll is os.RemoveAll, also of what a task made read-only (a Go
+// module cache, a frozen tree): denied, it makes the directories below
+// path writable by their owner and tries again. Links are not followed.
+func removeAll(path string) error {
+	err := os.RemoveAll(path)
+	if !errors.Is(err, fs.ErrPermission) {
+		return err
+	}
+	filepath.WalkDir(path, func(p string, d fs.DirEntry, werr error) error {
+		if werr == nil && d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				os.Chmod(p, fi.Mode().Perm()|0o700)
+			}
+		}
+		return nil
+	})
+	return os.RemoveAll(path)
 }
 
 // freshDirs gives attempt number an empty working directory, keeping the
@@ -496,6 +539,13 @@ func (b *Backend) freshDirs(taskDir, wd string, number int) error {
 		}
 	}
 	archiveLogs(taskDir, number-1)
+	// The attempt before may have replaced its directory with a link: the
+	// next one must not run where it points.
+	if replaced, err := unlinkReplaced(wd); err != nil {
+		return fmt.Errorf("clean working directory: %w", err)
+	} else if replaced {
+		return nil
+	}
 	f, err := openDir(wd)
 	switch {
 	case err == nil:
@@ -504,7 +554,7 @@ func (b *Backend) freshDirs(taskDir, wd string, number int) error {
 		if errors.Is(rerr, io.EOF) {
 			return nil // empty: made ahead by Prefetch
 		}
-		if err := os.RemoveAll(wd); err != nil {
+		if err := removeAll(wd); err != nil {
 			return fmt.Errorf("clean working directory: %w", err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -655,6 +705,11 @@ func PackageEnv(name, version string) string {
 
 func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd string) error {
 	for _, in := range a.Task.Inputs {
+		if !filepath.IsLocal(filepath.FromSlash(in.Path)) {
+			// The compiler refuses such paths; this holds for a program
+			// read back from a run directory, too.
+			return fmt.Errorf("input %s: path %q is not inside the working directory", inputName(in), in.Path)
+		}
 		dst := filepath.Join(wd, filepath.FromSlash(in.Path))
 		var err error
 		switch in.Kind {
@@ -702,6 +757,18 @@ func inputName(in compiler.Input) string {
 func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, res *executor.Result) {
 	ok := res.State == executor.Succeeded
 	var errs []string
+	if fi, err := os.Lstat(wd); err == nil && !fi.IsDir() && len(a.Task.Outputs) > 0 {
+		// The task replaced its directory, with a link to elsewhere say:
+		// what is there is not the task's to give.
+		res.State, res.NoRetry = executor.Failed, true
+		msg := "outputs not collected: the task replaced its working directory (with a link, or a file)"
+		if ok {
+			res.Reason = msg
+		} else {
+			res.Reason += "; " + msg
+		}
+		return
+	}
 	for _, o := range a.Task.Outputs {
 		if !o.When.Matches(ok) {
 			continue

@@ -688,6 +688,31 @@ func TestOutputUploadFailure(t *testing.T) {
 	}
 }
 
+// A task that replaces its working directory with a link to elsewhere
+// gets nothing from there uploaded, and Cleanup leaves what the link
+// named as it was.
+func TestWorkdirReplacedWithLink(t *testing.T) {
+	f := newFixture(t, Options{})
+	victim := t.TempDir()
+	writeFile(t, filepath.Join(victim, "secret.txt"), "not the task's")
+	res := f.runTask(t, &compiler.Task{ID: "swap", Run: "cd ..; rmdir wd; ln -s " + victim + " wd", Outputs: []compiler.Output{
+		{Pattern: "*.txt", To: "az://res/swap/", When: compiler.WhenAlways},
+	}}, 1)
+	checkState(t, res, executor.Failed)
+	if !strings.Contains(res.Reason, "replaced its working directory") || len(res.Outputs) != 0 {
+		t.Errorf("reason %q, outputs %v", res.Reason, res.Outputs)
+	}
+	if exists(filepath.Join(f.storage, "res", "swap", "secret.txt")) {
+		t.Error("a file outside the working directory was uploaded")
+	}
+	if err := f.be.Cleanup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !exists(filepath.Join(victim, "secret.txt")) {
+		t.Error("Cleanup emptied what the link named")
+	}
+}
+
 func TestWorkdirCleanup(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		t.Run("keep="+strconv.FormatBool(keep), func(t *testing.T) {

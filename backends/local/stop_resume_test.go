@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -149,12 +150,75 @@ func TestFreshDirsUnopenableWorkdir(t *testing.T) {
 	if err := os.MkdirAll(taskDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	// A symbolic link to itself: open fails (ELOOP), mkdir finds it there.
-	if err := os.Symlink("wd", wd); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(wd, "junk"), "from the attempt before")
+	defer func(o func(string) (*os.File, error)) { openDir = o }(openDir)
+	openDir = func(string) (*os.File, error) { return nil, fs.ErrPermission }
 	if err := f.be.freshDirs(taskDir, wd, 2); err == nil {
 		t.Error("freshDirs: no error for a working directory that cannot be opened")
+	}
+}
+
+// A working directory the attempt before replaced with a link is not
+// followed: the link goes, the next attempt gets an empty directory, and
+// what the link named is left as it was. Cleanup does the same.
+func TestReplacedWorkdirNotFollowed(t *testing.T) {
+	f := newFixture(t, Options{})
+	victim := t.TempDir()
+	writeFile(t, filepath.Join(victim, "keep.txt"), "not bmc's")
+	taskDir, wd := f.taskDir("t"), f.wd("t")
+	if err := os.MkdirAll(taskDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, wd); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.be.freshDirs(taskDir, wd, 2); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
+		t.Errorf("working directory after freshDirs: %v, %v; want a directory", fi, err)
+	}
+	if err := os.Remove(wd); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, wd); err != nil {
+		t.Fatal(err)
+	}
+	if err := emptyDir(wd); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(victim, "keep.txt")); err != nil {
+		t.Errorf("what the link named was emptied: %v", err)
+	}
+	if fi, err := os.Lstat(wd); err != nil || !fi.IsDir() {
+		t.Errorf("working directory after emptyDir: %v, %v; want a directory", fi, err)
+	}
+}
+
+// What a task left read-only is removed all the same, before the next
+// attempt and at the end.
+func TestReadOnlyLeftoversRemoved(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root removes what is read-only without being let: run as another user to test this")
+	}
+	f := newFixture(t, Options{})
+	taskDir, wd := f.taskDir("t"), f.wd("t")
+	for _, clean := range map[string]func() error{
+		"next attempt": func() error { return f.be.freshDirs(taskDir, wd, 2) },
+		"cleanup":      func() error { return emptyDir(wd) },
+	} {
+		writeFile(t, filepath.Join(wd, "cache", "mod", "f"), "frozen")
+		for _, d := range []string{filepath.Join(wd, "cache", "mod"), filepath.Join(wd, "cache")} {
+			if err := os.Chmod(d, 0o555); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := clean(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(wd, "cache")); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("cache left: %v", err)
+		}
 	}
 }
 

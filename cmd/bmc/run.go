@@ -402,6 +402,9 @@ func readCallbackEnv(prog *compiler.Program) (callbackEnv, error) {
 		}
 		ce.url = v
 	}
+	if ce.secret != nil || ce.url != "" {
+		hideEnviron()
+	}
 	return ce, nil
 }
 

@@ -40,7 +40,7 @@ import (
 // to a directory is followed only if it resolves inside dir, and never
 // into a directory already being walked, so links cannot leak files from
 // elsewhere or loop. A symbolic link to a regular file matches like the
-// file.
+// file if it resolves inside dir, and is left out otherwise.
 func Match(dir, pattern string) ([]string, error) {
 	segs, err := parsePattern(pattern)
 	if err != nil {
@@ -380,17 +380,30 @@ func (m *matcher) visit(abs, rel, name string, rest []segment) error {
 	if len(rest) > 0 {
 		return m.visitDir(abs, rel, name, rest, false)
 	}
-	fi, err := os.Stat(filepath.Join(abs, name))
+	p := filepath.Join(abs, name)
+	fi, err := os.Stat(p)
 	if err != nil {
 		if ignorable(err) {
 			return nil // gone, or a dangling link: nothing to collect
 		}
 		return err
 	}
-	if fi.Mode().IsRegular() {
-		m.out = append(m.out, path.Join(rel, name))
+	if !fi.Mode().IsRegular() {
+		return nil
 	}
+	if lfi, err := os.Lstat(p); err == nil && lfi.Mode()&fs.ModeSymlink != 0 && !m.inside(p) {
+		// A link out of dir: what it names is not the task's to give
+		// (another task's files, bmc's own /proc/self/environ).
+		return nil
+	}
+	m.out = append(m.out, path.Join(rel, name))
 	return nil
+}
+
+// inside reports whether the link p resolves inside the root.
+func (m *matcher) inside(p string) bool {
+	target, err := filepath.EvalSymlinks(p)
+	return err == nil && (target == m.root || strings.HasPrefix(target, m.root+string(filepath.Separator)))
 }
 
 // visitDir descends into the entry name of directory abs if it is a
@@ -417,11 +430,7 @@ func (m *matcher) visitDir(abs, rel, name string, segs []segment, globstar bool)
 		if !fi.IsDir() {
 			return nil
 		}
-		target, err := filepath.EvalSymlinks(p)
-		if err != nil {
-			return err
-		}
-		if target != m.root && !strings.HasPrefix(target, m.root+string(filepath.Separator)) {
+		if !m.inside(p) {
 			return nil // outside dir: never followed
 		}
 	}

@@ -184,7 +184,10 @@ func TestMatchSymlinks(t *testing.T) {
 		{"out/sub/up/sub/*.bam", []string{"out/sub/up/sub/2.bam"}}, // bounded by the pattern
 		{"out/sub/up/**", []string{"out/sub/up/1.bam"}},
 		{"out/root/out/*.bam", []string{"out/root/out/1.bam"}},
-		{"*.txt", []string{"a.txt", "file-link.txt", "o.txt"}},
+		// A link to a file outside dir is left out: a task could name
+		// any file bmc can read.
+		{"*.txt", []string{"a.txt", "file-link.txt"}},
+		{"o.txt", nil},
 		{"self/*", nil},
 	}
 	for _, tt := range tests {

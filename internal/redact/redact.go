@@ -1,5 +1,6 @@
 // Package redact removes secrets from text bmc shows or keeps: SAS
-// signatures in URL query strings, storage account keys and SAS tokens in
+// signatures in URL query strings (and those of presigned S3 and Cloud
+// Storage URLs, with their credentials), storage account keys and SAS tokens in
 // connection strings, passwords in URLs, and Authorization header values.
 // Errors, logs, journals and the files of a run directory go through it.
 // It changes only what is shown or kept: callers fetch with the URL as
@@ -52,6 +53,10 @@ var rules = []rule{
 	// A SAS URL inside another URL's query, percent-encoded: the value
 	// runs to the next encoded "&" (%26) or "#" (%23).
 	{hint: "sig%3d", pattern: `(?i)((?:^|%26|%3F|[?&;\s"'<>\\]|\\u0026)sig%3D)(?:[^%&;#\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-24-57-9a-f]))+`},
+	// Presigned S3 and Cloud Storage URLs, the SAS URLs of other clouds:
+	// their signature, credential and session token.
+	{hint: "x-amz-", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)X-Amz-(?:Signature|Credential|Security-Token)=)[^&;#\s"'<>]+`},
+	{hint: "x-goog-", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)X-Goog-(?:Signature|Credential)=)[^&;#\s"'<>]+`},
 	{hint: "sharedkey", pattern: `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]+`},
 	{hint: "bearer", pattern: `(?i)\b(Bearer\s+)[^\s"'<>]+`},
 	// The user info ends at the last "@" before the host, as net/url

@@ -35,6 +35,13 @@ func TestRedact(t *testing.T) {
 			`Get "https://a.blob.core.windows.net/c/b?se=2030&sig=REDACTED&sp=r": dial tcp: refused`,
 		},
 		{"https://a/c?SIG=XyZ", "https://a/c?SIG=REDACTED"},
+		// Presigned S3 and Cloud Storage URLs.
+		{
+			"https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAX%2F20261207%2Fus-east-1%2Fs3&X-Amz-Security-Token=TOK&X-Amz-Signature=abc123",
+			"https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED",
+		},
+		{"https://storage.googleapis.com/b/o?x-goog-signature=GOOGSIG&X-Goog-Credential=sa%40p", "https://storage.googleapis.com/b/o?x-goog-signature=REDACTED&X-Goog-Credential=REDACTED"},
+		{"a file named X-Amz-Signature.txt", "a file named X-Amz-Signature.txt"},
 		{"https://a/c?sv=1&sig=last", "https://a/c?sv=1&sig=REDACTED"},
 		{
 			"DefaultEndpointsProtocol=https;AccountName=a;AccountKey=abc+/def==;EndpointSuffix=core.windows.net",
