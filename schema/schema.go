@@ -92,7 +92,25 @@ func JSONSchema() ([]byte, error) {
 	}
 	m["$id"] = "https://bmc.dev/schema/bmc-v1.json"
 	m["title"] = "bmc/v1 Workload"
+	tighten(m)
 	return json.MarshalIndent(m, "", "  ")
+}
+
+// tighten adds to the generated JSON Schema what the generator leaves out
+// of the CUE schema, so that an editor flags what bmc validate refuses:
+// the finalize step's matchN(<=1, run, command), and the matrix keys'
+// pattern, which is all a matrix may have.
+func tighten(m map[string]any) {
+	defs, _ := m["$defs"].(map[string]any)
+	if f, ok := defs["Finalize"].(map[string]any); ok {
+		f["not"] = map[string]any{"required": []any{"run", "command"}}
+	}
+	if t, ok := defs["Task"].(map[string]any); ok {
+		props, _ := t["properties"].(map[string]any)
+		if mx, ok := props["matrix"].(map[string]any); ok && mx["patternProperties"] != nil {
+			mx["additionalProperties"] = false
+		}
+	}
 }
 
 // snode is the part of the CUE schema that applies at one place in a spec,

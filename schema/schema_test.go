@@ -24,6 +24,16 @@ func TestJSONSchema(t *testing.T) {
 	if task == nil || task["additionalProperties"] != false || task["oneOf"] == nil {
 		t.Fatalf("Task schema is not closed with a oneOf for run/command: %v", task)
 	}
+	// What the generator leaves out, and validate refuses: a finalize step
+	// with both run and command, a matrix key that is not a name.
+	fin, _ := defs["Finalize"].(map[string]any)
+	if not, _ := fin["not"].(map[string]any); not == nil || fmt.Sprint(not["required"]) != "[run command]" {
+		t.Errorf("Finalize schema allows run and command together: %v", fin)
+	}
+	tprops, _ := task["properties"].(map[string]any)
+	if mx, _ := tprops["matrix"].(map[string]any); mx["additionalProperties"] != false || mx["patternProperties"] == nil {
+		t.Errorf("matrix schema allows keys other than names: %v", mx)
+	}
 	props, _ := m["properties"].(map[string]any)
 	for _, f := range []string{"apiVersion", "kind", "name", "params", "pool", "packages", "defaults", "tasks", "finalize", "storage", "logs", "labels", "description"} {
 		if props[f] == nil {
