@@ -330,10 +330,11 @@ func (c *compiler) order(specs []*taskSpec) {
 		return cmp.Or(cmp.Compare(level[a], level[b]), strings.Compare(tasks[a].ID, tasks[b].ID))
 	})
 	sorted := make([]Task, n)
+	nodes := make([]*schema.Node, n)
 	for i, p := range perm {
-		sorted[i] = tasks[p]
+		sorted[i], nodes[i] = tasks[p], c.taskNode[p]
 	}
-	c.prog.Tasks = sorted
+	c.prog.Tasks, c.taskNode = sorted, nodes
 	slices.SortFunc(c.prog.Groups, func(a, b Group) int { return strings.Compare(a.ID, b.ID) })
 }
 

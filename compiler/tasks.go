@@ -146,6 +146,97 @@ func (c *compiler) tasks() {
 	c.resolveDeps(specs, memberDeps)
 	c.checkDroppedDeps(specs)
 	c.order(specs)
+	if len(c.diags) == 0 {
+		c.crossOutputs()
+	}
+}
+
+// files names the files two uploads send: one name, or both.
+func files(a, b string) string {
+	if a == b {
+		return a
+	}
+	return a + " and " + b
+}
+
+// crossOutputs warns of two tasks, not members of one matrix task (their
+// case is sharedOutputs'), that upload a file named without wildcards to
+// one blob and may run at once: neither waits for the other, so which
+// upload remains depends on timing. A task that waits for the other
+// overwrites it on purpose, and is left alone. Tasks are in order, so
+// the later of two is warned of, at its output's to.
+func (c *compiler) crossOutputs() {
+	type upload struct{ task, out int }
+	first := map[string]upload{}
+	reported := map[string]bool{}
+	var before func(a, b int) bool
+	idx := make(map[string]int, len(c.prog.Tasks))
+	for i := range c.prog.Tasks {
+		idx[c.prog.Tasks[i].ID] = i
+	}
+	groups := make(map[string][]string, len(c.prog.Groups))
+	for _, g := range c.prog.Groups {
+		groups[g.ID] = g.Members
+	}
+	// before reports whether task b waits, directly or not, for task a.
+	before = func(a, b int) bool {
+		seen := map[int]bool{}
+		stack := []int{b}
+		for len(stack) > 0 {
+			t := &c.prog.Tasks[stack[len(stack)-1]]
+			stack = stack[:len(stack)-1]
+			next := slices.Clone(t.DependsOn)
+			for _, g := range t.DependsOnGroups {
+				next = append(next, groups[g]...)
+			}
+			for _, id := range next {
+				d := idx[id]
+				if d == a {
+					return true
+				}
+				if d > a && !seen[d] { // tasks are in order: one before a cannot wait for it
+					seen[d] = true
+					stack = append(stack, d)
+				}
+			}
+		}
+		return false
+	}
+	for i := range c.prog.Tasks {
+		t := &c.prog.Tasks[i]
+		for j, o := range t.Outputs {
+			if o.Pattern == "" || filepattern.HasWildcard(o.Pattern) {
+				continue
+			}
+			blob := o.To
+			if strings.HasSuffix(o.To, "/") {
+				rel := strings.TrimPrefix(path.Clean(o.Pattern), filepattern.BaseDir(o.Pattern)+"/")
+				blob = o.To + rel
+			}
+			prev, seen := first[blob]
+			if !seen {
+				first[blob] = upload{i, j}
+				continue
+			}
+			p := &c.prog.Tasks[prev.task]
+			if reported[blob] || (p.Group != "" && p.Group == t.Group) || before(prev.task, i) {
+				continue
+			}
+			reported[blob] = true
+			at := c.taskNode[i].Get("outputs")
+			if at == nil || j >= len(at.Vals) || at.Vals[j].Get("to") == nil {
+				continue
+			}
+			pat := c.taskNode[prev.task].Get("outputs").Vals[prev.out].Get("to")
+			d := &schema.Diagnostic{Pos: at.Vals[j].Get("to").Pos, Path: schema.PathString(append(c.specPath(c.taskNode[i]), "outputs", j, "to")), Warning: true,
+				Msg:  fmt.Sprintf("tasks %s and %s both upload %s to %s, and neither waits for the other: which upload remains depends on timing", p.ID, t.ID, files(p.Outputs[prev.out].Pattern, o.Pattern), blob),
+				Hint: fmt.Sprintf("give each its own to, or make %s depend on %s", t.ID, p.ID)}
+			if pat != nil {
+				d.Related = []schema.Pos{pat.Pos}
+			}
+			c.warnings = append(c.warnings, d)
+		}
+	}
 }
 
 // checkDroppedDeps reports the dependsOn names of tasks dropped for their

@@ -35,7 +35,7 @@ tasks:
   - id: solo
     run: echo hi > out.txt
     outputs:
-      - {path: out.txt, to: "az://res/fit.log"}
+      - {path: out.txt, to: "az://res/solo.log"}
   - id: wide
     matrix: {s: [a, b], r: "${{ params.reps }}"}
     run: echo hi > out.txt
@@ -96,5 +96,53 @@ tasks:
 	// said of it.
 	if d := cmp.Diff(want, got(Options{Partial: true})); d != "" {
 		t.Errorf("warnings at validate (-want +got):\n%s", d)
+	}
+}
+
+// Two tasks uploading to one blob, neither waiting for the other, are
+// warned of; a task that waits for the other overwrites on purpose.
+func TestCrossTaskOutputWarnings(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: cross
+tasks:
+  - id: a
+    run: echo a > r.txt
+    outputs: [{path: r.txt, to: "az://out/${{ run.id }}/r.txt"}]
+  - id: b
+    run: echo b > r.txt
+    outputs: [{path: r.txt, to: "az://out/${{ run.id }}/r.txt"}]
+  - id: c
+    dependsOn: [a, b]
+    run: echo c > r.txt
+    outputs: [{path: out/r.txt, to: "az://out/${{ run.id }}/"}]
+  - id: m
+    matrix: {s: [x, y]}
+    run: echo > r.txt
+    outputs: [{path: r.txt, to: "az://out/${{ matrix.s }}.txt"}]
+  - id: n
+    run: echo > r.txt
+    outputs: [{path: "logs/n.txt", to: "az://out/x.txt"}]
+  - id: after
+    dependsOn: [m]
+    run: echo > r.txt
+    outputs: [{path: r.txt, to: "az://out/y.txt"}]
+`
+	p, diags := Compile("spec.yaml", []byte(src), Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, d := range p.Warnings() {
+		got = append(got, fmt.Sprintf("%d:%d %s: %s (%s) see %v", d.Pos.Line, d.Pos.Col, d.Path, d.Msg, d.Hint, d.Related))
+	}
+	want := []string{
+		"10:33 tasks[1].outputs[0].to: tasks a and b both upload r.txt to az://out/${{ run.id }}/r.txt, and neither waits for the other: " +
+			"which upload remains depends on timing (give each its own to, or make b depend on a) see [spec.yaml:7:33]",
+		"21:40 tasks[4].outputs[0].to: tasks m-x and n both upload r.txt and logs/n.txt to az://out/x.txt, and neither waits for the other: " +
+			"which upload remains depends on timing (give each its own to, or make n depend on m-x) see [spec.yaml:18:33]",
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
 	}
 }
