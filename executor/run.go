@@ -577,7 +577,7 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		if o.Reason == "" {
 			o.Reason = "cancelled"
 		}
-		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Canceled, Reason: o.Reason, Elapsed: elapsed})
+		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Canceled, ExitCode: res.ExitCode, Reason: o.Reason, Elapsed: elapsed})
 	case o.Attempts <= t.Retries && !res.NoRetry && !s.stopping:
 		o.State = Pending
 		s.counts.Pending++

@@ -322,10 +322,10 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 				fmt.Fprintf(stderr, "bmc: run %s failed before its finalize task started on the pool, so its job was ended: no finalize step and no callback will run for it\n", meta.ID)
 				return &exitError{code: exitFailed}
 			}
-			fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports run %s failed. Follow it with: bmc status %s\n", meta.ID, meta.ID)
+			fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports run %s failed. Follow it with: %s\n", meta.ID, hint(cmd, "status", meta.ID))
 			return &exitError{code: exitFailed}
 		}
-		fmt.Fprintf(stderr, "bmc: %s submitted; the finalize step and the callback run on the pool. Follow it with: bmc status %s\n", meta.ID, meta.ID)
+		fmt.Fprintf(stderr, "bmc: %s submitted; the finalize step and the callback run on the pool. Follow it with: %s\n", meta.ID, hint(cmd, "status", meta.ID))
 		fmt.Fprintln(cmd.OutOrStdout(), meta.ID)
 		return nil
 	}
@@ -408,7 +408,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if err != nil {
 		return err
 	}
-	report(stderr, meta.ID, plan, outcome, res)
+	report(stderr, cmd, meta.ID, "", plan, outcome, res)
 	return runExit(outcome, res, "bmc resume does not send it again for Batch runs yet")
 }
 

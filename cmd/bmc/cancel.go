@@ -144,7 +144,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 		if !errors.As(err, &ee) || ee.err == nil {
 			return err // --set itself is wrong: it says so
 		}
-		return &exitError{code: ee.code, err: fmt.Errorf("%v\nbmc: run %s stays interrupted, with what its tasks left running stopped: bmc cancel %s %s ends it as cancelled, or bmc resume %s goes on with it", ee.err, meta.ID, meta.ID, how, meta.ID)}
+		return &exitError{code: ee.code, err: fmt.Errorf("%v\nbmc: run %s stays interrupted, with what its tasks left running stopped: %s ends it as cancelled, or %s goes on with it", ee.err, meta.ID, hint(cmd, "cancel", meta.ID)+" "+how, hint(cmd, "resume", meta.ID))}
 	}
 	// The finalize step runs in a directory of its own: the paths it is
 	// given (its summary, the run's directories) must not be relative to
@@ -212,12 +212,12 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	if err != nil {
 		return err
 	}
-	report(stderr, meta.ID, plan, o, res)
+	report(stderr, cmd, meta.ID, dir, plan, o, res)
 	if err := be.Cleanup(ctx); err != nil {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	if res.CallbackErr != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: bmc resume %s sends it again", res.CallbackErr, meta.ID)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: %s sends it again", res.CallbackErr, hint(cmd, "resume", meta.ID))}
 	}
 	return nil
 }

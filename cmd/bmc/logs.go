@@ -42,7 +42,7 @@ the last attempt's. TASK may be "finalize".`,
 				return &exitError{code: exitFailed, err: err}
 			}
 			task := args[1]
-			t, err := knownTask(dir, task)
+			t, err := knownTask(cmd, dir, task)
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
@@ -77,7 +77,7 @@ the last attempt's. TASK may be "finalize".`,
 				if t != nil {
 					retries = t.Retries
 				}
-				fl := &follower{out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), dir: dir, task: task, stream: stream, retries: retries}
+				fl := &follower{cmd: cmd, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), dir: dir, task: task, stream: stream, retries: retries}
 				tick := time.NewTicker(200 * time.Millisecond)
 				defer tick.Stop()
 				ctx := cmd.Context()
@@ -98,7 +98,7 @@ the last attempt's. TASK may be "finalize".`,
 						// maybe the task itself.
 						return &exitError{code: exitFailed, err: fmt.Errorf("task %s ran (%s), but its logs are gone: its directory %s was removed", task, ts.State, local.TaskDir(dir, task))}
 					}
-					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see bmc status %s)", task, run, run)}
+					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no logs in run %s: it has not run (see %s)", task, run, hint(cmd, "status", run))}
 				}
 				switch {
 				case earlier:
@@ -126,7 +126,7 @@ the last attempt's. TASK may be "finalize".`,
 // as a task that has not run (or, with --follow, waited for until the run
 // ends). The task is nil for the finalize step, and when the program
 // cannot be read.
-func knownTask(dir, task string) (*compiler.Task, error) {
+func knownTask(cmd *cobra.Command, dir, task string) (*compiler.Task, error) {
 	if task == compiler.FinalizeID {
 		return nil, nil
 	}
@@ -145,7 +145,7 @@ func knownTask(dir, task string) (*compiler.Task, error) {
 	if s := schema.Suggest(task, ids); s != "" {
 		msg += "; did you mean " + s + "?"
 	} else {
-		msg += fmt.Sprintf(" (see bmc status %s)", filepath.Base(dir))
+		msg += fmt.Sprintf(" (see %s)", hint(cmd, "status", filepath.Base(dir)))
 	}
 	return nil, errors.New(msg)
 }
@@ -187,6 +187,7 @@ func noLog(run, task string, ts *executor.TaskState) error {
 // each new attempt: before an attempt starts, the local backend renames
 // the log of the one before to <stream>.attempt-N.txt (archiveLogs).
 type follower struct {
+	cmd    *cobra.Command
 	out    io.Writer // the log
 	errOut io.Writer // where a new attempt is announced
 	dir    string
@@ -280,9 +281,9 @@ func (fl *follower) end(st *executor.RunState) error {
 		// The journal has the finalize step only once it is over.
 		ran := ts != nil && ts.Attempts > 0 || fl.task == compiler.FinalizeID && fl.opened
 		if !ran {
-			return &exitError{code: exitFailed, err: fmt.Errorf("task %s has not run, and no bmc is running run %s (bmc resume %s would run it)", fl.task, run, run)}
+			return &exitError{code: exitFailed, err: fmt.Errorf("task %s has not run, and no bmc is running run %s (%s would run it)", fl.task, run, hint(fl.cmd, "resume", run))}
 		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("task %s did not finish: no bmc is running run %s (bmc resume %s would run it again)", fl.task, run, run)}
+		return &exitError{code: exitFailed, err: fmt.Errorf("task %s did not finish: no bmc is running run %s (%s would run it again)", fl.task, run, hint(fl.cmd, "resume", run))}
 	}
 	// A log made ahead for a task that then did not run is no log.
 	if ts != nil && ts.State.Terminal() && (!fl.opened || ts.Attempts == 0) {

@@ -165,7 +165,7 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 		}
 	}
 	stderr := cmd.ErrOrStderr()
-	fmt.Fprintf(stderr, "bmc: the plan of run %s's own program, which bmc resume %s runs\n", meta.ID, meta.ID)
+	fmt.Fprintf(stderr, "bmc: the plan of run %s's own program, which %s runs\n", meta.ID, hint(cmd, "resume", meta.ID))
 	if stored.Name != prog.Name {
 		fmt.Fprintf(stderr, "bmc: warning: run %s is of workload %s, not %s's %s: bmc resume runs the run's own program, as planned here\n", meta.ID, stored.Name, file, prog.Name)
 	} else if d := tasksDiff(stored, prog); d != "" {

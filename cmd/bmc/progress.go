@@ -107,7 +107,9 @@ func (p *plain) Event(e executor.Event) {
 			line = fmt.Sprintf("started   %s (attempt %d)", e.Task, e.Attempt)
 		}
 	case executor.EventTaskFinished:
-		if p.verbose || e.State != executor.Succeeded {
+		// Quiet, a task is told of when it failed or was stopped, not
+		// when a cancelled run never started it (thousands, in a sweep).
+		if p.verbose || e.State != executor.Succeeded && (e.State != executor.Canceled || e.Attempt > 0) {
 			line = fmt.Sprintf("%-9s %s", e.State, e.Task)
 			if e.Reason != "" {
 				line += ": " + e.Reason
@@ -139,7 +141,7 @@ func (p *plain) Event(e executor.Event) {
 		line = fmt.Sprintf("progress  %d/%d done (%d failed, %d running, %d skipped)", c.Done(), c.Total, c.Failed, c.Running, c.Skipped)
 	}
 	if line != "" {
-		fmt.Fprintf(p.w, "%s %s\n", e.Time.Format("15:04:05"), line)
+		fmt.Fprintf(p.w, "%s %s\n", e.Time.Format("15:04:05"), terminalSafe(line))
 	}
 }
 

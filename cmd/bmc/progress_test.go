@@ -58,6 +58,32 @@ func TestPlainProgress(t *testing.T) {
 	}
 }
 
+// A big run's plain progress tells of what failed or was stopped, not of
+// the tasks a cancelled run never started; nor does a reason's escape
+// sequence reach the terminal.
+func TestPlainProgressQuiet(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "plain", progressPlan(t, 500))
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, e := range []executor.Event{
+		{Type: executor.EventTaskStarted, Task: "t-1", Attempt: 1},
+		{Type: executor.EventTaskFinished, Task: "t-1", Attempt: 1, State: executor.Canceled, Reason: "cancelled: process group killed"},
+		{Type: executor.EventTaskFinished, Task: "t-2", State: executor.Canceled, Reason: "cancelled before it started"},
+		{Type: executor.EventTaskFinished, Task: "t-3", Attempt: 1, State: executor.Failed, Reason: "output k\x1b[31m\nFAKE: collides"},
+	} {
+		e.Time = now
+		p.Event(e)
+	}
+	p.Close()
+	want := []string{
+		"03:04:05 cancelled t-1: cancelled: process group killed",
+		`03:04:05 failed    t-3: output k\x1b[31m\nFAKE: collides`,
+	}
+	if got := strings.TrimSpace(b.String()); got != strings.Join(want, "\n") {
+		t.Errorf("got\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
 // A large run prints failures and progress lines, not every task.
 func TestPlainProgressQuietForLargeRuns(t *testing.T) {
 	var b bytes.Buffer

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/backends/local"
@@ -289,11 +290,11 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if err != nil {
 		return err
 	}
-	report(stderr, meta.ID, plan, outcome, res)
+	report(stderr, cmd, meta.ID, dir, plan, outcome, res)
 	if err := be.Cleanup(fctx); err != nil {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
-	return runExit(outcome, res, fmt.Sprintf("bmc resume %s sends it again", meta.ID))
+	return runExit(outcome, res, hint(cmd, "resume", meta.ID)+" sends it again")
 }
 
 // cancelWatch follows the signals that cancel a run (Ctrl-C, bmc
@@ -595,27 +596,38 @@ func openEvents(cmd *cobra.Command, path string) (*eventsFile, error) {
 	return &eventsFile{w: f, close: func() { f.Close() }}, nil
 }
 
-// report prints the run's end: counts, failures with their reasons, the
-// finalize step and the callback. Its status is the one bmc runs shows.
-func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res *executor.RunResult) {
+// report prints the run's end: counts, failures with their reasons and
+// where their logs are, the finalize step and the callback. Its status is
+// the one bmc runs shows. dir is the run's directory when the tasks' logs
+// are in it (the local backend).
+func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan, o *executor.Outcome, res *executor.RunResult) {
 	c := o.Counts
 	fmt.Fprintf(w, "bmc: %s %s in %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d%s\n",
 		id, res.Final(), o.Finished.Sub(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total, failedBeyondTasks(c, res))
+	const most = 20
 	shown := 0
 	for i, t := range o.Tasks {
-		if t.State == executor.Failed && shown < 20 {
-			shown++
-			if t.Attempts == 0 || t.ExitCode == nil { // no process ran: no logs to point at
-				fmt.Fprintf(w, "  failed  %s: %s\n", plan.Program.Tasks[i].ID, t.Reason)
-				continue
-			}
-			fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; bmc logs %s %s --stderr)\n", plan.Program.Tasks[i].ID, t.Reason, t.Attempts, plural(t.Attempts), id, plan.Program.Tasks[i].ID)
+		if t.State != executor.Failed {
+			continue
 		}
+		if shown++; shown > most {
+			continue
+		}
+		task := plan.Program.Tasks[i].ID
+		reason := terminalSafe(t.Reason)
+		if t.Attempts == 0 || t.ExitCode == nil { // no process ran: no logs to point at
+			fmt.Fprintf(w, "  failed  %s: %s\n", task, reason)
+			continue
+		}
+		fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; %s)\n", task, reason, t.Attempts, plural(t.Attempts), logsHint(cmd, id, dir, task))
+	}
+	if shown > most {
+		fmt.Fprintf(w, "  … and %d more failed: %s lists them all\n", shown-most, hint(cmd, "status", id))
 	}
 	if f := res.Finalize; f != nil {
 		fmt.Fprintf(w, "  finalize %s", f.State)
 		if f.Reason != "" {
-			fmt.Fprintf(w, ": %s", f.Reason)
+			fmt.Fprintf(w, ": %s", terminalSafe(f.Reason))
 		}
 		fmt.Fprintln(w)
 	}
@@ -623,9 +635,51 @@ func report(w io.Writer, id string, plan *planner.Plan, o *executor.Outcome, res
 		if cb.Delivered {
 			fmt.Fprintf(w, "  callback delivered (HTTP %d, %d attempt%s)\n", cb.Status, cb.Attempts, plural(cb.Attempts))
 		} else {
-			fmt.Fprintf(w, "  callback FAILED: %s\n", cb.Err)
+			fmt.Fprintf(w, "  callback FAILED: %s\n", terminalSafe(cb.Err))
 		}
 	}
+}
+
+// logsHint points at a failed task's log: stderr, or stdout when only it
+// has something; when the last attempt wrote nothing (a command that was
+// not found, say), it says so. Without the logs at hand (dir ""), stderr.
+func logsHint(cmd *cobra.Command, id, dir, task string) string {
+	if dir == "" {
+		return hint(cmd, "logs", id, task, "--stderr")
+	}
+	size := func(name string) int64 {
+		fi, err := os.Stat(filepath.Join(local.TaskDir(dir, task), name))
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	switch {
+	case size("stderr.txt") > 0:
+		return hint(cmd, "logs", id, task, "--stderr")
+	case size("stdout.txt") > 0:
+		return hint(cmd, "logs", id, task)
+	}
+	return "it wrote nothing"
+}
+
+// terminalSafe escapes the control characters in text shown on a
+// terminal, such as a reason quoting a file name or a server's words: an
+// escape sequence there could rewrite what the screen shows.
+func terminalSafe(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) < 0 {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\t' {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // failedBeyondTasks says why a run failed whose tasks all succeeded, as

@@ -300,7 +300,7 @@ func TestRunCallbackRedelivered(t *testing.T) {
 		t.Fatalf("exit %d, want 1\n%s", code, stderr)
 	}
 	id := f.runID(t)
-	for _, want := range []string{"callback FAILED", "bmc resume " + id + " sends it again", "2 succeeded, 0 failed"} {
+	for _, want := range []string{"callback FAILED", "bmc resume " + id + " --state-dir " + f.state + " sends it again", "2 succeeded, 0 failed"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)
 		}

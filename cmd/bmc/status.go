@@ -63,8 +63,8 @@ on: status names them, on each task's row and, with --output json, as
 			stale := map[string]int{} // task (or "finalize") -> processes
 			if st.Status == "interrupted" {
 				if ls, _ := local.Leftovers(row.ID, st.WasRunning); len(ls) > 0 {
-					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: bmc resume %s stops them and runs those tasks again; bmc cancel %s stops them\n",
-						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), row.ID, row.ID)
+					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: %s stops them and runs those tasks again; %s stops them\n",
+						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), hint(cmd, "resume", row.ID), hint(cmd, "cancel", row.ID))
 					left = ls
 					for _, l := range ls {
 						stale[l.Task]++
@@ -194,5 +194,5 @@ func printTaskRow(tw *tabwriter.Writer, t executor.TaskState) {
 	if !start.IsZero() && !t.End.IsZero() && !t.End.Before(start) {
 		dur = t.End.Sub(start).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.State, t.Attempts, exit, dur, t.Reason)
+	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.State, t.Attempts, exit, dur, terminalSafe(t.Reason))
 }
