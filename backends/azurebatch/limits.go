@@ -135,10 +135,21 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 		add(planner.Error, "", "pool %s: 0 dedicated and 0 spot nodes, and no autoscale: created from the spec, the pool would never run a task (give it nodes or autoscale, or leave out vmSize to use a pool that exists as it is)", p.ID)
 	case fixed && opt.JobManager && (p.Dedicated+p.Spot)*p.SlotsPerNode == 1:
 		add(planner.Error, "", "pool %s has 1 task slot; the finalize step on the pool takes one for the whole run, leaving none for the tasks (use --finalize-on client, or a bigger pool)", p.ID)
+	case fixed && opt.JobManager && p.Dedicated+p.Spot == 1:
+		// The one node keeps a slot for the finalize step all run long: a
+		// task that needs every slot of a node would wait for ever.
+		for _, t := range prog.Tasks {
+			if t.Slots >= p.SlotsPerNode && t.Slots > 1 {
+				add(planner.Error, t.ID, "takes %d slots, every slot of pool %s's one node, where the finalize step on the pool keeps one for the whole run: the task would never start (use --finalize-on client, or a pool of more nodes)", t.Slots, p.ID)
+			}
+		}
 	}
 	// Every task must fit an add-collection request on its own, and its
 	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
+	for _, b := range backslashNames(prog, opt.SpecDir) {
+		add(planner.Error, "", "input %s holds %s: a file name with a backslash cannot be brought to a Batch node, which reads it as a directory separator (rename it)", b[0], b[1])
+	}
 	staged, dirs := fakeStaged(prog, opt.SpecDir)
 	m, large, err := mapRun(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
 		MapOptions{Staged: staged, Dirs: dirs, DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
@@ -291,6 +302,39 @@ func fakeStaged(prog *compiler.Program, specDir string) (map[string][]StagedFile
 		}
 	}
 	return out, dirs
+}
+
+// backslashNames finds, in the local folders the tasks read, the files
+// whose names hold a backslash, which staging refuses: each as the input
+// and the file's path in it. Only the first few of an input are told.
+func backslashNames(prog *compiler.Program, specDir string) [][2]string {
+	var out [][2]string
+	seen := map[string]bool{}
+	for _, t := range prog.Tasks {
+		for _, in := range t.Inputs {
+			if in.Kind != compiler.InputFile || seen[in.From] || specDir == "" {
+				continue
+			}
+			seen[in.From] = true
+			src := in.From
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(specDir, src)
+			}
+			n := 0
+			filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || !strings.Contains(d.Name(), `\`) {
+					return nil
+				}
+				if n++; n > 3 {
+					return filepath.SkipAll
+				}
+				rel, _ := filepath.Rel(src, p)
+				out = append(out, [2]string{in.From, filepath.ToSlash(rel)})
+				return nil
+			})
+		}
+	}
+	return out
 }
 
 // Summary is what a run creates on Batch, for bmc plan.

@@ -765,7 +765,9 @@ func (m *mapper) outputTo(task, pattern string, l blobstage.Location, cond Outpu
 func OutputPath(pattern string, l blobstage.Location) string {
 	if !filepattern.HasWildcard(pattern) {
 		if l.IsPrefix() {
-			return l.Path + path.Base(pattern)
+			// The file's name, not the pattern's: report[*].csv is
+			// report*.csv, as the local backend names it.
+			return l.Path + path.Base(filepattern.Literal(pattern))
 		}
 		return l.Path
 	}

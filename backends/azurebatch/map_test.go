@@ -272,7 +272,9 @@ func TestOutputPath(t *testing.T) {
 		{"*.txt", "az://ccc/run/", "run"},
 		{"out/**/*.bam", "az://ccc/run/s1", "run/s1"},
 		{"*.txt", "az://ccc", ""},
-		{"a[*].txt", "az://ccc/p/", "p/a[*].txt"},
+		// The file is a*.txt: its blob is named so, as locally.
+		{"a[*].txt", "az://ccc/p/", "p/a*.txt"},
+		{"a[*].txt", "az://ccc/p/b.txt", "p/b.txt"},
 	} {
 		l, err := blobstage.ParseURL(c.to)
 		if err != nil {

@@ -251,6 +251,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
 	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, meta.SpecDir, os.Stat)...)
+	plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
@@ -399,7 +400,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
 		}
-		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Hide: prog.Finalize.Callback.EnvVars()})
+		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Logs: logs, Hide: prog.Finalize.Callback.EnvVars()})
 		if err = lb.Prepare(fctx, run); err == nil {
 			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: finishEvents})
 		}

@@ -46,7 +46,9 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 				out.Finalize = &executor.TaskState{ID: compiler.FinalizeID, State: f.State, Attempts: 1, ExitCode: f.ExitCode, Reason: f.Reason, Start: f.Start, End: f.End}
 			}
 			out.Callback = nr.Callback
-			out.Status, out.Finished = string(nr.Status), nr.Body.FinishedAt
+			// The run's status as the journal then has it: a callback that
+			// failed fails the run, whatever its tasks did.
+			out.Status, out.Finished = string(nr.Result().Final()), nr.Body.FinishedAt
 			if err := journalPoolOutcome(dir, nr); err != nil {
 				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s: recording its outcome: %v\n", meta.ID, err)
 			}

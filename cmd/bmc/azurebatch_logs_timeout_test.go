@@ -64,8 +64,13 @@ finalize:
 	bstate := filepath.Join(f.dir, "batch")
 	bcode, bout := f.batchRun(t, context.Background(), bstate, "--logs", "az://runlogs/", spec)
 	batch := result(bcode, bout, bstate)
+	// The finalize step run here rather than on the pool uploads its logs
+	// the same way.
+	cstate := filepath.Join(f.dir, "client")
+	ccode, cout := f.batchRun(t, context.Background(), cstate, "--logs", "az://runlogs/", "--finalize-on", "client", spec)
+	client := result(ccode, cout, cstate)
 
-	for name, s := range map[string]side{"local": local, "azurebatch": batch} {
+	for name, s := range map[string]side{"local": local, "azurebatch": batch, "azurebatch, finalize on the client": client} {
 		if s.code != exitFailed {
 			t.Errorf("%s: exit %d\n%s", name, s.code, s.out)
 		}

@@ -33,6 +33,16 @@ func (o *batchPlanOptions) flags(cmd *cobra.Command) {
 	f.BoolVar(&o.detach, "detach", false, "azurebatch: plan a run that leaves once its tasks are submitted")
 }
 
+// batchStorageCheck refuses a spec whose storage is the local folder
+// store, unless --storage (flag) says otherwise: the pool's nodes cannot
+// reach it, and the run would quietly use the blob account instead.
+func batchStorageCheck(prog *compiler.Program, flag string) []planner.Check {
+	if flag != "" || prog.Storage == nil || prog.Storage.Backend != "local" {
+		return nil
+	}
+	return []planner.Check{{Severity: planner.Error, Message: "storage.backend is local: the pool's nodes cannot reach this machine's folder store, and the azurebatch backend needs a blob account (leave storage out, or give --storage azure)"}}
+}
+
 func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error {
 	prog = withPoolIdentity(withPool(prog, o.batch.pool), o.batch.poolIdentity)
 	place, err := whereFinalize(o.batch.finalizeOn, o.batch.detach, poolIdentity(prog), bmcForPool(o.batch.bmcPackage))
@@ -47,6 +57,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
 	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, o.specDir, os.Stat)...)
+	plan.Checks = append(plan.Checks, batchStorageCheck(prog, "")...)
 	var sum *azurebatch.Summary
 	if len(plan.Errors()) == 0 {
 		s, err := azurebatch.Describe(prog, copt)

@@ -80,4 +80,61 @@ tasks:
 			t.Errorf("exit %d\n%s%s", code, out, serr)
 		}
 	})
+
+	t.Run("a task needing every slot of the one node the finalize step keeps one of", func(t *testing.T) {
+		one := write("one.yaml", `apiVersion: bmc/v1
+kind: Workload
+name: one
+pool:
+  id: one-pool
+  vmSize: Standard_D4s_v5
+  image: {publisher: canonical, offer: ubuntu-24_04-lts, sku: server}
+  nodeAgentSku: batch.node.ubuntu 24.04
+  nodes: {dedicated: 1}
+  slotsPerNode: 4
+tasks:
+  - {id: big, slots: 4, run: echo hi}
+  - {id: small, slots: 3, run: echo hi}
+`)
+		identity := "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i"
+		code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--pool-identity", identity, one)
+		if code != exitFailed || !strings.Contains(out, "error:         big: takes 4 slots, every slot of pool one-pool's one node") || strings.Contains(out, "small:") {
+			t.Errorf("finalize on the pool: exit %d\n%s", code, out)
+		}
+		if code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--finalize-on", "client", one); code != 0 {
+			t.Errorf("finalize on the client: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("a spec whose storage is the local folder store", func(t *testing.T) {
+		local := write("local.yaml", `apiVersion: bmc/v1
+kind: Workload
+name: local
+storage: {backend: local}
+tasks:
+  - {id: t, run: echo hi}
+`)
+		code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--pool", "p1", local)
+		if code != exitFailed || !strings.Contains(out, "error:         storage.backend is local: the pool's nodes cannot reach this machine's folder store") {
+			t.Errorf("plan: exit %d\n%s", code, out)
+		}
+	})
+
+	t.Run("a file name with a backslash in a local folder input", func(t *testing.T) {
+		if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(filepath.Join("data", `a\b.txt`), "x")
+		write(filepath.Join("data", "ok.txt"), "x")
+		spec := write("bs.yaml", `apiVersion: bmc/v1
+kind: Workload
+name: bs
+tasks:
+  - {id: t, run: ls, inputs: [{from: data}]}
+`)
+		code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--pool", "p1", spec)
+		if code != exitFailed || !strings.Contains(out, `input data holds a\b.txt: a file name with a backslash cannot be brought to a Batch node`) || strings.Contains(out, "ok.txt") {
+			t.Errorf("plan: exit %d\n%s", code, out)
+		}
+	})
 }

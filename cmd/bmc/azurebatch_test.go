@@ -404,6 +404,38 @@ finalize:
 	}
 }
 
+// TestAzureBatchDetachCallbackFailed: a detached run whose callback from
+// the pool failed reads failed the first time bmc status looks, as every
+// time after, and as an attached run would have ended.
+func TestAzureBatchDetachCallbackFailed(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	f.hook.answer(http.StatusBadRequest)
+	spec := filepath.Join(f.dir, "refused.yaml")
+	os.WriteFile(spec, []byte(`apiVersion: bmc/v1
+kind: Workload
+name: refused
+tasks:
+  - {id: one, run: "echo one"}
+finalize:
+  callback: {urlEnv: BMC_TEST_BATCH_HOOK, timeout: 20s, retries: 0}
+`), 0o644)
+	state := filepath.Join(f.dir, "state")
+	t.Setenv("BMC_TEST_BATCH_HOOK", f.hook.srv.URL+"/hook")
+	if code, out := f.batchRun(t, context.Background(), state, "--detach", spec); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	id, _ := onlyRun(t, state)
+	if _, err := azurebatch.WaitJobDone(t.Context(), f.client, id, 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		code, sout, serr := bmcRun(t, "status", "--state-dir", state, id)
+		if !strings.Contains(sout, "(refused): failed") {
+			t.Errorf("status: exit %d\n%s%s", code, sout, serr)
+		}
+	}
+}
+
 // TestAzureBatchCancel: cancelling bmc run (Ctrl-C) cancels the job; the
 // finalize step on the pool still runs and reports the run cancelled.
 func TestAzureBatchCancel(t *testing.T) {

@@ -147,6 +147,24 @@ func (s segment) isLiteral() bool {
 	return true
 }
 
+// Literal returns the path a pattern without wildcards (HasWildcard
+// false) matches: its escapes undone, "report[*].csv" → "report*.csv".
+// For another pattern, or a malformed one, it returns pattern as it is.
+func Literal(pattern string) string {
+	segs, err := parsePattern(pattern)
+	if err != nil {
+		return pattern
+	}
+	parts := make([]string, len(segs))
+	for i, s := range segs {
+		if !s.isLiteral() {
+			return pattern
+		}
+		parts[i] = s.literal()
+	}
+	return strings.Join(parts, "/")
+}
+
 // literal returns the name a literal segment matches.
 func (s segment) literal() string {
 	var b strings.Builder

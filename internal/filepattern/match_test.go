@@ -362,3 +362,17 @@ func TestBaseDirPrefixesMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteral(t *testing.T) {
+	for in, want := range map[string]string{
+		"report[*].csv": "report*.csv",
+		"a/b.txt":       "a/b.txt",
+		"we[*]rd/f[?]":  "we*rd/f?",
+		"*.txt":         "*.txt", // not a literal: as given
+		"[a":            "[a",
+	} {
+		if got := Literal(in); got != want {
+			t.Errorf("Literal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
