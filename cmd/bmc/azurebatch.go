@@ -356,7 +356,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	cancels := watchCancels(ctx, stderr)
 	defer cancels.stop()
 	outcome, err := executor.RunNative(ctx, plan, be, run, j, executor.NativeOptions{
-		Events: sinks, Progress: display.Interval(), PollInterval: bo.poll, Stop: stop,
+		Events: sinks, Progress: progressEvery(display, o.events), PollInterval: bo.poll, Stop: stop,
 	})
 	close(followed)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -84,6 +85,16 @@ func (noProgress) Event(executor.Event)    {}
 func (noProgress) Interval() time.Duration { return 0 }
 func (noProgress) Close()                  {}
 
+// progressEvery is how often a progress event is sent: as often as the
+// display wants one, and every 10 s for an --events stream whatever the
+// display, so that what a consumer gets does not depend on the terminal.
+func progressEvery(d progress, events string) time.Duration {
+	if iv := d.Interval(); iv > 0 || events == "" {
+		return iv
+	}
+	return 10 * time.Second
+}
+
 // plain writes a line per state change (for runs of up to 200 tasks; for
 // larger ones, failures and retries only) and a summary line every 10s,
 // the way CI logs read well.
@@ -152,6 +163,7 @@ type bars struct {
 	p       *mpb.Progress
 	total   *mpb.Bar
 	running map[string]*mpb.Bar
+	waiting []started // running, without a line yet
 	counts  executor.Counts
 	closed  bool
 }
@@ -183,34 +195,63 @@ func (b *bars) Event(e executor.Event) {
 	b.counts = e.Counts
 	switch e.Type {
 	case executor.EventTaskStarted, executor.EventFinalizeStarted:
-		id := e.Task
-		if _, ok := b.running[id]; ok || len(b.running) >= 12 {
+		if _, ok := b.running[e.Task]; ok || slices.ContainsFunc(b.waiting, func(w started) bool { return w.id == e.Task }) {
 			return
 		}
-		// Add, not New, which panics once mpb has stopped after a failed
-		// write to the terminal.
-		bar, err := b.p.Add(1, mpb.NopStyle().Build(),
-			mpb.PrependDecorators(decor.Name("  "+id, decor.WCSyncSpaceR)),
-			mpb.AppendDecorators(decor.Elapsed(decor.ET_STYLE_GO)),
-			mpb.BarRemoveOnComplete())
-		if err != nil {
+		start := e.Time
+		if start.IsZero() {
+			start = time.Now()
+		}
+		if len(b.running) >= maxBars {
+			// Shown once a line is free: the longest running come first.
+			b.waiting = append(b.waiting, started{e.Task, start})
 			return
 		}
-		b.running[id] = bar
+		b.show(e.Task, start)
 	case executor.EventTaskFinished, executor.EventTaskRetrying, executor.EventFinalizeFinished:
 		if bar, ok := b.running[e.Task]; ok {
 			bar.SetCurrent(1)
 			delete(b.running, e.Task)
+			if len(b.waiting) > 0 {
+				next := b.waiting[0]
+				b.waiting = b.waiting[1:]
+				b.show(next.id, next.at)
+			}
+		} else {
+			b.waiting = slices.DeleteFunc(b.waiting, func(w started) bool { return w.id == e.Task })
 		}
 		if e.Type == executor.EventTaskFinished {
 			b.total.Increment()
 			if e.State == executor.Failed {
-				fmt.Fprintf(b.p, "failed %s: %s\n", e.Task, e.Reason)
+				fmt.Fprintf(b.p, "failed %s: %s\n", e.Task, terminalSafe(e.Reason))
 			}
 		}
 	case executor.EventTaskSkipped:
 		b.total.Increment()
 	}
+}
+
+// maxBars is how many running tasks have a line of their own.
+const maxBars = 12
+
+// started is a running task waiting for a line, and when it started.
+type started struct {
+	id string
+	at time.Time
+}
+
+// show gives a running task a line, with the time since it started.
+func (b *bars) show(id string, start time.Time) {
+	// Add, not New, which panics once mpb has stopped after a failed
+	// write to the terminal.
+	bar, err := b.p.Add(1, mpb.NopStyle().Build(),
+		mpb.PrependDecorators(decor.Name("  "+id, decor.WCSyncSpaceR)),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return time.Since(start).Round(time.Second).String() })),
+		mpb.BarRemoveOnComplete())
+	if err != nil {
+		return
+	}
+	b.running[id] = bar
 }
 
 func (b *bars) Close() {

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,32 @@ func TestBarsProgress(t *testing.T) {
 			t.Errorf("bars output lacks %q:\n%q", w, out)
 		}
 	}
+}
+
+// Past 12 running tasks, those without a line get one as lines free up:
+// a long task started 13th is shown while it runs.
+func TestBarsShowWaitingTasks(t *testing.T) {
+	var b bytes.Buffer
+	p := newProgress(&b, "bars", progressPlan(t, 14)).(*bars)
+	for i := 1; i <= 14; i++ {
+		p.Event(executor.Event{Type: executor.EventTaskStarted, Task: fmt.Sprintf("t-%d", i), Attempt: 1})
+	}
+	shown := func() []string {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		ids := slices.Collect(maps.Keys(p.running))
+		slices.Sort(ids)
+		return ids
+	}
+	if got := shown(); len(got) != 12 || slices.Contains(got, "t-13") {
+		t.Fatalf("shown %v, want t-1…t-12", got)
+	}
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-14", State: executor.Succeeded}) // ended unseen
+	p.Event(executor.Event{Type: executor.EventTaskFinished, Task: "t-2", State: executor.Succeeded})
+	if got := shown(); len(got) != 12 || !slices.Contains(got, "t-13") || slices.Contains(got, "t-2") || slices.Contains(got, "t-14") {
+		t.Errorf("shown %v, want t-13 in t-2's place", got)
+	}
+	p.Close()
 }
 
 // errWriter fails every write, as stderr does once its reader is gone.
@@ -215,6 +243,25 @@ func TestBarsProgressOutputNotTerminal(t *testing.T) {
 	for _, w := range []io.Writer{f, &bytes.Buffer{}, &errWriter{}} {
 		if _, ok := barsOutput(w).(*stopOnError); !ok {
 			t.Errorf("bars drawn to %T without stopping at a failed write", w)
+		}
+	}
+}
+
+// An --events stream gets progress events whatever the display.
+func TestProgressEvery(t *testing.T) {
+	plan := progressPlan(t, 3)
+	for _, c := range []struct {
+		display, events string
+		want            time.Duration
+	}{
+		{"none", "", 0},
+		{"none", "events.jsonl", 10 * time.Second},
+		{"plain", "", 10 * time.Second},
+		{"plain", "-", 10 * time.Second},
+	} {
+		var b bytes.Buffer
+		if got := progressEvery(newProgress(&b, c.display, plan), c.events); got != c.want {
+			t.Errorf("display %s, events %q: every %v, want %v", c.display, c.events, got, c.want)
 		}
 	}
 }

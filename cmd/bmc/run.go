@@ -275,7 +275,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	fmt.Fprintf(stderr, "bmc: %s %s: %d tasks (%d to run), %d slots, storage %s\n", verb, meta.ID, plan.Tasks, plan.ToRun, o.slots, store.URL())
 	cancels := watchCancels(ctx, stderr)
 	defer cancels.stop()
-	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: display.Interval(), Previous: prev})
+	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: progressEvery(display, o.events), Previous: prev})
 	if err != nil {
 		return err
 	}
