@@ -61,6 +61,9 @@ type RunInfo struct {
 	SpecDir  string // inputs named by path are relative to it
 	Storage  string // the blob store's URL, for ${{ run.storage }}
 	Log      *slog.Logger
+	// Started is when the run was made, for a finalize step run away
+	// from its journal (on a Batch pool); zero if not known.
+	Started time.Time
 
 	// events is the run's last event queue: the next waits for it, so
 	// that the sink gets the run's events one call at a time, in order.

@@ -1108,6 +1108,9 @@ type NodeConfig struct {
 	SecretEnv string `json:"secretEnv,omitempty"`
 	// Identity is the pool identity the node reaches Batch with.
 	Identity string `json:"identity,omitempty"`
+	// Started is when the run started, as the client's journal has it:
+	// the summary's startedAt, not when the finalize task started.
+	Started time.Time `json:"started,omitzero"`
 }
 
 // Files of the job manager task, relative to its working directory.
@@ -1175,7 +1178,7 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 		// task reaches Batch with the pool's identity, or not at all.
 		return nil, ErrNoPoolIdentity
 	}
-	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: nodeProgram(plan.Program),
+	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: nodeProgram(plan.Program), Started: run.Started,
 		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
 	data, err := json.Marshal(cfg)
 	if err != nil {

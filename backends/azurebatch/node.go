@@ -107,6 +107,9 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		}
 		o.Counts.Cancelled, o.Counts.Pending = o.Counts.Total, 0
 	}
+	if !cfg.Started.IsZero() {
+		o.Started = cfg.Started // the run's, not this task's
+	}
 	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
 	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}
 	fctx := context.WithoutCancel(ctx)

@@ -312,7 +312,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	defer closeRun()
 
-	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log}
+	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log, Started: meta.Created}
 	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s (%s), storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, place.why, st.URL())
 	if bo.detach {
 		if err := executor.SubmitNative(ctx, plan, be, run, j); err != nil {

@@ -393,6 +393,11 @@ finalize:
 	if body.Status != executor.CallbackSucceeded || body.RunID != id || body.Backend != azurebatch.Name || body.Tasks.Succeeded != 2 {
 		t.Errorf("callback %+v", body)
 	}
+	// startedAt is the run's start, not the finalize task's.
+	_, runDir := onlyRun(t, state)
+	if meta, err := executor.ReadMeta(runDir); err != nil || !body.StartedAt.Equal(meta.Created) {
+		t.Errorf("callback startedAt %v, want the run's start %v (%v)", body.StartedAt, meta.Created, err)
+	}
 	code, sout, serr := bmcRun(t, "status", "--state-dir", state, id)
 	if code != 0 || !strings.Contains(sout, ": succeeded") || !regexp.MustCompile(`two\s+succeeded`).MatchString(sout) ||
 		!strings.Contains(sout, "callback: delivered") || !regexp.MustCompile(`(?m)^finalize\s+succeeded\s+1\s+0\s+\d[0-9.]*(ms|s|µs)\s*$`).MatchString(sout) {
