@@ -555,6 +555,11 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 	}
 	elapsed := res.End.Sub(res.Start)
 	n := s.number(i)
+	if res.State == Failed && ctx.Err() == nil && s.stopping && !res.NoRetry && o.Attempts <= t.Retries {
+		// Its retries are left: say why it was not retried.
+		res.Reason += "; not retried: " + s.stopCause
+		o.Reason = res.Reason
+	}
 	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: n, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason}
 	if len(res.Outputs) > 0 {
 		rec.Data = mustJSON(map[string]any{"outputs": res.Outputs})

@@ -550,6 +550,35 @@ func TestSkippedDependentsNameTheRootCause(t *testing.T) {
 	}
 }
 
+// A task whose attempt fails once the run is stopping is not retried,
+// and its reason says so.
+func TestNoRetryWhileStopping(t *testing.T) {
+	p := planSpec(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+tasks:
+  - {id: bad, run: "true"}
+  - {id: flaky, run: "true", retries: 2}
+`)
+	release := make(chan struct{})
+	be := &mockBackend{RunTaskFn: func(ctx context.Context, a *Attempt) Result {
+		if a.Task.ID == "flaky" {
+			<-release
+		}
+		return failed(1)
+	}}
+	events := &eventLog{notify: func(e Event) {
+		if e.Type == EventTaskFinished && e.Task == "bad" {
+			close(release)
+		}
+	}}
+	o := runTasks(t, p, be, Options{Slots: 2, Events: events})
+	got := outcomeOf(t, p, o, "flaky")
+	if got.State != Failed || got.Attempts != 1 || got.Reason != "exit code 1; not retried: run stopped after bad failed (use --keep-going to run independent tasks)" {
+		t.Errorf("flaky: %+v", got)
+	}
+}
+
 // TestFailFast: by default, once a task has failed no new attempt starts;
 // the attempt already running finishes; everything left is skipped with a
 // reason naming the failure. KeepGoing runs what does not depend on it.
