@@ -182,6 +182,12 @@ func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta execu
 		}
 		return fmt.Errorf("cancel run %s: %w", meta.ID, err)
 	}
+	if _, driven := executor.LockHolder(dir); meta.Extra["finalizeOn"] == "client" && !driven {
+		// The finalize step was the client's, and the bmc that ran the
+		// run is gone: no one is left to run it.
+		fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step was to run on the machine that started it, by a bmc process that is gone: no finalize step and no callback will run for it\n", meta.ID)
+		return nil
+	}
 	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step and callback still run\n", meta.ID)
 	return nil
 }
