@@ -196,6 +196,9 @@ type follower struct {
 	// retries is how many attempts may follow a failed one in a session.
 	retries int
 
+	// orphaned says the task's bmc was found gone while its processes ran.
+	orphaned bool
+
 	f  *os.File // the log being read, nil until one exists
 	fi os.FileInfo
 	// opened says a log was opened: any later one is a new attempt's.
@@ -240,6 +243,17 @@ func (fl *follower) follow(wait func() bool) error {
 // the task's retries (a resumed run gives them afresh). A failure no retry
 // can mend (a missing input) is followed until the run ends.
 func (fl *follower) over(st *executor.RunState) bool {
+	if st.Status == "interrupted" && st.WasRunning(fl.task) {
+		// The bmc running the task is gone, but the task's processes may
+		// not be: while they run, they may write, and are followed.
+		if ls, _ := local.Leftovers(filepath.Base(fl.dir), func(task string) bool { return task == fl.task }); len(ls) > 0 {
+			if !fl.orphaned {
+				fl.orphaned = true
+				fmt.Fprintf(fl.errOut, "bmc: no bmc is running run %s any more; following what task %s left running\n", filepath.Base(fl.dir), fl.task)
+			}
+			return false
+		}
+	}
 	if st.Status != "running" {
 		return true
 	}
