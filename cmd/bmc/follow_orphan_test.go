@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
-	"sync"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
