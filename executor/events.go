@@ -315,10 +315,16 @@ func (q *eventQueue) close() {
 		left++
 	}
 	q.mu.Unlock()
+	events := func(n int) string {
+		if n == 1 {
+			return "1 event"
+		}
+		return fmt.Sprintf("%d events", n)
+	}
 	if !drained {
-		q.log.Warn(fmt.Sprintf("the events consumer has taken no event for %s: going on without it (%d events not delivered)", sinkStall, left))
+		q.log.Warn(fmt.Sprintf("the events consumer has taken no event for %s: going on without it (%s not delivered)", sinkStall, events(left)))
 	} else if lost > 0 {
-		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %d events were left out", lost))
+		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %s left out", events(lost)))
 	}
 	// Asked even of a sink stuck in a write: Err does not wait for it.
 	if e, ok := q.sink.(interface{ Err() error }); ok {

@@ -272,7 +272,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil {
 		verb = "resume"
 	}
-	fmt.Fprintf(stderr, "bmc: %s %s: %d tasks (%d to run), %d slots, storage %s\n", verb, meta.ID, plan.Tasks, plan.ToRun, o.slots, store.URL())
+	fmt.Fprintf(stderr, "bmc: %s %s: %d task%s (%d to run), %d slot%s, storage %s\n", verb, meta.ID, plan.Tasks, plural(plan.Tasks), plan.ToRun, o.slots, plural(o.slots), store.URL())
 	cancels := watchCancels(ctx, stderr)
 	defer cancels.stop()
 	outcome, err := executor.RunTasks(ctx, plan, be, run, j, executor.Options{Slots: o.slots, KeepGoing: o.keepGoing, Events: sinks, Progress: progressEvery(display, o.events), Previous: prev})
