@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -163,13 +164,15 @@ func files(a, b string) string {
 // case is sharedOutputs'), that upload a file named without wildcards to
 // one blob and may run at once: neither waits for the other, so which
 // upload remains depends on timing. A task that waits for the other
-// overwrites it on purpose, and is left alone. Tasks are in order, so
-// the later of two is warned of, at its output's to.
+// overwrites it on purpose, and is left alone.
+//
+// Tasks are in order, and each upload is compared with the last one to
+// the same blob only: if each waits for the one before, all are ordered,
+// so a chain of tasks rewriting one blob costs a look at each link.
 func (c *compiler) crossOutputs() {
 	type upload struct{ task, out int }
-	first := map[string]upload{}
+	last := map[string]upload{}
 	reported := map[string]bool{}
-	var before func(a, b int) bool
 	idx := make(map[string]int, len(c.prog.Tasks))
 	for i := range c.prog.Tasks {
 		idx[c.prog.Tasks[i].ID] = i
@@ -178,25 +181,50 @@ func (c *compiler) crossOutputs() {
 	for _, g := range c.prog.Groups {
 		groups[g.ID] = g.Members
 	}
-	// before reports whether task b waits, directly or not, for task a.
-	before = func(a, b int) bool {
-		seen := map[int]bool{}
+	// budget bounds the walks of the graph below, all together: a warning
+	// is not worth a compile that takes minutes. Spent, pairs are taken
+	// for ordered.
+	budget := 4 * (len(c.prog.Tasks) + 1000)
+	// waits reports whether task b waits, directly or not, for task a.
+	waits := func(a, b int) bool {
+		ta, tb := &c.prog.Tasks[a], &c.prog.Tasks[b]
+		if slices.Contains(tb.DependsOn, ta.ID) || ta.Group != "" && slices.Contains(tb.DependsOnGroups, ta.Group) {
+			return true
+		}
+		seen, seenGroup := map[int]bool{}, map[string]bool{}
 		stack := []int{b}
+		visit := func(id string) bool {
+			budget--
+			d := idx[id]
+			if d == a || budget < 0 {
+				return true
+			}
+			if d > a && !seen[d] { // tasks are in order: one before a cannot wait for it
+				seen[d] = true
+				stack = append(stack, d)
+			}
+			return false
+		}
 		for len(stack) > 0 {
 			t := &c.prog.Tasks[stack[len(stack)-1]]
 			stack = stack[:len(stack)-1]
-			next := slices.Clone(t.DependsOn)
-			for _, g := range t.DependsOnGroups {
-				next = append(next, groups[g]...)
-			}
-			for _, id := range next {
-				d := idx[id]
-				if d == a {
+			for _, id := range t.DependsOn {
+				if visit(id) {
 					return true
 				}
-				if d > a && !seen[d] { // tasks are in order: one before a cannot wait for it
-					seen[d] = true
-					stack = append(stack, d)
+			}
+			for _, g := range t.DependsOnGroups {
+				if g == ta.Group {
+					return true
+				}
+				if seenGroup[g] {
+					continue
+				}
+				seenGroup[g] = true
+				for _, id := range groups[g] {
+					if visit(id) {
+						return true
+					}
 				}
 			}
 		}
@@ -213,26 +241,28 @@ func (c *compiler) crossOutputs() {
 				rel := strings.TrimPrefix(path.Clean(o.Pattern), filepattern.BaseDir(o.Pattern)+"/")
 				blob = o.To + rel
 			}
-			prev, seen := first[blob]
-			if !seen {
-				first[blob] = upload{i, j}
+			prev, seen := last[blob]
+			last[blob] = upload{i, j}
+			if !seen || prev.task == i {
 				continue
 			}
 			p := &c.prog.Tasks[prev.task]
-			if reported[blob] || (p.Group != "" && p.Group == t.Group) || before(prev.task, i) {
+			// Told once per pair of tasks as written: two matrix tasks
+			// may clash member by member.
+			pair := cmp.Or(p.Group, p.ID) + "\x00" + cmp.Or(t.Group, t.ID)
+			if reported[pair] || p.Group != "" && p.Group == t.Group || waits(prev.task, i) {
 				continue
 			}
-			reported[blob] = true
+			reported[pair] = true
 			at := c.taskNode[i].Get("outputs")
 			if at == nil || j >= len(at.Vals) || at.Vals[j].Get("to") == nil {
 				continue
 			}
-			pat := c.taskNode[prev.task].Get("outputs").Vals[prev.out].Get("to")
 			d := &schema.Diagnostic{Pos: at.Vals[j].Get("to").Pos, Path: schema.PathString(append(c.specPath(c.taskNode[i]), "outputs", j, "to")), Warning: true,
 				Msg:  fmt.Sprintf("tasks %s and %s both upload %s to %s, and neither waits for the other: which upload remains depends on timing", p.ID, t.ID, files(p.Outputs[prev.out].Pattern, o.Pattern), blob),
 				Hint: fmt.Sprintf("give each its own to, or make %s depend on %s", t.ID, p.ID)}
-			if pat != nil {
-				d.Related = []schema.Pos{pat.Pos}
+			if pto := c.taskNode[prev.task].Get("outputs"); pto != nil && prev.out < len(pto.Vals) && pto.Vals[prev.out].Get("to") != nil {
+				d.Related = []schema.Pos{pto.Vals[prev.out].Get("to").Pos}
 			}
 			c.warnings = append(c.warnings, d)
 		}

@@ -305,9 +305,12 @@ func LoadState(dir string) (*RunState, error) {
 			st.Status, st.Finished, st.finalizeEnded = "interrupted", time.Time{}, false
 			// A new session runs again what did not succeed: until it
 			// does, that is pending, not as the last session left it.
+			// What the last finalize step and callback told of them is
+			// then no longer the run's outcome either.
 			for _, t := range st.Tasks {
 				if t.State != Succeeded {
 					t.State, t.ExitCode, t.Reason, t.End, t.Interrupted = Pending, nil, "", time.Time{}, false
+					stale()
 				}
 			}
 		case RecordTaskStarted:

@@ -381,13 +381,33 @@ func TestLoadState(t *testing.T) {
 			t.Errorf("a: %+v", a)
 		}
 
-		// A session that ran nothing again leaves the report standing.
+		// A session that starts with tasks to run again makes it stale as
+		// it starts: cut off then, a cancel reports afresh.
 		dir = t.TempDir()
 		writeJournal(t, dir, base, append(slices.Clone(session1), Record{Type: RecordRunStarted})...)
 		if st, err = LoadState(dir); err != nil {
 			t.Fatal(err)
 		}
-		if st.Finalize == nil || st.Finalize.State != Failed || st.Callback == nil || st.Callback.Attempts != 2 {
+		if st.Finalize != nil || st.Callback != nil {
+			t.Errorf("finalize %+v, callback %+v: told of tasks the new session runs again", st.Finalize, st.Callback)
+		}
+
+		// With every task done, the report stands: a resume only sends
+		// again a callback that was not delivered.
+		dir = t.TempDir()
+		writeJournal(t, dir, base,
+			Record{Type: RecordRunStarted},
+			Record{Type: RecordTaskStarted, Task: "a", Attempt: 1},
+			Record{Type: RecordTaskFinished, Task: "a", Attempt: 1, State: "succeeded", ExitCode: codePtr(0)},
+			Record{Type: RecordFinalizeFinished, Task: "finalize", Attempt: 1, State: "succeeded", ExitCode: codePtr(0)},
+			Record{Type: RecordCallback, Data: json.RawMessage(`{"attempts":1,"status":500,"delivered":false}`)},
+			Record{Type: RecordRunFinished, State: "failed"},
+			Record{Type: RecordRunStarted},
+		)
+		if st, err = LoadState(dir); err != nil {
+			t.Fatal(err)
+		}
+		if st.Finalize == nil || st.Finalize.State != Succeeded || st.Callback == nil || st.Callback.Delivered {
 			t.Errorf("finalize %+v, callback %+v, want the first session's", st.Finalize, st.Callback)
 		}
 	})
