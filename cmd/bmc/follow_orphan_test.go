@@ -5,10 +5,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bmc-dev/bmc/internal/syncbuf"
 )
 
 // bmc logs --follow of a task whose bmc was killed while it ran goes on
@@ -41,7 +42,7 @@ tasks:
 	run.Wait()
 
 	follow := bmcProcess(t, dir, "logs", "latest", "long", "--follow", "--state-dir", state)
-	var out, errOut syncBuffer
+	var out, errOut syncbuf.Buffer
 	follow.Stdout, follow.Stderr = &out, &errOut
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
@@ -67,22 +68,4 @@ tasks:
 	if out.String() != "before\nafter\n" {
 		t.Errorf("followed %q, want before and after", out.String())
 	}
-}
-
-// syncBuffer is a strings.Builder a process writes while a test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -8,7 +8,6 @@
 package azurite
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -16,9 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/bmc-dev/bmc/internal/syncbuf"
 )
 
 // Version is the Azurite release the repository pins.
@@ -115,26 +115,8 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// syncBuffer collects the emulator's output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func start(t testing.TB, bin string, port int) error {
-	var out syncBuffer
+	var out syncbuf.Buffer // the emulator's output, for failure messages
 	cmd := exec.Command(bin,
 		"--blobHost", "127.0.0.1",
 		"--blobPort", strconv.Itoa(port),
