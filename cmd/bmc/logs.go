@@ -63,7 +63,7 @@ the last attempt's. TASK may be "finalize".`,
 			// Directories are made ahead of tasks; whether a task ran is
 			// the journal's to say.
 			if !follow && st != nil && task != compiler.FinalizeID && (ts == nil || ts.Attempts == 0) {
-				return noLog(run, task, ts)
+				return noLog(dir, task, stream, ts)
 			}
 			name := stream + ".txt"
 			if earlier {
@@ -81,7 +81,7 @@ the last attempt's. TASK may be "finalize".`,
 				tick := time.NewTicker(200 * time.Millisecond)
 				defer tick.Stop()
 				ctx := cmd.Context()
-				return fl.follow(func() bool {
+				err := fl.follow(func() bool {
 					select {
 					case <-ctx.Done():
 						return false
@@ -89,6 +89,10 @@ the last attempt's. TASK may be "finalize".`,
 						return true
 					}
 				})
+				if err == nil && ctx.Err() != nil {
+					return &exitError{code: exitCanceled} // Ctrl-C, as bmc run exits
+				}
+				return err
 			}
 			f, err := os.Open(filepath.Join(local.TaskDir(dir, task), name))
 			if errors.Is(err, os.ErrNotExist) {
@@ -104,7 +108,7 @@ the last attempt's. TASK may be "finalize".`,
 				case earlier:
 					return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no attempt %d log in run %s: that attempt wrote nothing", task, attempt, run)}
 				case ts != nil && ts.State.Terminal():
-					return noLog(run, task, ts)
+					return noLog(dir, task, stream, ts)
 				}
 				return &exitError{code: exitFailed, err: fmt.Errorf("task %s: no %s yet", task, name)}
 			}
@@ -112,6 +116,11 @@ the last attempt's. TASK may be "finalize".`,
 				return err
 			}
 			defer f.Close()
+			// An empty log of a task that is over is no log: made ahead, or
+			// by an attempt that could not start its program. Told alike.
+			if fi, err := f.Stat(); err == nil && fi.Size() == 0 && !earlier && ts != nil && ts.State.Terminal() && ts.State != executor.Succeeded {
+				return noLog(dir, task, stream, ts)
+			}
 			_, err = io.Copy(cmd.OutOrStdout(), f)
 			return err
 		},
@@ -165,7 +174,8 @@ func taskState(st *executor.RunState, task string) *executor.TaskState {
 // noLog is the error for a task without a log: it has not run, or it
 // ended before its process could write one (while its inputs were
 // staged, say). ts may be nil.
-func noLog(run, task string, ts *executor.TaskState) error {
+func noLog(dir, task, stream string, ts *executor.TaskState) error {
+	run := filepath.Base(dir)
 	if ts == nil || ts.Attempts == 0 {
 		reason := "it has not run"
 		if ts != nil && ts.Reason != "" {
@@ -177,8 +187,11 @@ func noLog(run, task string, ts *executor.TaskState) error {
 	if why == "" {
 		why = string(ts.State)
 	}
-	if ts.Attempts > 1 {
-		why += fmt.Sprintf(" (--attempt %d shows the attempt before)", ts.Attempts-1)
+	// Only a log with something in it is kept for an earlier attempt.
+	if prev := ts.Attempts - 1; prev > 0 {
+		if fi, err := os.Stat(filepath.Join(local.TaskDir(dir, task), fmt.Sprintf("%s.attempt-%d.txt", stream, prev))); err == nil && fi.Size() > 0 {
+			why += fmt.Sprintf(" (--attempt %d shows the attempt before)", prev)
+		}
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("task %s ended without writing any output in run %s: %s", task, run, why)}
 }
@@ -301,7 +314,7 @@ func (fl *follower) end(st *executor.RunState) error {
 	}
 	// A log made ahead for a task that then did not run is no log.
 	if ts != nil && ts.State.Terminal() && (!fl.opened || ts.Attempts == 0) {
-		return noLog(run, fl.task, ts)
+		return noLog(fl.dir, fl.task, fl.stream, ts)
 	}
 	return nil
 }
