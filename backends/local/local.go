@@ -704,7 +704,15 @@ func PackageEnv(name, version string) string {
 }
 
 func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd string) error {
-	for _, in := range a.Task.Inputs {
+	// With several inputs, what each puts in place is noted, so that one
+	// that replaces a file of another (a prefix holding a blob of the
+	// same name as a file input, two folders holding one file) fails the
+	// attempt instead of deciding by input order what the task reads.
+	var placed map[string]placedFile
+	if len(a.Task.Inputs) > 1 {
+		placed = map[string]placedFile{}
+	}
+	for k, in := range a.Task.Inputs {
 		if !filepath.IsLocal(filepath.FromSlash(in.Path)) {
 			// The compiler refuses such paths; this holds for a program
 			// read back from a run directory, too.
@@ -735,8 +743,48 @@ func (b *Backend) stageInputs(ctx context.Context, a *executor.Attempt, wd strin
 		if err != nil {
 			return fmt.Errorf("input %s: %s", inputName(in), redact.String(err.Error()))
 		}
+		if placed != nil {
+			if err := notePlaced(placed, wd, dst, k, a.Task.Inputs); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// placedFile is a file an input put in the working directory.
+type placedFile struct {
+	input int
+	fi    os.FileInfo
+}
+
+// notePlaced notes the files input k put at dst, and fails if one of
+// them replaced a file an earlier input put there: staging writes each
+// file anew, so a file still there from an earlier input is the same
+// file, and a replaced one is not.
+func notePlaced(placed map[string]placedFile, wd, dst string, k int, inputs []compiler.Input) error {
+	var clash error
+	filepath.WalkDir(dst, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || clash != nil {
+			return nil
+		}
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(wd, p)
+		rel = filepath.ToSlash(rel)
+		if prev, ok := placed[rel]; ok {
+			if !os.SameFile(prev.fi, fi) {
+				clash = fmt.Errorf("input %s replaced %s, which input %s put there: each file needs a path of its own", inputName(inputs[k]), rel, inputName(inputs[prev.input]))
+				return filepath.SkipAll
+			}
+			return nil // the earlier input's, under this one's directory
+		}
+		placed[rel] = placedFile{k, fi}
+		return nil
+	})
+	return clash
 }
 
 // inputName names an input in messages: a URL without its query and

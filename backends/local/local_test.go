@@ -577,6 +577,42 @@ func TestInputs(t *testing.T) {
 			}
 		})
 	}
+
+	// An input that replaces a file another put in place fails the
+	// attempt, whichever comes first; folders that hold no file in common
+	// are merged.
+	writeFile(t, filepath.Join(src, "pre", "ref.fa"), ">from the prefix\n")
+	if _, err := f.store.Upload(context.Background(), src, "pre/*", blobstage.Location{Container: "raw", Path: "pre/"}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(f.specDir, "data", "other", "a.txt"), "other a\n")
+	writeFile(t, filepath.Join(f.specDir, "data", "more", "b.txt"), "b\n")
+	blob := compiler.Input{From: "az://raw/s1.fq", Kind: compiler.InputBlob, Path: "ref.fa"}
+	prefix := compiler.Input{From: "az://raw/pre/", Kind: compiler.InputBlobPrefix, Path: "."}
+	for name, inputs := range map[string][]compiler.Input{
+		"file then prefix": {blob, prefix},
+		"prefix then file": {prefix, blob},
+		"folders":          {{From: "data/dir", Kind: compiler.InputFile, Path: "d"}, {From: "data/other", Kind: compiler.InputFile, Path: "d"}},
+	} {
+		t.Run("clash "+name, func(t *testing.T) {
+			id := "clash-" + strings.ReplaceAll(name, " ", "-")
+			res := f.runTask(t, &compiler.Task{ID: id, Run: "touch marker", Inputs: inputs}, 1)
+			checkState(t, res, executor.Failed)
+			if !res.NoRetry || !strings.Contains(res.Reason, "which input") || !strings.Contains(res.Reason, "each file needs a path of its own") {
+				t.Errorf("reason %q (no retry %v)", res.Reason, res.NoRetry)
+			}
+			if exists(filepath.Join(f.wd(id), "marker")) {
+				t.Error("the command ran though an input replaced another")
+			}
+		})
+	}
+	merged := &compiler.Task{ID: "merged", Run: "true", Inputs: []compiler.Input{
+		{From: "data/dir", Kind: compiler.InputFile, Path: "d"}, {From: "data/more", Kind: compiler.InputFile, Path: "d"},
+	}}
+	checkState(t, f.runTask(t, merged, 1), executor.Succeeded)
+	if readFile(t, filepath.Join(f.wd("merged"), "d", "a.txt")) != "a\n" || readFile(t, filepath.Join(f.wd("merged"), "d", "b.txt")) != "b\n" {
+		t.Error("two folders were not merged")
+	}
 }
 
 // TestOutputs runs against the local folder store and a blob account
