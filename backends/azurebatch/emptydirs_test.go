@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -23,17 +22,17 @@ import (
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/azurite"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/testfs"
 	"github.com/bmc-dev/bmc/planner"
 )
 
-// mkdirs makes directories (slash-separated paths) below dir.
-func mkdirs(t testing.TB, dir string, paths ...string) {
-	t.Helper()
-	for _, p := range paths {
-		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(p)), 0o755); err != nil {
-			t.Fatal(err)
-		}
+// dirs marks paths as directories, for testfs.MkFiles.
+func dirs(paths ...string) []string {
+	out := make([]string, len(paths))
+	for i, p := range paths {
+		out[i] = p + "/"
 	}
+	return out
 }
 
 // manyDirs are n empty directories whose names together are more than a
@@ -75,7 +74,7 @@ func stageEmptyDirs(t testing.TB, dir string, blobs map[blobstage.Location][]byt
 func TestEmptyDirsFound(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, map[string]string{"a.txt": "A", "sub/b.txt": "B"})
-	mkdirs(t, dir, "out", "deep/er/est", "with space", "sub/empty", "sub/full/x")
+	testfs.MkFiles(t, dir, dirs("out", "deep/er/est", "with space", "sub/empty", "sub/full/x")...)
 	writeTree(t, dir, map[string]string{"sub/full/x/c.txt": "C"})
 	got := stageEmptyDirs(t, dir, map[blobstage.Location][]byte{}).Rels
 	want := []string{"deep/er/est", "out", "sub/empty", "with space"}
@@ -170,11 +169,11 @@ func emptyDirsTree(t testing.TB, specDir string) {
 	t.Helper()
 	d := filepath.Join(specDir, "data", "d")
 	writeTree(t, d, map[string]string{"a.txt": "A", "run.sh*": "R", "sub/b.txt": "B"})
-	mkdirs(t, d, "out", "deep/er/est", "with space", "it's empty", "sub/empty")
-	mkdirs(t, filepath.Join(specDir, "data", "skeleton"), "a", "b/c")
+	testfs.MkFiles(t, d, dirs("out", "deep/er/est", "with space", "it's empty", "sub/empty")...)
+	testfs.MkFiles(t, filepath.Join(specDir, "data", "skeleton"), "a/", "b/c/")
 	many := filepath.Join(specDir, "data", "many")
 	writeTree(t, many, map[string]string{"README": "r"})
-	mkdirs(t, many, append(manyDirs(60), "bad\xffname", "new\nline")...)
+	testfs.MkFiles(t, many, dirs(append(manyDirs(60), "bad\xffname", "new\nline")...)...)
 	writeTree(t, filepath.Join(specDir, "data"), map[string]string{"one.txt": "1"})
 }
 
