@@ -176,7 +176,9 @@ Azure Batch pools, always finishing with a finalize step that calls back the
 workload's owner.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       bmcVersion(),
 	}
+	root.SetVersionTemplate(versionLine() + "\n")
 	root.PersistentFlags().String("state-dir", ".bmc", "where runs and the local blob store live (env BMC_STATE_DIR)")
 	root.SetOut(stdout)
 	root.SetErr(stderr)

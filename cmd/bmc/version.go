@@ -27,8 +27,13 @@ func newVersionCmd() *cobra.Command {
 		Short: "Print bmc's version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(cmd.OutOrStdout(), "bmc %s (%s, %s/%s, spec bmc/v1)\n", bmcVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 			return nil
 		},
 	}
+}
+
+// versionLine is what bmc version and bmc --version print.
+func versionLine() string {
+	return fmt.Sprintf("bmc %s (%s, %s/%s, spec bmc/v1)", bmcVersion(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
