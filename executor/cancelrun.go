@@ -69,3 +69,35 @@ func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() 
 	o.Finished = now()
 	return o, nil
 }
+
+// OutcomeOf is the outcome of a run's tasks as its journal tells it, for
+// a run whose tasks are over and whose finalize step or callback is to be
+// done again without running any task (a callback sent again): each task
+// keeps how it ended; one the journal does not tell ended is cancelled,
+// as the run's end left it. The run counts as cancelled when the journal
+// says it was.
+func OutcomeOf(plan *planner.Plan, st *RunState) *Outcome {
+	tasks := plan.Program.Tasks
+	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started, Finished: st.Finished, Canceled: st.Status == string(Canceled)}
+	o.Counts.Total = len(tasks)
+	for i := range tasks {
+		to := &o.Tasks[i]
+		if ts := st.Tasks[tasks[i].ID]; ts != nil && ts.State.Terminal() {
+			to.State, to.Attempts, to.ExitCode, to.Reason = ts.State, ts.Attempts, ts.ExitCode, ts.Reason
+			to.Outputs, to.Start, to.End = ts.Outputs, ts.Start, ts.End
+		} else {
+			to.State, to.Reason = Canceled, "cancelled: the run ended before it did"
+		}
+		switch to.State {
+		case Succeeded:
+			o.Counts.Succeeded++
+		case Failed:
+			o.Counts.Failed++
+		case Skipped:
+			o.Counts.Skipped++
+		default:
+			o.Counts.Cancelled++
+		}
+	}
+	return o
+}

@@ -150,7 +150,10 @@ type Backend struct {
 	// watcher: this backend follows a job another process submitted
 	// (bmc finalize --watch on the job manager task).
 	watcher bool
-	hasJM   bool
+	// attached: this backend takes up a run an earlier bmc submitted
+	// and no longer follows (bmc resume).
+	attached bool
+	hasJM    bool
 	created bool   // the job exists
 	self    string // the watcher's own task id
 
@@ -282,6 +285,9 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 	b.Follow(plan, run)
 	if b.watcher {
 		return b.waitSubmitted(ctx)
+	}
+	if b.attached {
+		return b.attach(ctx)
 	}
 	b.created = false
 	start := time.Now()

@@ -217,8 +217,21 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	stderr := cmd.ErrOrStderr()
 	state := stateDir(cmd)
 	bo := &o.batch
-	if prev != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on Azure Batch, whose runs cannot be resumed yet: start it again with bmc run", meta.ID)}
+	// A run taken up (bmc resume, or bmc cancel of a run whose bmc is
+	// gone) is on Batch already: it is followed, not submitted, with the
+	// pool, staging and finalize place it started with.
+	resuming := prev != nil
+	if resuming {
+		if err := resumableBatch(meta, prog, prev); err != nil {
+			return err
+		}
+		bo.pool, bo.poolIdentity, bo.staging = meta.Extra["pool"], meta.Extra["poolIdentity"], meta.Extra["staging"]
+		if bo.sasLifetime == 0 {
+			bo.sasLifetime = azurebatch.DefaultSASLifetime
+		}
+		if d, err := time.ParseDuration(meta.Extra["pollInterval"]); err == nil && bo.poll == 0 {
+			bo.poll = d
+		}
 	}
 	if o.storage == "local" {
 		return usagef("--storage local: the pool's nodes cannot reach this machine's folder store; the azurebatch backend needs a blob account")
@@ -244,14 +257,21 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if err != nil {
 		return err
 	}
-	node, place, err := bo.node(prog.Finalize.Callback, cbEnv, poolIdentity(prog))
-	if err != nil {
+	var node *azurebatch.NodeOptions
+	var place finalizePlace
+	if resuming {
+		// Where the last session left the finalize step: on the pool, or
+		// here (planned so, or moved here).
+		place = finalizePlace{pool: meta.Extra["finalizeOn"] == "pool", why: "as the run started"}
+	} else if node, place, err = bo.node(prog.Finalize.Callback, cbEnv, poolIdentity(prog)); err != nil {
 		return err
 	}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
-	plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
-	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, meta.SpecDir, os.Stat)...)
-	plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
+	if !resuming {
+		plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
+		plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, meta.SpecDir, os.Stat)...)
+		plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
+	}
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
 	}
@@ -268,22 +288,26 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	// The finalize step run here writes its outputs with bmc's own access.
 	var store blobstage.Store
-	if node == nil {
+	if !place.pool {
 		store, err = openStore(ctx, "azure", o.transfers, prog, state)
 		if err != nil {
 			return err
 		}
 	}
-	meta.Storage = st.URL()
-	meta.KeepGoing = true // Batch runs every task that does not depend on a failure
-	finalizeOn := "client"
-	if node != nil {
-		finalizeOn = "pool"
+	if !resuming {
+		meta.Storage = st.URL()
+		meta.KeepGoing = true // Batch runs every task that does not depend on a failure
+		meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": place.String()}
+		if bo.poolIdentity != "" {
+			meta.Extra["poolIdentity"] = bo.poolIdentity
+		}
+		if bo.poll > 0 {
+			meta.Extra["pollInterval"] = bo.poll.String()
+		}
 	}
-	meta.Extra = map[string]string{"batchEndpoint": os.Getenv("AZURE_BATCH_ENDPOINT"), "pool": prog.Pool.ID, "staging": staging.String(), "finalizeOn": finalizeOn}
 
 	log := batchLogger(cmd)
-	be := azurebatch.NewBackend(azurebatch.BackendOptions{
+	beOpts := azurebatch.BackendOptions{
 		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
 		Parallel: bo.parallel, Node: node, Log: log,
 		OnSubmitted: func(s azurebatch.SubmitStats) {
@@ -297,23 +321,43 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 			fmt.Fprintf(stderr, "bmc: submitted %d tasks (+%d barrier tasks) in %s: %d requests, %d bytes\n",
 				s.Tasks, s.Barriers, s.Elapsed.Round(time.Millisecond), s.AddTasks.Requests, s.AddTasks.BytesSent)
 		},
-	})
+	}
+	be := azurebatch.NewBackend(beOpts)
+	if resuming {
+		be = azurebatch.NewAttached(beOpts)
+	}
 	ev, err := openEvents(cmd, o.events)
 	if err != nil {
 		return err
 	}
 	defer ev.close()
-	if err := checkBatchSetup(ctx, be, st, prog, staging); err != nil {
-		return err
+	if !resuming {
+		if err := checkBatchSetup(ctx, be, st, prog, staging); err != nil {
+			return err
+		}
 	}
-	dir, j, closeRun, err := openRun(state, &meta, prog, false)
+	dir, j, closeRun, err := openRun(state, &meta, prog, resuming)
 	if err != nil {
 		return err
 	}
 	defer closeRun()
+	if resuming {
+		// Read again with the lock held: a bmc that took the run up
+		// meanwhile may have finished it.
+		if prev, err = loadStateHeld(dir); err != nil {
+			return err
+		}
+		if err := resumableBatch(meta, prog, prev); err != nil {
+			return err
+		}
+	}
 
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log, Started: meta.Created}
-	fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s (%s), storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, finalizeOn, place.why, st.URL())
+	if resuming {
+		fmt.Fprintf(stderr, "bmc: taking up run %s on Azure Batch pool %s: %d tasks, finalize on the %s, storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, place, st.URL())
+	} else {
+		fmt.Fprintf(stderr, "bmc: run %s on Azure Batch pool %s: %d tasks, finalize on the %s (%s), storage %s\n", meta.ID, prog.Pool.ID, plan.Tasks, place, place.why, st.URL())
+	}
 	if bo.detach {
 		if err := executor.SubmitNative(ctx, plan, be, run, j); err != nil {
 			return notSubmitted(ctx, j, be, err)
@@ -355,19 +399,38 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	// finalize step and the callback finish; another cuts them short.
 	cancels := watchCancels(ctx, stderr)
 	defer cancels.stop()
-	outcome, err := executor.RunNative(ctx, plan, be, run, j, executor.NativeOptions{
-		Events: sinks, Progress: progressEvery(display, o.events), PollInterval: bo.poll, Stop: stop,
-	})
+	var outcome *executor.Outcome
+	if resuming && !prev.Finished.IsZero() {
+		// Its tasks are over, its callback undelivered: the tasks stay as
+		// the journal has them, and the callback is sent again.
+		outcome = executor.OutcomeOf(plan, prev)
+	} else {
+		runCtx := ctx
+		if o.cancelNow {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			runCtx = c
+		}
+		outcome, err = executor.RunNative(runCtx, plan, be, run, j, executor.NativeOptions{
+			Events: sinks, Progress: progressEvery(display, o.events), PollInterval: bo.poll, Stop: stop,
+		})
+	}
 	close(followed)
 	if err != nil {
+		if errors.Is(err, azurebatch.ErrJobGone) {
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s: %w", meta.ID, err)}
+		}
+		if resuming {
+			return fmt.Errorf("take up run %s on Azure Batch: %w", meta.ID, err)
+		}
 		return notSubmitted(ctx, j, be, err)
 	}
 	fctx := cancels.finishing()
 	var res *executor.RunResult
-	onPool := node != nil && !be.FinalizeStopped()
+	onPool := place.pool && !be.FinalizeStopped()
 	var finishEvents executor.Sink = sinks
 	moved := ""
-	if node != nil && !onPool {
+	if place.pool && !onPool {
 		moved = "the run stopped before its finalize task started on the pool"
 		fmt.Fprintf(stderr, "bmc: %s, so its job was ended; the finalize step runs here\n", moved)
 	}
@@ -401,8 +464,20 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
 		}
 		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Logs: logs, Hide: prog.Finalize.Callback.EnvVars()})
+		fo := executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: finishEvents}
+		if resuming && moved == "" {
+			// What the last session finished here is not done twice.
+			fo.SkipStep = prev.Finalize != nil && prev.Finalize.State == executor.Succeeded
+			fo.SkipCallback = prev.Callback != nil && prev.Callback.Delivered
+		}
+		if resuming && !prev.Finished.IsZero() {
+			// A run that is over gets its callback again, not its
+			// finalize step, as bmc resume of a local run that runs no
+			// task.
+			fo.SkipStep = true
+		}
 		if err = lb.Prepare(fctx, run); err == nil {
-			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url, Events: finishEvents})
+			res, err = executor.Finish(fctx, plan, lb, run, j, outcome, fo)
 		}
 	}
 	display.Close()
@@ -410,7 +485,33 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		return err
 	}
 	report(stderr, cmd, meta.ID, "", plan, outcome, res)
-	return runExit(outcome, res, "bmc resume does not send it again for Batch runs yet")
+	redeliver := hint(cmd, "resume", meta.ID) + " sends it again"
+	if onPool {
+		redeliver = "it was the pool's to send, and bmc resume does not send a callback of the pool's again"
+	}
+	return runExit(outcome, res, redeliver)
+}
+
+// resumableBatch says whether a run on Azure Batch can be taken up: one
+// whose bmc went away before it was over, or whose callback, sent here,
+// was not delivered.
+func resumableBatch(meta executor.Meta, prog *compiler.Program, prev *executor.RunState) error {
+	if e := meta.Extra["batchEndpoint"]; e != "" && e != os.Getenv("AZURE_BATCH_ENDPOINT") {
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on the Batch account at %s, and AZURE_BATCH_ENDPOINT names another: set it to that account", meta.ID, e)}
+	}
+	if prev.Finished.IsZero() {
+		return nil
+	}
+	undelivered := prog.Finalize.Callback != nil && (prev.Callback == nil || !prev.Callback.Delivered)
+	switch {
+	case undelivered && meta.Extra["finalizeOn"] != "pool":
+		return nil // its callback, sent here, is sent again
+	case undelivered:
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s on Azure Batch is over (%s); its callback was the pool's to send, and bmc resume does not send a callback of the pool's again", meta.ID, prev.Status)}
+	case prev.Status != string(executor.Succeeded):
+		return &exitError{code: exitFailed, err: fmt.Errorf("run %s on Azure Batch is over (%s): a Batch run is not run again in part; start it again with bmc run", meta.ID, prev.Status)}
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("run %s on Azure Batch is over (%s), and its outcome was delivered", meta.ID, prev.Status)}
 }
 
 // finishOnPool waits for the job manager task to run the finalize step

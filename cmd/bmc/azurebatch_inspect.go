@@ -157,7 +157,7 @@ func batchLogs(ctx context.Context, cmd *cobra.Command, dir string, meta executo
 // stopped, and its finalize step (on the pool) still runs. A run whose
 // journal has its end, or whose job has ended or is gone, is not in
 // progress, as on the local backend.
-func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta) error {
+func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta, set *setFlag) error {
 	notRunning := &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress", meta.ID)}
 	st, err := executor.LoadState(dir)
 	if err != nil {
@@ -165,6 +165,12 @@ func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta execu
 	}
 	if !st.Finished.IsZero() {
 		return notRunning
+	}
+	if _, driven := executor.LockHolder(dir); meta.Extra["finalizeOn"] != "pool" && !driven {
+		// The finalize step was the client's, and the bmc that ran the
+		// run is gone: this one takes the run up, stops it, and ends it
+		// as that bmc would have.
+		return cancelHere(cmd, dir, meta, st, set)
 	}
 	c, err := batchClient(cmd)
 	if err != nil {
@@ -181,12 +187,6 @@ func batchCancel(ctx context.Context, cmd *cobra.Command, dir string, meta execu
 			return &exitError{code: exitFailed, err: fmt.Errorf("run %s is not in progress: its job is not on Azure Batch", meta.ID)}
 		}
 		return fmt.Errorf("cancel run %s: %w", meta.ID, err)
-	}
-	if _, driven := executor.LockHolder(dir); meta.Extra["finalizeOn"] == "client" && !driven {
-		// The finalize step was the client's, and the bmc that ran the
-		// run is gone: no one is left to run it.
-		fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step was to run on the machine that started it, by a bmc process that is gone: no finalize step and no callback will run for it\n", meta.ID)
-		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch; its finalize step and callback still run\n", meta.ID)
 	return nil
@@ -218,4 +218,30 @@ func batchRow(row runRow, prog *compiler.Program, st *executor.RunState) runRow 
 		}
 	}
 	return row
+}
+
+// cancelHere cancels a run on Azure Batch whose finalize step is the
+// client's and whose bmc process is gone: the run is taken up as bmc
+// resume would, its tasks are stopped on Batch, and its finalize step and
+// callback (status cancelled) run here. A run whose tasks were over by
+// then keeps its outcome. The run's secrets are taken as bmc resume takes
+// them.
+func cancelHere(cmd *cobra.Command, dir string, meta executor.Meta, st *executor.RunState, set *setFlag) error {
+	prog, err := executor.ReadProgram(dir)
+	if err != nil {
+		return err
+	}
+	if meta.Redacted {
+		if prog, err = restoreSecrets(meta, prog, set, "ending it here"); err != nil {
+			return err
+		}
+	}
+	o := &runOptions{progress: "none", transfers: 8, cancelNow: true}
+	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch, whose bmc process is gone: its tasks are stopped, then its finalize step and callback run here\n", meta.ID)
+	err = driveBatch(cmd, prog, meta, o, st)
+	var ee *exitError
+	if errors.As(err, &ee) && ee.err == nil && (ee.code == exitCanceled || ee.code == exitFailed) {
+		return nil // cancelled, or failed before the cancel: as the report says
+	}
+	return err
 }

@@ -51,7 +51,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	}
 	var done map[string]bool
 	if o.run != "" {
-		return usagef("--run: runs on Azure Batch cannot be resumed yet")
+		return usagef("--run: bmc resume takes a run on Azure Batch up as it is, following its job, and plans nothing of it again")
 	}
 	copt := azurebatch.CheckOptions{JobManager: place.pool, SpecDir: o.specDir}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -690,37 +689,6 @@ finalize:
 	}
 	if code, sout, _ := bmcRun(t, "status", "--state-dir", state, id); code != 0 || !strings.Contains(sout, ": cancelled") {
 		t.Errorf("status: %d\n%s", code, sout)
-	}
-}
-
-// TestAzureBatchCancelClientGone: bmc cancel of a run whose finalize step
-// was the client's, and whose bmc was killed, does not promise a finalize
-// step and a callback no one is left to run.
-func TestAzureBatchCancelClientGone(t *testing.T) {
-	f := newBatchFixture(t, emulator.Options{})
-	started := filepath.Join(f.dir, "started")
-	spec := filepath.Join(f.dir, "gone.yaml")
-	os.WriteFile(spec, []byte(`apiVersion: bmc/v1
-kind: Workload
-name: gone
-tasks:
-  - {id: long, run: "touch `+started+`; sleep 60"}
-`), 0o644)
-	state := filepath.Join(f.dir, "state")
-	run := bmcProcess(t, f.dir, "run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--finalize-on", "client", "--state-dir", state, "--progress", "none", spec)
-	if err := run.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the task to start", 60*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
-	run.Process.Signal(syscall.SIGKILL)
-	run.Wait()
-	id, _ := onlyRun(t, state)
-	code, out, serr := bmcRun(t, "cancel", "--state-dir", state, id)
-	if code != 0 || !strings.Contains(out, "no finalize step and no callback will run for it") || strings.Contains(out, "still run") {
-		t.Errorf("cancel: exit %d\n%s%s", code, out, serr)
-	}
-	if _, err := azurebatch.WaitJobDone(t.Context(), f.client, id, 50*time.Millisecond); err != nil {
-		t.Fatal(err)
 	}
 }
 

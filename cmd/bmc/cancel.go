@@ -34,7 +34,10 @@ A run directory keeps no secrets: those of a run that had any are taken again
 from its spec, and one the run had from --set is given again with --set, as
 to bmc resume. Without them the run stays interrupted, its leftover processes
 stopped. A run on Azure Batch that no bmc here follows is cancelled on
-Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
+Batch; when its finalize step was to run here, by a bmc that is gone, cancel
+takes the run up: it stops its tasks on Batch, then runs the finalize step and
+the callback here. A run that is over is not in progress: cancel says so, and
+exits 1.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
@@ -50,7 +53,7 @@ Batch. A run that is over is not in progress: cancel says so, and exits 1.`,
 			pid, held := executor.LockHolder(dir)
 			if meta, ok := isBatchRun(dir); ok && (!held || pid <= 0) {
 				// No bmc here follows it (--detach): cancel on Batch.
-				return batchCancel(cmd.Context(), cmd, dir, meta)
+				return batchCancel(cmd.Context(), cmd, dir, meta, &set)
 			}
 			if !held || pid <= 0 {
 				return cancelLeftovers(cmd, dir, id, &set)

@@ -148,7 +148,7 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 		return nil, nil, fmt.Errorf("read run: %w", err)
 	}
 	if meta.Backend == azurebatch.Name {
-		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on Azure Batch, whose runs cannot be resumed yet", meta.ID)}
+		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s runs on Azure Batch: bmc resume takes it up as it is, following its job, and plans nothing of it again", meta.ID)}
 	}
 	stored, err := executor.ReadProgram(dir)
 	if err != nil {

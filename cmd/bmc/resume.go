@@ -31,6 +31,14 @@ prefix of one, or "latest".
 If bmc was killed while tasks ran (kill -9, say), their processes may still
 run: resume stops them first, so that no task runs beside a copy of itself.
 
+A run on Azure Batch whose bmc went away before it was over (killed, or its
+machine restarted) is taken up: resume follows its job, submitting nothing
+again, then runs the finalize step and sends the callback as that bmc would
+have (or, when the finalize step is the pool's, waits for the pool's report).
+A submission the bmc left unfinished is given up, and the run fails. A Batch
+run that is over is not run again in part; one whose callback, sent here, was
+not delivered gets it again.
+
 The run's az:// locations stay in the blob store it started with, which its
 run.json records: an Azure account is opened with the credentials the
 environment gives, and a resume that cannot open it, or whose --storage names

@@ -41,6 +41,9 @@ type runOptions struct {
 	progress     string
 	transfers    int
 	batch        batchOptions // --backend azurebatch
+	// cancelNow: the run is taken up to be cancelled (bmc cancel of a
+	// Batch run whose bmc is gone).
+	cancelNow bool
 }
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {

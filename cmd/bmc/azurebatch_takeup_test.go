@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bmc-dev/bmc/backends/azurebatch"
+	"github.com/bmc-dev/bmc/emulator"
+	"github.com/bmc-dev/bmc/executor"
+)
+
+// takeUpSpec is a run whose task waits for the file go, counting its
+// starts in ran, and whose finalize step here counts its own in fin.
+func takeUpSpec(t *testing.T, f *batchFixture, name string) (spec, started, goFile, ran, fin string) {
+	t.Helper()
+	started, goFile = filepath.Join(f.dir, name+".started"), filepath.Join(f.dir, name+".go")
+	ran, fin = filepath.Join(f.dir, name+".ran"), filepath.Join(f.dir, name+".fin")
+	spec = filepath.Join(f.dir, name+".yaml")
+	err := os.WriteFile(spec, []byte(fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: %s
+tasks:
+  - {id: wait, run: "echo x >> %s; touch %s; while [ ! -e %s ]; do sleep 0.05; done"}
+  - {id: after, dependsOn: [wait], run: "true"}
+finalize:
+  run: |
+    grep -o '"status": *"[a-z]*"' "$BMC_RUN_SUMMARY" | head -1 | tr -d ' ' >> %s
+  callback: {url: "%s/hook", timeout: 20s, retries: 1, secretEnv: BMC_CALLBACK_SECRET}
+`, name, ran, started, goFile, fin, f.hook.srv.URL)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, started, goFile, ran, fin
+}
+
+// startKilled starts bmc run on spec finalizing here, waits for started to
+// appear, and kills bmc with SIGKILL: the run goes on on Batch with no
+// one following it.
+func startKilled(t *testing.T, f *batchFixture, state, spec, started string) string {
+	t.Helper()
+	p := bmcProcess(t, f.dir, "run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--finalize-on", "client", "--state-dir", state, "--progress", "none", spec)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the task to start", 60*time.Second, func() bool { _, err := os.Stat(started); return err == nil })
+	p.Process.Signal(syscall.SIGKILL)
+	p.Wait()
+	id, _ := onlyRun(t, state)
+	return id
+}
+
+func fileWords(t *testing.T, p string) []string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
+
+func hookBodies(t *testing.T, h *hookEndpoint) []executor.CallbackBody {
+	t.Helper()
+	var out []executor.CallbackBody
+	for _, c := range h.received() {
+		var b executor.CallbackBody
+		if err := json.Unmarshal(c.body, &b); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestAzureBatchResumeTakesUp: a run whose bmc was killed goes on on
+// Batch; bmc resume follows it to its end without submitting anything
+// again, then runs the finalize step and sends the callback here. A
+// second resume finds it over.
+func TestAzureBatchResumeTakesUp(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, started, goFile, ran, fin := takeUpSpec(t, f, "takeup")
+	id := startKilled(t, f, state, spec, started)
+	if n := len(f.hook.received()); n != 0 {
+		t.Fatalf("%d callbacks before the resume", n)
+	}
+	os.WriteFile(goFile, nil, 0o644)
+	code, out, serr := bmcRun(t, "resume", "--state-dir", state, "--progress", "plain", id)
+	if code != 0 || !strings.Contains(serr, "taking up run "+id) || !strings.Contains(serr, "2 succeeded, 0 failed, 0 skipped, 0 cancelled of 2") {
+		t.Fatalf("resume: exit %d\n%s%s", code, out, serr)
+	}
+	if got := fileWords(t, ran); len(got) != 1 {
+		t.Errorf("the task started %d times, want once", len(got))
+	}
+	if got := fileWords(t, fin); len(got) != 1 || !strings.Contains(got[0], "succeeded") {
+		t.Errorf("finalize step runs: %q", got)
+	}
+	bodies := hookBodies(t, f.hook)
+	if len(bodies) != 1 || bodies[0].Status != executor.CallbackSucceeded || bodies[0].Tasks.Succeeded != 2 {
+		t.Fatalf("callbacks %+v", bodies)
+	}
+	if calls := f.hook.received(); calls[0].header.Get("Idempotency-Key") != id || !strings.HasPrefix(calls[0].header.Get("X-Bmc-Signature"), "sha256=") {
+		t.Errorf("callback headers %v", calls[0].header)
+	}
+	if _, sout, _ := bmcRun(t, "status", "--state-dir", state, id); !strings.Contains(sout, ": succeeded") {
+		t.Errorf("status:\n%s", sout)
+	}
+	// Over, and delivered: nothing is left to do.
+	code, _, serr = bmcRun(t, "resume", "--state-dir", state, id)
+	if code != exitFailed || !strings.Contains(serr, "is over (succeeded), and its outcome was delivered") {
+		t.Errorf("second resume: exit %d\n%s", code, serr)
+	}
+	if n := len(f.hook.received()); n != 1 {
+		t.Errorf("%d callbacks after the second resume", n)
+	}
+}
+
+// TestAzureBatchCancelTakesUp: bmc cancel of a run whose finalize step
+// was this machine's, and whose bmc was killed, stops its tasks on Batch
+// and runs the finalize step and the callback (cancelled) here.
+func TestAzureBatchCancelTakesUp(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, started, _, ran, fin := takeUpSpec(t, f, "gone")
+	id := startKilled(t, f, state, spec, started)
+	code, out, serr := bmcRun(t, "cancel", "--state-dir", state, id)
+	if code != 0 || !strings.Contains(out, "cancelling run "+id+" on Azure Batch, whose bmc process is gone") {
+		t.Fatalf("cancel: exit %d\n%s%s", code, out, serr)
+	}
+	j, err := f.client.GetJob(t.Context(), id)
+	if err != nil || j.State != azurebatch.JobStateCompleted {
+		t.Errorf("job %+v %v", j, err)
+	}
+	if got := fileWords(t, ran); len(got) != 1 {
+		t.Errorf("the task started %d times, want once", len(got))
+	}
+	if got := fileWords(t, fin); len(got) != 1 || !strings.Contains(got[0], "cancelled") {
+		t.Errorf("finalize step runs: %q", got)
+	}
+	bodies := hookBodies(t, f.hook)
+	if len(bodies) != 1 || bodies[0].Status != executor.CallbackCancelled || bodies[0].Tasks.Cancelled != 2 {
+		t.Fatalf("callbacks %+v", bodies)
+	}
+	if _, sout, _ := bmcRun(t, "status", "--state-dir", state, id); !strings.Contains(sout, ": cancelled") {
+		t.Errorf("status:\n%s", sout)
+	}
+	if code, _, serr := bmcRun(t, "cancel", "--state-dir", state, id); code != exitFailed || !strings.Contains(serr, "not in progress") {
+		t.Errorf("second cancel: exit %d\n%s", code, serr)
+	}
+}
+
+// TestAzureBatchResumeSendsCallback: a run finalized here whose callback
+// was refused gets it again from bmc resume, without its finalize step
+// or any task running again.
+func TestAzureBatchResumeSendsCallback(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, _, goFile, ran, fin := takeUpSpec(t, f, "again")
+	os.WriteFile(goFile, nil, 0o644)
+	f.hook.answer(http.StatusBadRequest)
+	code, out := f.batchRun(t, context.Background(), state, "--finalize-on", "client", spec)
+	id, _ := onlyRun(t, state)
+	if code != exitFailed || !regexp.MustCompile(`not delivered: bmc resume `+id+` .*sends it again`).MatchString(out) {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	f.hook.answer(http.StatusOK)
+	code, sout, serr := bmcRun(t, "resume", "--state-dir", state, id)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", code, sout, serr)
+	}
+	bodies := hookBodies(t, f.hook)
+	if len(bodies) != 2 || bodies[1].Status != executor.CallbackSucceeded || bodies[1].Tasks.Succeeded != 2 {
+		t.Fatalf("callbacks %+v", bodies)
+	}
+	if got := fileWords(t, ran); len(got) != 1 {
+		t.Errorf("the task started %d times, want once", len(got))
+	}
+	if got := fileWords(t, fin); len(got) != 1 {
+		t.Errorf("the finalize step ran %d times, want once", len(got))
+	}
+	st, err := executor.LoadState(filepath.Join(executor.RunsDir(state), id))
+	if err != nil || st.Status != "succeeded" || st.Callback == nil || !st.Callback.Delivered {
+		t.Errorf("state %+v %v", st, err)
+	}
+}
