@@ -154,8 +154,8 @@ type Backend struct {
 	// and no longer follows (bmc resume).
 	attached bool
 	hasJM    bool
-	created bool   // the job exists
-	self    string // the watcher's own task id
+	created  bool   // the job exists
+	self     string // the watcher's own task id
 
 	idx        map[string]int
 	seen       map[string]seenTask
