@@ -45,9 +45,10 @@ finalize:
 // startKilled starts bmc run on spec finalizing here, waits for started to
 // appear, and kills bmc with SIGKILL: the run goes on on Batch with no
 // one following it.
-func startKilled(t *testing.T, f *batchFixture, state, spec, started string) string {
+func startKilled(t *testing.T, f *batchFixture, state, spec, started string, args ...string) string {
 	t.Helper()
-	p := bmcProcess(t, f.dir, "run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--finalize-on", "client", "--state-dir", state, "--progress", "none", spec)
+	args = append([]string{"run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--finalize-on", "client", "--state-dir", state, "--progress", "none", spec}, args...)
+	p := bmcProcess(t, f.dir, args...)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -190,4 +191,41 @@ func TestAzureBatchResumeSendsCallback(t *testing.T) {
 	if err != nil || st.Status != "succeeded" || st.Callback == nil || !st.Callback.Delivered {
 		t.Errorf("state %+v %v", st, err)
 	}
+}
+
+// TestAzureBatchResumeRedacted: a run that kept no secrets, on a pool
+// and identity given by flags, is taken up with its secret given again;
+// without it, resume says which --set it needs.
+func TestAzureBatchResumeRedacted(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	started, goFile := filepath.Join(f.dir, "red.started"), filepath.Join(f.dir, "red.go")
+	spec := filepath.Join(f.dir, "red.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: red
+params:
+  hook: {}
+tasks:
+  - {id: wait, run: "touch %s; while [ ! -e %s ]; do sleep 0.05; done"}
+finalize:
+  callback: {url: "${{ params.hook }}", timeout: 20s, retries: 1}
+`, started, goFile)), 0o644)
+	hook := f.hook.srv.URL + "/hook?sig=HOOKSIG0secret"
+	id := startKilled(t, f, state, spec, started, "--pool-identity", fixtureIdentity, "--set", "hook="+hook)
+	os.WriteFile(goFile, nil, 0o644)
+	code, _, serr := bmcRun(t, "resume", "--state-dir", state, id)
+	if code != exitFailed || !strings.Contains(serr, "--set hook=") {
+		t.Fatalf("resume without the secret: exit %d\n%s", code, serr)
+	}
+	code, sout, serr := bmcRun(t, "resume", "--state-dir", state, "--set", "hook="+hook, id)
+	if code != 0 {
+		t.Fatalf("resume: exit %d\n%s%s", code, sout, serr)
+	}
+	calls := f.hook.received()
+	if len(calls) != 1 || calls[0].query != "sig=HOOKSIG0secret" {
+		t.Fatalf("callbacks %+v", calls)
+	}
+	noSecrets(t, "resume output", sout+serr)
+	noSecretsInDir(t, filepath.Join(executor.RunsDir(state), id))
 }

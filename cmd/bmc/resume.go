@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/redact"
@@ -161,6 +162,10 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 		if prog, err = planner.Only(prog, meta.Only); err != nil {
 			return nil, fail("%v", err)
 		}
+	}
+	if meta.Backend == azurebatch.Name && stored.Pool != nil {
+		// The run's pool is as --pool and --pool-identity made it.
+		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
 	}
 	if !bytes.Equal(withoutSecrets(prog), withoutSecrets(stored)) {
 		return nil, fail("its spec %s, or a --set value, no longer gives the program the run started with; start a new run instead", meta.Spec)
