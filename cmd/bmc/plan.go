@@ -14,6 +14,7 @@ import (
 	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 	"github.com/spf13/cobra"
 )
@@ -180,13 +181,16 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 	return stored, st.Done(), nil
 }
 
-// tasksDiff says how the tasks of program now differ from those of
-// program was, "" if in no way a resume cares about: their ids, and what
-// they do, as their hashes tell.
+// tasksDiff says how program now differs from program was, "" if in no
+// way a resume would run differently: tasks added, dropped or changed in
+// any field (what they run, and also where their outputs go, what they
+// wait for, their retries, timeout and slots), and the finalize step and
+// callback. Secrets do not count: a run directory keeps none, and a new
+// signature for the same URL changes nothing.
 func tasksDiff(was, now *compiler.Program) string {
 	before := make(map[string]string, len(was.Tasks))
 	for _, t := range was.Tasks {
-		before[t.ID] = t.Hash
+		before[t.ID] = taskText(t)
 	}
 	var changed, added []string
 	for _, t := range now.Tasks {
@@ -194,7 +198,7 @@ func tasksDiff(was, now *compiler.Program) string {
 		switch {
 		case !ok:
 			added = append(added, t.ID)
-		case h != t.Hash:
+		case h != taskText(t):
 			changed = append(changed, t.ID)
 		}
 		delete(before, t.ID)
@@ -214,10 +218,27 @@ func tasksDiff(was, now *compiler.Program) string {
 	if len(removed) > 0 {
 		what = append(what, "drops "+tasksList(removed))
 	}
+	if redactedText(was.Finalize) != redactedText(now.Finalize) {
+		what = append(what, "changes the finalize step or callback")
+	}
 	if len(what) == 0 {
 		return ""
 	}
-	return strings.Join(what, ", ")
+	return strings.Join(what, "; ")
+}
+
+// taskText is t as its run directory would keep it, less its hash.
+func taskText(t compiler.Task) string {
+	t.Hash = ""
+	return redactedText(t)
+}
+
+func redactedText(v any) string {
+	b, _, err := redact.JSON(v, false)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 func printPlan(w io.Writer, p *planner.Plan) {
