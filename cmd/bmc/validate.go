@@ -34,7 +34,7 @@ Exit status: 0 valid (warnings or not), 1 invalid, 2 usage error.`,
 			switch o.format {
 			case "text", "json", "github":
 			default:
-				return usagef("unknown --format %q: expected text, json or github", o.format)
+				return usagef("unknown output format %q (--format, -o): expected text, json or github", o.format)
 			}
 			params, err := o.set.params()
 			if err != nil {
@@ -92,6 +92,8 @@ Exit status: 0 valid (warnings or not), 1 invalid, 2 usage error.`,
 		},
 	}
 	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or github (workflow annotations)")
+	// -o/--output, as the other commands name it.
+	cmd.Flags().StringVarP(&o.format, "output", "o", "text", "the same as --format")
 	addSetFlag(cmd, &o.set)
 	return cmd
 }
