@@ -655,9 +655,26 @@ func checkBatchSetup(ctx context.Context, be *azurebatch.Backend, st *azurebatch
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return &exitError{code: exitFailed, err: fmt.Errorf("storage account %s: %s (check AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or the spec's storage block)", st.URL(), storageErrLine(err))}
+		code := exitFailed
+		if unreachable(err) {
+			code = exitInternal
+		}
+		return &exitError{code: code, err: fmt.Errorf("storage account %s: %s (check AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY, or the spec's storage block)", st.URL(), storageErrLine(err))}
 	}
 	return nil
+}
+
+// unreachable reports whether err is a service that could not be reached
+// at all (no answer: refused, unresolved, timed out), rather than one
+// that answered no. Such a run exits 3, which CI can tell from a workload
+// or configuration that is wrong (1): it may go through if tried again.
+func unreachable(err error) bool {
+	var be *azurebatch.Error
+	if errors.As(err, &be) && be.StatusCode != 0 {
+		return false
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
 }
 
 // storageErrLine is a storage error in one line: the Azure SDK's take a
@@ -678,7 +695,8 @@ func storageErrLine(err error) string {
 // so failed (exit 1): mostly, the account, the pool, the storage account
 // or a local input are not as the run needs them, which is the user's to
 // fix. For credentials Batch refused, or an endpoint it could not be
-// reached at, it says what to check.
+// reached at, it says what to check; an endpoint that could not be
+// reached exits 3, as the backend being down is no fault of the run's.
 func batchSetupErr(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return err
@@ -690,7 +708,7 @@ func batchSetupErr(err error) error {
 	case be.StatusCode == http.StatusUnauthorized || be.StatusCode == http.StatusForbidden:
 		err = fmt.Errorf("%w: Azure Batch refused bmc's credentials (check AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY or, with Entra ID, the identity's role on the account)", err)
 	case be.StatusCode == 0 && errors.As(be.Err, &ne):
-		err = fmt.Errorf("%w: Azure Batch cannot be reached at %s (check AZURE_BATCH_ENDPOINT)", err, os.Getenv("AZURE_BATCH_ENDPOINT"))
+		return &exitError{code: exitInternal, err: fmt.Errorf("%w: Azure Batch cannot be reached at %s (check AZURE_BATCH_ENDPOINT)", err, os.Getenv("AZURE_BATCH_ENDPOINT"))}
 	}
 	return &exitError{code: exitFailed, err: err}
 }
