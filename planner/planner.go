@@ -257,6 +257,10 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 				msg += fmt.Sprintf(" (--slots %d or more runs it)", t.Slots)
 			}
 			out = append(out, Check{Error, t.ID, msg})
+		} else if p := prog.Pool; !caps.NativeDependencies && p != nil && p.SlotsPerNode > 0 && t.Slots > p.SlotsPerNode {
+			// The local backend runs it, but a node of the spec's pool
+			// would not: Batch would never start it.
+			out = append(out, Check{Warning, t.ID, fmt.Sprintf("task takes %d slots, more than the %d of a node of pool %s (slotsPerNode): on Azure Batch it would never start", t.Slots, p.SlotsPerNode, p.ID)})
 		}
 		if t.Container != nil {
 			containers++

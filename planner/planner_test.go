@@ -432,3 +432,26 @@ tasks:
 		t.Errorf("Errors: %v, want none: a shared output is only a warning", p.Errors())
 	}
 }
+
+// TestChecksPoolSlotsLocal: on the local backend, a task wider than a
+// node of the spec's pool runs, with a warning that Batch never would.
+func TestChecksPoolSlotsLocal(t *testing.T) {
+	prog := compile(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+pool: {id: p, slotsPerNode: 2}
+tasks:
+  - {id: wide, run: "true", slots: 3}
+  - {id: fits, run: "true", slots: 2}
+`)
+	got := check(prog, Capabilities{Name: "local", Slots: 4})
+	want := []Check{{Warning, "wide", "task takes 3 slots, more than the 2 of a node of pool p (slotsPerNode): on Azure Batch it would never start"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("checks %+v, want %+v", got, want)
+	}
+	// Batch checks the same as an error, once.
+	got = check(prog, Capabilities{Name: "azurebatch", NativeDependencies: true, MaxTaskSlots: 2})
+	if len(got) != 1 || got[0].Severity != Error || got[0].Task != "wide" {
+		t.Errorf("batch checks %+v", got)
+	}
+}
