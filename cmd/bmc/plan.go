@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -90,6 +91,7 @@ them as they are now.`,
 			}
 			be := local.New(local.Options{Slots: o.slots, Packages: pkgs})
 			plan := newPlan(prog, be.Capabilities(), done, o.specDir)
+			plan.Checks = append(plan.Checks, envChecks(prog)...)
 			switch o.output {
 			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -287,4 +289,28 @@ func printPlan(w io.Writer, p *planner.Plan) {
 	for _, c := range p.Checks {
 		fmt.Fprintf(w, "  %-15s%s\n", c.Severity+":", checkText(c))
 	}
+}
+
+// envChecks are what bmc run would refuse in this environment, though the
+// spec is fine: warnings, as a plan is often made where the run's
+// variables are not set (CI).
+func envChecks(prog *compiler.Program) []planner.Check {
+	var out []planner.Check
+	if cb := prog.Finalize.Callback; cb != nil && cb.URLEnv != "" && os.Getenv(cb.URLEnv) == "" {
+		out = append(out, planner.Check{Severity: planner.Warning, Message: fmt.Sprintf("the callback goes to the URL in $%s, which is not set here: bmc run refuses to start without it", cb.URLEnv)})
+	}
+	if s := prog.Storage; s != nil && s.Backend == "azure" && s.AccountURL == "" && !storageConfigured() {
+		out = append(out, planner.Check{Severity: planner.Warning, Message: "storage azure: no blob account is configured here (AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCOUNT_URL or AZURE_STORAGE_ACCOUNT): bmc run refuses to start without one"})
+	}
+	return out
+}
+
+// storageConfigured reports whether the environment names a blob account.
+func storageConfigured() bool {
+	for _, k := range []string{"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_URL", "AZURE_STORAGE_ACCOUNT"} {
+		if os.Getenv(k) != "" {
+			return true
+		}
+	}
+	return false
 }
