@@ -605,8 +605,10 @@ func openEvents(cmd *cobra.Command, path string) (*eventsFile, error) {
 // are in it (the local backend).
 func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan, o *executor.Outcome, res *executor.RunResult) {
 	c := o.Counts
+	// The time the run took, its finalize step and callback included: a
+	// callback retried for a minute is part of it.
 	fmt.Fprintf(w, "bmc: %s %s in %s: %d succeeded, %d failed, %d skipped, %d cancelled of %d%s\n",
-		id, res.Final(), o.Finished.Sub(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total, failedBeyondTasks(c, res))
+		id, res.Final(), time.Since(o.Started).Round(time.Millisecond), c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Total, failedBeyondTasks(c, res))
 	const most = 20
 	shown := 0
 	for i, t := range o.Tasks {
