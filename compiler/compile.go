@@ -123,9 +123,9 @@ type compiler struct {
 	depNodes  [][]*schema.Node // per expanded task, the dependsOn entry nodes
 	reported  map[*schema.Node]bool
 	cycleSeen map[string]bool
-	// droppedSpecs are the task specs that had errors: not compiled, but
-	// their ids are checked against the others' and stand for dependsOn
-	// names.
+	// droppedSpecs are the task specs whose id or matrix had errors:
+	// not compiled, but their ids are checked against the others' and
+	// stand for dependsOn names.
 	droppedSpecs []*taskSpec
 	// droppedDeps are their dependsOn names, checked all the same.
 	droppedDeps []droppedDep
@@ -266,6 +266,12 @@ func (c *compiler) labels() {
 	}
 	c.prog.Labels = map[string]string{}
 	for i, k := range n.Keys {
+		// bmc keeps a run's state in the job's metadata under bmc.
+		// names, beside the labels: a label of such a name would
+		// override it (a run would show as cancelled, say).
+		if len(k.Str) >= 4 && strings.EqualFold(k.Str[:4], "bmc.") {
+			c.errorf(k, []any{"labels", k.Str}, "label %q: names starting with bmc. are bmc's own, for the run's state in the job's metadata; give the label another name", k.Str)
+		}
 		c.asWritten(n.Vals[i], []any{"labels", k.Str}, "a label")
 		c.prog.Labels[k.Str] = scalarText(n.Vals[i])
 	}

@@ -59,7 +59,7 @@ func (c *compiler) finalize() {
 		f.Timeout = c.defaults.timeout
 	}
 	if outs := c.outputSpecs(n.Get("outputs"), p("outputs")); outs != nil {
-		f.Outputs = c.outputs(outs, s, p("outputs"))
+		f.Outputs = c.outputs(outs, s, p("outputs"), nil)
 	}
 	cb := n.Get("callback")
 	if cb == nil || cb.Kind != schema.KindMap {

@@ -147,8 +147,11 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 		ok := true
 		self := tasks[ts.first+member]
 		for j, name := range names {
+			if ts.broken[ts.deps[j]] {
+				continue // reported, and the name it gives is not known
+			}
 			n := ts.depNodes[j]
-			p := []any{"tasks", ts.i, "dependsOn", j}
+			p := []any{"tasks", ts.i, "dependsOn", ts.depIdx[j]}
 			if g, isGroup := groupIdx[name]; isGroup {
 				if g2 := c.prog.Groups[g]; g2.ID == self.Group {
 					c.errorOnce(n, p, "task %q depends on its own matrix group %q", self.ID, name)

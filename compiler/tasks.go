@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/bmc-dev/bmc/internal/filepattern"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -46,6 +47,7 @@ type taskSpec struct {
 	timeout  Duration
 	deps     []*template
 	depNodes []*schema.Node
+	depIdx   []int // each dep's index in dependsOn as written
 
 	// per-field: does it vary between matrix members?
 	varRun, varCmd, varEnv, varIn, varOut, varImg, varDeps bool
@@ -55,11 +57,34 @@ type taskSpec struct {
 	// badMatrix are the matrix keys whose values were in error.
 	badMatrix []string
 
+	// broken are the task's templates with errors of their own,
+	// reported: their values are unknown, as a missing param's are, so
+	// that no check of them adds to the errors, and the task's other
+	// fields are checked all the same.
+	broken map[*template]bool
+
 	// idUnknown, when set, matches the ids the task may take: its id
 	// holds a value validate does not know, or the task was dropped.
 	idUnknown *regexp.Regexp
-	// dropped: the task had errors, reported, and is not compiled.
+	// dropped: the task's id or matrix had errors, reported, and its
+	// members are not known: it is not compiled. standIn is the scope its
+	// fields are checked in, once, with the matrix values in error
+	// unknown.
 	dropped bool
+	standIn *scope
+}
+
+// eval evaluates a template of the task, or of the finalize step when
+// broken is nil; one in broken is unknown.
+func eval(t *template, s *scope, broken map[*template]bool) (string, bool) {
+	if t == nil {
+		return "", false
+	}
+	if broken[t] {
+		return "", true
+	}
+	v, unk, _ := t.eval(s)
+	return v, unk
 }
 
 // idPattern matches what id may render to: values not known at validate
@@ -85,11 +110,13 @@ func idPattern(id *template, s *scope) *regexp.Regexp {
 }
 
 type inputSpec struct {
+	j                  int // its index in inputs as written
 	from, path         *template
 	fromNode, pathNode *schema.Node
 }
 
 type outputSpec struct {
+	j                int // its index in outputs as written
 	path, to         *template
 	pathNode, toNode *schema.Node
 	when             When
@@ -118,8 +145,10 @@ func (c *compiler) tasks() {
 		case ts == nil:
 		case ts.dropped:
 			// Its errors are reported; dependents should not also report
-			// it as unknown, and its id is still checked against others.
+			// it as unknown, and its id is still checked against others,
+			// and its fields as far as they do not name its members.
 			c.droppedSpecs = append(c.droppedSpecs, ts)
+			c.checkDropped(ts)
 		default:
 			specs = append(specs, ts)
 		}
@@ -284,7 +313,7 @@ func (c *compiler) checkDroppedDeps(specs []*taskSpec) {
 	}
 	for _, d := range c.droppedDeps {
 		if _, ok := byID[d.name]; !ok {
-			c.unknownDep(d.spec.depNodes[d.j], []any{"tasks", d.spec.i, "dependsOn", d.j}, d.name, byID, specs)
+			c.unknownDep(d.spec.depNodes[d.j], []any{"tasks", d.spec.i, "dependsOn", d.spec.depIdx[d.j]}, d.name, byID, specs)
 		}
 	}
 }
@@ -304,8 +333,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	p := func(k ...any) []any { return append([]any{"tasks", i}, k...) }
 	// A variable bmc sets does not keep the task from being checked on.
 	c.checkEnvNames(n.Get("env"), p("env"), false)
-	before := len(c.diags)
-	ts := &taskSpec{i: i, node: n, idNode: n.Get("id")}
+	ts := &taskSpec{i: i, node: n, idNode: n.Get("id"), broken: map[*template]bool{}}
 	if ts.idNode == nil || ts.idNode.Kind != schema.KindString {
 		return nil
 	}
@@ -360,7 +388,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	if in := n.Get("inputs"); in != nil && in.Kind == schema.KindList {
 		for j, e := range in.Vals {
-			is := inputSpec{fromNode: e.Get("from"), pathNode: e.Get("path")}
+			is := inputSpec{j: j, fromNode: e.Get("from"), pathNode: e.Get("path")}
 			is.from = c.tmpl(is.fromNode, p("inputs", j, "from"))
 			is.path = c.tmpl(is.pathNode, p("inputs", j, "path"))
 			if is.from != nil {
@@ -379,7 +407,17 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		ts.options = str(cont.Get("options"))
 	}
 	if pk := n.Get("packages"); pk != nil && pk.Kind == schema.KindList {
+		// Batch takes package names case-insensitively: a name given
+		// twice, in any case, is one package installed twice.
+		seen := map[string]*schema.Node{}
 		for j, e := range pk.Vals {
+			low := strings.ToLower(e.Str)
+			if first, dup := seen[low]; dup {
+				d := c.errorf(e, p("packages", j), "duplicate package %q: the task names it at %d:%d already", e.Str, first.Pos.Line, first.Pos.Col)
+				d.Related = []schema.Pos{first.Pos}
+				continue
+			}
+			seen[low] = e
 			pkg, ok := c.packages[strings.ToLower(e.Str)]
 			if !ok {
 				var names []string
@@ -409,6 +447,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 			if t := c.tmpl(e, p("dependsOn", j)); t != nil {
 				ts.deps = append(ts.deps, t)
 				ts.depNodes = append(ts.depNodes, e)
+				ts.depIdx = append(ts.depIdx, j)
 			}
 		}
 	}
@@ -441,16 +480,24 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	for _, k := range ts.badMatrix {
 		s.matrix[k] = unknown{name: "matrix." + k}
 	}
-	check := func(t *template, n *schema.Node, path []any) {
-		for _, err := range t.check(s) {
+	// A template in error is broken: the task is compiled without its
+	// value, and the checks of the other fields go on.
+	checkIn := func(s *scope, t *template, n *schema.Node, path []any) {
+		if t == nil {
+			return
+		}
+		errs := t.check(s)
+		for _, err := range errs {
 			c.exprErr(n, path, err)
 		}
+		if t.bad || len(errs) > 0 {
+			ts.broken[t] = true
+		}
 	}
+	check := func(t *template, n *schema.Node, path []any) { checkIn(s, t, n, path) }
 	idScope := *s
 	idScope.matrixOK, idScope.taskOK, idScope.in = false, false, idField
-	for _, err := range ts.id.check(&idScope) {
-		c.exprErr(ts.idNode, p("id"), err)
-	}
+	checkIn(&idScope, ts.id, ts.idNode, p("id"))
 	check(ts.run, ts.runNode, p("run"))
 	for j, t := range ts.command {
 		check(t, ts.cmdNodes[j], p("command", j))
@@ -458,25 +505,24 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	for j, t := range ts.env {
 		check(t, ts.envNodes[j], p("env", ts.envKeys[j]))
 	}
-	for j, in := range ts.inputs {
-		check(in.from, in.fromNode, p("inputs", j, "from"))
-		check(in.path, in.pathNode, p("inputs", j, "path"))
+	for _, in := range ts.inputs {
+		check(in.from, in.fromNode, p("inputs", in.j, "from"))
+		check(in.path, in.pathNode, p("inputs", in.j, "path"))
 	}
-	for j, o := range ts.outputs {
-		check(o.path, o.pathNode, p("outputs", j, "path"))
-		check(o.to, o.toNode, p("outputs", j, "to"))
+	for _, o := range ts.outputs {
+		check(o.path, o.pathNode, p("outputs", o.j, "path"))
+		check(o.to, o.toNode, p("outputs", o.j, "to"))
 	}
 	check(ts.image, ts.imgNode, p("container", "image"))
 	depScope := *s
 	depScope.taskOK, depScope.in = false, dependsOnField
 	for j, t := range ts.deps {
-		for _, err := range t.check(&depScope) {
-			c.exprErr(ts.depNodes[j], p("dependsOn", j), err)
-		}
+		checkIn(&depScope, t, ts.depNodes[j], p("dependsOn", ts.depIdx[j]))
 	}
+	// Without its id or its matrix the task's members are not known.
 	// A matrix key whose values were refused (by the schema, before
 	// this task's own checks) drops the task too.
-	if len(c.diags) > before || len(ts.badMatrix) > 0 {
+	if ts.broken[ts.id] || keyless || len(ts.badMatrix) > 0 {
 		// Dropped; its dependsOn names written out are still checked,
 		// once the ids of the tasks that compiled are known.
 		for j, t := range ts.deps {
@@ -484,7 +530,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 				c.droppedDeps = append(c.droppedDeps, droppedDep{spec: ts, j: j, name: str(ts.depNodes[j])})
 			}
 		}
-		ts.dropped = true
+		ts.dropped, ts.standIn = true, s
 		// The names its id may take, for dependsOn entries naming it: an
 		// id with an expression is matched as rendered with the params.
 		ts.idUnknown = idPattern(ts.id, c.top())
@@ -505,7 +551,7 @@ func (c *compiler) outputSpecs(n *schema.Node, path []any) []outputSpec {
 	}
 	var out []outputSpec
 	for j, e := range n.Vals {
-		o := outputSpec{pathNode: e.Get("path"), toNode: e.Get("to"), when: WhenSuccess}
+		o := outputSpec{j: j, pathNode: e.Get("path"), toNode: e.Get("to"), when: WhenSuccess}
 		o.path = c.tmpl(o.pathNode, append(slices.Clip(path), j, "path"))
 		o.to = c.tmpl(o.toNode, append(slices.Clip(path), j, "to"))
 		if w := str(e.Get("when")); w != "" {
@@ -589,9 +635,12 @@ func (c *compiler) memberScope(ts *taskSpec, member int) *scope {
 	return s
 }
 
-// sanitizeID maps a matrix value to id characters.
+// sanitizeID maps a matrix value to id characters. The value's secrets
+// (a signed URL's signature, a password) are taken out first, as
+// everywhere bmc shows a value: a task id is shown, written to the run's
+// files and given to Azure Batch as it is.
 func sanitizeID(b *strings.Builder, v any) {
-	for _, r := range stringify(v) {
+	for _, r := range redact.String(stringify(v)) {
 		if r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
 			b.WriteRune(r)
 		} else {
@@ -602,7 +651,6 @@ func sanitizeID(b *strings.Builder, v any) {
 
 // expand appends the tasks of one spec to the program.
 func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
-	p := func(k ...any) []any { return append([]any{"tasks", ts.i}, k...) }
 	s := c.memberScope(ts, 0)
 	idScope := *s
 	idScope.matrixOK, idScope.taskOK, idScope.in = false, false, idField
@@ -615,64 +663,10 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	}
 
 	// What does not vary is computed once and shared by every member.
-	var (
-		run     string
-		command []string
-		env     map[string]string
-		inputs  []Input
-		outputs []Output
-		cont    *Container
-		deps    []string
-	)
+	var mv member
 	evalAll := func(s *scope, tk *Task, first bool) {
-		if first || ts.varRun {
-			run = c.evalT(ts.run, s)
-			c.noNUL(ts.runNode, p("run"), run)
-		}
-		if first || ts.varCmd {
-			command = nil
-			if ts.command != nil {
-				command = make([]string, len(ts.command))
-				for j, t := range ts.command {
-					command[j] = c.evalT(t, s)
-					c.noNUL(ts.cmdNodes[j], p("command", j), command[j])
-				}
-				if command[0] == "" {
-					c.errorOnce(ts.cmdNodes[0], p("command", 0), "the program to run (command[0]) is empty")
-				}
-			}
-		}
-		if first || ts.varEnv {
-			env = nil
-			if len(ts.env) > 0 {
-				env = make(map[string]string, len(ts.env))
-				for j, t := range ts.env {
-					env[ts.envKeys[j]] = c.evalT(t, s)
-					c.noNUL(ts.envNodes[j], p("env", ts.envKeys[j]), env[ts.envKeys[j]])
-				}
-			}
-		}
-		if first || ts.varIn {
-			inputs = c.inputs(ts, s, p)
-		}
-		if first || ts.varOut {
-			outputs = c.outputs(ts.outputs, s, p("outputs"))
-		}
-		if first || ts.varImg {
-			cont = nil
-			if ts.image != nil {
-				cont = &Container{Image: c.evalT(ts.image, s), Options: ts.options}
-			}
-		}
-		if first || ts.varDeps {
-			depScope := *s
-			depScope.taskOK, depScope.in = false, dependsOnField
-			deps = make([]string, len(ts.deps))
-			for j, t := range ts.deps {
-				deps[j] = c.evalT(t, &depScope)
-			}
-		}
-		tk.Run, tk.Command, tk.Env, tk.Inputs, tk.Outputs, tk.Container = run, command, env, inputs, outputs, cont
+		c.evalMember(ts, s, &mv, first)
+		tk.Run, tk.Command, tk.Env, tk.Inputs, tk.Outputs, tk.Container = mv.run, mv.command, mv.env, mv.inputs, mv.outputs, mv.cont
 	}
 	h := newHasher()
 	if len(ts.matrixKeys) == 0 {
@@ -682,7 +676,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		tk.Hash = h.sum(&tk)
 		c.prog.Tasks = append(c.prog.Tasks, tk)
 		c.taskNode = append(c.taskNode, ts.node)
-		return append(memberDeps, deps)
+		return append(memberDeps, mv.deps)
 	}
 	n := ts.memberCount()
 	group := Group{ID: base, Members: make([]string, 0, n)}
@@ -708,7 +702,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		tk.Hash = h.sum(&tk)
 		c.prog.Tasks = append(c.prog.Tasks, tk)
 		c.taskNode = append(c.taskNode, ts.node)
-		memberDeps = append(memberDeps, deps)
+		memberDeps = append(memberDeps, mv.deps)
 		group.Members = append(group.Members, id)
 		// Odometer: the last key turns fastest.
 		for k := len(idx) - 1; k >= 0; k-- {
@@ -721,6 +715,83 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	}
 	c.prog.Groups = append(c.prog.Groups, group)
 	return memberDeps
+}
+
+// member is what a member of a task is given. What does not vary
+// between members is kept from one to the next.
+type member struct {
+	run     string
+	command []string
+	env     map[string]string
+	inputs  []Input
+	outputs []Output
+	cont    *Container
+	deps    []string
+}
+
+// evalMember evaluates the fields of a member of ts in scope s into m, and
+// checks their values: every field for the first member, and those that
+// vary for the others.
+func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
+	p := func(k ...any) []any { return append([]any{"tasks", ts.i}, k...) }
+	if first || ts.varRun {
+		m.run, _ = eval(ts.run, s, ts.broken)
+		c.noNUL(ts.runNode, p("run"), m.run)
+	}
+	if first || ts.varCmd {
+		m.command = nil
+		if ts.command != nil {
+			m.command = make([]string, len(ts.command))
+			for j, t := range ts.command {
+				m.command[j], _ = eval(t, s, ts.broken)
+				c.noNUL(ts.cmdNodes[j], p("command", j), m.command[j])
+			}
+			if m.command[0] == "" && !ts.broken[ts.command[0]] {
+				c.errorOnce(ts.cmdNodes[0], p("command", 0), "the program to run (command[0]) is empty")
+			}
+		}
+	}
+	if first || ts.varEnv {
+		m.env = nil
+		if len(ts.env) > 0 {
+			m.env = make(map[string]string, len(ts.env))
+			for j, t := range ts.env {
+				m.env[ts.envKeys[j]], _ = eval(t, s, ts.broken)
+				c.noNUL(ts.envNodes[j], p("env", ts.envKeys[j]), m.env[ts.envKeys[j]])
+			}
+		}
+	}
+	if first || ts.varIn {
+		m.inputs = c.inputs(ts, s, p)
+	}
+	if first || ts.varOut {
+		m.outputs = c.outputs(ts.outputs, s, p("outputs"), ts.broken)
+	}
+	if first || ts.varImg {
+		m.cont = nil
+		if ts.image != nil {
+			img, _ := eval(ts.image, s, ts.broken)
+			m.cont = &Container{Image: img, Options: ts.options}
+		}
+	}
+	if first || ts.varDeps {
+		depScope := *s
+		depScope.taskOK, depScope.in = false, dependsOnField
+		// A dependsOn entry in error is "", and resolveDeps passes it by.
+		m.deps = make([]string, len(ts.deps))
+		for j, t := range ts.deps {
+			m.deps[j], _ = eval(t, &depScope, ts.broken)
+		}
+	}
+}
+
+// checkDropped checks the fields of a task dropped for an error in its id
+// or matrix, as expand does its first member's, in the scope its
+// expressions were checked in: a matrix value in error is unknown, and
+// the checks that need it are skipped. Nothing joins the program.
+func (c *compiler) checkDropped(ts *taskSpec) {
+	var m member
+	c.evalMember(ts, ts.standIn, &m, true)
 }
 
 // sharedOutputs warns of an output that members of a matrix task (group)
@@ -738,6 +809,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 func (c *compiler) sharedOutputs(ts *taskSpec, group string, outs []Output) {
 	for j, o := range outs {
 		spec := ts.outputs[j]
+		j := spec.j
 		if o.Pattern == "" || filepattern.HasWildcard(o.Pattern) || strings.Contains(o.Pattern, "${{") {
 			continue
 		}
@@ -747,7 +819,7 @@ func (c *compiler) sharedOutputs(ts *taskSpec, group string, outs []Output) {
 		}
 		keys, byTask := map[string]bool{}, false
 		for _, t := range named {
-			if t == nil || t.bad {
+			if t == nil || t.bad || ts.broken[t] {
 				keys = nil
 				break
 			}
@@ -801,23 +873,15 @@ func (c *compiler) noNUL(n *schema.Node, path []any, v string) {
 	}
 }
 
-// evalT evaluates a template whose names were checked already.
-func (c *compiler) evalT(t *template, s *scope) string {
-	if t == nil {
-		return ""
-	}
-	v, _, _ := t.eval(s)
-	return v
-}
-
 func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input {
 	if len(ts.inputs) == 0 {
 		return nil
 	}
 	out := make([]Input, 0, len(ts.inputs))
 	var landed map[string]landing
-	for j, is := range ts.inputs {
-		from, unk, _ := is.from.eval(s)
+	for _, is := range ts.inputs {
+		j := is.j
+		from, unk := eval(is.from, s, ts.broken)
 		in := Input{From: from}
 		switch {
 		case strings.HasPrefix(from, "az://"):
@@ -834,13 +898,13 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 			c.errorOnce(is.fromNode, p("inputs", j, "from"), "input %q: expected az://, https:// or a path relative to the spec's folder", redactURL(from))
 		default:
 			in.Kind = InputFile
-			if from == "" {
+			if from == "" && !unk {
 				c.errorOnce(is.fromNode, p("inputs", j, "from"), "input from is empty")
 			}
 		}
 		pathUnk := false
 		if is.path != nil {
-			in.Path, pathUnk, _ = is.path.eval(s)
+			in.Path, pathUnk = eval(is.path, s, ts.broken)
 		}
 		if in.Path == "" {
 			in.Path = defaultInputPath(in)
@@ -931,6 +995,14 @@ func defaultInputPath(in Input) string {
 		if i := strings.IndexAny(from, "?#"); i >= 0 {
 			from = from[:i]
 		}
+		// The name is the URL path's: a URL with none, such as
+		// https://host:8080/, has no file name, and its host is none.
+		_, rest, _ := strings.Cut(from, "://")
+		i := strings.IndexByte(rest, '/')
+		if i < 0 {
+			return "."
+		}
+		from = rest[i:]
 	}
 	b := path.Base(strings.TrimSuffix(from, "/"))
 	if b == "/" || b == "." || b == ".." || b == "" {
@@ -939,14 +1011,17 @@ func defaultInputPath(in Input) string {
 	return b
 }
 
-func (c *compiler) outputs(specs []outputSpec, s *scope, path []any) []Output {
+// outputs evaluates and checks the outputs of a task or of the finalize
+// step; a template in broken is unknown.
+func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[*template]bool) []Output {
 	if len(specs) == 0 {
 		return nil
 	}
 	out := make([]Output, 0, len(specs))
-	for j, o := range specs {
-		pat, patUnk, _ := o.path.eval(s)
-		to, unk, _ := o.to.eval(s)
+	for _, o := range specs {
+		j := o.j
+		pat, patUnk := eval(o.path, s, broken)
+		to, unk := eval(o.to, s, broken)
 		pp := append(slices.Clip(path), j, "path")
 		// What collecting the outputs would refuse, after the task ran, is
 		// refused now. checkRelPath has refused absolute and escaping
