@@ -101,7 +101,36 @@ func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 	}
 	c.warnings.Sort()
 	c.prog.warnings = c.warnings
+	c.sources()
 	return c.prog, nil
+}
+
+// sources records where the program's tasks and pool are written, for
+// what is found about them later (a backend's limits) to be positioned
+// as the compile's own errors are.
+func (c *compiler) sources() {
+	p := c.prog
+	if pool := c.root.Get("pool"); pool != nil {
+		p.poolPos = pool.Pos
+	}
+	if len(c.taskNode) != len(p.Tasks) {
+		return
+	}
+	spec := map[*schema.Node]int32{}
+	p.specOf = make([]int32, len(p.Tasks))
+	for i, n := range c.taskNode {
+		k, ok := spec[n]
+		if !ok {
+			k = int32(len(p.specPos))
+			spec[n] = k
+			pos := n.Pos
+			if id := n.Get("id"); id != nil {
+				pos = id.Pos
+			}
+			p.specPos = append(p.specPos, pos)
+		}
+		p.specOf[i] = k
+	}
 }
 
 type compiler struct {

@@ -32,12 +32,52 @@ type Program struct {
 
 	// warnings are the hazards the compile found in a valid spec.
 	warnings schema.Diagnostics
+	// specOf is, for each task, the index in specPos of the task spec it
+	// came from (one for all members of a matrix); specPos is where each
+	// of those is written, and poolPos where the pool is. A program read
+	// back from JSON has none of them.
+	specOf  []int32
+	specPos []schema.Pos
+	poolPos schema.Pos
 }
 
 // Warnings are the hazards found in the spec the program was compiled
 // from, each at its place in the spec: the spec is valid, but likely not
 // as meant. A program read back from JSON has none.
 func (p *Program) Warnings() schema.Diagnostics { return p.warnings }
+
+// TaskPos is where the task at index i of Tasks is written in the spec:
+// its id. ok is false when that is not known, as for a program read back
+// from JSON.
+func (p *Program) TaskPos(i int) (pos schema.Pos, ok bool) {
+	if i < 0 || i >= len(p.specOf) {
+		return schema.Pos{}, false
+	}
+	return p.specPos[p.specOf[i]], true
+}
+
+// Subset is p with only the tasks keep marks, in their order, each still
+// knowing where it is written. Groups are as in p: the caller fixes them.
+func (p *Program) Subset(keep []bool) *Program {
+	out := *p
+	out.Tasks, out.specOf = nil, nil
+	known := len(p.specOf) == len(p.Tasks)
+	for i, t := range p.Tasks {
+		if keep[i] {
+			out.Tasks = append(out.Tasks, t)
+			if known {
+				out.specOf = append(out.specOf, p.specOf[i])
+			}
+		}
+	}
+	return &out
+}
+
+// PoolPos is where the pool is written in the spec; ok is false when the
+// spec has none, or that is not known.
+func (p *Program) PoolPos() (pos schema.Pos, ok bool) {
+	return p.poolPos, p.poolPos.Line > 0
+}
 
 // FinalizeID is the reserved id of the finalize step.
 const FinalizeID = "finalize"

@@ -77,7 +77,7 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 			clean := path.Clean(in.Path)
 			if first, dup := landed[clean]; dup {
 				if !first.dir || !s.dir {
-					out = append(out, Check{Error, t.ID, fmt.Sprintf(
+					out = append(out, Check{Severity: Error, Task: t.ID, Message: fmt.Sprintf(
 						"inputs %s and %s both land on %s, and %s: one would replace the other (give each a path of its own)",
 						first.from, in.From, in.Path, notBothFolders(first.from, first.dir, in.From, s.dir))})
 				}
@@ -102,7 +102,7 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 		if s.n > 1 {
 			msg += fmt.Sprintf(" (needed by %d tasks)", s.n)
 		}
-		out = append(out, Check{Error, s.task, msg})
+		out = append(out, Check{Severity: Error, Task: s.task, Message: msg})
 	}
 	return out
 }

@@ -74,10 +74,10 @@ func TestSpecInputs(t *testing.T) {
 	}
 	got := SpecInputs(prog, map[string]bool{"gone": true}, specDir, stat)
 	want := []Check{
-		{Error, "files", "inputs data/a.txt and data/b.txt both land on ./in.txt, and both are files: one would replace the other (give each a path of its own)"},
-		{Error, "mixed", "inputs az://cont/prefix/ and data/a.txt both land on x, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
-		{Error, "locked", "input secret/key cannot be read: " + filepath.Join(specDir, "secret", "key") + ": permission denied"},
-		{Error, "m-1", "input data/missing.txt is not there: " + filepath.Join(specDir, "data", "missing.txt") + ": file does not exist (needed by 3 tasks)"},
+		{Severity: Error, Task: "files", Message: "inputs data/a.txt and data/b.txt both land on ./in.txt, and both are files: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "mixed", Message: "inputs az://cont/prefix/ and data/a.txt both land on x, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "locked", Message: "input secret/key cannot be read: " + filepath.Join(specDir, "secret", "key") + ": permission denied"},
+		{Severity: Error, Task: "m-1", Message: "input data/missing.txt is not there: " + filepath.Join(specDir, "data", "missing.txt") + ": file does not exist (needed by 3 tasks)"},
 	}
 	// Collisions come in the program's order, files not there after them:
 	// compared by task.

@@ -64,13 +64,7 @@ func Only(prog *compiler.Program, names []string) (*compiler.Program, error) {
 			}
 		}
 	}
-	out := *prog
-	out.Tasks = nil
-	for i, t := range prog.Tasks {
-		if keep[i] {
-			out.Tasks = append(out.Tasks, t)
-		}
-	}
+	out := prog.Subset(keep)
 	// Groups keep the members that stay. A dependency on a group whose
 	// members were all kept stays a group dependency.
 	out.Groups = nil
@@ -86,5 +80,5 @@ func Only(prog *compiler.Program, names []string) (*compiler.Program, error) {
 		}
 	}
 	slices.SortFunc(out.Groups, func(a, b compiler.Group) int { return strings.Compare(a.ID, b.ID) })
-	return &out, nil
+	return out, nil
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/schema"
 )
 
 // Capabilities are what a backend declares up front; the planner checks a
@@ -49,6 +50,46 @@ type Check struct {
 	Severity Severity `json:"severity"`
 	Task     string   `json:"task,omitempty"`
 	Message  string   `json:"message"`
+	// File, Line and Col are where in the spec the check is about, when
+	// known: the task's id (see Locate), or the place a warning of the
+	// compile names.
+	File string `json:"file,omitempty"`
+	Line int    `json:"line,omitempty"`
+	Col  int    `json:"col,omitempty"`
+}
+
+// Pos is where the check is, as file:line:col; "" when not known.
+func (c Check) Pos() string {
+	if c.Line == 0 {
+		return ""
+	}
+	return schema.Pos{File: c.File, Line: c.Line, Col: c.Col}.String()
+}
+
+// Locate gives each check about a task that has no place yet the place
+// of the task in the spec (its id), when the program knows it: a spec
+// compiled in this process, not one read back from a run directory.
+func (p *Plan) Locate() {
+	var idx map[string]int
+	for i := range p.Checks {
+		c := &p.Checks[i]
+		if c.Task == "" || c.Line > 0 {
+			continue
+		}
+		if idx == nil {
+			idx = make(map[string]int, len(p.Program.Tasks))
+			for j, t := range p.Program.Tasks {
+				idx[t.ID] = j
+			}
+		}
+		j, ok := idx[c.Task]
+		if !ok {
+			continue
+		}
+		if pos, ok := p.Program.TaskPos(j); ok {
+			c.File, c.Line, c.Col = pos.File, pos.Line, pos.Col
+		}
+	}
 }
 
 // Plan is a program made ready for one backend. The JSON view is the
@@ -256,11 +297,11 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 			if caps.Name == "local" {
 				msg += fmt.Sprintf(" (--slots %d or more runs it)", t.Slots)
 			}
-			out = append(out, Check{Error, t.ID, msg})
+			out = append(out, Check{Severity: Error, Task: t.ID, Message: msg})
 		} else if p := prog.Pool; !caps.NativeDependencies && p != nil && p.SlotsPerNode > 0 && t.Slots > p.SlotsPerNode {
 			// The local backend runs it, but a node of the spec's pool
 			// would not: Batch would never start it.
-			out = append(out, Check{Warning, t.ID, fmt.Sprintf("task takes %d slots, more than the %d of a node of pool %s (slotsPerNode): on Azure Batch it would never start", t.Slots, p.SlotsPerNode, p.ID)})
+			out = append(out, Check{Severity: Warning, Task: t.ID, Message: fmt.Sprintf("task takes %d slots, more than the %d of a node of pool %s (slotsPerNode): on Azure Batch it would never start", t.Slots, p.SlotsPerNode, p.ID)})
 		}
 		if t.Container != nil {
 			containers++
@@ -271,7 +312,7 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 	}
 	out = append(out, warnings(prog)...)
 	if containers > 0 && !caps.Containers {
-		out = append(out, Check{Warning, "", fmt.Sprintf("%d task(s) name a container; the %s backend runs them on the host", containers, caps.Name)})
+		out = append(out, Check{Severity: Warning, Task: "", Message: fmt.Sprintf("%d task(s) name a container; the %s backend runs them on the host", containers, caps.Name)})
 	}
 	if caps.Packages && caps.AvailablePackages != nil {
 		names := make([]string, 0, len(packages))
@@ -296,7 +337,7 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 				if want != "" {
 					hint = fmt.Sprintf("--package %s@%s=DIR", n, want)
 				}
-				out = append(out, Check{Error, "", fmt.Sprintf("package %s is not available on the %s backend: give it with %s", pkgName(n, want), caps.Name, hint)})
+				out = append(out, Check{Severity: Error, Task: "", Message: fmt.Sprintf("package %s is not available on the %s backend: give it with %s", pkgName(n, want), caps.Name, hint)})
 			}
 		}
 	}
@@ -315,11 +356,11 @@ func pkgName(n, v string) string {
 func warnings(prog *compiler.Program) []Check {
 	var out []Check
 	for _, d := range prog.Warnings() {
-		msg := fmt.Sprintf("%s: %s", d.Pos, d.Msg)
+		msg := d.Msg
 		if d.Hint != "" {
 			msg += " (" + d.Hint + ")"
 		}
-		out = append(out, Check{Severity: Warning, Message: msg})
+		out = append(out, Check{Severity: Warning, Message: msg, File: d.Pos.File, Line: d.Pos.Line, Col: d.Pos.Col})
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package planner
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -344,7 +345,7 @@ func TestChecks(t *testing.T) {
 		{
 			name: "slots over capacity",
 			caps: Capabilities{Name: "local", Slots: 2, Containers: true, Packages: true, AvailablePackages: all},
-			want: []Check{{Error, "wide", "task takes 4 slots; the local backend has 2 (--slots 4 or more runs it)"}},
+			want: []Check{{Severity: Error, Task: "wide", Message: "task takes 4 slots; the local backend has 2 (--slots 4 or more runs it)"}},
 		},
 		{
 			name: "max task slots wins over slots",
@@ -353,7 +354,7 @@ func TestChecks(t *testing.T) {
 		{
 			name: "max task slots too small",
 			caps: Capabilities{Name: "batch", Slots: 16, MaxTaskSlots: 3, Containers: true, Packages: true, AvailablePackages: all},
-			want: []Check{{Error, "wide", "task takes 4 slots; the batch backend has 3"}},
+			want: []Check{{Severity: Error, Task: "wide", Message: "task takes 4 slots; the batch backend has 3"}},
 		},
 		{
 			name: "unknown slots",
@@ -362,20 +363,20 @@ func TestChecks(t *testing.T) {
 		{
 			name: "containers on a backend without them",
 			caps: Capabilities{Name: "local", Slots: 8, Packages: true, AvailablePackages: all},
-			want: []Check{{Warning, "", "2 task(s) name a container; the local backend runs them on the host"}},
+			want: []Check{{Severity: Warning, Task: "", Message: "2 task(s) name a container; the local backend runs them on the host"}},
 		},
 		{
 			name: "missing packages",
 			caps: Capabilities{Name: "local", Slots: 8, Containers: true, Packages: true, AvailablePackages: map[string][]string{}},
 			want: []Check{
-				{Error, "", "package Tools is not available on the local backend: give it with --package Tools=DIR"},
-				{Error, "", "package aligner@2.1.0 is not available on the local backend: give it with --package aligner@2.1.0=DIR"},
+				{Severity: Error, Task: "", Message: "package Tools is not available on the local backend: give it with --package Tools=DIR"},
+				{Severity: Error, Task: "", Message: "package aligner@2.1.0 is not available on the local backend: give it with --package aligner@2.1.0=DIR"},
 			},
 		},
 		{
 			name: "wrong version",
 			caps: Capabilities{Name: "local", Slots: 8, Containers: true, Packages: true, AvailablePackages: map[string][]string{"aligner": {"1.0"}, "tools": {"3"}}},
-			want: []Check{{Error, "", "package aligner@2.1.0 is not available on the local backend: give it with --package aligner@2.1.0=DIR"}},
+			want: []Check{{Severity: Error, Task: "", Message: "package aligner@2.1.0 is not available on the local backend: give it with --package aligner@2.1.0=DIR"}},
 		},
 		{
 			name: "a version-less package serves any version",
@@ -422,8 +423,9 @@ tasks:
       - {path: out.txt, to: "az://res/pair/out.txt"}
       - {path: out.txt, to: "az://res/${{ matrix.s }}.txt"}
 `)
-	want := []Check{{Warning, "", "spec.yaml:9:29: every member of matrix task pair uploads out.txt to az://res/pair/out.txt: " +
-		"those that write it overwrite each other's (name the member in to, with ${{ matrix.s }} or ${{ task.id }}, unless that is meant)"}}
+	want := []Check{{Severity: Warning, Task: "", Message: "every member of matrix task pair uploads out.txt to az://res/pair/out.txt: " +
+		"those that write it overwrite each other's (name the member in to, with ${{ matrix.s }} or ${{ task.id }}, unless that is meant)",
+		File: "spec.yaml", Line: 9, Col: 29}}
 	p := New(prog, Capabilities{Name: "local", Slots: 2}, nil)
 	if diff := cmp.Diff(want, p.Checks); diff != "" {
 		t.Errorf("Checks (-want +got):\n%s", diff)
@@ -445,7 +447,7 @@ tasks:
   - {id: fits, run: "true", slots: 2}
 `)
 	got := check(prog, Capabilities{Name: "local", Slots: 4})
-	want := []Check{{Warning, "wide", "task takes 3 slots, more than the 2 of a node of pool p (slotsPerNode): on Azure Batch it would never start"}}
+	want := []Check{{Severity: Warning, Task: "wide", Message: "task takes 3 slots, more than the 2 of a node of pool p (slotsPerNode): on Azure Batch it would never start"}}
 	if !slices.Equal(got, want) {
 		t.Errorf("checks %+v, want %+v", got, want)
 	}
@@ -453,5 +455,52 @@ tasks:
 	got = check(prog, Capabilities{Name: "azurebatch", NativeDependencies: true, MaxTaskSlots: 2})
 	if len(got) != 1 || got[0].Severity != Error || got[0].Task != "wide" {
 		t.Errorf("batch checks %+v", got)
+	}
+}
+
+// TestLocate: checks about a task are placed at the task's id in the
+// spec, also after --only; a program read back from JSON has no places.
+func TestLocate(t *testing.T) {
+	prog := compile(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+tasks:
+  - {id: a, run: "true"}
+  - id: wide
+    matrix: {i: [1, 2]}
+    run: "true"
+    slots: 3
+`)
+	p := New(prog, Capabilities{Name: "local", Slots: 2}, nil)
+	p.Locate()
+	var got []string
+	for _, c := range p.Checks {
+		got = append(got, c.Pos()+" "+c.Task)
+	}
+	want := []string{"spec.yaml:6:9 wide-1", "spec.yaml:6:9 wide-2"}
+	if !slices.Equal(got, want) {
+		t.Errorf("checks at %q, want %q", got, want)
+	}
+	only, err := Only(prog, []string{"wide-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p = New(only, Capabilities{Name: "local", Slots: 2}, nil)
+	p.Locate()
+	if len(p.Checks) != 1 || p.Checks[0].Pos() != "spec.yaml:6:9" {
+		t.Errorf("after --only: %+v", p.Checks)
+	}
+	b, err := json.Marshal(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back compiler.Program
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	p = New(&back, Capabilities{Name: "local", Slots: 2}, nil)
+	p.Locate()
+	if len(p.Checks) != 2 || p.Checks[0].Pos() != "" {
+		t.Errorf("read back: %+v", p.Checks)
 	}
 }

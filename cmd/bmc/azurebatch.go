@@ -271,6 +271,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
 		plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, meta.SpecDir, os.Stat)...)
 		plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
+		plan.Locate()
 	}
 	for _, c := range plan.Checks {
 		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))

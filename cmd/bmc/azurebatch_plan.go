@@ -66,6 +66,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 		}
 		sum = s
 	}
+	plan.Locate()
 	out := cmd.OutOrStdout()
 	switch o.output {
 	case "json":

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ tasks:
   - {id: u, run: "true", timeout: 1s}
 `)
 		code, out, serr := bmcRun(t, "plan", "--backend", "azurebatch", "--pool", "p1", spec)
-		if code != 0 || !strings.Contains(out, "warning:       t: has timeout and retries: on Batch an attempt that times out is the last") ||
+		if code != 0 || !regexp.MustCompile(`warning:       \S+\.yaml:\d+:\d+: t: has timeout and retries: on Batch an attempt that times out is the last`).MatchString(out) ||
 			strings.Contains(out, "u: has timeout") {
 			t.Errorf("exit %d\n%s%s", code, out, serr)
 		}
@@ -98,7 +99,7 @@ tasks:
 `)
 		identity := "/subscriptions/s/resourceGroups/r/providers/Microsoft.ManagedIdentity/userAssignedIdentities/i"
 		code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--pool-identity", identity, one)
-		if code != exitFailed || !strings.Contains(out, "error:         big: takes 4 slots, every slot of pool one-pool's one node") || strings.Contains(out, "small:") {
+		if code != exitFailed || !regexp.MustCompile(`error:         \S+\.yaml:\d+:\d+: big: takes 4 slots, every slot of pool one-pool's one node`).MatchString(out) || strings.Contains(out, "small:") {
 			t.Errorf("finalize on the pool: exit %d\n%s", code, out)
 		}
 		if code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", "--finalize-on", "client", one); code != 0 {

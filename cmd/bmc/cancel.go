@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -216,7 +217,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 		return err
 	}
 	report(stderr, cmd, meta.ID, dir, plan, o, res)
-	if err := be.Cleanup(ctx); err != nil {
+	if err := be.Cleanup(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	if res.CallbackErr != nil {

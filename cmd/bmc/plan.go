@@ -92,6 +92,7 @@ them as they are now.`,
 			be := local.New(local.Options{Slots: o.slots, Packages: pkgs})
 			plan := newPlan(prog, be.Capabilities(), done, o.specDir)
 			plan.Checks = append(plan.Checks, envChecks(prog)...)
+			plan.Locate()
 			switch o.output {
 			case "json":
 				enc := json.NewEncoder(cmd.OutOrStdout())

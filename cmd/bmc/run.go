@@ -294,7 +294,8 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	report(stderr, cmd, meta.ID, dir, plan, outcome, res)
-	if err := be.Cleanup(fctx); err != nil {
+	// A second cancel cuts the cleanup short too, which is no error.
+	if err := be.Cleanup(fctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	return runExit(outcome, res, hint(cmd, "resume", meta.ID)+" sends it again")
@@ -430,6 +431,7 @@ func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]
 	plan := planner.New(prog, caps, done)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
 	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, done, specDir, os.Stat)...)
+	plan.Locate()
 	return plan
 }
 
@@ -549,11 +551,17 @@ func runExit(outcome *executor.Outcome, res *executor.RunResult, redeliver strin
 	return nil
 }
 
+// checkText is a check in one line: where in the spec, when known, the
+// task, and the message.
 func checkText(c planner.Check) string {
+	s := c.Message
 	if c.Task != "" {
-		return c.Task + ": " + c.Message
+		s = c.Task + ": " + s
 	}
-	return c.Message
+	if p := c.Pos(); p != "" {
+		s = p + ": " + s
+	}
+	return s
 }
 
 func parsePackages(specs []string) ([]local.Package, error) {
