@@ -486,7 +486,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		return err
 	}
 	report(stderr, cmd, meta.ID, "", plan, outcome, res)
-	redeliver := hint(cmd, "resume", meta.ID) + " sends it again"
+	redeliver := resendHint(cmd, meta)
 	if onPool {
 		redeliver = "it was the pool's to send, and bmc resume does not send a callback of the pool's again"
 	}

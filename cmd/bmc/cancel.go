@@ -221,7 +221,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
 	if res.CallbackErr != nil {
-		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: %s sends it again", res.CallbackErr, hint(cmd, "resume", meta.ID))}
+		return &exitError{code: exitFailed, err: fmt.Errorf("%v; the run's outcome was not delivered: %s", res.CallbackErr, resendHint(cmd, meta))}
 	}
 	return nil
 }

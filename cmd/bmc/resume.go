@@ -134,19 +134,12 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 		params = map[string]any{}
 	}
 	var again []string
-	for k, v := range params {
-		if _, ok := over[k]; ok {
-			continue
-		}
-		if b, _, err := redact.JSON(v, false); err == nil && redact.Holds(string(b)) {
-			again = append(again, k)
+	for _, k := range secretParams(meta) {
+		if _, ok := over[k]; !ok {
+			again = append(again, "--set "+k+"=…")
 		}
 	}
 	if len(again) > 0 {
-		slices.Sort(again)
-		for i, k := range again {
-			again[i] = "--set " + k + "=…"
-		}
 		return nil, fail("give %s again", strings.Join(again, " "))
 	}
 	maps.Copy(params, over)
@@ -186,4 +179,27 @@ func withoutSecrets(p *compiler.Program) []byte {
 		return nil
 	}
 	return b
+}
+
+// secretParams are the params of a run whose secrets its directory did
+// not keep, sorted: bmc resume needs each given again with --set.
+func secretParams(meta executor.Meta) []string {
+	var out []string
+	for k, v := range meta.Params {
+		if b, _, err := redact.JSON(v, false); err == nil && redact.Holds(string(b)) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// resendHint says how to send a run's undelivered callback again: bmc
+// resume, with --set for each secret the run did not keep.
+func resendHint(cmd *cobra.Command, meta executor.Meta) string {
+	args := []string{"resume", meta.ID}
+	for _, k := range secretParams(meta) {
+		args = append(args, "--set", k+"=…")
+	}
+	return hint(cmd, args...) + " sends it again"
 }

@@ -298,7 +298,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if err := be.Cleanup(fctx); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "bmc: %v\n", err)
 	}
-	return runExit(outcome, res, hint(cmd, "resume", meta.ID)+" sends it again")
+	return runExit(outcome, res, resendHint(cmd, meta))
 }
 
 // cancelWatch follows the signals that cancel a run (Ctrl-C, bmc
