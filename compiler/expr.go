@@ -319,7 +319,7 @@ func typeName(v any) string {
 	switch v.(type) {
 	case string:
 		return "string"
-	case int64, float64:
+	case int64, float64, json.Number:
 		return "number"
 	case bool:
 		return "bool"
@@ -405,18 +405,39 @@ func (t *template) eval(s *scope) (string, bool, *exprError) {
 			unk = true
 			b.WriteString("<" + v.name + ">")
 		default:
-			b.WriteString(stringify(v))
+			b.WriteString(interpolated(v))
 		}
 	}
 	return b.String(), unk, nil
 }
 
+// interpolated renders a value interpolated into a string: as stringify
+// does, but a number keeps its text as written in the spec or --set
+// (1.50 stays 1.50, 0.000001 does not become 1e-06), as a number written
+// in a task's field does. Numbers read from YAML come as json.Number
+// for that (schema.Node.Value); in lists and maps, JSON keeps them so.
+func interpolated(v any) string {
+	if n, ok := v.(json.Number); ok {
+		return string(n)
+	}
+	return stringify(v)
+}
+
 // stringify renders a value where a string is needed: scalars as text,
-// lists and maps as JSON.
+// numbers in their shortest form (1.50 as 1.5), lists and maps as JSON.
+// Member ids are made of it, so that 0.10 and 0.1 give one id.
 func stringify(v any) string {
 	switch v := v.(type) {
 	case string:
 		return v
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return strconv.FormatInt(i, 10)
+		}
+		if f, err := v.Float64(); err == nil {
+			return strconv.FormatFloat(f, 'g', -1, 64)
+		}
+		return string(v)
 	case int64:
 		return strconv.FormatInt(v, 10)
 	case int:

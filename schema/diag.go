@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bmc-dev/bmc/internal/redact"
 )
@@ -142,24 +143,86 @@ func dropRepeats(ds Diagnostics) Diagnostics {
 
 // SourceLines is the text of a spec file indexed by line, so that
 // formatting all of the file's diagnostics reads it once, however many
-// there are.
+// there are. It is not safe for concurrent use.
 type SourceLines struct {
 	index lineIndex
+	// shown is the line last prepared for showing: diagnostics come
+	// sorted, and those on one long line (a spec written as JSON on one
+	// line) prepare it once.
+	shown shownLine
 }
 
-// NewSourceLines returns the lines of src, indexed on first use.
+// shownLine is a source line as a diagnostic shows it: tabs as spaces,
+// secrets redacted.
+type shownLine struct {
+	n     int    // the line number; 0 for none
+	text  string // what is shown
+	runes int    // its length in characters
+	ascii bool   // characters are bytes
+	// redacted is set when redaction changed the line, and columns in
+	// it are no longer those of the file.
+	redacted bool
+	// src is the line as written, for placing a column in a redacted one.
+	src string
+}
+
+// NewSourceLines returns the lines of src, indexed on first use. Its
+// lines end where Parse's do: at a CR LF, a lone CR or an LF.
 func NewSourceLines(src []byte) *SourceLines {
-	return &SourceLines{index: lineIndex{src: src}}
+	return &SourceLines{index: lineIndex{src: lfBreaks(src)}}
 }
 
-// line is the text of line n (1-based) without its line end.
-func (l *SourceLines) line(n int) (string, bool) {
+// line is line n (1-based) prepared for showing; false if there is no
+// such line.
+func (l *SourceLines) line(n int) (*shownLine, bool) {
+	if l.shown.n == n && n > 0 {
+		return &l.shown, true
+	}
 	b := l.index.line(n)
 	if b == nil {
-		return "", false
+		return nil, false
 	}
-	return strings.TrimRight(string(b), "\r"), true
+	src := string(b)
+	text := strings.ReplaceAll(src, "\t", " ")
+	// A signature written into the spec is not shown either. The whole
+	// line is redacted before any of it is cut away, so that a window of
+	// it never shows the part of a secret that a cut left unrecognised.
+	red := redact.String(text)
+	l.shown = shownLine{n: n, text: red, runes: utf8.RuneCountInString(red), redacted: red != text, src: text}
+	l.shown.ascii = l.shown.runes == len(red)
+	return &l.shown, true
 }
+
+// col is the 0-based character in the shown line that the 1-based column
+// col of the file names, at most the line's length (a column past the
+// end). Where redaction shortened the line before the column, the part
+// of the line before it is redacted alone to find where it went.
+func (s *shownLine) col(col int) int {
+	c := max(col-1, 0)
+	if s.redacted {
+		c = utf8.RuneCountInString(redact.String(s.src[:byteIndex(s.src, c)]))
+	}
+	return min(c, s.runes)
+}
+
+// slice is the characters from..to (0-based, to excluded) of the line.
+func (s *shownLine) slice(from, to int) string {
+	if s.ascii {
+		return s.text[from:to]
+	}
+	i := byteIndex(s.text, from)
+	return s.text[i : i+byteIndex(s.text[i:], to-from)]
+}
+
+// A line longer than shownWidth characters is shown cut to a window of
+// that many around the column, with cutMark where it was cut: what is
+// printed then grows with the number of errors, not with that times the
+// length of the line. shownBefore characters come before the column.
+const (
+	shownWidth  = 120
+	shownBefore = 50
+	cutMark     = "..."
+)
 
 // Format writes d as a person reads it: file:line:col: path: message, the
 // source line, a caret under the column, and any hint or related places.
@@ -175,15 +238,26 @@ func (d *Diagnostic) FormatLines(lines *SourceLines) string {
 	b.WriteString(d.Error())
 	b.WriteByte('\n')
 	if line, ok := lines.line(d.Pos.Line); ok && d.Pos.Col > 0 {
-		line = strings.ReplaceAll(line, "\t", " ")
-		// A signature written into the spec is not shown either (the
-		// caret may then stand off by the difference in length).
-		line = redact.String(line)
-		fmt.Fprintf(&b, "    %s\n", line)
-		col := min(d.Pos.Col-1, len(line))
-		// Columns count runes; the caret line must count them the same way.
-		pad := len([]rune(line[:clampByteIndex(line, col)]))
-		fmt.Fprintf(&b, "    %s^\n", strings.Repeat(" ", pad))
+		// Columns count characters; so do the window and the caret's pad.
+		col := line.col(d.Pos.Col)
+		from, to := 0, line.runes
+		if line.runes > shownWidth {
+			from = max(0, min(col-shownBefore, line.runes-shownWidth))
+			to = from + shownWidth
+		}
+		pad := col - from
+		b.WriteString("    ")
+		if from > 0 {
+			b.WriteString(cutMark)
+			pad += len(cutMark)
+		}
+		b.WriteString(line.slice(from, to))
+		if to < line.runes {
+			b.WriteString(cutMark)
+		}
+		b.WriteString("\n    ")
+		b.WriteString(strings.Repeat(" ", pad))
+		b.WriteString("^\n")
 	}
 	if d.Hint != "" {
 		fmt.Fprintf(&b, "    %s\n", d.Hint)
@@ -194,11 +268,12 @@ func (d *Diagnostic) FormatLines(lines *SourceLines) string {
 	return b.String()
 }
 
-func clampByteIndex(s string, runes int) int {
+// byteIndex is the byte offset of character n (0-based) of s, or len(s).
+func byteIndex(s string, n int) int {
 	i := 0
-	for n := range s {
-		if i == runes {
-			return n
+	for at := range s {
+		if i == n {
+			return at
 		}
 		i++
 	}

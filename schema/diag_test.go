@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -140,5 +141,93 @@ func TestValidateMarksItsChecks(t *testing.T) {
 	want := map[string]check{"params.y": checkKind, "logs": checkValue, "tasks[0].bogus": checkOther}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("checks by path (-want +got):\n%s", diff)
+	}
+}
+
+// TestFormatLongLine checks that a diagnostic on a long line (a spec
+// written as JSON on one line) shows a window of the line around the
+// column, marked where cut, with the caret under the character the
+// column names: what validate prints grows with the number of errors,
+// not with that times the line's length.
+func TestFormatLongLine(t *testing.T) {
+	x := strings.Repeat
+	for _, tc := range []struct {
+		name    string
+		line    string
+		col     int  // of the Z when 0
+		before  bool // cut before the column
+		after   bool // cut after it
+		caretOn rune
+	}{
+		{name: "middle", line: x("a", 10_000) + "Z" + x("b", 10_000), before: true, after: true},
+		{name: "start", line: "Z" + x("b", 10_000), after: true},
+		{name: "near the start", line: x("a", 30) + "Z" + x("b", 10_000), after: true},
+		{name: "end", line: x("a", 10_000) + "Z", before: true},
+		{name: "past the end", line: x("a", 10_000), col: 10_001, before: true, caretOn: -1},
+		{name: "multi-byte", line: x("é", 5_000) + "Z" + x("ü", 5_000), before: true, after: true},
+		{name: "three-byte runes", line: x("日本", 3_000) + "Z" + x("語", 5_000), before: true, after: true},
+		{name: "tabs", line: x("\t", 5_000) + "Z" + x("\tb", 5_000), before: true, after: true},
+		{name: "just fits", line: x("a", 60) + "Z" + x("b", 59)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			col, want := tc.col, tc.caretOn
+			if col == 0 {
+				col, want = utf8.RuneCountInString(tc.line[:strings.IndexByte(tc.line, 'Z')])+1, 'Z'
+			}
+			src := "k: 1\n" + tc.line + "\nz: 2\n"
+			out := (&Diagnostic{Pos: Pos{File: "s.yaml", Line: 2, Col: col}, Msg: "m"}).Format([]byte(src))
+			lines := strings.Split(out, "\n")
+			if len(out) > 800 {
+				t.Fatalf("Format of one diagnostic on a line of %d bytes is %d bytes long", len(tc.line), len(out))
+			}
+			if len(lines) != 4 || lines[3] != "" || !strings.HasPrefix(lines[1], "    ") || !strings.HasPrefix(lines[2], "    ") {
+				t.Fatalf("Format = %q", out)
+			}
+			shown, caret := []rune(lines[1][4:]), lines[2][4:]
+			if strings.Trim(caret, " ") != "^" {
+				t.Fatalf("caret line %q", caret)
+			}
+			pad := strings.IndexByte(caret, '^')
+			got := rune(-1)
+			if pad < len(shown) {
+				got = shown[pad]
+			}
+			if got != want {
+				t.Errorf("the caret is under %q, want %q:\n%s", got, want, out)
+			}
+			if cut := strings.HasPrefix(string(shown), "..."); cut != tc.before {
+				t.Errorf("cut before the column: %v, want %v:\n%s", cut, tc.before, out)
+			}
+			if cut := strings.HasSuffix(string(shown), "..."); cut != tc.after {
+				t.Errorf("cut after the column: %v, want %v:\n%s", cut, tc.after, out)
+			}
+		})
+	}
+}
+
+// TestFormatLongLineRedacts checks that a window of a long line never
+// shows part of a secret the window cuts through.
+func TestFormatLongLineRedacts(t *testing.T) {
+	sig := strings.Repeat("S", 300)
+	for _, col := range []int{1, 4_990, 5_000, 5_100, 5_300, 5_400, 10_000} {
+		line := strings.Repeat("a", 4_990) + " https://acct.blob.core.windows.net/c?sv=1&sig=" + sig + " " + strings.Repeat("b", 5_000)
+		out := (&Diagnostic{Pos: Pos{File: "s.yaml", Line: 1, Col: col}, Msg: "m"}).Format([]byte(line + "\n"))
+		if strings.Contains(out, "SSS") {
+			t.Errorf("col %d shows the signature:\n%s", col, out)
+		}
+	}
+}
+
+// TestFormatLinesOnOneLongLine checks that thousands of errors on one long
+// line print what they say, not the line thousands of times.
+func TestFormatLinesOnOneLongLine(t *testing.T) {
+	line := strings.Repeat(`{"id": "t", "run": "x", "bogus": 1}, `, 4_000)
+	lines := NewSourceLines([]byte(line))
+	total := 0
+	for col := 1; col < len(line); col += 37 {
+		total += len((&Diagnostic{Pos: Pos{File: "s.yaml", Line: 1, Col: col}, Msg: "m"}).FormatLines(lines))
+	}
+	if n := len(line) / 37; total > n*400 {
+		t.Errorf("%d diagnostics on a line of %d bytes print %d bytes", n, len(line), total)
 	}
 }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -92,9 +93,20 @@ func (n *Node) KeyNode(key string) *Node {
 }
 
 // Value converts the node to plain Go values: nil, bool, int64, float64,
-// string, []any, map[string]any; an integer beyond 64 bits, which
-// Validate refuses, is a *big.Int.
+// json.Number, string, []any, map[string]any. A number with a point or an
+// exponent written as JSON writes numbers (1.50, 0.000001, 2.5e-3) is a
+// json.Number holding its text as written, so that an expression gives
+// it as written (1.50, not 1.5); other such numbers (.5, +1.5, and .inf
+// and .nan, which Validate refuses) are float64. An integer beyond 64
+// bits, which Validate refuses, is a *big.Int.
 func (n *Node) Value() any {
+	return n.value(true)
+}
+
+// value is Value, with numbers as json.Number (their text) when
+// asWritten is set, as float64 otherwise: CUE would take a json.Number
+// for a string.
+func (n *Node) value(asWritten bool) any {
 	if n == nil {
 		return nil
 	}
@@ -108,37 +120,83 @@ func (n *Node) Value() any {
 		}
 		return n.Int
 	case KindFloat:
+		if asWritten {
+			if t, ok := writtenNumber(n.Str, n.Float); ok {
+				return t
+			}
+		}
 		return n.Float
 	case KindString:
 		return n.Str
 	case KindList:
 		l := make([]any, len(n.Vals))
 		for i, v := range n.Vals {
-			l[i] = v.Value()
+			l[i] = v.value(asWritten)
 		}
 		return l
 	case KindMap:
 		m := make(map[string]any, len(n.Keys))
 		for i, k := range n.Keys {
-			m[k.Str] = n.Vals[i].Value()
+			m[k.Str] = n.Vals[i].value(asWritten)
 		}
 		return m
 	}
 	return nil
 }
 
+// writtenNumber returns s, the text of the number f, as a json.Number if
+// it is finite and written as JSON writes numbers: JSON (a list
+// interpolated into a string, the program) holds such a number as
+// written, and could not hold .5 or +1.5 so.
+func writtenNumber(s string, f float64) (json.Number, bool) {
+	if math.IsInf(f, 0) || math.IsNaN(f) || s == "" || !(s[0] == '-' || s[0] >= '0' && s[0] <= '9') || !json.Valid([]byte(s)) {
+		return "", false
+	}
+	return json.Number(s), true
+}
+
 // Parse parses one YAML document into a node tree. Syntax errors come back
 // as Diagnostics with positions.
+//
+// Line ends are read as YAML reads them: a CR LF, a lone CR and an LF are
+// each one line break, and a spec reads the same whichever its editor
+// wrote. Lines are numbered the same way (SourceLines too).
 func Parse(file string, src []byte) (*Node, Diagnostics) {
+	src = lfBreaks(src)
 	if root, ok := parseFast(file, src); ok {
 		return root, nil
 	}
 	return parsePositioned(file, src)
 }
 
+// lfBreaks returns src with every line break an LF. goccy/go-yaml reads a
+// CR LF inside a quoted scalar as two line breaks, which changes the
+// value (a fold into a space becomes a newline) and puts every later
+// token a line further down; with LF alone, values, positions and the
+// lines errors echo agree with the file as its editor shows it. src is
+// returned as it is when it holds no CR.
+func lfBreaks(src []byte) []byte {
+	if bytes.IndexByte(src, '\r') < 0 {
+		return src
+	}
+	out := make([]byte, 0, len(src))
+	for i := 0; i < len(src); i++ {
+		switch {
+		case src[i] != '\r':
+			out = append(out, src[i])
+		case i+1 < len(src) && src[i+1] == '\n':
+			// The LF is copied next.
+		default:
+			out = append(out, '\n')
+		}
+	}
+	return out
+}
+
 // parsePositioned parses with goccy/go-yaml, which gives every syntax
 // error a line and column.
 func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
+	src = lfBreaks(src)
 	// Duplicate keys are left to the builder, which reports every one of
 	// them with the place of the first; the parser would stop at the first.
 	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
@@ -431,10 +489,12 @@ func bigInteger(s string) (*big.Int, bool) {
 }
 
 // ParseValue reads one YAML value given outside a spec, such as a --set
-// value, as a spec's values are read. An integer beyond 64 bits comes
-// back as a *big.Int and .inf and .nan as float64, for the caller to
-// refuse where the value is used.
+// value, as a spec's values are read (see Value): a number such as 1.50
+// comes back as a json.Number holding its text. An integer beyond 64
+// bits comes back as a *big.Int and .inf and .nan as float64, for the
+// caller to refuse where the value is used.
 func ParseValue(src []byte) (any, error) {
+	src = lfBreaks(src)
 	f, err := parser.ParseBytes(src, 0)
 	if err != nil {
 		return nil, err

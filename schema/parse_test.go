@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"math"
 	"math/big"
 	"strings"
@@ -87,7 +88,11 @@ func TestParseValue(t *testing.T) {
 		want any
 	}{
 		{"8", int64(8)},
-		{"1.5", 1.5},
+		{"1.5", json.Number("1.5")},
+		{"1.50", json.Number("1.50")},
+		{"[0.000001, -2.5e-3]", []any{json.Number("0.000001"), json.Number("-2.5e-3")}},
+		{".5", 0.5},   // not a JSON number: no text is kept
+		{"+1.5", 1.5}, // nor this
 		{"text", "text"},
 		{"true", true},
 		{"[a, 2]", []any{"a", int64(2)}},

@@ -8,9 +8,10 @@ import (
 	"unicode/utf8"
 )
 
-// sourceText is the text a spec was parsed from, shared by its nodes. A
-// position inside a scalar is worked out from it only when an error asks
-// for one, so that parsing a valid spec pays nothing for it.
+// sourceText is the text a spec was parsed from, its line breaks LFs
+// (lfBreaks), shared by its nodes. A position inside a scalar is worked
+// out from it only when an error asks for one, so that parsing a valid
+// spec pays nothing for it.
 type sourceText struct {
 	once  sync.Once // indexes lines on the first PosAt
 	lines lineIndex
@@ -93,16 +94,9 @@ func scalarOffset(text []byte, start int, val string, off int) (int, bool) {
 	case '|', '>':
 		return blockOffset(text, start, val, off)
 	case '\'', '"':
-		// goccy/go-yaml, which reads every spec with carriage returns,
-		// takes a CR LF inside quotes for two line breaks.
-		for _, crlf := range []bool{false, true} {
-			d := decoder{text: text, val: val, off: off, crlf: crlf}
-			d.flow(start+1, c)
-			if at, ok := d.result(); ok {
-				return at, true
-			}
-		}
-		return 0, false
+		d := decoder{text: text, val: val, off: off}
+		d.flow(start+1, c)
+		return d.result()
 	default:
 		d := decoder{text: text, val: val, off: off}
 		d.flow(start, 0)
@@ -176,7 +170,6 @@ type decoder struct {
 	n    int    // how much of val has been read
 	at   int    // where in text val[off] comes from, once n > off
 	bad  bool   // what was read is not val
-	crlf bool   // a CR and an LF are a line break each, as goccy/go-yaml reads quotes
 }
 
 func (d *decoder) done() bool {
@@ -239,13 +232,13 @@ func (d *decoder) flow(i int, quote byte) {
 			i = d.escape(i)
 		case c == ' ' || c == '\t':
 			j := skipBlanks(text, i)
-			if d.lineBreak(j) > 0 {
+			if lineBreak(text, j) > 0 {
 				i = d.fold(j) // blanks that end a line are not part of the value
 			} else {
 				d.verbatim(i, j)
 				i = j
 			}
-		case d.lineBreak(i) > 0:
+		case lineBreak(text, i) > 0:
 			i = d.fold(i)
 		default:
 			d.verbatim(i, i+1)
@@ -360,32 +353,20 @@ func (d *decoder) block(i, indent int, folded bool) {
 	}
 }
 
-// lineBreak is the length of the line break at i: 2 for CRLF, 1 for LF,
-// 0 for none.
+// lineBreak is the length of the line break at i: 1 for an LF, 0 for
+// none. The text was parsed with its line breaks made LFs (lfBreaks).
 func lineBreak(text []byte, i int) int {
-	switch {
-	case i < len(text) && text[i] == '\n':
+	if i < len(text) && text[i] == '\n' {
 		return 1
-	case i+1 < len(text) && text[i] == '\r' && text[i+1] == '\n':
-		return 2
 	}
 	return 0
-}
-
-// lineBreak is the length of the line break at i in a quoted or plain
-// scalar.
-func (d *decoder) lineBreak(i int) int {
-	if d.crlf && i < len(d.text) && d.text[i] == '\r' {
-		return 1
-	}
-	return lineBreak(d.text, i)
 }
 
 // countBreaks counts the line breaks from i on, with the blanks that
 // start each next line, and returns where the text goes on.
 func (d *decoder) countBreaks(i int) (n, next int) {
 	for {
-		b := d.lineBreak(i)
+		b := lineBreak(d.text, i)
 		if b == 0 {
 			return n, i
 		}

@@ -210,9 +210,11 @@ func checkPosAt(t *testing.T, src []byte) {
 				t.Fatalf("byte %d of %q placed at %v, before the byte ahead of it at %v\nsource:\n%s", off, n.Str, p, lastPos, src)
 			}
 			last, lastPos = at, p
+			// Positions are in the text as parsed, its line breaks LFs.
+			text := n.text.lines.src
 			c := byte('\n') // the end of a last line that has no break
-			if at < len(src) {
-				c = src[at]
+			if at < len(text) {
+				c = text[at]
 			}
 			switch {
 			case c == n.Str[off], c == '\\':

@@ -619,7 +619,7 @@ func (w *walker) leaf(n *Node, sn *snode, path []any) {
 	key := n.Kind.String() + ":" + n.Str
 	msg, ok := sn.leafCache[key]
 	if !ok {
-		err := sn.v.Unify(w.s.ctx.Encode(n.Value())).Validate(cue.Concrete(true))
+		err := sn.v.Unify(w.s.ctx.Encode(n.value(false))).Validate(cue.Concrete(true))
 		if err != nil {
 			msg = w.leafMessage(n, sn, err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -57,7 +58,7 @@ func normalize(v any) (any, error) {
 		return nil, errors.New(`null is not a param value; give --set NAME= for the empty string`)
 	case int:
 		return int64(v), nil
-	case int64, float64, bool, string, *big.Int:
+	case int64, float64, bool, string, *big.Int, json.Number:
 		return v, nil
 	case []byte:
 		return string(v), nil
