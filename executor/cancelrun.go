@@ -12,16 +12,19 @@ import (
 // would have ended it: every task that had not ended is journaled as
 // cancelled, and the outcome returned is for Finish, which runs the
 // finalize step and sends the callback with status cancelled. Tasks that
-// ended keep their outcome. The caller holds the run's lock, and has
-// stopped what the tasks left running; st is the run's state, read once
-// the lock was held: one read before may be of a run a resume has since
-// finished.
+// ended keep their outcome. A run whose tasks had all ended (its bmc went
+// away in the finalize step or the callback) is not cancelled: as with a
+// cancel that reaches a live bmc then, its outcome stands, unless its own
+// session had cancelled tasks already. The caller holds the run's lock,
+// and has stopped what the tasks left running; st is the run's state,
+// read once the lock was held: one read before may be of a run a resume
+// has since finished.
 func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() time.Time) (*Outcome, error) {
 	if now == nil {
 		now = time.Now
 	}
 	tasks := plan.Program.Tasks
-	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started, Canceled: true}
+	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started}
 	if o.Started.IsZero() {
 		o.Started = now()
 	}
@@ -61,6 +64,10 @@ func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() 
 			o.Counts.Cancelled++
 		}
 	}
+	// A task that ended cancelled, now or in the session that went away
+	// (a Ctrl-C there, before its bmc was killed), makes the run
+	// cancelled; with none, every task had ended on its own.
+	o.Canceled = o.Counts.Cancelled > 0
 	if j != nil {
 		if err := j.Flush(); err != nil {
 			return nil, fmt.Errorf("journal: %w", err)

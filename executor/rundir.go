@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -71,26 +72,32 @@ func NewRunID(workload string, now time.Time) string {
 // RunsDir is where runs live under a state directory.
 func RunsDir(state string) string { return filepath.Join(state, "runs") }
 
-// CreateRun makes the run directory and writes its program and meta data.
+// CreateRun makes the run directory and writes its program and meta
+// data, leaving the run's lock free: CreateRunLocked for a run to drive.
 func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) {
+	dir, unlock, err := CreateRunLocked(state, meta, prog)
+	if err != nil {
+		return "", err
+	}
+	unlock()
+	return dir, nil
+}
+
+// CreateRunLocked makes the run directory, takes its lock, and only then
+// writes its program and meta data: a run can be found (FindRun lists
+// only directories with their meta data) once its creator holds the
+// lock, so no bmc cancel or resume takes it for an interrupted run before
+// it starts. The meta data is written whole or not at all, and a run
+// that cannot be written is removed: no half-made run is left behind.
+func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir string, unlock func(), err error) {
 	// No secret is kept with the run: they stay in this process's memory.
 	// The program is written compact: indenting it would take longer than
-	// encoding it, at every start (bmc compile shows it indented). It is
-	// encoded before the directory is made, so that a program that cannot
-	// be encoded leaves no empty run behind.
+	// encoding it, at every start (bmc compile shows it indented). It and
+	// the meta data are encoded before the directory is made, so that
+	// what cannot be encoded leaves no empty run behind.
 	b, redacted, err := redact.JSON(prog, false)
 	if err != nil {
-		return "", fmt.Errorf("write program: %w", err)
-	}
-	dir := filepath.Join(RunsDir(state), meta.ID)
-	if err := os.MkdirAll(RunsDir(state), 0o755); err != nil {
-		return "", fmt.Errorf("create run directory: %w", err)
-	}
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return "", fmt.Errorf("create run directory: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ProgramFile), b, 0o644); err != nil {
-		return "", fmt.Errorf("write program: %w", err)
+		return "", nil, fmt.Errorf("write program: %w", err)
 	}
 	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
@@ -98,12 +105,47 @@ func CreateRun(state string, meta Meta, prog *compiler.Program) (string, error) 
 		mb, _, err = redact.JSON(meta, true)
 	}
 	if err != nil {
-		return "", fmt.Errorf("write run meta data: %w", err)
+		return "", nil, fmt.Errorf("write run meta data: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, MetaFile), mb, 0o644); err != nil {
-		return "", fmt.Errorf("write run meta data: %w", err)
+	dir = filepath.Join(RunsDir(state), meta.ID)
+	if err := os.MkdirAll(RunsDir(state), 0o755); err != nil {
+		return "", nil, fmt.Errorf("create run directory: %w", err)
 	}
-	return dir, nil
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("create run directory: %w", err)
+	}
+	unlock, err = Lock(dir)
+	if err == nil {
+		err = writeRunFiles(dir, b, mb)
+	}
+	if err != nil {
+		if unlock != nil {
+			unlock()
+		}
+		os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return dir, unlock, nil
+}
+
+// writeRunFile writes a run directory's files; tests replace it.
+var writeRunFile = os.WriteFile
+
+// writeRunFiles writes a new run's program and then its meta data, which
+// makes the run visible: under a temporary name first, so that a run is
+// never seen with its meta data cut short (a disk that filled).
+func writeRunFiles(dir string, program, meta []byte) error {
+	if err := writeRunFile(filepath.Join(dir, ProgramFile), program, 0o644); err != nil {
+		return fmt.Errorf("write program: %w", err)
+	}
+	tmp := filepath.Join(dir, MetaFile+".tmp")
+	if err := writeRunFile(tmp, meta, 0o644); err != nil {
+		return fmt.Errorf("write run meta data: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, MetaFile)); err != nil {
+		return fmt.Errorf("write run meta data: %w", err)
+	}
+	return nil
 }
 
 // FindRun resolves a run id, a unique prefix of one, or "latest" to a run
@@ -170,11 +212,30 @@ func ListRunIDs(state string) ([]string, error) {
 // ReadMeta reads a run's meta data.
 func ReadMeta(dir string) (Meta, error) {
 	var m Meta
-	b, err := os.ReadFile(filepath.Join(dir, MetaFile))
+	path := filepath.Join(dir, MetaFile)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return m, err
 	}
-	return m, json.Unmarshal(b, &m)
+	if err := decodeNumbers(b, &m); err != nil {
+		return m, fmt.Errorf("read %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// decodeNumbers decodes JSON with its numbers kept as written
+// (json.Number), as the compiler keeps them: a param of 1.10 read back is
+// 1.10, not 1.1, so that the run's program compiles again the same.
+func decodeNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("invalid character after top-level value")
+	}
+	return nil
 }
 
 // ReadProgram reads the program a run executes.
@@ -184,7 +245,7 @@ func ReadProgram(dir string) (*compiler.Program, error) {
 		return nil, err
 	}
 	var p compiler.Program
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := decodeNumbers(b, &p); err != nil {
 		return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, ProgramFile), err)
 	}
 	return &p, nil

@@ -93,7 +93,7 @@ func TestCreateRun(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	if !slices.Equal(names, []string{ProgramFile, MetaFile}) {
+	if !slices.Equal(names, []string{LockFile, ProgramFile, MetaFile}) {
 		t.Errorf("run directory holds %v", names)
 	}
 	if _, err := CreateRun(state, meta, prog); err == nil {

@@ -145,7 +145,8 @@ var (
 var attemptMarks = []string{runIDVar, taskIDVar, attemptVar, sessionVar}
 
 // New returns a local backend. Tasks start from bmc's environment as it
-// is now, less the variables in Hide.
+// is now, less the variables in Hide and bmc's own credentials
+// (procrun.Credentials), which tasks on Batch do not get either.
 func New(o Options) *Backend {
 	if o.Slots < 1 {
 		o.Slots = 1
@@ -156,14 +157,7 @@ func New(o Options) *Backend {
 	if o.PoolID == "" {
 		o.PoolID = "local"
 	}
-	env := os.Environ()
-	if len(o.Hide) > 0 {
-		env = slices.DeleteFunc(env, func(kv string) bool {
-			k, _, _ := strings.Cut(kv, "=")
-			return slices.Contains(o.Hide, k)
-		})
-	}
-	return &Backend{opts: o, environ: env, maxOpen: prefetchFiles(), session: newSession()}
+	return &Backend{opts: o, environ: procrun.Environ(o.Hide...), maxOpen: prefetchFiles(), session: newSession()}
 }
 
 // newSession returns a value for BMC_SESSION that no other session of
@@ -247,7 +241,12 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		closeLogs = sync.OnceFunc(lf.close)
 		defer closeLogs()
 	} else if err := whileOutOfFiles(ctx, func() error { return b.freshDirs(taskDir, wd, a.Number) }); err != nil {
-		return fail(err.Error(), false)
+		// Denied, or on a read-only file system, every attempt would fail
+		// the same way.
+		return fail(err.Error(), errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS))
+	}
+	if why := tooLong(t); why != "" {
+		return fail(why, true) // before inputs are staged for nothing
 	}
 	if err := b.stageInputs(ctx, a, wd); err != nil {
 		if ctx.Err() != nil {
@@ -257,18 +256,36 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		return fail(err.Error(), true)
 	}
 	argv := t.Command
+	var extra []*os.File
 	if t.Run != "" {
-		argv = []string{"bash", "-euo", "pipefail", "-c", t.Run, t.ID}
+		script := t.Run
+		if len(script) >= maxArgLen {
+			// Too long to be one argument: bash reads it from a pipe, as
+			// descriptor 3, which it closes for the script, and runs it as
+			// -c would (the same $0, arguments, $_, line numbers and error
+			// messages). A file would keep on disk what the script holds
+			// (a SAS URL filled in). Shorter scripts, nearly all, cost no
+			// pipe.
+			r, err := handOver(script)
+			if err != nil {
+				return fail(fmt.Sprintf("hand the task's script to bash: %v", err), false)
+			}
+			defer r.Close()
+			extra = []*os.File{r}
+			script = `eval "$(< /dev/fd/3)" 3<&-`
+		}
+		argv = []string{"bash", "-euo", "pipefail", "-c", script, t.ID}
 	}
 	spec := procrun.Spec{
-		Argv:      argv,
-		Dir:       wd,
-		Env:       b.env(a, taskDir, wd),
-		Stdout:    filepath.Join(taskDir, "stdout.txt"),
-		Stderr:    filepath.Join(taskDir, "stderr.txt"),
-		Timeout:   t.Timeout.D(),
-		KillGrace: b.opts.KillGrace,
-		Marks:     attemptMarks,
+		Argv:       argv,
+		Dir:        wd,
+		Env:        b.env(a, taskDir, wd),
+		Stdout:     filepath.Join(taskDir, "stdout.txt"),
+		Stderr:     filepath.Join(taskDir, "stderr.txt"),
+		Timeout:    t.Timeout.D(),
+		KillGrace:  b.opts.KillGrace,
+		Marks:      attemptMarks,
+		ExtraFiles: extra,
 		// Once the task runs: bmc's copies of its logs are of no more use,
 		// and the work left from earlier tasks is done while it runs.
 		Started: func() {
@@ -289,6 +306,11 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 	b.running.Add(-1)
 	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
 		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
+	if errors.Is(err, unix.E2BIG) && res.State == executor.Failed {
+		// Each part fits, all of them together do not: so it stays.
+		res.Reason += ": the task's arguments and environment together are more than this system passes to a program"
+		res.NoRetry = true
+	}
 	if res.State != executor.Canceled {
 		b.collect(ctx, a, wd, &res)
 	}
@@ -300,6 +322,65 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		b.mu.Unlock()
 	}
 	return res
+}
+
+// maxArgLen is the length, with its terminating NUL, at which one
+// argument or one environment variable is too long for the kernel to
+// pass to a program (Linux's MAX_ARG_STRLEN, 32 pages).
+const maxArgLen = 32 * 4096
+
+// tooLong says which of t's environment variables or command arguments
+// is too long to be given to a program at all, or "" when none is. A
+// run script of any length can be run: it is handed over through a pipe.
+func tooLong(t *compiler.Task) string {
+	k := ""
+	for name, v := range t.Env {
+		if len(name)+len(v)+1 >= maxArgLen && (k == "" || name < k) {
+			k = name // the first by name, whatever the map's order
+		}
+	}
+	if k != "" {
+		return fmt.Sprintf("env %s: its value (%d bytes) is longer than a program can be given in a variable (%d KiB): put it in a file, an input, and give the task its path", k, len(t.Env[k]), maxArgLen/1024)
+	}
+	for i, arg := range t.Command {
+		if len(arg)+1 >= maxArgLen {
+			return fmt.Sprintf("command argument %d (%d bytes) is longer than a program can be given in an argument (%d KiB): put it in a file, an input, and give the task its path", i+1, len(arg), maxArgLen/1024)
+		}
+	}
+	return ""
+}
+
+// Check is what the local backend's limits make of prog, for its plan:
+// environment variables and command arguments that no program can be
+// given, which would fail every attempt.
+func Check(prog *compiler.Program) []planner.Check {
+	var out []planner.Check
+	for i := range prog.Tasks {
+		if why := tooLong(&prog.Tasks[i]); why != "" {
+			out = append(out, planner.Check{Severity: planner.Error, Task: prog.Tasks[i].ID, Message: why})
+		}
+	}
+	if f := &prog.Finalize; f.HasStep() {
+		if why := tooLong(&compiler.Task{Command: f.Command, Env: f.Env}); why != "" {
+			out = append(out, planner.Check{Severity: planner.Error, Task: f.ID, Message: why})
+		}
+	}
+	return out
+}
+
+// handOver returns the read end of a pipe that script is written into:
+// a process started with it reads the script, then end of file. Once the
+// caller closes it, a write no process reads fails, and the writer ends.
+func handOver(script string) (*os.File, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		io.WriteString(w, script)
+		w.Close()
+	}()
+	return r, nil
 }
 
 // whileRunning does the work an attempt leaves for the time its task
@@ -494,17 +575,25 @@ func emptyDir(dir string) error {
 
 // unlinkReplaced looks at a working directory without following a link:
 // one a task replaced with a link, or anything but a directory, is
-// removed and made again, empty, and replaced is true. It is false when
-// wd is a directory, or is not there.
+// removed and made again, empty, and replaced is true. So is a directory
+// a task took its owner's access to (chmod 000 .): bmc owns it, and the
+// next attempt, or the next task to look into it, gets it as bmc makes
+// it. replaced is false when wd is a directory bmc can use as it is, or
+// is not there.
 func unlinkReplaced(wd string) (replaced bool, err error) {
 	fi, err := os.Lstat(wd)
-	if err != nil || fi.IsDir() {
+	if err != nil || fi.IsDir() && fi.Mode().Perm()&0o700 == 0o700 {
 		if errors.Is(err, fs.ErrNotExist) {
 			err = nil
 		}
 		return false, err
 	}
-	if err := os.Remove(wd); err != nil {
+	if fi.IsDir() {
+		err = removeAll(wd)
+	} else {
+		err = os.Remove(wd)
+	}
+	if err != nil {
 		return false, err
 	}
 	return true, os.Mkdir(wd, 0o755)

@@ -30,7 +30,7 @@ that ran it is gone (killed with SIGKILL, say), cancel stops what its tasks
 left running and ends the run as that bmc would have: its unfinished tasks
 are marked cancelled, and the finalize step and the callback (status
 cancelled) run here, with the callback's secret and URL taken from this
-environment. Ctrl-C there lets them finish; a second Ctrl-C cuts them short.
+environment; a run whose tasks had all ended keeps its outcome. Ctrl-C there lets them finish; a second Ctrl-C cuts them short.
 A run directory keeps no secrets: those of a run that had any are taken again
 from its spec, and one the run had from --set is given again with --set, as
 to bmc resume. Without them the run stays interrupted, its leftover processes
@@ -206,7 +206,11 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "cancelled run %s, whose bmc process is gone: %d tasks cancelled; its finalize step and callback run now\n", meta.ID, o.Counts.Cancelled)
+	if o.Canceled {
+		fmt.Fprintf(cmd.OutOrStdout(), "cancelled run %s, whose bmc process is gone: %d task%s cancelled; its finalize step and callback run now\n", meta.ID, o.Counts.Cancelled, plural(o.Counts.Cancelled))
+	} else {
+		fmt.Fprintf(cmd.OutOrStdout(), "run %s, whose bmc process is gone, had ended its tasks: its outcome stands; its finalize step and callback run now\n", meta.ID)
+	}
 	// As on a resume with nothing run again: what the run's last session
 	// already finished is not done twice.
 	fo := executor.FinishOptions{Secret: cbEnv.secret, CallbackURL: cbEnv.url}

@@ -147,9 +147,9 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 	if err != nil {
 		return nil, nil, &exitError{code: exitFailed, err: err}
 	}
-	meta, err := executor.ReadMeta(dir)
+	meta, err := readMeta(dir)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read run: %w", err)
+		return nil, nil, err
 	}
 	if meta.Backend == azurebatch.Name {
 		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s runs on Azure Batch: bmc resume takes it up as it is, following its job, and plans nothing of it again", meta.ID)}

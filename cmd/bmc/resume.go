@@ -58,9 +58,9 @@ with --set (the same value, or the same URL with a new signature).`,
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			meta, err := executor.ReadMeta(dir)
+			meta, err := readMeta(dir)
 			if err != nil {
-				return fmt.Errorf("read run: %w", err)
+				return err
 			}
 			prog, err := executor.ReadProgram(dir)
 			if err != nil {

@@ -429,6 +429,7 @@ func warnUnsigned(w io.Writer, prog *compiler.Program) {
 // does not matter: it does not run again.
 func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]bool, specDir string) *planner.Plan {
 	plan := planner.New(prog, caps, done)
+	plan.Checks = append(plan.Checks, local.Check(prog)...)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
 	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, done, specDir, os.Stat)...)
 	plan.Locate()
@@ -488,31 +489,45 @@ func tasksList(tasks []string) string {
 
 // openRun creates the run directory (or finds it, to resume), takes its
 // lock and opens its journal. meta.ID changes if the id drawn was taken.
+// A new run is locked before it can be found, so that no other bmc
+// (cancel, resume) takes it up before this one drives it.
 func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume bool) (dir string, j *executor.Journal, closeFn func(), err error) {
+	var unlock func()
 	if !resume {
 		// Two runs of a workload started in the same second may draw the
 		// same id: draw again.
 		for try := 0; ; try++ {
-			dir, err = executor.CreateRun(state, *meta, prog)
+			dir, unlock, err = executor.CreateRunLocked(state, *meta, prog)
 			if err == nil || !errors.Is(err, os.ErrExist) || try == 20 {
 				break
 			}
 			meta.ID = executor.NewRunID(prog.Name, time.Now())
 		}
 		if err != nil {
-			return "", nil, nil, err
+			// A state directory that cannot be written (full, read-only)
+			// is the user's to see to; the error names the path.
+			return "", nil, nil, &exitError{code: exitFailed, err: err}
 		}
 	} else {
 		dir = filepath.Join(executor.RunsDir(state), meta.ID)
+		if unlock, err = executor.Lock(dir); err != nil {
+			return "", nil, nil, &exitError{code: exitFailed, err: err}
+		}
 	}
 	if dir, err = filepath.Abs(dir); err != nil {
+		unlock()
 		return "", nil, nil, err
 	}
-	unlock, err := executor.Lock(dir)
-	if err != nil {
-		return "", nil, nil, &exitError{code: exitFailed, err: err}
+	path := filepath.Join(dir, executor.JournalFile)
+	if !resume {
+		// Nothing can find the run before its lock is held: a journal in
+		// it is another bmc's doing, which this one must not run over.
+		if fi, err := os.Stat(path); err == nil && fi.Size() > 0 {
+			unlock()
+			return "", nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s was taken up by another bmc process before this one started it: see %s", meta.ID, path)}
+		}
 	}
-	j, err = executor.OpenJournal(filepath.Join(dir, executor.JournalFile))
+	j, err = executor.OpenJournal(path)
 	if err != nil {
 		unlock()
 		return "", nil, nil, err

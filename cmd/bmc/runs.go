@@ -108,13 +108,13 @@ func corruptRow(dir, id string) runRow {
 
 // loadRow reads a run's meta data, program and journal into counts.
 func loadRow(dir string) (runRow, error) {
-	meta, err := executor.ReadMeta(dir)
+	meta, err := readMeta(dir)
 	if err != nil {
 		return runRow{}, err
 	}
 	prog, err := executor.ReadProgram(dir)
 	if err != nil {
-		return runRow{}, err
+		return runRow{}, &exitError{code: exitFailed, err: err}
 	}
 	st, err := executor.LoadState(dir)
 	if err != nil {
@@ -148,4 +148,15 @@ func loadRow(dir string) (runRow, error) {
 		}
 	}
 	return r, nil
+}
+
+// readMeta reads a run's meta data. A run directory that cannot be read
+// (a file damaged, or gone) is for its owner to mend or remove: exit 1,
+// with the file named.
+func readMeta(dir string) (executor.Meta, error) {
+	m, err := executor.ReadMeta(dir)
+	if err != nil {
+		return m, &exitError{code: exitFailed, err: fmt.Errorf("read run: %w", err)}
+	}
+	return m, nil
 }

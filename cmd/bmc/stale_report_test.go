@@ -110,7 +110,10 @@ func TestCancelReportsWhatAKilledSessionDidNot(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "fin-2.json")); err != nil {
 		t.Errorf("the finalize step did not run, or not with the summary: %v\n%s", err, out)
 	}
-	if got := received(); len(got) != 2 || got[1]["status"] != "cancelled" || got[1]["tasks"].(map[string]any)["succeeded"] != 1.0 {
-		t.Errorf("callbacks %v, want the first session's failed and then cancelled, with work succeeded\n%s", got, out)
+	// Every task had ended when the second session was killed: the cancel
+	// leaves its outcome as it stands, as a cancel reaching a live bmc then
+	// would.
+	if got := received(); len(got) != 2 || got[1]["status"] != "succeeded" || got[1]["tasks"].(map[string]any)["succeeded"] != 1.0 {
+		t.Errorf("callbacks %v, want the first session's failed and then succeeded, with work succeeded\n%s", got, out)
 	}
 }

@@ -5,7 +5,8 @@
 //
 // It is shared by the local backend and the Batch emulator so that both stop
 // tasks the same way. It owns starting, stopping and reaping the process and
-// nothing else: it does not build the environment or the working directory,
+// nothing else: it does not build the environment (it only leaves bmc's
+// credentials out of the one a task inherits) or the working directory,
 // does not retry, does not log, and never interprets an exit code as success
 // or failure — that is the caller's business.
 //
@@ -54,7 +55,8 @@ type Spec struct {
 	// Dir is the working directory; empty means bmc's own.
 	Dir string
 	// Env is the complete environment ("KEY=value"). Nil inherits bmc's
-	// environment, as os/exec does; an empty non-nil slice means none.
+	// environment, as os/exec does, less its Credentials; an empty
+	// non-nil slice means none.
 	Env []string
 	// Stdout and Stderr are file paths, created or truncated. Empty
 	// discards the stream. The same path for both interleaves the two
@@ -65,6 +67,9 @@ type Spec struct {
 	// Stdout and Stderr, as they are: not truncated, and not closed by
 	// Run. A caller that runs many short tasks opens them ahead of time.
 	StdoutFile, StderrFile *os.File
+	// ExtraFiles are given to the program as file descriptors 3, 4, …,
+	// and not closed by Run.
+	ExtraFiles []*os.File
 	// Timeout bounds the attempt's wall-clock time; zero means none.
 	Timeout time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL when the attempt is
@@ -168,12 +173,12 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	stdin := dn.Fd()
 	env := s.Env
 	if env == nil {
-		env = os.Environ()
+		env = Environ()
 	}
 	attr := &syscall.ProcAttr{
 		Dir:   s.Dir,
 		Env:   dedupEnv(env),
-		Files: []uintptr{stdin, stdout, stderr},
+		Files: files(stdin, stdout, stderr, s.ExtraFiles),
 		// A group of its own, so that stopping the attempt reaches every
 		// process it started and never bmc itself.
 		Sys: &syscall.SysProcAttr{Setpgid: true},
@@ -356,6 +361,16 @@ func startError(path, dir string, err error) error {
 		}
 	}
 	return &fs.PathError{Op: "fork/exec", Path: path, Err: err}
+}
+
+// files are the descriptors a program is started with: its standard
+// ones, then extra.
+func files(stdin, stdout, stderr uintptr, extra []*os.File) []uintptr {
+	fds := []uintptr{stdin, stdout, stderr}
+	for _, f := range extra {
+		fds = append(fds, f.Fd())
+	}
+	return fds
 }
 
 // dedupEnv drops all but the last of each variable, as os/exec does: the

@@ -1,0 +1,29 @@
+package procrun
+
+import (
+	"os"
+	"slices"
+	"strings"
+)
+
+// Credentials are the variables of bmc's environment that hold its own
+// credentials for Azure Batch and storage. A task on Batch never gets
+// them, so a task run here does not either: a spec sees the same
+// variables on both backends, and a task cannot use, or print to its
+// logs, the keys of the account that runs it. A task whose own env sets
+// one gets it.
+var Credentials = []string{
+	"AZURE_BATCH_ACCESS_KEY",
+	"AZURE_STORAGE_CONNECTION_STRING",
+	"AZURE_STORAGE_KEY",
+	"AZURE_STORAGE_SAS_TOKEN",
+}
+
+// Environ is bmc's environment as tasks start from it: less its
+// Credentials and the variables named in hide.
+func Environ(hide ...string) []string {
+	return slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		k, _, _ := strings.Cut(kv, "=")
+		return slices.Contains(Credentials, k) || slices.Contains(hide, k)
+	})
+}

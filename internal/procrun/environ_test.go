@@ -1,0 +1,34 @@
+package procrun
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A process that inherits bmc's environment does not get bmc's
+// credentials: tasks on Batch never have them.
+func TestInheritedEnvLeavesOutCredentials(t *testing.T) {
+	for _, k := range Credentials {
+		t.Setenv(k, "secret-"+k)
+	}
+	t.Setenv("BMC_PROCRUN_INHERITED", "from parent")
+	out := filepath.Join(t.TempDir(), "out")
+	r, err := Run(context.Background(), Spec{Argv: []string{"/usr/bin/env"}, Stdout: out})
+	if err != nil || r.ExitCode != 0 {
+		t.Fatalf("Run: %+v, %v", r, err)
+	}
+	got := readFile(t, out)
+	if !strings.Contains(got, "BMC_PROCRUN_INHERITED=from parent\n") {
+		t.Errorf("the environment was not inherited:\n%s", got)
+	}
+	for _, k := range Credentials {
+		if strings.Contains(got, k+"=") {
+			t.Errorf("%s was inherited", k)
+		}
+	}
+	if env := Environ("BMC_PROCRUN_INHERITED"); strings.Contains(strings.Join(env, "\n"), "BMC_PROCRUN_INHERITED=") {
+		t.Error("Environ kept a variable it was to hide")
+	}
+}
