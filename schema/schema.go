@@ -97,19 +97,57 @@ func JSONSchema() ([]byte, error) {
 }
 
 // tighten adds to the generated JSON Schema what the generator leaves out
-// of the CUE schema, so that an editor flags what bmc validate refuses:
-// the finalize step's matchN(<=1, run, command), and the matrix keys'
-// pattern, which is all a matrix may have.
+// of the CUE schema, or what bmc validate checks beyond it, so that an
+// editor flags what validate refuses, as far as a JSON Schema can say it:
+// the finalize step's matchN(<=1, run, command); the matrix keys'
+// pattern, which is all a matrix may have, and a matrix with no keys or a
+// key with no values; an empty run script; a param default of null; a
+// pool with both nodes and autoscale; callback header names that are not
+// HTTP tokens; and durations that are zero.
 func tighten(m map[string]any) {
 	defs, _ := m["$defs"].(map[string]any)
-	if f, ok := defs["Finalize"].(map[string]any); ok {
+	def := func(name string) map[string]any {
+		d, _ := defs[name].(map[string]any)
+		return d
+	}
+	prop := func(d map[string]any, name string) map[string]any {
+		props, _ := d["properties"].(map[string]any)
+		p, _ := props[name].(map[string]any)
+		return p
+	}
+	if f := def("Finalize"); f != nil {
 		f["not"] = map[string]any{"required": []any{"run", "command"}}
 	}
-	if t, ok := defs["Task"].(map[string]any); ok {
-		props, _ := t["properties"].(map[string]any)
-		if mx, ok := props["matrix"].(map[string]any); ok && mx["patternProperties"] != nil {
+	if t := def("Task"); t != nil {
+		if mx := prop(t, "matrix"); mx != nil && mx["patternProperties"] != nil {
 			mx["additionalProperties"] = false
+			mx["minProperties"] = 1
+			pats, _ := mx["patternProperties"].(map[string]any)
+			for _, v := range pats {
+				vm, _ := v.(map[string]any)
+				alts, _ := vm["anyOf"].([]any)
+				for _, alt := range alts {
+					if am, _ := alt.(map[string]any); am["type"] == "array" {
+						am["minItems"] = 1
+					}
+				}
+			}
 		}
+		if run := prop(t, "run"); run != nil {
+			run["minLength"] = 1
+		}
+	}
+	if d := prop(def("Param"), "default"); d != nil {
+		d["not"] = map[string]any{"type": "null"}
+	}
+	if p := def("Pool"); p != nil {
+		p["not"] = map[string]any{"required": []any{"nodes", "autoscale"}}
+	}
+	if h := prop(def("Callback"), "headers"); h != nil {
+		h["propertyNames"] = map[string]any{"pattern": "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$"}
+	}
+	if d := def("Duration"); d != nil {
+		d["not"] = map[string]any{"pattern": "^(0+(\\.0+)?(ms|s|m|h|d))+$"}
 	}
 }
 
