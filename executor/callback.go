@@ -529,12 +529,20 @@ func unwrapURLError(err error) error {
 }
 
 // newTransport returns a transport of its own, so that closing its idle
-// connections after a delivery does not touch anyone else's.
+// connections after a delivery does not touch anyone else's. Each attempt
+// has a connection of its own: over a kept-alive one that the receiver
+// closed, Go's transport sends a request with an Idempotency-Key again by
+// itself, a delivery the retries would not bound nor the attempts count.
+// A run sends one callback: keeping connections saves it nothing.
 func newTransport() http.RoundTripper {
-	if t, ok := http.DefaultTransport.(*http.Transport); ok {
-		return t.Clone()
+	t, ok := http.DefaultTransport.(*http.Transport)
+	if ok {
+		t = t.Clone()
+	} else {
+		t = &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
 	}
-	return &http.Transport{Proxy: http.ProxyFromEnvironment, ForceAttemptHTTP2: true}
+	t.DisableKeepAlives = true
+	return t
 }
 
 func drain(resp *http.Response) {
