@@ -60,8 +60,9 @@
 // (Options.Faults) inject throttling, server errors, dropped connections
 // and partial add-collection failures, deterministically for a seed.
 //
-// What it does not do: containers (containerSettings is recorded and the
-// command runs on the host), job preparation and release tasks and pool
+// What it does not do: containers (a task's containerSettings must go
+// with its pool's containerConfiguration, as on Batch, which fails a task
+// on the node otherwise; the command then runs on the host), job preparation and release tasks and pool
 // start tasks (recorded, not run), multi-instance tasks (run as one
 // instance), user identities (everything runs as the emulator's user),
 // uploadHeaders, task statistics ($expand=stats), nodes, job schedules and

@@ -26,6 +26,27 @@ type runSpec struct {
 	pre           *TaskFailureInfo // known before anything runs
 }
 
+// containerMismatch is the failure of a task whose containerSettings do
+// not go with its pool: Batch requires them of every task (job manager
+// task included) on a pool with a containerConfiguration, and refuses
+// them on a pool without one. It takes such a task and fails it on the
+// node, before anything runs. The first code and message are the ones
+// the service gives; it is not known to document the second case's, so
+// that code is the emulator's own, in the same style.
+func containerMismatch(p *pool, t *task) *TaskFailureInfo {
+	vm := p.wire.VirtualMachineConfiguration
+	boxed := vm != nil && vm.ContainerConfiguration != nil
+	switch has := t.wire.ContainerSettings != nil; {
+	case boxed && !has:
+		return &TaskFailureInfo{Category: UserError, Code: "ContainerTaskSettingsNotFound",
+			Message: "Container-enabled compute node requires task container settings"}
+	case !boxed && has:
+		return &TaskFailureInfo{Category: UserError, Code: "ContainerSettingsNotSupported",
+			Message: "The task has container settings, but its pool has no container configuration"}
+	}
+	return nil
+}
+
 // baseEnv are the variables of the emulator's own environment a task
 // inherits: enough to find programs and behave like a login, nothing that
 // may hold the emulator's credentials.

@@ -177,6 +177,12 @@ func (s *Server) startLocked(t *task, n *node) {
 
 	a := &attempt{t: t, node: n, slots: need, exclusive: excl}
 	t.att = a
+	if fi := containerMismatch(n.pool, t); fi != nil {
+		// Instant or not: the node refuses the task before anything runs.
+		a.ctx = context.Background()
+		s.finishAttemptLocked(a, attemptResult{pre: fi})
+		return
+	}
 	if s.opt.Instant {
 		a.ctx = context.Background()
 		zero := int32(0)

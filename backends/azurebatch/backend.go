@@ -16,6 +16,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -448,7 +449,8 @@ func (e *PoolMismatchError) Error() string {
 }
 
 // EnsurePool reuses the spec's pool when it exists and matches (vmSize,
-// taskSlotsPerNode, and the pool identity when the spec names one), and
+// taskSlotsPerNode, the pool identity when the spec names one, and a
+// container configuration exactly when tasks run in containers), and
 // creates it from the spec's pool block otherwise.
 func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error {
 	if prog.Pool == nil || prog.Pool.ID == "" {
@@ -458,7 +460,7 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 	p, err := b.c.GetPool(ctx, id)
 	switch {
 	case err == nil:
-		err = checkPool(p, prog.Pool)
+		err = checkPool(p, prog)
 		b.poolOK = err == nil
 		return err
 	case !IsNotFound(err):
@@ -485,7 +487,8 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 }
 
 // checkPool checks an existing pool against what the spec asks of it.
-func checkPool(p *BatchPool, spec *compiler.Pool) error {
+func checkPool(p *BatchPool, prog *compiler.Program) error {
+	spec := prog.Pool
 	if p.State == PoolStateDeleting {
 		return fmt.Errorf("pool %s is being deleted: wait for it to go, or use another pool id", p.ID)
 	}
@@ -512,6 +515,26 @@ func checkPool(p *BatchPool, spec *compiler.Pool) error {
 		if !ok {
 			return &PoolMismatchError{Pool: p.ID, Field: "identity", Have: have, Want: spec.Identity}
 		}
+	}
+	// Batch fails every task whose containerSettings do not go with its
+	// pool's container configuration, on the node: a task in a container
+	// on a pool without one, and any task without on a pool with one.
+	var cc *BatchContainerConfiguration
+	if vm := p.VirtualMachineConfiguration; vm != nil {
+		cc = vm.ContainerConfiguration
+	}
+	switch boxed := UsesContainers(prog); {
+	case boxed && cc == nil:
+		var ids []string
+		for _, t := range prog.Tasks {
+			if t.Container != nil {
+				ids = append(ids, t.ID)
+			}
+		}
+		return &PoolMismatchError{Pool: p.ID, Field: "containerConfiguration", Have: "none", Want: "one (tasks " + idList(ids, 3) + " run in containers)"}
+	case !boxed && cc != nil:
+		return &PoolMismatchError{Pool: p.ID, Field: "containerConfiguration", Have: string(cc.Type),
+			Want: "none (no task has a container, and Batch runs every task of such a pool in one)"}
 	}
 	return nil
 }
@@ -1112,6 +1135,11 @@ type NodeConfig struct {
 	PollInterval compiler.Duration `json:"pollInterval"`
 	// SecretEnv names the variable holding the callback secret.
 	SecretEnv string `json:"secretEnv,omitempty"`
+	// CallbackEnv names the variable holding what the record leaves out
+	// of the callback, as JSON: its URL (whose user info and query may
+	// hold a password or a signature) and its headers' values (a token);
+	// the record has the URL without them and the values redacted.
+	CallbackEnv string `json:"callbackEnv,omitempty"`
 	// Identity is the pool identity the node reaches Batch with.
 	Identity string `json:"identity,omitempty"`
 	// Started is when the run started, as the client's journal has it:
@@ -1163,18 +1191,87 @@ type NodeTask struct {
 // nodeProgram is the program as the run record staged for the node holds
 // it: the node follows the tasks by id and runs only the finalize step,
 // so of the secrets the program holds (SAS signatures in URLs), only the
-// finalize step's are staged.
-func nodeProgram(p *compiler.Program) *compiler.Program {
-	b, redacted, err := redact.JSON(p, false)
-	if err != nil || !redacted {
-		return p
+// finalize step's are staged. The callback's URL and header values are
+// not: the record is a blob every task on the pool can read, and stays
+// after the run. They are returned apart, for the job manager task's
+// environment, nil when the callback has neither.
+func nodeProgram(p *compiler.Program) (*compiler.Program, *nodeCallback) {
+	out := p
+	if b, redacted, err := redact.JSON(p, false); err == nil && redacted {
+		var r compiler.Program
+		if json.Unmarshal(b, &r) == nil {
+			r.Finalize = p.Finalize
+			out = &r
+		}
 	}
-	var out compiler.Program
-	if json.Unmarshal(b, &out) != nil {
-		return p
+	cb := p.Finalize.Callback
+	if cb == nil || cb.URL == "" && len(cb.Headers) == 0 {
+		return out, nil
 	}
-	out.Finalize = p.Finalize
-	return &out
+	if out == p {
+		c := *p
+		out = &c
+	}
+	kept := *cb
+	kept.URL = urlWithoutSecrets(cb.URL)
+	kept.Headers = make(map[string]string, len(cb.Headers))
+	for k := range cb.Headers {
+		kept.Headers[k] = redact.Marker
+	}
+	out.Finalize.Callback = &kept
+	return out, &nodeCallback{URL: cb.URL, Headers: cb.Headers}
+}
+
+// nodeCallback is what NodeConfig.CallbackEnv holds.
+type nodeCallback struct {
+	URL     string            `json:"url,omitempty"`
+	Headers map[string]string `json:"headers,omitempty"`
+}
+
+// urlWithoutSecrets is a callback URL as a record may show it: without
+// user info, query or fragment, as bmc's messages name it; empty when it
+// does not parse.
+func urlWithoutSecrets(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return redact.Marker
+	}
+	u.User, u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = nil, "", false, "", ""
+	return u.String()
+}
+
+// Program is the run record's program with the callback it left out
+// restored from the variable CallbackEnv names, which getenv reads.
+func (c *NodeConfig) program(getenv func(string) string) (*compiler.Program, error) {
+	if c.CallbackEnv == "" || c.Program.Finalize.Callback == nil {
+		return c.Program, nil
+	}
+	v := getenv(c.CallbackEnv)
+	if v == "" {
+		return nil, fmt.Errorf("the run record leaves the callback's URL and headers to $%s, which is not set", c.CallbackEnv)
+	}
+	var nc nodeCallback
+	if json.Unmarshal([]byte(v), &nc) != nil {
+		// The value is a secret: not quoted.
+		return nil, fmt.Errorf("$%s does not hold the callback's URL and headers as bmc run gave them", c.CallbackEnv)
+	}
+	p := *c.Program
+	cb := *p.Finalize.Callback
+	cb.URL, cb.Headers = nc.URL, nc.Headers
+	p.Finalize.Callback = &cb
+	return &p, nil
+}
+
+// freeEnvName is name, or name followed by as many "_" as it takes to
+// differ from every one of taken.
+func freeEnvName(name string, taken ...string) string {
+	for slices.Contains(taken, name) {
+		name += "_"
+	}
+	return name
 }
 
 func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (*BatchJobManagerTask, error) {
@@ -1184,8 +1281,18 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 		// task reaches Batch with the pool's identity, or not at all.
 		return nil, ErrNoPoolIdentity
 	}
-	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: nodeProgram(plan.Program), Started: run.Started,
+	prog, cb := nodeProgram(plan.Program)
+	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: prog, Started: run.Started,
 		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
+	var cbEnv []EnvironmentSetting
+	if cb != nil {
+		v, err := json.Marshal(cb)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CallbackEnv = freeEnvName("BMC_CALLBACK", n.SecretEnv, n.URLEnv)
+		cbEnv = append(cbEnv, EnvironmentSetting{Name: cfg.CallbackEnv, Value: string(v)})
+	}
 	data, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
@@ -1234,6 +1341,7 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 	if n.URLEnv != "" && n.URLEnv != n.SecretEnv {
 		jm.EnvironmentSettings = append(jm.EnvironmentSettings, EnvironmentSetting{Name: n.URLEnv, Value: n.URL})
 	}
+	jm.EnvironmentSettings = append(jm.EnvironmentSettings, cbEnv...)
 	fin := &plan.Program.Finalize
 	ft := executor.FillTask(&compiler.Task{ID: FinalizeTaskID, Run: fin.Run, Outputs: fin.Outputs}, run, 1)
 	for k, o := range ft.Outputs {

@@ -75,8 +75,10 @@ type CheckOptions struct {
 
 // Check holds a program against Batch's limits: ids, the pool's slots per
 // node, application packages per pool, the size of each task in an
-// add-collection body and of its resourceFiles list, and the slot the job
-// manager task takes.
+// add-collection body and of its resourceFiles list, the slot the job
+// manager task takes, and containers: tasks in containers and tasks on
+// the host cannot share a pool, and on a pool with containers bmc's own
+// tasks (barriers, the job manager task) need an image with /bin/bash.
 func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	var out []planner.Check
 	add := func(sev planner.Severity, task, format string, args ...any) {
@@ -144,6 +146,9 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 			}
 		}
 	}
+	if err := MixedContainers(prog); err != nil {
+		add(planner.Error, "", "%v", err)
+	}
 	// Every task must fit an add-collection request on its own, and its
 	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
@@ -156,6 +161,9 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	if err != nil {
 		add(planner.Error, "", "%v", err)
 		return out
+	}
+	if opt.JobManager && UsesContainers(prog) && scriptImage(m.Tasks) == "" {
+		add(planner.Error, "", "%v", errNoScriptImage)
 	}
 	// One error per input that makes tasks too large (and one for tasks
 	// with too many inputs): the members of a sweep share their inputs.

@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -269,6 +270,9 @@ func SpecHash(prog *compiler.Program) string {
 // (the first of them): refused before anything is created rather than
 // by Batch when the run is half submitted.
 func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (*Mapping, error) {
+	if err := MixedContainers(plan.Program); err != nil {
+		return nil, err
+	}
 	out, large, err := mapRun(plan, run, loc, opt)
 	if err != nil {
 		return nil, err
@@ -319,6 +323,11 @@ func mapRun(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptio
 		}
 		out.Tasks = append(out.Tasks, bt)
 	}
+	if UsesContainers(prog) {
+		if err := m.boxOwn(out); err != nil {
+			return nil, nil, err
+		}
+	}
 	out.Tasks = append(out.Tasks, m.barriers...)
 	out.Barriers = len(m.barriers)
 	for c := range m.outs {
@@ -326,6 +335,88 @@ func mapRun(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptio
 	}
 	slices.Sort(out.OutputContainers)
 	return out, m.large, nil
+}
+
+// UsesContainers reports whether any task of prog runs in a container:
+// its pool then needs a container configuration, and every task on it
+// containerSettings.
+func UsesContainers(prog *compiler.Program) bool {
+	return slices.ContainsFunc(prog.Tasks, func(t compiler.Task) bool { return t.Container != nil })
+}
+
+// MixedContainers is the error of a program with tasks on the host beside
+// tasks in containers, which no one pool runs: Batch requires
+// containerSettings of every task on a pool with a container
+// configuration, and refuses them on a pool without one.
+func MixedContainers(prog *compiler.Program) error {
+	var boxed, host []string
+	for _, t := range prog.Tasks {
+		if t.Container != nil {
+			boxed = append(boxed, t.ID)
+		} else {
+			host = append(host, t.ID)
+		}
+	}
+	if len(boxed) == 0 || len(host) == 0 {
+		return nil
+	}
+	what := "task " + host[0] + " runs"
+	if len(host) > 1 {
+		what = fmt.Sprintf("%d tasks (%s) run", len(host), idList(host, 3))
+	}
+	return fmt.Errorf("%s on the host, beside tasks in containers (%s): on Batch every task of a pool with a container configuration runs in a container, and no task of a pool without one does (give every task a container, or none)",
+		what, idList(boxed, 3))
+}
+
+// barrierInContainer is a barrier's command line on a pool with
+// containers, where /bin/true may not be in the image: true is a bash
+// builtin, and bmc runs barriers only in an image its scripts run in with
+// /bin/bash.
+const barrierInContainer = "/bin/bash -c true"
+
+// scriptImage is the image of a task whose command line runs /bin/bash,
+// which that image must then hold: the least such by name, so that the
+// mapping does not change from run to run; empty when no task in a
+// container runs a script.
+func scriptImage(tasks []BatchTaskCreateOptions) string {
+	img := ""
+	for _, t := range tasks {
+		if cs := t.ContainerSettings; cs != nil && strings.HasPrefix(t.CommandLine, "/bin/bash ") && (img == "" || cs.ImageName < img) {
+			img = cs.ImageName
+		}
+	}
+	return img
+}
+
+// errNoScriptImage says why the finalize step on the pool cannot run
+// there when the run's tasks are in containers.
+var errNoScriptImage = errors.New("the finalize step on the pool runs in a container of the image of a task that runs a script (bmc finalize runs there through /bin/bash), and no task does: give one of them a run: script, or use --finalize-on client")
+
+// boxOwn gives bmc's own tasks, the barriers and the job manager task,
+// what a pool with containers requires of every task: containerSettings,
+// here the image of one of the run's scripts. The job manager task runs
+// the staged bmc, a static linux/amd64 executable that runs in any such
+// image.
+func (m *mapper) boxOwn(out *Mapping) error {
+	img := scriptImage(out.Tasks)
+	jm := out.Job.JobManagerTask
+	if img == "" {
+		switch {
+		case len(m.barriers) > 0:
+			return fmt.Errorf("the tasks run in containers, and so must bmc's %d barrier tasks (which let a task wait for more tasks than a Batch dependency list holds): they run /bin/bash in the image of a task that runs a script, and no task does (give one of them a run: script)", len(m.barriers))
+		case jm != nil:
+			return errNoScriptImage
+		}
+		return nil
+	}
+	for i := range m.barriers {
+		m.barriers[i].CommandLine = barrierInContainer
+		m.barriers[i].ContainerSettings = &BatchTaskContainerSettings{ImageName: img}
+	}
+	if jm != nil {
+		jm.ContainerSettings = &BatchTaskContainerSettings{ImageName: img}
+	}
+	return nil
 }
 
 type mapper struct {
@@ -354,13 +445,16 @@ func PoolOptions(prog *compiler.Program, accountID string) (BatchPoolCreateOptio
 	if p.Image != nil {
 		vm.ImageReference = BatchVMImageReference{Publisher: p.Image.Publisher, Offer: p.Image.Offer, SKU: p.Image.SKU, Version: cmp.Or(p.Image.Version, "latest")}
 	}
+	// Images known only when the run starts are not prefetched: Batch
+	// pulls them when a task needs them. The pool runs containers all the
+	// same.
 	var images []string
 	for _, t := range prog.Tasks {
 		if t.Container != nil && !slices.Contains(images, t.Container.Image) && !strings.Contains(t.Container.Image, "${{") {
 			images = append(images, t.Container.Image)
 		}
 	}
-	if len(images) > 0 {
+	if UsesContainers(prog) {
 		slices.Sort(images)
 		vm.ContainerConfiguration = &BatchContainerConfiguration{Type: ContainerTypeDockerCompatible, ContainerImageNames: images}
 	}

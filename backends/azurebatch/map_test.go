@@ -90,6 +90,7 @@ tasks:
       - {path: "logs/**/*.log", to: "az://res/${{ run.id }}/logs/", when: always}
       - {path: err.txt, to: "az://res/${{ run.id }}/debug/", when: failure}
     packages: [tool]
+    container: {image: "myacr.azurecr.io/tool:1"}
   - id: argv
     dependsOn: [script]
     command: [tool, --name, "it's", "a b"]
@@ -99,6 +100,7 @@ tasks:
     inputs:
       - {from: "az://raw/", path: all}
     command: [cat, all/a.fq]
+    container: {image: "myacr.azurecr.io/tool:1"}
 `
 
 func mapOne(t *testing.T, src string, loc Locator, opt MapOptions) (*planner.Plan, *Mapping) {
@@ -522,7 +524,8 @@ finalize:
   run: "true"
   env: {UPLOAD: "https://acct.example/c/summary.json?sv=1&sig=STEPSECRET"}
 `, nil)
-	b, err := json.Marshal(nodeProgram(p))
+	np, _ := nodeProgram(p)
+	b, err := json.Marshal(np)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +538,8 @@ finalize:
 	if p.Tasks[0].Inputs[0].From != "https://acct.example/c/a.txt?sv=1&sig=TASKSECRET" {
 		t.Errorf("the program itself was changed: %q", p.Tasks[0].Inputs[0].From)
 	}
-	if plain := compile(t, "apiVersion: bmc/v1\nkind: Workload\nname: w\ntasks: [{id: a, run: 'true'}]\n", nil); nodeProgram(plain) != plain {
+	plain := compile(t, "apiVersion: bmc/v1\nkind: Workload\nname: w\ntasks: [{id: a, run: 'true'}]\n", nil)
+	if np, cb := nodeProgram(plain); np != plain || cb != nil {
 		t.Error("a program without secrets was copied")
 	}
 }

@@ -69,7 +69,9 @@ type NodeRun struct {
 // RunNode follows the job to its end, runs the finalize step, posts the
 // callback and writes NodeResultFile into the working directory. The
 // result is written whatever happens, with Error set when the run could
-// not be followed.
+// not be followed. The callback's URL and headers come from the variable
+// the record's CallbackEnv names; without it the callback is not sent,
+// and the result says why.
 func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 	cfg := nr.Config
 	log := nr.Log
@@ -80,13 +82,6 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return nil, err
 	}
-	plan := planner.New(cfg.Program, Capabilities(cfg.Program.Pool), nil)
-	run := &executor.RunInfo{ID: cfg.RunID, Workload: cfg.Workload, Dir: runDir, Storage: cfg.Storage, Log: log}
-	interval := cfg.PollInterval.D()
-	if interval <= 0 {
-		interval = 5 * time.Second
-	}
-	be := NewWatcher(BackendOptions{Client: nr.Client, Log: log, Node: &NodeOptions{PollInterval: interval}}, FinalizeTaskID)
 	res := &NodeResult{}
 	write := func() error {
 		b, err := json.MarshalIndent(res, "", "  ")
@@ -95,6 +90,22 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		}
 		return os.WriteFile(filepath.Join(nr.WorkDir, NodeResultFile), append(b, '\n'), 0o644)
 	}
+	prog, cbErr := cfg.program(os.Getenv)
+	if cbErr != nil {
+		// The run is followed and finalized all the same; the callback,
+		// which cannot go as the spec says, is reported not delivered.
+		log.Error("callback not sent", "err", cbErr)
+		p := *cfg.Program
+		p.Finalize.Callback = nil
+		prog = &p
+	}
+	plan := planner.New(prog, Capabilities(prog.Pool), nil)
+	run := &executor.RunInfo{ID: cfg.RunID, Workload: cfg.Workload, Dir: runDir, Storage: cfg.Storage, Log: log}
+	interval := cfg.PollInterval.D()
+	if interval <= 0 {
+		interval = 5 * time.Second
+	}
+	be := NewWatcher(BackendOptions{Client: nr.Client, Log: log, Node: &NodeOptions{PollInterval: interval}}, FinalizeTaskID)
 	o, err := executor.RunNative(ctx, plan, be, run, nil, executor.NativeOptions{PollInterval: interval, Events: nr.Events})
 	if err != nil {
 		res.Error = err.Error()
@@ -110,7 +121,7 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 	if !cfg.Started.IsZero() {
 		o.Started = cfg.Started // the run's, not this task's
 	}
-	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
+	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv, cfg.CallbackEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
 	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}
 	fctx := context.WithoutCancel(ctx)
 	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, CallbackURL: nr.CallbackURL, Events: nr.Events})
@@ -120,6 +131,9 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		return res, ferr
 	}
 	res.Status, res.Body, res.Finalize, res.Callback = rr.Status, rr.Body, rr.Finalize, rr.Callback
+	if cbErr != nil {
+		res.Callback = &executor.CallbackResult{Err: cbErr.Error()}
+	}
 	for i, t := range o.Tasks {
 		res.Tasks = append(res.Tasks, NodeTask{ID: plan.Program.Tasks[i].ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason})
 	}
