@@ -67,13 +67,23 @@ func (c Check) Pos() string {
 }
 
 // Locate gives each check about a task that has no place yet the place
-// of the task in the spec (its id), when the program knows it: a spec
-// compiled in this process, not one read back from a run directory.
+// of the task in the spec (its id), and each about the pool the place of
+// the pool, when the program knows it: a spec compiled in this process,
+// not one read back from a run directory.
 func (p *Plan) Locate() {
 	var idx map[string]int
 	for i := range p.Checks {
 		c := &p.Checks[i]
-		if c.Task == "" || c.Line > 0 {
+		if c.Line > 0 {
+			continue
+		}
+		if c.Task == "" {
+			// A check of the pool names it first, as "pool <id>: …".
+			if pool := p.Program.Pool; pool != nil && strings.HasPrefix(c.Message, "pool "+pool.ID+":") {
+				if pos, ok := p.Program.PoolPos(); ok {
+					c.File, c.Line, c.Col = pos.File, pos.Line, pos.Col
+				}
+			}
 			continue
 		}
 		if idx == nil {

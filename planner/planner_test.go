@@ -504,3 +504,25 @@ tasks:
 		t.Errorf("read back: %+v", p.Checks)
 	}
 }
+
+// TestLocatePool: a check of the spec's pool is placed at the pool.
+func TestLocatePool(t *testing.T) {
+	prog := compile(t, `apiVersion: bmc/v1
+kind: Workload
+name: w
+pool:
+  id: p
+  slotsPerNode: 2
+tasks:
+  - {id: a, run: "true"}
+`)
+	p := New(prog, Capabilities{Name: "local", Slots: 2}, nil)
+	p.Checks = append(p.Checks, Check{Severity: Error, Message: "pool p: slotsPerNode 2 is more than Batch allows"}, Check{Severity: Error, Message: "pool q: other"})
+	p.Locate()
+	if got := p.Checks[0].Pos(); got != "spec.yaml:5:3" {
+		t.Errorf("pool check at %q, want spec.yaml:5:3", got)
+	}
+	if got := p.Checks[1].Pos(); got != "" {
+		t.Errorf("a check of another pool placed at %q", got)
+	}
+}
