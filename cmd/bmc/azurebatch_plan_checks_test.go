@@ -38,7 +38,8 @@ tasks:
 
 	t.Run("a fixed pool of no nodes is refused", func(t *testing.T) {
 		code, out, _ := bmcRun(t, "plan", "--backend", "azurebatch", zero)
-		if code != exitFailed || !strings.Contains(out, "error:         "+noNodes) {
+		// Placed at the pool in the spec.
+		if code != exitFailed || !strings.Contains(out, "error:         "+zero+":5:3: "+noNodes) {
 			t.Errorf("plan: exit %d\n%s", code, out)
 		}
 		// bmc run refuses it before it reaches Batch: no account is set,
@@ -48,7 +49,7 @@ tasks:
 		}
 		state := filepath.Join(dir, "state")
 		code, _, serr := bmcRun(t, "run", "--backend", "azurebatch", "--state-dir", state, zero)
-		if code != exitFailed || !strings.Contains(serr, "bmc: error: "+noNodes) {
+		if code != exitFailed || !strings.Contains(serr, "bmc: error: "+zero+":5:3: "+noNodes) {
 			t.Errorf("run: exit %d\n%s", code, serr)
 		}
 		if ids, _ := executor.ListRunIDs(state); len(ids) != 0 {
