@@ -79,13 +79,13 @@ func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() 
 
 // OutcomeOf is the outcome of a run's tasks as its journal tells it, for
 // a run whose tasks are over and whose finalize step or callback is to be
-// done again without running any task (a callback sent again): each task
-// keeps how it ended; one the journal does not tell ended is cancelled,
-// as the run's end left it. The run counts as cancelled when the journal
-// says it was.
+// done (again) without running any task: each task keeps how it ended;
+// one the journal does not tell ended is cancelled, as the run's end left
+// it. The run counts as cancelled when the journal says it was, or a task
+// was cancelled.
 func OutcomeOf(plan *planner.Plan, st *RunState) *Outcome {
 	tasks := plan.Program.Tasks
-	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started, Finished: st.Finished, Canceled: st.Status == string(Canceled)}
+	o := &Outcome{Tasks: make([]TaskOutcome, len(tasks)), Started: st.Started, Finished: st.Finished}
 	o.Counts.Total = len(tasks)
 	for i := range tasks {
 		to := &o.Tasks[i]
@@ -105,6 +105,12 @@ func OutcomeOf(plan *planner.Plan, st *RunState) *Outcome {
 		default:
 			o.Counts.Cancelled++
 		}
+	}
+	// Cancelled as the journal says, or as a task cancelled says: a run
+	// whose bmc went away after a cancel stopped its tasks was cancelled.
+	o.Canceled = st.Status == string(Canceled) || o.Counts.Cancelled > 0
+	if o.Finished.IsZero() {
+		o.Finished = time.Now()
 	}
 	return o
 }

@@ -17,13 +17,16 @@ func NewAttached(opt BackendOptions) *Backend {
 	return b
 }
 
+// cancelledReason is the reason Cancel ends a job with.
+const cancelledReason = "bmc: run cancelled"
+
 // ErrJobGone is the error of taking up a run whose job is not on Batch.
 var ErrJobGone = errors.New("its job is not on Azure Batch: the bmc that started the run stopped before it made the job, or the job was deleted")
 
 // attach reads the job of a run taken up. A submission the earlier bmc
 // left unfinished (no mark on the job, which is still active) would never
-// end by itself: it is given up as Submit gives up one Batch refuses,
-// with the tasks that were added left to run and the run failed.
+// end by itself: it is given up as Submit gives up one Batch refuses: the
+// job is stopped, the tasks that were added with it, and the run fails.
 func (b *Backend) attach(ctx context.Context) error {
 	// A cancel (bmc cancel takes a run up to stop it) must still find the
 	// job.
@@ -38,6 +41,11 @@ func (b *Backend) attach(ctx context.Context) error {
 		return fmt.Errorf("read the job: %w", err)
 	}
 	b.hasJM = j.JobManagerTask != nil
+	if ei := j.ExecutionInfo; ei != nil && ei.TerminateReason == cancelledReason {
+		// The gone bmc cancelled the run: the tasks its end stopped were
+		// cancelled, not failed.
+		b.external = true
+	}
 	switch metaValue(j.Metadata, MetaSubmitted) {
 	case SubmittedAll:
 		return nil

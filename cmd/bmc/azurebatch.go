@@ -351,6 +351,24 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		if err := resumableBatch(meta, prog, prev); err != nil {
 			return err
 		}
+		// A finalize step the gone bmc ran here may still run: it must not
+		// run beside the one this takes up. (Only that step: processes of
+		// the run's tasks here are the emulator's, which runs them.)
+		if err := stopFinalizeLeftover(stderr, meta.ID, prev); err != nil {
+			return err
+		}
+	}
+	// A run taken up whose job is no longer on Batch (deleted): a cancel
+	// ends it as the journal has it, its unfinished tasks cancelled; a
+	// resume cannot follow it.
+	jobGone := false
+	if resuming && prev.Finished.IsZero() && !tasksOver(plan, prev) {
+		if _, err := client.GetJob(ctx, meta.ID); azurebatch.IsNotFound(err) {
+			if !o.cancelNow {
+				return &exitError{code: exitFailed, err: fmt.Errorf("run %s: job %s: %w; %s ends the run, its unfinished tasks cancelled, and runs its finalize step and callback", meta.ID, meta.ID, azurebatch.ErrJobGone, hint(cmd, "cancel", meta.ID))}
+			}
+			jobGone = true
+		}
 	}
 
 	run := &executor.RunInfo{ID: meta.ID, Workload: prog.Name, Dir: dir, SpecDir: meta.SpecDir, Storage: st.URL(), Log: log, Started: meta.Created}
@@ -401,11 +419,16 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	cancels := watchCancels(ctx, stderr)
 	defer cancels.stop()
 	var outcome *executor.Outcome
-	if resuming && !prev.Finished.IsZero() {
-		// Its tasks are over, its callback undelivered: the tasks stay as
-		// the journal has them, and the callback is sent again.
+	switch {
+	case jobGone:
+		outcome, err = executor.CancelInterrupted(plan, j, prev, nil)
+	case resuming && (!prev.Finished.IsZero() || tasksOver(plan, prev)):
+		// Its tasks are over (the gone bmc went away in the finalize step
+		// or the callback, or the callback was not delivered): they stay
+		// as the journal has them, which Batch no longer tells once the
+		// job was ended (as cancelled, or behind a failure).
 		outcome = executor.OutcomeOf(plan, prev)
-	} else {
+	default:
 		runCtx := ctx
 		if o.cancelNow {
 			c, cancel := context.WithCancel(ctx)
@@ -415,6 +438,11 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		outcome, err = executor.RunNative(runCtx, plan, be, run, j, executor.NativeOptions{
 			Events: sinks, Progress: progressEvery(display, o.events), PollInterval: bo.poll, Stop: stop,
 		})
+		if err == nil && o.cancelNow && outcome.Counts.Cancelled == 0 {
+			// Every task had ended before the cancel: the outcome stands,
+			// as with a cancel that reaches a live bmc then.
+			outcome.Canceled = false
+		}
 	}
 	close(followed)
 	if err != nil {
@@ -460,8 +488,9 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		}
 	}
 	if !onPool {
-		// Tasks blocked behind a failure would wait for ever: end the job.
-		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") {
+		// Tasks blocked behind a failure would wait for ever: end the job
+		// (if it is still there).
+		if err := client.TerminateJob(fctx, run.ID, "bmc: run over"); err != nil && !azurebatch.IsConflict(err, "") && !azurebatch.IsNotFound(err) {
 			fmt.Fprintf(stderr, "bmc: ending job %s: %v\n", run.ID, err)
 		}
 		lb := local.New(local.Options{Slots: 1, Store: store, PoolID: prog.Pool.ID, Logs: logs, Hide: prog.Finalize.Callback.EnvVars()})
@@ -497,7 +526,10 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 // whose bmc went away before it was over, or whose callback, sent here,
 // was not delivered.
 func resumableBatch(meta executor.Meta, prog *compiler.Program, prev *executor.RunState) error {
-	if e := meta.Extra["batchEndpoint"]; e != "" && e != os.Getenv("AZURE_BATCH_ENDPOINT") {
+	if e, now := meta.Extra["batchEndpoint"], os.Getenv("AZURE_BATCH_ENDPOINT"); e != "" && strings.TrimRight(e, "/") != strings.TrimRight(now, "/") {
+		if now == "" {
+			return &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on the Batch account at %s: set AZURE_BATCH_ENDPOINT to it", meta.ID, e)}
+		}
 		return &exitError{code: exitFailed, err: fmt.Errorf("run %s ran on the Batch account at %s, and AZURE_BATCH_ENDPOINT names another: set it to that account", meta.ID, e)}
 	}
 	if prev.Finished.IsZero() {
@@ -765,4 +797,30 @@ func withPoolField(prog *compiler.Program, value string, set func(*compiler.Pool
 	cp := *prog
 	cp.Pool = &p
 	return &cp
+}
+
+// tasksOver reports whether the journal tells how every task of a run
+// taken up ended: its bmc went away after them, in the finalize step or
+// the callback.
+func tasksOver(plan *planner.Plan, prev *executor.RunState) bool {
+	for _, t := range plan.Program.Tasks {
+		// A task bmc went away while it ran is not over: Batch tells.
+		if ts := prev.Tasks[t.ID]; ts == nil || !ts.State.Terminal() || ts.Interrupted {
+			return false
+		}
+	}
+	return true
+}
+
+// stopFinalizeLeftover stops the finalize step a gone bmc ran here for a
+// run on Azure Batch, if it still runs.
+func stopFinalizeLeftover(w io.Writer, id string, prev *executor.RunState) error {
+	ls, err := local.StopLeftovers(id, func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }, 0)
+	if len(ls) > 0 {
+		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s's finalize step, left running by a bmc process that is gone\n", len(ls), pluralES(len(ls)), id)
+	}
+	if err != nil {
+		return fmt.Errorf("stop the processes run %s left running: %w", id, err)
+	}
+	return nil
 }

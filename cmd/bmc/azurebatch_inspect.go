@@ -236,12 +236,19 @@ func cancelHere(cmd *cobra.Command, dir string, meta executor.Meta, st *executor
 			return err
 		}
 	}
+	if err := resumableBatch(meta, prog, st); err != nil {
+		return err
+	}
 	o := &runOptions{progress: "none", transfers: 8, cancelNow: true}
 	fmt.Fprintf(cmd.OutOrStdout(), "cancelling run %s on Azure Batch, whose bmc process is gone: its tasks are stopped, then its finalize step and callback run here\n", meta.ID)
 	err = driveBatch(cmd, prog, meta, o, st)
 	var ee *exitError
-	if errors.As(err, &ee) && ee.err == nil && (ee.code == exitCanceled || ee.code == exitFailed) {
+	switch {
+	case !errors.As(err, &ee):
+	case ee.err == nil && (ee.code == exitCanceled || ee.code == exitFailed):
 		return nil // cancelled, or failed before the cancel: as the report says
+	case ee.code == exitCanceled:
+		return &exitError{code: exitFailed, err: ee.err} // the callback failed
 	}
 	return err
 }

@@ -229,3 +229,148 @@ finalize:
 	noSecrets(t, "resume output", sout+serr)
 	noSecretsInDir(t, filepath.Join(executor.RunsDir(state), id))
 }
+
+// finHeldSpec is a run of one quick task whose finalize step here holds
+// on its first start until the file release appears, writing its pid to
+// fin.pid; each start and each end is counted.
+func finHeldSpec(t *testing.T, f *batchFixture, name, task string) (spec, started, release, starts, ends string) {
+	t.Helper()
+	d := filepath.Join(f.dir, name)
+	os.MkdirAll(d, 0o755)
+	started, release, starts, ends = filepath.Join(d, "started"), filepath.Join(d, "release"), filepath.Join(d, "starts"), filepath.Join(d, "ends")
+	spec = filepath.Join(d, "spec.yaml")
+	err := os.WriteFile(spec, []byte(fmt.Sprintf(`apiVersion: bmc/v1
+kind: Workload
+name: %s
+tasks:
+  - {id: t, run: %q}
+finalize:
+  run: |
+    echo x >> %[3]s
+    if [ "$(wc -l < %[3]s)" = 1 ]; then
+      echo $$ > %[4]s/fin.pid
+      while [ ! -e %[5]s ]; do sleep 0.05; done
+    fi
+    echo x >> %[6]s
+  callback: {url: "%[7]s/hook", timeout: 20s, retries: 1, secretEnv: BMC_CALLBACK_SECRET}
+`, name, task, starts, d, release, ends, f.hook.srv.URL)), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, filepath.Join(d, "fin.pid"), release, starts, ends
+}
+
+// killedInFinalize starts the run finalizing here, waits for its
+// finalize step to hold, and kills bmc with SIGKILL; signal, when not
+// nil, is sent to bmc once the task started, first.
+func killedInFinalize(t *testing.T, f *batchFixture, state, spec, pidFile string, before func(p *os.Process)) (id string, finPID int) {
+	t.Helper()
+	p := bmcProcess(t, f.dir, "run", "--backend", "azurebatch", "--pool", confPool, "--poll-interval", "100ms", "--finalize-on", "client", "--state-dir", state, "--progress", "none", spec)
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if before != nil {
+		before(p.Process)
+	}
+	finPID = childPID(t, pidFile)
+	p.Process.Signal(syscall.SIGKILL)
+	p.Wait()
+	id, _ = onlyRun(t, state)
+	return id, finPID
+}
+
+// TestAzureBatchTakeUpInFinalize: a run whose bmc was killed in its
+// finalize step is taken up without a second copy of the step running
+// beside the first: the old one is stopped. A cancel then keeps the
+// outcome of tasks that had all ended.
+func TestAzureBatchTakeUpInFinalize(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	for _, how := range []string{"resume", "cancel"} {
+		t.Run(how, func(t *testing.T) {
+			state := filepath.Join(f.dir, "state-"+how)
+			spec, pidFile, _, starts, ends := finHeldSpec(t, f, "fin"+how, "true")
+			id, old := killedInFinalize(t, f, state, spec, pidFile, nil)
+			before := len(f.hook.received())
+			code, sout, serr := bmcRun(t, how, "--state-dir", state, id)
+			if code != 0 || !regexp.MustCompile(`stopped \d+ process(es)? of run `+id+`'s finalize step`).MatchString(serr) {
+				t.Fatalf("%s: exit %d\n%s%s", how, code, sout, serr)
+			}
+			if running(old) {
+				t.Errorf("the killed bmc's finalize step (pid %d) still runs", old)
+			}
+			if n, m := len(fileWords(t, starts)), len(fileWords(t, ends)); n != 2 || m != 1 {
+				t.Errorf("finalize step started %d times and ended %d, want 2 and 1", n, m)
+			}
+			bodies := hookBodies(t, f.hook)[before:]
+			if len(bodies) != 1 || bodies[0].Status != executor.CallbackSucceeded {
+				t.Errorf("callbacks %+v, want one, succeeded: the tasks had all ended", bodies)
+			}
+		})
+	}
+}
+
+// TestAzureBatchTakeUpCancelled: a run cancelled with Ctrl-C whose bmc
+// was then killed in its finalize step is taken up as cancelled.
+func TestAzureBatchTakeUpCancelled(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, pidFile, _, _, _ := finHeldSpec(t, f, "ctrlc", "touch "+filepath.Join(f.dir, "ctrlc.started")+"; sleep 60")
+	id, _ := killedInFinalize(t, f, state, spec, pidFile, func(p *os.Process) {
+		waitFor(t, "the task to start", 60*time.Second, func() bool { _, err := os.Stat(filepath.Join(f.dir, "ctrlc.started")); return err == nil })
+		p.Signal(os.Interrupt)
+	})
+	code, sout, serr := bmcRun(t, "resume", "--state-dir", state, id)
+	if code != exitCanceled {
+		t.Fatalf("resume: exit %d, want %d\n%s%s", code, exitCanceled, sout, serr)
+	}
+	bodies := hookBodies(t, f.hook)
+	if len(bodies) != 1 || bodies[0].Status != executor.CallbackCancelled || bodies[0].Tasks.Cancelled != 1 {
+		t.Errorf("callbacks %+v, want one, cancelled", bodies)
+	}
+}
+
+// TestAzureBatchCancelTakeUpCallbackFails: a cancel that takes a run up
+// and cannot deliver its callback says so, exits 1, and says how to send
+// it again.
+func TestAzureBatchCancelTakeUpCallbackFails(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, started, _, _, _ := takeUpSpec(t, f, "cbfail")
+	id := startKilled(t, f, state, spec, started)
+	f.hook.answer(http.StatusInternalServerError)
+	code, _, serr := bmcRun(t, "cancel", "--state-dir", state, id)
+	if code != exitFailed || !strings.Contains(serr, "not delivered: bmc resume "+id) {
+		t.Fatalf("cancel: exit %d\n%s", code, serr)
+	}
+	f.hook.answer(http.StatusOK)
+	if code, _, serr := bmcRun(t, "resume", "--state-dir", state, id); code != exitCanceled {
+		t.Errorf("resume: exit %d\n%s", code, serr)
+	}
+	if bodies := hookBodies(t, f.hook); len(bodies) != 3 || bodies[2].Status != executor.CallbackCancelled {
+		t.Errorf("callbacks %+v", bodies)
+	}
+}
+
+// TestAzureBatchTakeUpJobGone: a run whose job was deleted cannot be
+// followed: resume says so and points at cancel, which ends it here.
+func TestAzureBatchTakeUpJobGone(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	state := filepath.Join(f.dir, "state")
+	spec, started, _, _, _ := takeUpSpec(t, f, "gone")
+	id := startKilled(t, f, state, spec, started)
+	if err := f.client.DeleteJob(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	code, _, serr := bmcRun(t, "resume", "--state-dir", state, id)
+	if code != exitFailed || !strings.Contains(serr, "is not on Azure Batch") || !strings.Contains(serr, "bmc cancel "+id) {
+		t.Fatalf("resume: exit %d\n%s", code, serr)
+	}
+	code, _, serr = bmcRun(t, "cancel", "--state-dir", state, id)
+	if code != 0 || strings.Contains(serr, "404") || strings.Contains(serr, "while it was being submitted") {
+		t.Fatalf("cancel: exit %d\n%s", code, serr)
+	}
+	bodies := hookBodies(t, f.hook)
+	if len(bodies) != 1 || bodies[0].Status != executor.CallbackCancelled || bodies[0].Tasks.Cancelled != 2 {
+		t.Errorf("callbacks %+v", bodies)
+	}
+}

@@ -556,6 +556,8 @@ func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan, ev *events
 // send an undelivered callback again.
 func runExit(outcome *executor.Outcome, res *executor.RunResult, redeliver string) error {
 	switch {
+	case outcome.Canceled && res.CallbackErr != nil:
+		return &exitError{code: exitCanceled, err: fmt.Errorf("%v; the run's outcome was not delivered: %s", res.CallbackErr, redeliver)}
 	case outcome.Canceled:
 		return &exitError{code: exitCanceled}
 	case res.CallbackErr != nil:

@@ -44,6 +44,12 @@ on: status names them, on each task's row and, with --output json, as
 			}
 			// A run on Azure Batch that no bmc here follows: ask Batch.
 			if meta, ok := isBatchRun(dir); ok && row.State.Status != "running" && row.State.Finished.IsZero() {
+				if meta.Extra["finalizeOn"] != "pool" {
+					// Its finalize step and callback were to run here, by
+					// a bmc that went away: no one runs them until told.
+					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s's finalize step and callback were to run here, by a bmc process that is gone: %s follows the run to its end and runs them; %s stops it first\n",
+						meta.ID, hint(cmd, "resume", meta.ID), hint(cmd, "cancel", meta.ID))
+				}
 				bst, err := batchRunState(cmd.Context(), cmd, dir, meta, prog, row.State)
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: reading run %s from Azure Batch: %v (showing its journal)\n", meta.ID, err)
