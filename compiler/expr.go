@@ -3,6 +3,7 @@ package compiler
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -435,7 +436,7 @@ func stringify(v any) string {
 			return strconv.FormatInt(i, 10)
 		}
 		if f, err := v.Float64(); err == nil {
-			return strconv.FormatFloat(f, 'g', -1, 64)
+			return shortest(f)
 		}
 		return string(v)
 	case int64:
@@ -443,7 +444,7 @@ func stringify(v any) string {
 	case int:
 		return strconv.Itoa(v)
 	case float64:
-		return strconv.FormatFloat(v, 'g', -1, 64)
+		return shortest(v)
 	case bool:
 		return strconv.FormatBool(v)
 	case nil:
@@ -452,6 +453,30 @@ func stringify(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// shortest writes f in its shortest form, as JSON writes it: plain
+// digits (1000000, 0.000001) unless the exponent is below -6 or 21 or
+// above, then with an exponent (1e-7, 1e+21). A run's params are kept in
+// JSON and read back as written: a value made from them the same way
+// then reads the same (1e-7, not 1e-07).
+func shortest(f float64) string {
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b := strconv.AppendFloat(nil, f, format, -1, 64)
+	if format == 'e' {
+		// 1e-07 as 1e-7, as JSON has it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
 	}
 	return string(b)
 }

@@ -47,14 +47,14 @@ tasks:
 	// .5 is not written as JSON writes numbers: it is given in its
 	// shortest form, as docs/spec.md says.
 	want := map[string]row{
-		"t-1_1":   {Command: []string{"echo", "1.10", "1.10", "1.10"}, Env: map[string]string{"V": "1.10", "W": "v1.10"}},
-		"t-2_5":   {Command: []string{"echo", "2.50", "1.10", "1.10"}, Env: map[string]string{"V": "2.50", "W": "v2.50"}},
-		"t-1_9":   {Command: []string{"echo", "1.9", "1.10", "1.10"}, Env: map[string]string{"V": "1.9", "W": "v1.9"}},
-		"s":       {Run: `echo 0.000001 [1.10,2,1.0e-6,0.5] {"lr":0.10} 0.10`},
-		"m-1_1":   {Run: "echo 1.10"},
-		"m-2":     {Run: "echo 2"},
-		"m-1e-06": {Run: "echo 1.0e-6"},
-		"m-0_5":   {Run: "echo 0.5"},
+		"t-1_1":      {Command: []string{"echo", "1.10", "1.10", "1.10"}, Env: map[string]string{"V": "1.10", "W": "v1.10"}},
+		"t-2_5":      {Command: []string{"echo", "2.50", "1.10", "1.10"}, Env: map[string]string{"V": "2.50", "W": "v2.50"}},
+		"t-1_9":      {Command: []string{"echo", "1.9", "1.10", "1.10"}, Env: map[string]string{"V": "1.9", "W": "v1.9"}},
+		"s":          {Run: `echo 0.000001 [1.10,2,1.0e-6,0.5] {"lr":0.10} 0.10`},
+		"m-1_1":      {Run: "echo 1.10"},
+		"m-2":        {Run: "echo 2"},
+		"m-0_000001": {Run: "echo 1.0e-6"},
+		"m-0_5":      {Run: "echo 0.5"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tasks (-want +got):\n%s", diff)
