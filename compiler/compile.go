@@ -168,6 +168,23 @@ type taskDefaults struct {
 	envOrder  []string
 	envNodes  map[string]*schema.Node
 	container *schema.Node
+	// image is the template of container.image, parsed once.
+	image     *template
+	imageNode *schema.Node
+	// broken are the templates with errors whatever the task (a name
+	// that is no param), reported once at defaults: their values are
+	// unknown in every task and in the finalize step.
+	broken map[*template]bool
+	// told are the errors of defaults templates that depend on the task
+	// (a matrix key it lacks), reported once, for the first such task.
+	told map[toldKey]bool
+}
+
+// toldKey is an error at an expression of a defaults template.
+type toldKey struct {
+	n   *schema.Node
+	off int
+	msg string
 }
 
 func (c *compiler) errorf(n *schema.Node, path []any, format string, args ...any) *schema.Diagnostic {
@@ -271,13 +288,20 @@ func scalarText(n *schema.Node) string {
 	return n.Str
 }
 
-// evalStr parses and evaluates a string in scope s.
+// evalStr parses and evaluates a string in scope s, reporting every
+// error in it. It returns the value, whether it is unknown (a param
+// validate has no value for, or an expression that did not parse), and
+// false when a name in it is in error: the value is then "", and no
+// check of it may follow.
 func (c *compiler) evalStr(n *schema.Node, path []any, s *scope) (string, bool, bool) {
 	if n == nil {
 		return "", false, true
 	}
 	t := c.tmpl(n, path)
-	if t == nil {
+	if errs := t.check(s); len(errs) > 0 {
+		for _, err := range errs {
+			c.exprErr(n, path, err)
+		}
 		return "", false, false
 	}
 	v, unk, err := t.eval(s)
@@ -286,6 +310,23 @@ func (c *compiler) evalStr(n *schema.Node, path []any, s *scope) (string, bool, 
 		return "", false, false
 	}
 	return v, unk, true
+}
+
+// checkTmpl reports every error in the names of t, a template of node n,
+// in scope s, and puts t in broken when it has errors, of its names or
+// of its syntax (reported when it was parsed): its value is then unknown,
+// as a missing param's is, so that no check of it adds to the errors.
+func (c *compiler) checkTmpl(t *template, n *schema.Node, path []any, s *scope, broken map[*template]bool) {
+	if t == nil {
+		return
+	}
+	errs := t.check(s)
+	for _, err := range errs {
+		c.exprErr(n, path, err)
+	}
+	if t.bad || len(errs) > 0 {
+		broken[t] = true
+	}
 }
 
 func (c *compiler) labels() {
@@ -561,6 +602,42 @@ func (c *compiler) defaults2() {
 		}
 	}
 	c.defaults.container = n.Get("container")
+	if cont := c.defaults.container; cont != nil && cont.Kind == schema.KindMap {
+		c.defaults.imageNode = cont.Get("image")
+		c.defaults.image = c.tmpl(c.defaults.imageNode, []any{"defaults", "container", "image"})
+	}
+	// The templates are checked once here, for what they name that is
+	// the same in every task; matrix keys, which depend on the task, are
+	// unknown here and checked in each task that takes the template.
+	s := c.top()
+	s.taskOK, s.taskID = true, "task-id"
+	s.matrix, s.matrixOK, s.matrixKeyless = map[string]any{}, true, true
+	c.defaults.broken = map[*template]bool{}
+	for _, k := range c.defaults.envOrder {
+		c.checkTmpl(c.defaults.env[k], c.defaults.envNodes[k], []any{"defaults", "env", k}, s, c.defaults.broken)
+	}
+	c.checkTmpl(c.defaults.image, c.defaults.imageNode, []any{"defaults", "container", "image"}, s, c.defaults.broken)
+}
+
+// defaultsErr reports an error of a defaults template that depends on
+// the task ts (a matrix key it lacks): once, at defaults, naming the first
+// task it is an error in. field names what the task may give of its own.
+func (c *compiler) defaultsErr(ts *taskSpec, n *schema.Node, path []any, field string, e *exprError) {
+	key := toldKey{n, e.off, e.msg}
+	if c.defaults.told[key] {
+		return
+	}
+	if c.defaults.told == nil {
+		c.defaults.told = map[toldKey]bool{}
+	}
+	c.defaults.told[key] = true
+	id := scalarText(ts.idNode)
+	d := &schema.Diagnostic{Pos: n.PosAt(e.off), Path: schema.PathString(path), Msg: fmt.Sprintf("%s (task %s takes it from defaults)", e.msg, id),
+		Hint: e.hint, Related: []schema.Pos{ts.idNode.Pos}}
+	if d.Hint == "" {
+		d.Hint = fmt.Sprintf("give task %s its own %s: a task's replaces the default", id, field)
+	}
+	c.diags = append(c.diags, d)
 }
 
 func (c *compiler) checkCallbackURL(n *schema.Node, path []any, v string) {

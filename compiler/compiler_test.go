@@ -420,9 +420,9 @@ finalize:
 	if diff := cmp.Diff(map[string]string{"ID": "a-s2", "SAMPLE": "s2", "TAG": "x-s2"}, p.Tasks[1].Env); diff != "" {
 		t.Errorf("task env (-want +got):\n%s", diff)
 	}
-	// A task without a matrix is told, as before.
+	// A task without a matrix is told, at defaults.
 	_, diags := Compile("spec.yaml", []byte(strings.Replace(src, "    matrix: {s: [s1, s2]}\n", "", 1)), Options{})
-	if len(diags) == 0 || !strings.Contains(diags[0].Error(), "spec.yaml:5:18: tasks[0].env.SAMPLE: matrix.s: matrix values exist only in a task with a matrix") {
+	if len(diags) == 0 || !strings.Contains(diags[0].Error(), "spec.yaml:5:18: defaults.env.SAMPLE: matrix.s: matrix values exist only in a task with a matrix") {
 		t.Errorf("diagnostics: %v", diags)
 	}
 }

@@ -28,21 +28,26 @@ func (c *compiler) finalize() {
 	f.Run, _, _ = c.evalStr(n.Get("run"), p("run"), s)
 	c.noNUL(n.Get("run"), p("run"), f.Run)
 	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
+		known := false // command[0]'s value is known
 		for j, a := range cmd.Vals {
-			v, _, _ := c.evalStr(a, p("command", j), s)
+			v, unk, ok := c.evalStr(a, p("command", j), s)
 			c.noNUL(a, p("command", j), v)
 			f.Command = append(f.Command, v)
+			if j == 0 {
+				known = ok && !unk
+			}
 		}
-		if len(f.Command) > 0 && f.Command[0] == "" {
+		if known && f.Command[0] == "" {
 			c.errorf(cmd.Vals[0], p("command", 0), "the program to run (command[0]) is empty")
 		}
 	}
 	env := map[string]string{}
 	for _, k := range c.defaults.envOrder {
 		// The finalize step has no matrix: a defaults.env variable that
-		// names one is for the tasks, and the step goes without it.
+		// names one is for the tasks, and the step goes without it. One
+		// in error was reported at defaults.
 		if t := c.defaults.env[k]; !t.usesContext("matrix") {
-			env[k], _, _ = t.eval(s)
+			env[k], _ = eval(t, s, c.defaults.broken)
 		}
 	}
 	c.checkEnvNames(n.Get("env"), p("env"), false)
@@ -59,7 +64,14 @@ func (c *compiler) finalize() {
 		f.Timeout = c.defaults.timeout
 	}
 	if outs := c.outputSpecs(n.Get("outputs"), p("outputs")); outs != nil {
-		f.Outputs = c.outputs(outs, s, p("outputs"), nil)
+		// Checked as a task's outputs are: a template in error is
+		// reported once, and its value is then unknown.
+		broken := map[*template]bool{}
+		for _, o := range outs {
+			c.checkTmpl(o.path, o.pathNode, p("outputs", o.j, "path"), s, broken)
+			c.checkTmpl(o.to, o.toNode, p("outputs", o.j, "to"), s, broken)
+		}
+		f.Outputs = c.outputs(outs, s, p("outputs"), broken)
 	}
 	cb := n.Get("callback")
 	if cb == nil || cb.Kind != schema.KindMap {

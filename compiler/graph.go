@@ -22,13 +22,31 @@ func validID(id string) bool {
 	return true
 }
 
-func matrixDesc(m map[string]any, keys []string) string {
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%q", k, stringify(m[k]))
+// matrixDesc names the matrix values of member m of ts as they were
+// written: a value of a list in the spec as its text there (1.10, 0x10),
+// one from a param as interpolated (a number given as JSON writes
+// numbers keeps its text), so that two values that give one id are told
+// apart.
+func matrixDesc(ts *taskSpec, m int) string {
+	parts := make([]string, len(ts.matrixKeys))
+	for k := len(ts.matrixKeys) - 1; k >= 0; k-- {
+		// Members are numbered as an odometer turns: the last key fastest.
+		vals := ts.matrixVals[k]
+		i := m % len(vals)
+		m /= len(vals)
+		text := interpolated(vals[i])
+		if n := ts.matrixNodes[k]; n.Kind == schema.KindList && i < len(n.Vals) {
+			text = scalarText(n.Vals[i])
+		}
+		parts[k] = fmt.Sprintf("%s=%q", ts.matrixKeys[k], text)
 	}
 	return strings.Join(parts, ", ")
 }
+
+// maxClashes bounds the matrix id clashes told one by one for a task:
+// the rest are counted, so that a huge matrix does not bury the spec's
+// other errors.
+const maxClashes = 20
 
 // checkIDs checks ids after expansion: characters, length, and
 // case-insensitive uniqueness (Azure Batch's rule), with groups.
@@ -59,7 +77,8 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 			continue
 		}
 		p := []any{"tasks", ts.i, "id"}
-		lenReported, charReported := false, false
+		lenReported, charReported, otherReported := false, false, false
+		clashes := 0
 		for m := 0; m < ts.count; m++ {
 			t := &c.prog.Tasks[ts.first+m]
 			if !validID(t.ID) {
@@ -68,7 +87,7 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 					lenReported = true
 					d := c.errorf(ts.idNode, p, "task id %q is %d characters; Azure Batch allows at most 64", t.ID, len(t.ID))
 					if t.Matrix != nil {
-						d.Msg += fmt.Sprintf(" (from matrix %s)", matrixDesc(t.Matrix, ts.matrixKeys))
+						d.Msg += fmt.Sprintf(" (from matrix %s)", matrixDesc(ts, m))
 						d.Hint = "shorten the task id or the matrix values"
 					}
 				case len(t.ID) <= 64 && !charReported:
@@ -83,20 +102,29 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 				continue
 			}
 			if prev, dup := seen[low]; dup {
-				if prev.spec == ts {
-					first := &c.prog.Tasks[ts.first+prev.member]
-					c.errorf(ts.idNode, p, "matrix %s and %s both give task id %q", matrixDesc(first.Matrix, ts.matrixKeys), matrixDesc(t.Matrix, ts.matrixKeys), t.ID)
-				} else {
+				// Every clash within the matrix is told, each member
+				// against the first of its id; a clash with another
+				// task once, as the two are one mistake.
+				switch {
+				case prev.spec == ts:
+					if clashes++; clashes <= maxClashes {
+						c.errorf(ts.idNode, p, "matrix %s and %s both give task id %q", matrixDesc(ts, prev.member), matrixDesc(ts, m), t.ID)
+					}
+				case !otherReported:
+					otherReported = true
 					d := c.errorf(ts.idNode, p, "duplicate task id %q: ids are unique case-insensitively (first at %d:%d)", t.ID, prev.spec.idNode.Pos.Line, prev.spec.idNode.Pos.Col)
 					d.Related = []schema.Pos{prev.spec.idNode.Pos}
 				}
-				break
+				continue
 			}
 			seen[low] = owner{ts, m}
 			if g, ok := groups[low]; ok && g != ts {
 				d := c.errorf(ts.idNode, p, "task id %q is also the name of the matrix group at %d:%d", t.ID, g.idNode.Pos.Line, g.idNode.Pos.Col)
 				d.Related = []schema.Pos{g.idNode.Pos}
 			}
+		}
+		if clashes > maxClashes {
+			c.errorf(ts.idNode, p, "and %d more pairs of matrix values that give one task id", clashes-maxClashes)
 		}
 	}
 	// A task dropped for other errors keeps its id: one that another task
@@ -142,9 +170,11 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 		groupIdx[g.ID] = i
 	}
 	type resolved struct{ ids, groups []string }
-	resolve := func(ts *taskSpec, member int, names []string) (resolved, bool) {
+	// A name in error adds no edge, and the task keeps the others: a
+	// cycle through them is one whatever the name, and is reported with
+	// its error.
+	resolve := func(ts *taskSpec, member int, names []string) resolved {
 		var r resolved
-		ok := true
 		self := tasks[ts.first+member]
 		for j, name := range names {
 			if ts.broken[ts.deps[j]] {
@@ -155,27 +185,25 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 			if g, isGroup := groupIdx[name]; isGroup {
 				if g2 := c.prog.Groups[g]; g2.ID == self.Group {
 					c.errorOnce(n, p, "task %q depends on its own matrix group %q", self.ID, name)
-					ok = false
 					continue
 				}
 				r.groups = append(r.groups, name)
 				continue
 			}
 			if _, exists := byID[name]; !exists {
+				// Unknown, or an id validate does not know yet: no edge.
 				c.unknownDep(n, p, name, byID, specs)
-				ok = false
 				continue
 			}
 			if name == self.ID {
 				c.errorOnce(n, p, "task %q depends on itself", self.ID)
-				ok = false
 				continue
 			}
 			r.ids = append(r.ids, name)
 		}
 		r.ids = dedupe(r.ids)
 		r.groups = dedupe(r.groups)
-		return r, ok
+		return r
 	}
 	for _, ts := range specs {
 		if len(ts.deps) == 0 {
@@ -184,11 +212,7 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 		var shared resolved
 		for m := 0; m < ts.count; m++ {
 			if m == 0 || ts.varDeps {
-				var ok bool
-				shared, ok = resolve(ts, m, memberDeps[ts.first+m])
-				if !ok && !ts.varDeps {
-					break
-				}
+				shared = resolve(ts, m, memberDeps[ts.first+m])
 			}
 			t := &tasks[ts.first+m]
 			t.DependsOn, t.DependsOnGroups = shared.ids, shared.groups

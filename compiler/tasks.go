@@ -36,6 +36,7 @@ type taskSpec struct {
 	envKeys  []string // sorted
 	env      []*template
 	envNodes []*schema.Node
+	envPaths [][]any // where each is written: the task's env, or defaults'
 	inputs   []inputSpec
 	outputs  []outputSpec
 	image    *template
@@ -88,7 +89,8 @@ func eval(t *template, s *scope, broken map[*template]bool) (string, bool) {
 }
 
 // idPattern matches what id may render to: values not known at validate
-// time match any text (matrix members' suffixes too).
+// time match any text, the empty text too (a param may be ""), and so
+// do matrix members' suffixes (a matrix value may be "").
 func idPattern(id *template, s *scope) *regexp.Regexp {
 	var b strings.Builder
 	b.WriteString("^")
@@ -103,9 +105,9 @@ func idPattern(id *template, s *scope) *regexp.Regexp {
 				continue
 			}
 		}
-		b.WriteString(".+")
+		b.WriteString(".*")
 	}
-	b.WriteString("(-.+)?$")
+	b.WriteString("(-.*)?$")
 	return regexp.MustCompile(b.String())
 }
 
@@ -370,12 +372,13 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	envs := map[string]*schema.Node{}
 	var envT = map[string]*template{}
+	envP := map[string][]any{}
 	for _, k := range c.defaults.envOrder {
-		envs[k], envT[k] = c.defaults.envNodes[k], c.defaults.env[k]
+		envs[k], envT[k], envP[k] = c.defaults.envNodes[k], c.defaults.env[k], []any{"defaults", "env", k}
 	}
 	if env := n.Get("env"); env != nil && env.Kind == schema.KindMap {
 		for j, k := range env.Keys {
-			envs[k.Str], envT[k.Str] = env.Vals[j], c.tmpl(env.Vals[j], p("env", k.Str))
+			envs[k.Str], envT[k.Str], envP[k.Str] = env.Vals[j], c.tmpl(env.Vals[j], p("env", k.Str)), p("env", k.Str)
 		}
 	}
 	for k := range envs {
@@ -385,6 +388,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	for _, k := range ts.envKeys {
 		ts.env = append(ts.env, envT[k])
 		ts.envNodes = append(ts.envNodes, envs[k])
+		ts.envPaths = append(ts.envPaths, envP[k])
 	}
 	if in := n.Get("inputs"); in != nil && in.Kind == schema.KindList {
 		for j, e := range in.Vals {
@@ -403,7 +407,11 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	if cont != nil && cont.Kind == schema.KindMap {
 		ts.imgNode = cont.Get("image")
-		ts.image = c.tmpl(ts.imgNode, p("container", "image"))
+		if cont == c.defaults.container {
+			ts.image = c.defaults.image // parsed once, its errors told once
+		} else {
+			ts.image = c.tmpl(ts.imgNode, p("container", "image"))
+		}
 		ts.options = str(cont.Get("options"))
 	}
 	if pk := n.Get("packages"); pk != nil && pk.Kind == schema.KindList {
@@ -483,18 +491,28 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	// A template in error is broken: the task is compiled without its
 	// value, and the checks of the other fields go on.
 	checkIn := func(s *scope, t *template, n *schema.Node, path []any) {
+		c.checkTmpl(t, n, path, s, ts.broken)
+	}
+	check := func(t *template, n *schema.Node, path []any) { checkIn(s, t, n, path) }
+	// A template of defaults had what is the same in every task checked
+	// once (defaults2); what it names of the task's matrix is checked in
+	// each task, and an error told once, for the first task.
+	checkDefault := func(t *template, n *schema.Node, path []any, field string) {
 		if t == nil {
+			return
+		}
+		if c.defaults.broken[t] {
+			ts.broken[t] = true
 			return
 		}
 		errs := t.check(s)
 		for _, err := range errs {
-			c.exprErr(n, path, err)
+			c.defaultsErr(ts, n, path, field, err)
 		}
-		if t.bad || len(errs) > 0 {
+		if len(errs) > 0 {
 			ts.broken[t] = true
 		}
 	}
-	check := func(t *template, n *schema.Node, path []any) { checkIn(s, t, n, path) }
 	idScope := *s
 	idScope.matrixOK, idScope.taskOK, idScope.in = false, false, idField
 	checkIn(&idScope, ts.id, ts.idNode, p("id"))
@@ -503,7 +521,11 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		check(t, ts.cmdNodes[j], p("command", j))
 	}
 	for j, t := range ts.env {
-		check(t, ts.envNodes[j], p("env", ts.envKeys[j]))
+		if ts.envPaths[j][0] == "defaults" {
+			checkDefault(t, ts.envNodes[j], ts.envPaths[j], "env."+ts.envKeys[j])
+		} else {
+			check(t, ts.envNodes[j], ts.envPaths[j])
+		}
 	}
 	for _, in := range ts.inputs {
 		check(in.from, in.fromNode, p("inputs", in.j, "from"))
@@ -513,7 +535,11 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		check(o.path, o.pathNode, p("outputs", o.j, "path"))
 		check(o.to, o.toNode, p("outputs", o.j, "to"))
 	}
-	check(ts.image, ts.imgNode, p("container", "image"))
+	if ts.image != nil && ts.image == c.defaults.image {
+		checkDefault(ts.image, ts.imgNode, []any{"defaults", "container", "image"}, "container")
+	} else {
+		check(ts.image, ts.imgNode, p("container", "image"))
+	}
 	depScope := *s
 	depScope.taskOK, depScope.in = false, dependsOnField
 	for j, t := range ts.deps {
@@ -757,7 +783,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 			m.env = make(map[string]string, len(ts.env))
 			for j, t := range ts.env {
 				m.env[ts.envKeys[j]], _ = eval(t, s, ts.broken)
-				c.noNUL(ts.envNodes[j], p("env", ts.envKeys[j]), m.env[ts.envKeys[j]])
+				c.noNUL(ts.envNodes[j], ts.envPaths[j], m.env[ts.envKeys[j]])
 			}
 		}
 	}
