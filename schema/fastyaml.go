@@ -22,7 +22,13 @@ import (
 // carriage returns, blanks at the end of a line, and the other cases
 // each marked below. What it builds is the same tree, positions included, as that parser's.
 func parseFast(file string, src []byte) (*Node, bool) {
-	if bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 || bytes.Contains(src, []byte(" \n")) || bytes.HasSuffix(src, []byte(" ")) {
+	return parseFastTabs(file, src, false)
+}
+
+// parseFastTabs is parseFast, which with tabs set takes a document with
+// tabs too: for one the positioned parser misreads (see Parse).
+func parseFastTabs(file string, src []byte, tabs bool) (*Node, bool) {
+	if !tabs && bytes.IndexByte(src, '\t') >= 0 || bytes.IndexByte(src, '\r') >= 0 || bytes.Contains(src, []byte(" \n")) || bytes.HasSuffix(src, []byte(" ")) {
 		// The positioned parser counts columns differently around tabs,
 		// carriage returns and blanks at the end of a line.
 		return nil, false
@@ -292,4 +298,46 @@ func (f *fastBuilder) mapValue(out *Node, k, v *yaml.Node, depth int) bool {
 	out.Keys = append(out.Keys, key)
 	out.Vals = append(out.Vals, val)
 	return true
+}
+
+// tabValues sets the strings of root, read by the positioned parser from
+// src, which holds tabs, to what yaml/v3 reads: the positioned parser
+// drops a tab inside a plain scalar (cut -d'<TAB>' read as cut -d''),
+// and the task would run another command than the one written. Where the
+// two trees do not line up (merge keys), the positioned parser's stand.
+func tabValues(root *Node, src []byte) {
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		return
+	}
+	var walk func(n *Node, y *yaml.Node)
+	walk = func(n *Node, y *yaml.Node) {
+		for y.Kind == yaml.AliasNode && y.Alias != nil {
+			y = y.Alias
+		}
+		switch {
+		case n.Kind == KindMap && y.Kind == yaml.MappingNode:
+			if len(y.Content) != 2*len(n.Keys) {
+				return
+			}
+			for i, k := range n.Keys {
+				if k.Str != y.Content[2*i].Value {
+					return
+				}
+			}
+			for i := range n.Keys {
+				walk(n.Vals[i], y.Content[2*i+1])
+			}
+		case n.Kind == KindList && y.Kind == yaml.SequenceNode:
+			if len(y.Content) != len(n.Vals) {
+				return
+			}
+			for i := range n.Vals {
+				walk(n.Vals[i], y.Content[i])
+			}
+		case n.Kind == KindString && y.Kind == yaml.ScalarNode && y.ShortTag() == "!!str":
+			n.Str = y.Value
+		}
+	}
+	walk(root, doc.Content[0])
 }

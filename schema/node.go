@@ -166,7 +166,18 @@ func Parse(file string, src []byte) (*Node, Diagnostics) {
 	if root, ok := parseFast(file, src); ok {
 		return root, nil
 	}
-	return parsePositioned(file, src)
+	root, diags := parsePositioned(file, src)
+	if bytes.IndexByte(src, '\t') >= 0 {
+		// The positioned parser misreads tabs inside values: it drops one
+		// in a plain scalar, and takes one in a quoted scalar in a flow
+		// map for a syntax error. yaml/v3 reads them as YAML says.
+		if root != nil && !diags.Fatal() {
+			tabValues(root, src)
+		} else if fast, ok := parseFastTabs(file, src, true); ok {
+			return fast, nil
+		}
+	}
+	return root, diags
 }
 
 // lfBreaks returns src with every line break an LF. goccy/go-yaml reads a
