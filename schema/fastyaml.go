@@ -302,7 +302,7 @@ func (f *fastBuilder) mapValue(out *Node, k, v *yaml.Node, depth int) bool {
 
 // tabValues sets the strings of root, read by the positioned parser from
 // src, which holds tabs, to what yaml/v3 reads: the positioned parser
-// drops a tab inside a plain scalar (cut -d'<TAB>' read as cut -d”),
+// drops a tab inside a plain scalar (the tab of cut -d'<TAB>' is lost),
 // and the task would run another command than the one written. Where the
 // two trees do not line up (merge keys), the positioned parser's stand.
 func tabValues(root *Node, src []byte) {
