@@ -175,6 +175,14 @@ type Backend struct {
 	poolOK    bool // EnsurePool found the pool fit for the run
 	// terminated are tasks ended by a termination, not a timeout.
 	terminated map[string]bool
+	// driving: this backend drives the run (it submitted it, follows it
+	// on the pool, or took it up), and may stop its job; one that only
+	// looks at it (bmc status) leaves the job alone.
+	driving bool
+	// barrierFails are barrier tasks seen failed, not yet acted on;
+	// blocked is the stop of the run they block (barrier.go).
+	barrierFails []barrierFailure
+	blocked      *executor.RunStop
 
 	statsMu sync.Mutex
 	stats   PollStats
@@ -284,6 +292,7 @@ func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
 // polls report the run's end; SubmitFailure says why.
 func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) error {
 	b.Follow(plan, run)
+	b.driving = true
 	if b.watcher {
 		return b.waitSubmitted(ctx)
 	}
@@ -410,11 +419,7 @@ func submitCause(err error) string {
 	} else {
 		s = strings.TrimPrefix(firstLine(err.Error()), "azurebatch: ")
 	}
-	s = redact.String(s)
-	if len(s) > maxSubmitCause {
-		s = strings.ToValidUTF8(s[:maxSubmitCause], "") + "…"
-	}
-	return s
+	return boundCause(s)
 }
 
 // markSubmitted sets onAllTasksComplete to terminatejob (a job with no
@@ -789,6 +794,11 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 			}
 		}
 	}
+	if err := b.checkBarriers(ctx, j); err != nil {
+		// The barriers stay noted: the next poll tries again, and this
+		// one's updates are not lost.
+		b.log.Warn("stopping the run for a failed barrier task failed", "job", b.jobID, "err", err)
+	}
 	b.lastCount = tc
 	if b.completed < int(tc.Completed) {
 		b.lagging++
@@ -798,6 +808,8 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 	switch {
 	case b.failure != nil:
 		res.Stopped = b.failure.RunStop()
+	case b.blocked != nil:
+		res.Stopped = b.blocked
 	case b.external:
 		res.Cancelled = true
 	case ended && !b.cancelled:
@@ -818,12 +830,15 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 }
 
 // noteCancel notes a cancellation by someone else: the job disabled, or
-// its submission given up.
+// its submission given up. A job another bmc stopped for a failed
+// barrier (MetaBarrierFailed) counts too: the tasks its stop ended were
+// cancelled, not failed; the poll then reports the run stopped.
 func (b *Backend) noteCancel(j *BatchJob) {
 	if b.cancelled {
 		return
 	}
-	if j.State == JobStateDisabling || j.State == JobStateDisabled || metaValue(j.Metadata, MetaSubmitted) == SubmittedCancelled {
+	if j.State == JobStateDisabling || j.State == JobStateDisabled || metaValue(j.Metadata, MetaSubmitted) == SubmittedCancelled ||
+		metaValue(j.Metadata, MetaBarrierFailed) != "" {
 		b.external = true
 	}
 }
@@ -858,6 +873,8 @@ func (b *Backend) list(ctx context.Context, filter string, res *executor.PollRes
 		}
 		if u, ok := b.update(ctx, &t); ok {
 			res.Updates = append(res.Updates, u)
+		} else if _, planned := b.idx[t.ID]; !planned && IsBarrier(t.ID) {
+			b.noteBarrier(&t)
 		}
 	}
 	return nil
