@@ -1032,7 +1032,7 @@ func (b *Backend) Cancel(ctx context.Context) error {
 	if !b.created {
 		return nil
 	}
-	return b.stop(ctx, "bmc: run cancelled")
+	return b.stop(ctx, cancelledReason)
 }
 
 // stop stops the job as Cancel says, terminating it with reason when it
