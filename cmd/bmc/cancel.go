@@ -156,7 +156,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	if abs, err := filepath.Abs(dir); err == nil {
 		dir = abs
 	}
-	prog, err := executor.ReadProgram(dir)
+	prog, err := readProgram(dir)
 	if err != nil {
 		return err
 	}
@@ -201,6 +201,17 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	defer j.Close()
 	if err := be.Prepare(ctx, run); err != nil {
 		return err
+	}
+	// The working directories of tasks that succeeded are emptied once
+	// the run is over, as after any run.
+	var done []string
+	for id, ts := range st.Tasks {
+		if ts.State == executor.Succeeded {
+			done = append(done, id)
+		}
+	}
+	if len(done) > 0 {
+		be.Resumed(run, done)
 	}
 	o, err := executor.CancelInterrupted(plan, j, st, nil)
 	if err != nil {

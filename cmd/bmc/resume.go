@@ -62,7 +62,7 @@ with --set (the same value, or the same URL with a new signature).`,
 			if err != nil {
 				return err
 			}
-			prog, err := executor.ReadProgram(dir)
+			prog, err := readProgram(dir)
 			if err != nil {
 				return err
 			}
@@ -86,6 +86,10 @@ with --set (the same value, or the same URL with a new signature).`,
 				}
 			} else if len(o.set.values) > 0 {
 				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
+			} else if d := specDrift(meta, prog); d != "" {
+				// The usual loop is: a task fails, the spec is fixed, the
+				// run resumed. That runs the program the run started with.
+				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with; %s runs the spec as it is now\n", meta.Spec, d, meta.ID, hint(nil, "run", shellQuote(meta.Spec)))
 			}
 			if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
 				o.slots = meta.Slots
@@ -202,4 +206,30 @@ func resendHint(cmd *cobra.Command, meta executor.Meta) string {
 		args = append(args, "--set", k+"=…")
 	}
 	return hint(cmd, args...) + " sends it again"
+}
+
+// specDrift says how the run's spec, compiled again with the run's
+// params, now differs from the program the run started with (see
+// tasksDiff); "" when it does not, or cannot be read or compiled.
+func specDrift(meta executor.Meta, stored *compiler.Program) string {
+	src, err := os.ReadFile(meta.Spec)
+	if err != nil {
+		return ""
+	}
+	prog, diags := compiler.Compile(meta.Spec, src, compiler.Options{Params: meta.Params})
+	if len(diags) > 0 {
+		return ""
+	}
+	if len(meta.Only) > 0 {
+		if prog, err = planner.Only(prog, meta.Only); err != nil {
+			return ""
+		}
+	}
+	if meta.Backend == azurebatch.Name && stored.Pool != nil {
+		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
+	}
+	if prog.Name != stored.Name {
+		return "is now of workload " + prog.Name
+	}
+	return tasksDiff(stored, prog)
 }

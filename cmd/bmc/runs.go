@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/spf13/cobra"
 )
@@ -159,4 +160,14 @@ func readMeta(dir string) (executor.Meta, error) {
 		return m, &exitError{code: exitFailed, err: fmt.Errorf("read run: %w", err)}
 	}
 	return m, nil
+}
+
+// readProgram reads the program a run executes; one that cannot be read
+// is as readMeta says: exit 1.
+func readProgram(dir string) (*compiler.Program, error) {
+	p, err := executor.ReadProgram(dir)
+	if err != nil {
+		return nil, &exitError{code: exitFailed, err: fmt.Errorf("read run: %w", err)}
+	}
+	return p, nil
 }
