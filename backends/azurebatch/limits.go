@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -115,7 +116,7 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 			add(planner.Error, t.ID, "task id: Batch ids are 1-64 letters, digits, '-' and '_'")
 		}
 		if usesAttempt(&t) {
-			add(planner.Warning, t.ID, "uses ${{ task.attempt }}: Batch writes a task once for all its attempts, so it is 1 on every attempt there (and BMC_TASK_ATTEMPT is not set)")
+			add(planner.Warning, t.ID, "uses its attempt number (${{ task.attempt }} or BMC_TASK_ATTEMPT): Batch writes a task once for all its attempts, so ${{ task.attempt }} is 1 on every attempt there (outputs named by it overwrite each other), and BMC_TASK_ATTEMPT is not set (under set -u, a script that reads it fails)")
 		}
 		if t.Timeout > 0 && t.Retries > 0 {
 			timedRetried = append(timedRetried, t.ID)
@@ -213,18 +214,32 @@ func idList(ids []string, n int) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(ids[:n], ", "), len(ids)-n)
 }
 
+// attemptExpr is ${{ task.attempt }}, however spaced.
+var attemptExpr = regexp.MustCompile(`\$\{\{\s*task\.attempt\s*\}\}`)
+
+// usesAttempt reports whether t uses its attempt number: the expression
+// anywhere it may stand (the script, arguments, environment, inputs and
+// outputs, where a name made of it keeps each attempt's upload apart),
+// or the variable BMC_TASK_ATTEMPT in the script, arguments or
+// environment.
 func usesAttempt(t *compiler.Task) bool {
-	const e = "${{ task.attempt }}"
-	if strings.Contains(t.Run, e) {
-		return true
+	texts := []string{t.Run}
+	texts = append(texts, t.Command...)
+	for _, v := range t.Env {
+		texts = append(texts, v)
 	}
-	for _, a := range t.Command {
-		if strings.Contains(a, e) {
+	for _, s := range texts {
+		if attemptExpr.MatchString(s) || strings.Contains(s, "BMC_TASK_ATTEMPT") {
 			return true
 		}
 	}
-	for _, v := range t.Env {
-		if strings.Contains(v, e) {
+	for _, in := range t.Inputs {
+		if attemptExpr.MatchString(in.From) || attemptExpr.MatchString(in.Path) {
+			return true
+		}
+	}
+	for _, o := range t.Outputs {
+		if attemptExpr.MatchString(o.Pattern) || attemptExpr.MatchString(o.To) {
 			return true
 		}
 	}

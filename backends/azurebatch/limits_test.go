@@ -39,7 +39,11 @@ func TestCheck(t *testing.T) {
 			opt: CheckOptions{JobManager: true}, want: "leaving none for the tasks"},
 		{name: "one slot, finalize on the client", edit: func(p *compiler.Program) { p.Pool.Dedicated, p.Pool.SlotsPerNode = 1, 1 }},
 		{name: "too large", edit: func(p *compiler.Program) { p.Tasks[0].Run = strings.Repeat("x", 1_000_000) }, want: "an add-task-collection request must stay under"},
-		{name: "attempt", edit: func(p *compiler.Program) { p.Tasks[0].Run = "echo ${{ task.attempt }}" }, warn: "it is 1 on every attempt"},
+		{name: "attempt", edit: func(p *compiler.Program) { p.Tasks[0].Run = "echo ${{ task.attempt }}" }, warn: "is 1 on every attempt"},
+		{name: "attempt variable", edit: func(p *compiler.Program) { p.Tasks[0].Run = `echo "$BMC_TASK_ATTEMPT"` }, warn: "BMC_TASK_ATTEMPT is not set"},
+		{name: "attempt in an output", edit: func(p *compiler.Program) {
+			p.Tasks[0].Outputs = append(p.Tasks[0].Outputs, compiler.Output{Pattern: "log.txt", To: "az://logs/log-${{task.attempt}}.txt", When: compiler.WhenFailure})
+		}, warn: "outputs named by it overwrite each other"},
 		{name: "no image", edit: func(p *compiler.Program) { p.Pool.Image = nil }, warn: "it must exist already"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

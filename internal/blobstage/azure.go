@@ -354,7 +354,7 @@ func (a *Azure) downloadBlob(ctx context.Context, src Location, path string) (n 
 	}
 	// The local store's temporary names, so that its listings skip a
 	// download still in progress into its own folders too.
-	f, err := createTemp(dir, 0o666)
+	f, err := createTemp(dir, downloadPerm)
 	if err != nil {
 		return 0, err
 	}

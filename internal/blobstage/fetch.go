@@ -89,7 +89,7 @@ func FetchHTTP(ctx context.Context, client *http.Client, rawURL, dst string) (St
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return Stats{}, &StatusError{URL: shown, Code: resp.StatusCode, Status: resp.Status}
 	}
-	n, err := writeFileAtomic(ctx, dst, resp.Body, 0o666)
+	n, err := writeFileAtomic(ctx, dst, resp.Body, downloadPerm)
 	if err != nil {
 		return Stats{}, fmt.Errorf("fetch %s: %w", shown, err)
 	}
@@ -301,3 +301,9 @@ func copyCtx(ctx context.Context, dst *os.File, src io.Reader) (int64, error) {
 		}
 	}
 }
+
+// downloadPerm is the mode a downloaded file is created with, less the
+// umask: executable, as Batch makes the files it downloads for a task
+// (a resource file's fileMode is 0770 unless given), so that a script
+// staged as an input runs the same on both backends.
+const downloadPerm = 0o777

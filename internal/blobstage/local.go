@@ -73,7 +73,7 @@ func (l *Local) Download(ctx context.Context, src Location, dst string) (Stats, 
 		default:
 			return Stats{}, fmt.Errorf("download %s: %w", src, err)
 		}
-		n, err := copyFile(ctx, p, dst, 0o666)
+		n, err := copyFile(ctx, p, dst, downloadPerm)
 		if err != nil {
 			return Stats{}, fmt.Errorf("download %s: %w", src, err)
 		}
@@ -101,7 +101,7 @@ func (l *Local) Download(ctx context.Context, src Location, dst string) (Stats, 
 		if err != nil {
 			return err
 		}
-		n, err := copyFile(ctx, fp, filepath.Join(dst, rel), 0o666)
+		n, err := copyFile(ctx, fp, filepath.Join(dst, rel), downloadPerm)
 		if err != nil {
 			return fmt.Errorf("%s: %w", src.Join(filepath.ToSlash(rel)), err)
 		}
