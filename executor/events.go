@@ -54,6 +54,8 @@ type Event struct {
 	// Elapsed is the attempt's or the run's duration when it ends.
 	Elapsed time.Duration `json:"elapsedNs,omitempty"`
 	Counts  Counts        `json:"counts"`
+	// Dropped is how many events an events-dropped event stands for.
+	Dropped int `json:"dropped,omitempty"`
 }
 
 // Sink receives events. The executor calls it from one goroutine at a
@@ -279,7 +281,7 @@ func (q *eventQueue) run() {
 		batch := q.q
 		q.q, q.spare = q.spare[:0], nil
 		if q.dropped > 0 {
-			batch = append(batch, Event{Time: q.now(), Type: EventDropped, RunID: q.runID, Counts: q.counts,
+			batch = append(batch, Event{Time: q.now(), Type: EventDropped, RunID: q.runID, Counts: q.counts, Dropped: q.dropped,
 				Reason: fmt.Sprintf("%d events left out: the consumer did not keep up", q.dropped)})
 			q.dropped = 0
 		}

@@ -194,10 +194,10 @@ func TestEventQueueOverflow(t *testing.T) {
 			progress++
 		case EventDropped:
 			var k int
-			if _, err := fmt.Sscanf(e.Reason, "%d events left out", &k); err != nil {
-				t.Errorf("dropped event %q: %v", e.Reason, err)
+			if _, err := fmt.Sscanf(e.Reason, "%d events left out", &k); err != nil || k != e.Dropped {
+				t.Errorf("dropped event %q, dropped %d: %v", e.Reason, e.Dropped, err)
 			}
-			dropped += k
+			dropped += e.Dropped
 		}
 	}
 	if tasks != eventQueueSize || dropped != n-eventQueueSize {
