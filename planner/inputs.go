@@ -21,7 +21,21 @@ import (
 // its own. Tasks in done are not checked, as they do not run again. A
 // file missing for many tasks (a matrix group sharing one) is told once,
 // naming the first of them.
+//
+// SpecInputs does not look into folders: SpecInputsWalk does.
 func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, stat func(string) (fs.FileInfo, error)) []Check {
+	return SpecInputsWalk(prog, done, specDir, stat, nil)
+}
+
+// SpecInputsWalk is SpecInputs looking into the folders among a task's
+// inputs, with readDir (os.ReadDir, or a stand-in), where another of its
+// spec-relative inputs lands among their files: a file two inputs would
+// put at one path (two merged folders holding one file, a file landing
+// on a folder's), or a file where a folder needs a folder, is an error
+// too, which staging would otherwise find as the task starts. Each
+// folder is read once, however many tasks name it; a nil readDir reads
+// none.
+func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string, stat func(string) (fs.FileInfo, error), readDir func(string) ([]fs.DirEntry, error)) []Check {
 	var out []Check
 	type seen struct {
 		task string
@@ -31,6 +45,7 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 	}
 	files := map[string]*seen{}
 	var order []string
+	trees := map[string][]treeEntry{}
 	for _, t := range prog.Tasks {
 		if done[t.ID] {
 			continue
@@ -39,7 +54,10 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 			from string
 			dir  bool
 		}
-		var landed map[string]landing
+		var (
+			landed map[string]landing
+			spec   []specLanding
+		)
 		for _, in := range t.Inputs {
 			if in.Kind == compiler.InputBlobPrefix {
 				// A prefix lands as a folder: a file may not share its path.
@@ -75,6 +93,7 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 				continue
 			}
 			clean := path.Clean(in.Path)
+			spec = append(spec, specLanding{from: in.From, path: clean, dir: s.dir})
 			if first, dup := landed[clean]; dup {
 				if !first.dir || !s.dir {
 					out = append(out, Check{Severity: Error, Task: t.ID, Message: fmt.Sprintf(
@@ -87,6 +106,23 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 				landed = map[string]landing{}
 			}
 			landed[clean] = landing{from: in.From, dir: s.dir}
+		}
+		if readDir != nil && len(spec) > 1 {
+			list := func(from string) []treeEntry {
+				tree, ok := trees[from]
+				if !ok {
+					src := from
+					if !filepath.IsAbs(src) {
+						src = filepath.Join(specDir, filepath.FromSlash(src))
+					}
+					tree = walkTree(readDir, src, "")
+					trees[from] = tree
+				}
+				return tree
+			}
+			for _, msg := range clashes(spec, list) {
+				out = append(out, Check{Severity: Error, Task: t.ID, Message: msg})
+			}
 		}
 	}
 	for _, from := range order {
@@ -127,4 +163,128 @@ func statError(err error) string {
 		return pe.Path + ": " + strings.TrimSpace(pe.Err.Error())
 	}
 	return err.Error()
+}
+
+// specLanding is where a spec-relative input of a task lands.
+type specLanding struct {
+	from, path string
+	dir        bool
+}
+
+// treeEntry is a file or folder below a folder input, by its
+// slash-separated path below it.
+type treeEntry struct {
+	rel string
+	dir bool
+}
+
+// walkTree lists the folder dir, rel below the input's, depth first in
+// name order. A folder that cannot be read is left out: staging says
+// why.
+func walkTree(readDir func(string) ([]fs.DirEntry, error), dir, rel string) []treeEntry {
+	entries, err := readDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []treeEntry
+	for _, e := range entries {
+		r := path.Join(rel, e.Name())
+		out = append(out, treeEntry{rel: r, dir: e.IsDir()})
+		if e.IsDir() {
+			out = append(out, walkTree(readDir, filepath.Join(dir, e.Name()), r)...)
+		}
+	}
+	return out
+}
+
+// clashes are the messages for a task's spec-relative inputs that would
+// put a file where another puts one, or where another needs a folder:
+// one for each pair of inputs, in the inputs' order. A folder is listed
+// only when another input lands among its files; two inputs landing on
+// one path not both folders are told by SpecInputs already.
+func clashes(spec []specLanding, list func(from string) []treeEntry) []string {
+	overlaps := func(i int) bool {
+		for j, o := range spec {
+			if j != i && (o.path == spec[i].path || within(o.path, spec[i].path) || within(spec[i].path, o.path)) {
+				return true
+			}
+		}
+		return false
+	}
+	type claim struct {
+		i   int
+		dir bool
+	}
+	type pair struct{ a, b int }
+	type clash struct {
+		path      string
+		file, dir int // for a file where a folder is needed; -1 for two files
+		more      int
+	}
+	claims := map[string]claim{}
+	found := map[pair]*clash{}
+	var order []pair
+	for i, in := range spec {
+		if !overlaps(i) {
+			continue
+		}
+		var entries []treeEntry
+		for p := path.Dir(in.path); p != "." && p != "/"; p = path.Dir(p) {
+			entries = append(entries, treeEntry{rel: p, dir: true})
+		}
+		entries = append(entries, treeEntry{rel: in.path, dir: in.dir})
+		if in.dir {
+			for _, e := range list(in.from) {
+				entries = append(entries, treeEntry{rel: path.Join(in.path, e.rel), dir: e.dir})
+			}
+		}
+		for _, e := range entries {
+			c, ok := claims[e.rel]
+			if !ok {
+				claims[e.rel] = claim{i: i, dir: e.dir}
+				continue
+			}
+			if c.i == i || c.dir && e.dir {
+				continue
+			}
+			if first := spec[c.i]; first.path == in.path && !(first.dir && in.dir) {
+				continue // told already: both land on one path
+			}
+			k := pair{c.i, i}
+			if f, ok := found[k]; ok {
+				f.more++
+				continue
+			}
+			f := &clash{path: e.rel, file: -1, dir: -1}
+			switch {
+			case !c.dir && e.dir:
+				f.file, f.dir = c.i, i
+			case c.dir && !e.dir:
+				f.file, f.dir = i, c.i
+			}
+			found[k] = f
+			order = append(order, k)
+		}
+	}
+	var out []string
+	for _, k := range order {
+		f := found[k]
+		a, b := spec[k.a].from, spec[k.b].from
+		if f.file < 0 {
+			more := ""
+			if f.more > 0 {
+				more = fmt.Sprintf(" (and %d more)", f.more)
+			}
+			out = append(out, fmt.Sprintf("inputs %s and %s both put a file at %s%s: one would replace the other (give each a path of its own)", a, b, f.path, more))
+			continue
+		}
+		out = append(out, fmt.Sprintf("inputs %s and %s cannot both land: %s puts a file at %s, where %s needs a folder (give each a path of its own)",
+			a, b, spec[f.file].from, f.path, spec[f.dir].from))
+	}
+	return out
+}
+
+// within reports whether p is below dir.
+func within(p, dir string) bool {
+	return dir == "." || strings.HasPrefix(p, dir+"/")
 }

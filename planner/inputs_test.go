@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -104,5 +105,120 @@ func TestSpecInputs(t *testing.T) {
 	// Nothing to say of a program whose inputs are all there.
 	if got := SpecInputs(compile(t, chainSpec), nil, specDir, stat); len(got) != 0 {
 		t.Errorf("checks of a program without inputs: %v", got)
+	}
+}
+
+const foldersSpec = `apiVersion: bmc/v1
+kind: Workload
+name: folders
+tasks:
+  - id: merged
+    run: "true"
+    inputs:
+      - {from: data/d1, path: cfg}
+      - {from: data/d2, path: cfg}
+      - {from: data/a.txt, path: cfg/a.txt}
+  - id: common
+    matrix: {i: [1, 2]}
+    run: "true"
+    inputs:
+      - {from: data/dirA, path: cfg}
+      - {from: data/dirB, path: cfg}
+  - id: into
+    run: "true"
+    inputs:
+      - {from: data/dirA, path: cfg}
+      - {from: data/a.txt, path: cfg/common.txt}
+  - id: below
+    run: "true"
+    inputs:
+      - {from: data/d1, path: .}
+      - {from: data/dirB, path: x}
+  - id: shape
+    run: "true"
+    inputs:
+      - {from: data/a.txt, path: cfg/bin}
+      - {from: data/dirA, path: cfg}
+  - id: told
+    run: "true"
+    inputs:
+      - {from: data/dirA, path: cfg}
+      - {from: data/a.txt, path: cfg}
+  - id: prefix
+    run: "true"
+    inputs:
+      - {from: data/dirA, path: cfg}
+      - {from: "az://cont/p/", path: cfg}
+  - id: apart
+    run: "true"
+    inputs:
+      - {from: data/big, path: big}
+      - {from: data/dirB, path: cfg}
+`
+
+// TestSpecInputsFolders: folders are looked into where another input of
+// the task lands among their files, and a file two inputs would put at
+// one path is an error of the plan, as is a file where a folder needs a
+// folder; folders merging without a file in common are not.
+func TestSpecInputsFolders(t *testing.T) {
+	prog := compile(t, foldersSpec)
+	files := fstest.MapFS{
+		"data/a.txt":            {Data: []byte("a")},
+		"data/d1/x/common.txt":  {Data: []byte("x")},
+		"data/d2/y.txt":         {Data: []byte("y")},
+		"data/dirA/bin/a.sh":    {Data: []byte("a")},
+		"data/dirA/common.txt":  {Data: []byte("A")},
+		"data/dirA/more.txt":    {Data: []byte("A")},
+		"data/dirB/b.txt":       {Data: []byte("B")},
+		"data/dirB/common.txt":  {Data: []byte("B")},
+		"data/dirB/more.txt":    {Data: []byte("B")},
+		"data/dirB/x/x.txt":     {Data: []byte("B")},
+		"data/big/never/looked": {Data: []byte("!")},
+	}
+	specDir := filepath.FromSlash("/spec")
+	rel := func(name string) string {
+		r, err := filepath.Rel(specDir, name)
+		if err != nil {
+			t.Fatalf("%s, outside the spec's folder", name)
+		}
+		return filepath.ToSlash(r)
+	}
+	stat := func(name string) (fs.FileInfo, error) { return fs.Stat(files, rel(name)) }
+	read := map[string]int{}
+	readDir := func(name string) ([]fs.DirEntry, error) {
+		read[rel(name)]++
+		return fs.ReadDir(files, rel(name))
+	}
+	got := SpecInputsWalk(prog, nil, specDir, stat, readDir)
+	want := []Check{
+		{Severity: Error, Task: "common-1", Message: "inputs data/dirA and data/dirB both put a file at cfg/common.txt (and 1 more): one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "common-2", Message: "inputs data/dirA and data/dirB both put a file at cfg/common.txt (and 1 more): one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "into", Message: "inputs data/dirA and data/a.txt both put a file at cfg/common.txt: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "below", Message: "inputs data/d1 and data/dirB both put a file at x/common.txt: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "shape", Message: "inputs data/a.txt and data/dirA cannot both land: data/a.txt puts a file at cfg/bin, where data/dirA needs a folder (give each a path of its own)"},
+		{Severity: Error, Task: "told", Message: "inputs data/dirA and data/a.txt both land on cfg, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
+	}
+	byTask := func(a, b Check) int { return cmp.Compare(a.Task, b.Task) }
+	slices.SortFunc(got, byTask)
+	slices.SortFunc(want, byTask)
+	if d := gocmp.Diff(want, got); d != "" {
+		t.Errorf("checks (-want +got):\n%s", d)
+	}
+	// Each folder is read once, however many tasks name it; one that
+	// no other input lands among, not at all.
+	for d, n := range read {
+		if n > 1 {
+			t.Errorf("%s read %d times", d, n)
+		}
+		if strings.HasPrefix(d, "data/big") {
+			t.Errorf("%s read, which no other input lands among", d)
+		}
+	}
+	if read["data/dirA/bin"] != 1 {
+		t.Errorf("folders read %v: want data/dirA's subfolders too", read)
+	}
+	// Without readDir, only what stat tells is checked.
+	if got := SpecInputs(prog, nil, specDir, stat); len(got) != 1 || got[0].Task != "told" {
+		t.Errorf("checks without looking into folders: %v", got)
 	}
 }

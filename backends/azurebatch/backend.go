@@ -958,13 +958,15 @@ func (b *Backend) timedOut(pt *compiler.Task, ei *BatchTaskExecutionInfo) bool {
 	return ei.EndTime.Sub(ei.StartTime) >= pt.Timeout.D()-time.Second
 }
 
-// inputNotFound is the reason of a task that exited with
-// InputNotFoundExit because a blob prefix input had no blobs, as its
-// stderr says; ok is false for a task whose own command exited with that
-// code.
+// inputNotFound is the reason of a task whose move step exited with
+// InputNotFoundExit: a blob prefix input had no blobs, or one input would
+// have replaced a file another put in place, as its stderr says; ok is
+// false for a task whose own command exited with that code.
 func (b *Backend) inputNotFound(ctx context.Context, pt *compiler.Task, id string, ei *BatchTaskExecutionInfo) (reason string, ok bool) {
 	if ei.ExitCode == nil || *ei.ExitCode != InputNotFoundExit ||
-		!slices.ContainsFunc(pt.Inputs, func(in compiler.Input) bool { return in.Kind == compiler.InputBlobPrefix }) {
+		!slices.ContainsFunc(pt.Inputs, func(in compiler.Input) bool {
+			return in.Kind == compiler.InputBlobPrefix || in.Kind == compiler.InputFile
+		}) {
 		return "", false
 	}
 	rc, err := b.c.GetTaskFile(ctx, b.jobID, id, "stderr.txt", 0, 4095)

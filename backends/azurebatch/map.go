@@ -24,6 +24,7 @@ import (
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/filepattern"
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
 )
 
@@ -429,6 +430,8 @@ type mapper struct {
 	groupBar map[string]string // group id -> its root barrier
 	outs     map[string]bool
 	large    []*ResourceFilesError
+	// moves are the moves into place of the task being mapped.
+	moves *moveChecks
 }
 
 // PoolOptions is the pool the spec's pool block describes.
@@ -549,11 +552,13 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		most                string
 		mostFiles, mostSize int
 	)
+	m.moves = newMoveChecks(t.Inputs)
 	for k, in := range t.Inputs {
 		rfs, pro, err := m.input(t.ID, k, in)
 		if err != nil {
 			return bt, err
 		}
+		m.moves.landed(k, rfs)
 		if n := resourceFilesChars(rfs); n > mostSize {
 			most, mostFiles, mostSize = inputName(in), len(rfs), n
 		}
@@ -570,6 +575,9 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		m.large = append(m.large, e)
 	}
 	if len(prologue) > 0 {
+		if head, tail := m.moves.script(); head != "" {
+			prologue = append(append([]string{head}, prologue...), tail)
+		}
 		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
 	}
 	switch {
@@ -633,7 +641,8 @@ const prefixDir = ".bmc-in"
 // inputs has no blobs. Batch downloads nothing for such a prefix rather
 // than failing the task; the task's first lines find the input missing,
 // say so on stderr and exit with this code, for the client to report the
-// input error rather than an exit code.
+// input error rather than an exit code. They exit with it too when an
+// input would replace a file another input put in place (moveChecks).
 const InputNotFoundExit = 86
 
 // InputNotFoundPrefix starts the stderr line of a task exiting with
@@ -672,7 +681,7 @@ func (m *mapper) input(task string, k int, in compiler.Input) ([]ResourceFile, s
 		}
 		tmp := prefixDir + "/" + strconv.Itoa(k)
 		rf := ResourceFile{StorageContainerURL: u, BlobPrefix: l.Path, FilePath: tmp, IdentityReference: ref}
-		return []ResourceFile{rf}, moveIn(tmp, l.Path, in.Path, "input "+in.From+": not found (no blobs under the prefix)"), nil
+		return []ResourceFile{rf}, m.moves.moveIn(k, tmp, l.Path, in.Path, "input "+in.From+": not found (no blobs under the prefix)"), nil
 	case compiler.InputFile:
 		files, ok := m.opt.Staged[in.From]
 		if !ok {
@@ -732,7 +741,7 @@ func (m *mapper) local(k int, in compiler.Input, files []StagedFile, dirs Staged
 		}
 		tmp := prefixDir + "/" + strconv.Itoa(k)
 		out = append(out, ResourceFile{StorageContainerURL: u, BlobPrefix: f.Group.Path, FilePath: tmp, FileMode: fileMode(f.Mode), IdentityReference: ref})
-		pro = append(pro, moveIn(tmp, f.Group.Path, in.Path, "input "+in.From+": its staged files are not at "+f.Group.String()))
+		pro = append(pro, m.moves.moveIn(k, tmp, f.Group.Path, in.Path, "input "+in.From+": its staged files are not at "+f.Group.String()))
 	}
 	if len(files) == 0 {
 		// An empty directory: the local backend makes it.
@@ -781,17 +790,169 @@ func (m *mapper) makeDirs(k int, dst string, dirs StagedDirs) (*ResourceFile, st
 	return rf, script, nil
 }
 
-// moveIn is the script that moves the files a container resource file
-// brought to tmp, below the blob prefix, to dst, and fails the task with
-// InputNotFoundExit, saying missing, when there are none.
-func moveIn(tmp, prefix, dst, missing string) string {
+// moveChecks are the checks of a task's moves into place. Batch
+// downloads every resource file before the task's first lines move
+// prefixes and folders into place, so a move that copied over what it
+// found would decide, whatever the inputs' order, which input's file the
+// task reads. A move to where another input lands (at its path, above or
+// below it) looks first at what it would replace, and fails the task
+// with InputNotFoundExit as the local backend fails the attempt, naming
+// the file and both inputs, the later in the spec's order as the one
+// that replaced it. Moves that land apart from every other input are
+// not checked, which would cost a walk of their files.
+type moveChecks struct {
+	inputs []compiler.Input
+	paths  []string // each input's path, cleaned
+	moves  []checkedMove
+	direct []landedFile
+}
+
+// checkedMove is a move of input k's files from src, where a resource
+// file brought them, to dst.
+type checkedMove struct {
+	k        int
+	src, dst string
+}
+
+// landedFile is a file a resource file of input k brought to its path.
+type landedFile struct {
+	k    int
+	path string
+}
+
+func newMoveChecks(inputs []compiler.Input) *moveChecks {
+	c := &moveChecks{inputs: inputs, paths: make([]string, len(inputs))}
+	for k, in := range inputs {
+		c.paths[k] = path.Clean(in.Path)
+	}
+	return c
+}
+
+// overlap reports whether one of two paths is the other or below it.
+func overlap(a, b string) bool {
+	return a == b || a == "." || b == "." || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
+// moveIn is the script that moves the files a container resource file of
+// input k brought to tmp, below the blob prefix, to dst, and fails the
+// task with InputNotFoundExit, saying missing, when there are none.
+func (c *moveChecks) moveIn(k int, tmp, prefix, dst, missing string) string {
 	src := tmp
 	if dir := strings.TrimSuffix(prefix, "/"); dir != "" {
 		src += "/" + dir
 	}
-	return fmt.Sprintf("if [ ! -d %[1]s ]; then echo %[2]s >&2; exit %[4]d; fi\nmkdir -p -- %[3]s\ncp -a -- %[1]s/. %[3]s/",
-		shQuote(src), shQuote(InputNotFoundPrefix+missing), shQuote(dst), InputNotFoundExit)
+	script := fmt.Sprintf("if [ ! -d %s ]; then echo %s >&2; exit %d; fi\n", shQuote(src), shQuote(InputNotFoundPrefix+missing), InputNotFoundExit)
+	if c.overlapsOther(k) {
+		c.moves = append(c.moves, checkedMove{k: k, src: src, dst: c.paths[k]})
+		script += fmt.Sprintf("bmc_check %d %s %s\n", k, shQuote(src), shQuote(c.paths[k]))
+	}
+	return script + fmt.Sprintf("mkdir -p -- %[1]s\ncp -a -- %[2]s/. %[1]s/", shQuote(dst), shQuote(src))
 }
+
+// overlapsOther reports whether input k lands where another input does.
+func (c *moveChecks) overlapsOther(k int) bool {
+	for j, p := range c.paths {
+		if j != k && overlap(p, c.paths[k]) {
+			return true
+		}
+	}
+	return false
+}
+
+// landed notes the files input k's resource files bring to their place
+// themselves, not below prefixDir for a move.
+func (c *moveChecks) landed(k int, rfs []ResourceFile) {
+	for _, rf := range rfs {
+		if p := path.Clean(rf.FilePath); p != prefixDir && !strings.HasPrefix(p, prefixDir+"/") {
+			c.direct = append(c.direct, landedFile{k: k, path: p})
+		}
+	}
+}
+
+// script is what the checked moves need: head, the shell functions they
+// call, and tail, which removes them before the task's own command.
+// bmc_owner says which input put a file in place, when a move finds one
+// there: a resource file that brought it there, or an earlier move,
+// whose files are still below its src until the prologue ends.
+func (c *moveChecks) script() (head, tail string) {
+	if len(c.moves) == 0 {
+		return "", ""
+	}
+	named := map[int]bool{}
+	var b strings.Builder
+	b.WriteString("bmc_owner() {\n")
+	first := true
+	for _, d := range c.direct {
+		if !slices.ContainsFunc(c.moves, func(mv checkedMove) bool { return overlap(mv.dst, d.path) }) {
+			continue
+		}
+		if first {
+			b.WriteString("case $2 in\n")
+			first = false
+		}
+		fmt.Fprintf(&b, "%s) echo %d; return;;\n", shQuote(d.path), d.k)
+		named[d.k] = true
+	}
+	if !first {
+		b.WriteString("esac\n")
+	}
+	for _, mv := range c.moves {
+		fmt.Fprintf(&b, "bmc_moved %d %s %s \"$@\" && return\n", mv.k, shQuote(mv.src), shQuote(mv.dst))
+		named[mv.k] = true
+	}
+	b.WriteString("return 1\n}\n")
+	b.WriteString(moveCheckFuncs)
+	b.WriteString("bmc_inputs=(")
+	for k, in := range c.inputs {
+		if named[k] {
+			fmt.Fprintf(&b, " [%d]=%s", k, shQuote(redact.String(inputName(in))))
+		}
+	}
+	b.WriteString(" )")
+	return b.String(), "unset -f bmc_owner bmc_moved bmc_check bmc_clash\nunset bmc_inputs"
+}
+
+// moveCheckFuncs are the shell functions of moveChecks that do not
+// depend on the task.
+//
+// bmc_moved J SRC DST K T prints J when move J, made before input K's,
+// put T in place. bmc_check K SRC DST looks at what moving input K's
+// files from SRC to DST would replace, or put a file below when it is not
+// a directory. bmc_clash K T fails the task when another input put T
+// there, saying which inputs clash as the local backend says it; what no
+// input put there is an earlier attempt's (Batch runs an attempt again in
+// the working directory the one before left), and is replaced as it
+// always was.
+var moveCheckFuncs = `bmc_moved() {
+local r
+[ "$4" -gt "$1" ] || return 1
+if [ "$3" = . ]; then r=$5; else case $5 in "$3"/*) r=${5#"$3"/};; *) return 1;; esac; fi
+[ -e "$2/$r" ] || [ -L "$2/$r" ] || return 1
+echo "$1"
+}
+bmc_check() {
+local f t d
+while IFS= read -r -d '' f; do
+t=${f#"$2"/}
+[ "$3" = . ] || t=$3/$t
+if [ -e "$t" ] || [ -L "$t" ]; then bmc_clash "$1" "$t"; fi
+d=$t
+while [ "${d%/*}" != "$d" ]; do
+d=${d%/*}
+if [ -d "$d" ]; then break; fi
+if [ -e "$d" ] || [ -L "$d" ]; then bmc_clash "$1" "$d"; fi
+done
+done < <(find "$2" ! -type d -print0)
+}
+bmc_clash() {
+local j a=$1 b
+j=$(bmc_owner "$1" "$2") || return 0
+b=$j
+if [ "$j" -gt "$1" ]; then a=$j b=$1; fi
+printf 'bmc: input %s replaced %s, which input %s put there: each file needs a path of its own\n' "${bmc_inputs[$a]}" "$2" "${bmc_inputs[$b]}" >&2
+exit ` + strconv.Itoa(InputNotFoundExit) + `
+}
+`
 
 // resourceFilesChars is the size of a resourceFiles list as Batch limits
 // it, or more: the characters of its JSON.

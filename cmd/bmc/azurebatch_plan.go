@@ -56,7 +56,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	copt := azurebatch.CheckOptions{JobManager: place.pool, SpecDir: o.specDir}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
-	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, nil, o.specDir, os.Stat)...)
+	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, nil, o.specDir, os.Stat, os.ReadDir)...)
 	plan.Checks = append(plan.Checks, batchStorageCheck(prog, "")...)
 	var sum *azurebatch.Summary
 	if len(plan.Errors()) == 0 {

@@ -431,7 +431,7 @@ func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]
 	plan := planner.New(prog, caps, done)
 	plan.Checks = append(plan.Checks, local.Check(prog)...)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
-	plan.Checks = append(plan.Checks, planner.SpecInputs(prog, done, specDir, os.Stat)...)
+	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, done, specDir, os.Stat, os.ReadDir)...)
 	plan.Locate()
 	return plan
 }
