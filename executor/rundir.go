@@ -108,6 +108,9 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 		return "", nil, fmt.Errorf("write run meta data: %w", err)
 	}
 	dir = filepath.Join(RunsDir(state), meta.ID)
+	if err := EnsureStateDir(state); err != nil {
+		return "", nil, err
+	}
 	if err := os.MkdirAll(RunsDir(state), 0o755); err != nil {
 		return "", nil, fmt.Errorf("create run directory: %w", err)
 	}

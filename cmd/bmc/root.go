@@ -199,6 +199,7 @@ workload's owner.`,
 		newEmulatorCmd(),
 		newVersionCmd(),
 		newFinalizeCmd(),
+		newPruneCmd(),
 	)
 	for _, c := range root.Commands() {
 		if c.Args == nil {
