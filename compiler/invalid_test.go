@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bmc-dev/bmc/schema"
 	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
 )
@@ -50,30 +51,38 @@ func TestInvalidSpecs(t *testing.T) {
 			if len(diags) == 0 {
 				t.Fatalf("compiled without errors; want:\n%s", want)
 			}
-			var got strings.Builder
-			for _, d := range diags {
-				got.WriteString(d.Error() + "\n")
-				if d.Hint != "" {
-					got.WriteString("hint: " + d.Hint + "\n")
-				}
-				for _, r := range d.Related {
-					got.WriteString("see " + r.String() + "\n")
-				}
-			}
-			if *update {
-				for i := range ar.Files {
-					if ar.Files[i].Name == "want" {
-						ar.Files[i].Data = []byte(got.String())
-					}
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if diff := cmp.Diff(want, got.String()); diff != "" {
-				t.Errorf("diagnostics (-want +got):\n%s", diff)
-			}
+			checkWant(t, file, ar, want, diags)
 		})
+	}
+}
+
+// checkWant compares diags, one per line with hint: and see lines after
+// each, with the want section of the txtar archive ar read from file; with
+// -update it writes them there instead.
+func checkWant(t *testing.T, file string, ar *txtar.Archive, want string, diags schema.Diagnostics) {
+	t.Helper()
+	var got strings.Builder
+	for _, d := range diags {
+		got.WriteString(d.Error() + "\n")
+		if d.Hint != "" {
+			got.WriteString("hint: " + d.Hint + "\n")
+		}
+		for _, r := range d.Related {
+			got.WriteString("see " + r.String() + "\n")
+		}
+	}
+	if *update {
+		for i := range ar.Files {
+			if ar.Files[i].Name == "want" {
+				ar.Files[i].Data = []byte(got.String())
+			}
+		}
+		if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, got.String()); diff != "" {
+		t.Errorf("diagnostics (-want +got):\n%s", diff)
 	}
 }

@@ -1,13 +1,11 @@
 package compiler
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bmc-dev/bmc/schema"
-	"github.com/google/go-cmp/cmp"
 	"github.com/rogpeppe/go-internal/txtar"
 )
 
@@ -55,30 +53,7 @@ func TestValidateSpecs(t *testing.T) {
 				}
 			}
 			_, diags := Compile("spec.yaml", src, Options{Params: params, Partial: true})
-			var got strings.Builder
-			for _, d := range diags {
-				got.WriteString(d.Error() + "\n")
-				if d.Hint != "" {
-					got.WriteString("hint: " + d.Hint + "\n")
-				}
-				for _, r := range d.Related {
-					got.WriteString("see " + r.String() + "\n")
-				}
-			}
-			if *update {
-				for i := range ar.Files {
-					if ar.Files[i].Name == "want" {
-						ar.Files[i].Data = []byte(got.String())
-					}
-				}
-				if err := os.WriteFile(file, txtar.Format(ar), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			if diff := cmp.Diff(want, got.String()); diff != "" {
-				t.Errorf("diagnostics (-want +got):\n%s", diff)
-			}
+			checkWant(t, file, ar, want, diags)
 		})
 	}
 }
