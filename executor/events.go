@@ -86,6 +86,8 @@ type JSONSink struct {
 	// err is the first write error. It is read without mu: a write that
 	// blocks (a pipe nobody reads) must not hold up whoever asks.
 	err atomic.Pointer[error]
+	// told: NewErr returned err once already.
+	told atomic.Bool
 }
 
 // NewJSONSink writes events to w as JSON lines.
@@ -109,6 +111,29 @@ func (s *JSONSink) Event(e Event) {
 func (s *JSONSink) Err() error {
 	if p := s.err.Load(); p != nil {
 		return *p
+	}
+	return nil
+}
+
+// NewErr is Err the first time it is asked for, and nil after: the run's
+// events are queued apart for its tasks and its finalize step, and a
+// stream that failed is told of once.
+func (s *JSONSink) NewErr() error {
+	if err := s.Err(); err != nil && s.told.CompareAndSwap(false, true) {
+		return err
+	}
+	return nil
+}
+
+// NewErr is the first write error of the sinks that tell theirs and have
+// not told it yet (see JSONSink.NewErr).
+func (s Sinks) NewErr() error {
+	for _, k := range s {
+		if e, ok := k.(interface{ NewErr() error }); ok {
+			if err := e.NewErr(); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -328,9 +353,10 @@ func (q *eventQueue) close() {
 	} else if lost > 0 {
 		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %s left out", events(lost)))
 	}
-	// Asked even of a sink stuck in a write: Err does not wait for it.
-	if e, ok := q.sink.(interface{ Err() error }); ok {
-		if err := e.Err(); err != nil {
+	// Asked even of a sink stuck in a write: NewErr does not wait for it.
+	// Told once for the run, though its events have more than one queue.
+	if e, ok := q.sink.(interface{ NewErr() error }); ok {
+		if err := e.NewErr(); err != nil {
 			q.log.Warn(fmt.Sprintf("events: %v; no more events were written there", err))
 		}
 	}

@@ -164,3 +164,22 @@ tasks:
 		}
 	}
 }
+
+// TestJSONSinkNewErrOnce: a failed stream is told of once, though the
+// run's events come through more than one queue.
+func TestJSONSinkNewErrOnce(t *testing.T) {
+	s := NewJSONSink(&failingWriter{})
+	s.Event(Event{Type: EventRunStarted})
+	if s.NewErr() == nil {
+		t.Fatal("NewErr is nil after a failed write")
+	}
+	if err := s.NewErr(); err != nil {
+		t.Errorf("NewErr told again: %v", err)
+	}
+	if s.Err() == nil {
+		t.Errorf("Err forgot the error")
+	}
+	if err := (Sinks{s}).NewErr(); err != nil {
+		t.Errorf("Sinks.NewErr told again: %v", err)
+	}
+}
