@@ -354,7 +354,8 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		// A finalize step the gone bmc ran here may still run: it must not
 		// run beside the one this takes up. (Only that step: processes of
 		// the run's tasks here are the emulator's, which runs them.)
-		if err := stopFinalizeLeftover(stderr, meta.ID, prev); err != nil {
+		onlyFinalize := func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }
+		if _, err := stopLeftovers(stderr, meta.ID, onlyFinalize); err != nil {
 			return err
 		}
 	}
@@ -810,17 +811,4 @@ func tasksOver(plan *planner.Plan, prev *executor.RunState) bool {
 		}
 	}
 	return true
-}
-
-// stopFinalizeLeftover stops the finalize step a gone bmc ran here for a
-// run on Azure Batch, if it still runs.
-func stopFinalizeLeftover(w io.Writer, id string, prev *executor.RunState) error {
-	ls, err := local.StopLeftovers(id, func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }, 0)
-	if len(ls) > 0 {
-		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s's finalize step, left running by a bmc process that is gone\n", len(ls), pluralES(len(ls)), id)
-	}
-	if err != nil {
-		return fmt.Errorf("stop the processes run %s left running: %w", id, err)
-	}
-	return nil
 }

@@ -292,7 +292,7 @@ func TestAzureBatchTakeUpInFinalize(t *testing.T) {
 			id, old := killedInFinalize(t, f, state, spec, pidFile, nil)
 			before := len(f.hook.received())
 			code, sout, serr := bmcRun(t, how, "--state-dir", state, id)
-			if code != 0 || !regexp.MustCompile(`stopped \d+ process(es)? of run `+id+`'s finalize step`).MatchString(serr) {
+			if code != 0 || !regexp.MustCompile(`stopped \d+ process(es)? of run `+id+` left running by a bmc process that is gone \(task finalize\)`).MatchString(serr) {
 				t.Fatalf("%s: exit %d\n%s%s", how, code, sout, serr)
 			}
 			if running(old) {

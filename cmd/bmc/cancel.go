@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -112,7 +114,7 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string, set *setFlag) error {
 	if st.Status != "interrupted" {
 		return notRunning
 	}
-	n, err := stopLeftovers(cmd.OutOrStdout(), id, st)
+	n, err := stopLeftovers(cmd.OutOrStdout(), id, st.WasRunning)
 	if err != nil {
 		return err
 	}
@@ -204,13 +206,7 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	}
 	// The working directories of tasks that succeeded are emptied once
 	// the run is over, as after any run.
-	var done []string
-	for id, ts := range st.Tasks {
-		if ts.State == executor.Succeeded {
-			done = append(done, id)
-		}
-	}
-	if len(done) > 0 {
+	if done := slices.Collect(maps.Keys(st.Done())); len(done) > 0 {
 		be.Resumed(run, done)
 	}
 	o, err := executor.CancelInterrupted(plan, j, st, nil)

@@ -162,18 +162,16 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 	if err != nil {
 		return nil, nil, err
 	}
+	// Compared as the run was started: with its --only and, unless --set
+	// is given, the params it started with, not the spec's defaults (a run
+	// given --set is no change of FILE).
+	var asRun *compiler.Program
 	if len(o.set.values) == 0 && len(meta.Params) > 0 {
-		// Compared with the params the run started with, not the
-		// spec's defaults: a run given --set is no change of FILE.
-		src, err := os.ReadFile(file)
-		if err == nil {
-			if p, diags := compiler.Compile(file, src, compiler.Options{Params: meta.Params}); len(diags) == 0 {
-				prog = p
-			}
-		}
+		asRun, _ = compileAsRun(file, meta.Params, meta, stored) // nil: compared as compiled
 	}
-	if len(meta.Only) > 0 {
-		// Compared as the run was started: with its --only.
+	if asRun != nil {
+		prog = asRun
+	} else if len(meta.Only) > 0 {
 		if p, err := planner.Only(prog, meta.Only); err == nil {
 			prog = p
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -147,22 +148,12 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 		return nil, fail("give %s again", strings.Join(again, " "))
 	}
 	maps.Copy(params, over)
-	src, err := os.ReadFile(meta.Spec)
-	if err != nil {
-		return nil, fail("read its spec: %v", err)
-	}
-	prog, diags := compiler.Compile(meta.Spec, src, compiler.Options{Params: params})
-	if len(diags) > 0 {
+	prog, err := compileAsRun(meta.Spec, params, meta, stored)
+	switch {
+	case errors.Is(err, errSpecInvalid):
 		return nil, fail("its spec %s no longer compiles (bmc validate %s)", meta.Spec, meta.Spec)
-	}
-	if len(meta.Only) > 0 {
-		if prog, err = planner.Only(prog, meta.Only); err != nil {
-			return nil, fail("%v", err)
-		}
-	}
-	if meta.Backend == azurebatch.Name && stored.Pool != nil {
-		// The run's pool is as --pool and --pool-identity made it.
-		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
+	case err != nil:
+		return nil, fail("%v", err)
 	}
 	if !bytes.Equal(withoutSecrets(prog), withoutSecrets(stored)) {
 		return nil, fail("its spec %s, or a --set value, no longer gives the program the run started with; start a new run instead", meta.Spec)
@@ -212,24 +203,40 @@ func resendHint(cmd *cobra.Command, meta executor.Meta) string {
 // params, now differs from the program the run started with (see
 // tasksDiff); "" when it does not, or cannot be read or compiled.
 func specDrift(meta executor.Meta, stored *compiler.Program) string {
-	src, err := os.ReadFile(meta.Spec)
+	prog, err := compileAsRun(meta.Spec, meta.Params, meta, stored)
 	if err != nil {
 		return ""
-	}
-	prog, diags := compiler.Compile(meta.Spec, src, compiler.Options{Params: meta.Params})
-	if len(diags) > 0 {
-		return ""
-	}
-	if len(meta.Only) > 0 {
-		if prog, err = planner.Only(prog, meta.Only); err != nil {
-			return ""
-		}
-	}
-	if meta.Backend == azurebatch.Name && stored.Pool != nil {
-		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
 	}
 	if prog.Name != stored.Name {
 		return "is now of workload " + prog.Name
 	}
 	return tasksDiff(stored, prog)
+}
+
+// errSpecInvalid is compileAsRun's error for a spec that does not compile.
+var errSpecInvalid = errors.New("the spec does not compile")
+
+// compileAsRun compiles file with params as the run meta tells was
+// started: with its --only, and, on Azure Batch, onto the pool (and
+// identity) --pool and --pool-identity gave stored, the program it
+// keeps. Its error says which step failed: reading file, compiling it
+// (errSpecInvalid), or --only.
+func compileAsRun(file string, params map[string]any, meta executor.Meta, stored *compiler.Program) (*compiler.Program, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read its spec: %v", err)
+	}
+	prog, diags := compiler.Compile(file, src, compiler.Options{Params: params})
+	if len(diags) > 0 {
+		return nil, errSpecInvalid
+	}
+	if len(meta.Only) > 0 {
+		if prog, err = planner.Only(prog, meta.Only); err != nil {
+			return nil, err
+		}
+	}
+	if meta.Backend == azurebatch.Name && stored.Pool != nil {
+		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
+	}
+	return prog, nil
 }

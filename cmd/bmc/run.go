@@ -259,7 +259,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
-		if _, err := stopLeftovers(stderr, meta.ID, prev); err != nil {
+		if _, err := stopLeftovers(stderr, meta.ID, prev.WasRunning); err != nil {
 			return err
 		}
 	}
@@ -453,11 +453,12 @@ func loadStateHeld(dir string) (*executor.RunState, error) {
 	return st, nil
 }
 
-// stopLeftovers stops the processes of the tasks that were running when
-// the bmc process driving the run went away, as its journal st tells, and
-// says so. It returns how many it found. The caller holds the run's lock.
-func stopLeftovers(w io.Writer, id string, st *executor.RunState) (int, error) {
-	ls, err := local.StopLeftovers(id, st.WasRunning, 0)
+// stopLeftovers stops the processes left by the tasks of picks (those
+// running when the bmc process driving the run went away, as
+// RunState.WasRunning tells, or fewer), and says so. It returns how many it found. The caller holds the
+// run's lock.
+func stopLeftovers(w io.Writer, id string, of func(task string) bool) (int, error) {
+	ls, err := local.StopLeftovers(id, of, 0)
 	if len(ls) > 0 {
 		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s left running by a bmc process that is gone (%s)\n",
 			len(ls), pluralES(len(ls)), id, tasksList(local.LeftoverTasks(ls)))
