@@ -364,7 +364,8 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	// resume cannot follow it.
 	jobGone := false
 	if resuming && prev.Finished.IsZero() && !tasksOver(plan, prev) {
-		if _, err := client.GetJob(ctx, meta.ID); azurebatch.IsNotFound(err) {
+		// A job being deleted is gone too: Batch deletes it in a while.
+		if j, err := client.GetJob(ctx, meta.ID); azurebatch.IsNotFound(err) || err == nil && j.State == azurebatch.JobStateDeleting {
 			if !o.cancelNow {
 				return &exitError{code: exitFailed, err: fmt.Errorf("run %s: job %s: %w; %s ends the run, its unfinished tasks cancelled, and runs its finalize step and callback", meta.ID, meta.ID, azurebatch.ErrJobGone, hint(cmd, "cancel", meta.ID))}
 			}
