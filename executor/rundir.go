@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -51,6 +52,10 @@ type Meta struct {
 	// signatures in URLs, account keys) were left out of the run
 	// directory: a resume must get them again from the spec and --set.
 	Redacted bool `json:"redacted,omitempty"`
+	// SecretParams are params left out of Params (kept as REDACTED)
+	// because the callback sends them in a header that carries a key or
+	// a token (X-Api-Key, …): a resume needs them again with --set.
+	SecretParams []string `json:"secretParams,omitempty"`
 }
 
 // NewRunID returns <workload>-<yymmddhhmmss>-<random>: sortable by time, at
@@ -99,6 +104,7 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 	if err != nil {
 		return "", nil, fmt.Errorf("write program: %w", err)
 	}
+	meta = withoutHeaderSecrets(meta, prog)
 	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
 		meta.Redacted = true
@@ -133,6 +139,47 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 
 // writeRunFile writes a run directory's files; tests replace it.
 var writeRunFile = os.WriteFile
+
+// withoutHeaderSecrets returns meta with the params HeaderSecretParams
+// names left out, and named in SecretParams.
+func withoutHeaderSecrets(meta Meta, prog *compiler.Program) Meta {
+	secret := HeaderSecretParams(meta.Params, prog)
+	if len(secret) == 0 {
+		return meta
+	}
+	meta.Params = maps.Clone(meta.Params)
+	for _, k := range secret {
+		meta.Params[k] = redact.Marker
+	}
+	meta.SecretParams, meta.Redacted = secret, true
+	return meta
+}
+
+// HeaderSecretParams names, sorted, the params the callback sends in a
+// credential header (X-Api-Key: ${{ params.apiKey }}): the program keeps
+// such a header's value as REDACTED, and the param that made it would
+// otherwise keep it in clear beside it. A param counts when its text is
+// the header's value or, at 4 characters or more, part of it.
+func HeaderSecretParams(params map[string]any, prog *compiler.Program) []string {
+	if prog.Finalize.Callback == nil {
+		return nil
+	}
+	var secret []string
+	for k, v := range params {
+		pv, ok := v.(string)
+		if !ok || pv == "" {
+			continue
+		}
+		for name, hv := range prog.Finalize.Callback.Headers {
+			if redact.IsCredentialHeader(name) && (hv == pv || len(pv) >= 4 && strings.Contains(hv, pv)) {
+				secret = append(secret, k)
+				break
+			}
+		}
+	}
+	slices.Sort(secret)
+	return secret
+}
 
 // writeRunFiles writes a new run's program and then its meta data, which
 // makes the run visible: under a temporary name first, so that a run is

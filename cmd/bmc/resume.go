@@ -179,8 +179,11 @@ func withoutSecrets(p *compiler.Program) []byte {
 // secretParams are the params of a run whose secrets its directory did
 // not keep, sorted: bmc resume needs each given again with --set.
 func secretParams(meta executor.Meta) []string {
-	var out []string
+	out := slices.Clone(meta.SecretParams)
 	for k, v := range meta.Params {
+		if slices.Contains(out, k) {
+			continue
+		}
 		if b, _, err := redact.JSON(v, false); err == nil && redact.Holds(string(b)) {
 			out = append(out, k)
 		}

@@ -509,6 +509,8 @@ func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume b
 			// is the user's to see to; the error names the path.
 			return "", nil, nil, &exitError{code: exitFailed, err: err}
 		}
+		// As the run directory has it: a resume needs these again.
+		meta.SecretParams = executor.HeaderSecretParams(meta.Params, prog)
 	} else {
 		dir = filepath.Join(executor.RunsDir(state), meta.ID)
 		if unlock, err = executor.Lock(dir); err != nil {

@@ -1,7 +1,9 @@
 // Package redact removes secrets from text bmc shows or keeps: SAS
 // signatures in URL query strings (and those of presigned S3 and Cloud
-// Storage URLs, with their credentials), storage account keys and SAS tokens in
-// connection strings, passwords in URLs, and Authorization header values.
+// Storage URLs, with their credentials), query parameters named as keys
+// and tokens, storage account keys and SAS tokens in connection strings,
+// passwords in URLs, and the values of Authorization and other credential
+// headers.
 // Errors, logs, journals and the files of a run directory go through it.
 // It changes only what is shown or kept: callers fetch with the URL as
 // given.
@@ -21,6 +23,15 @@
 //     info with no ":" is a user name and stays, unless it looks like an
 //     access token (a known prefix such as ghp_, or 16 or more letters
 //     and digits mixed): then it all goes.
+//   - Query parameters named as keys and tokens: code (an Azure
+//     Function's key), key, apikey, api_key, api-key, subscription-key,
+//     token, access_token, secret, client_secret, password and pwd, after
+//     "?" or "&" (also percent-encoded, in a URL inside another URL's
+//     query). The same names in a path, as in /country_code=US/, stay.
+//   - In JSON, the value of a member named as a header that carries a key
+//     or token goes whole: Cookie, apikey, and names such as X-Api-Key,
+//     x-functions-key, Ocp-Apim-Subscription-Key or X-Gitlab-Token (words
+//     joined by "-", the last one key, token, secret, password or apikey).
 //   - An Authorization or Proxy-Authorization header value keeps its
 //     scheme (Basic, Digest, Bearer, …) and loses its credentials, also as
 //     a JSON member named so; a value with no scheme goes whole. After an
@@ -57,6 +68,22 @@ var rules = []rule{
 	// their signature, credential and session token.
 	{hint: "x-amz-", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)X-Amz-(?:Signature|Credential|Security-Token)=)[^&;#\s"'<>]+`},
 	{hint: "x-goog-", pattern: `(?i)((?:^|[?&;\s"'<>\\]|\\u0026)X-Goog-(?:Signature|Credential)=)[^&;#\s"'<>]+`},
+	// Query parameters named as keys and tokens (an Azure Function's
+	// ?code=, ?api_key=, ?access_token=), plain or percent-encoded inside
+	// another URL, and only in a query: a path segment such as
+	// /country_code=US/ is no secret.
+	queryRule("code", "code"),
+	queryRule("key", "key|apikey|api_key|api-key|subscription-key"),
+	queryRule("token", "token|access_token"),
+	queryRule("secret", "secret|client_secret"),
+	queryRule("password", "password"),
+	queryRule("pwd", "pwd"),
+	encodedQueryRule("code", "code"),
+	encodedQueryRule("key", "key|apikey|api_key|api-key|subscription-key"),
+	encodedQueryRule("token", "token|access_token"),
+	encodedQueryRule("secret", "secret|client_secret"),
+	encodedQueryRule("password", "password"),
+	encodedQueryRule("pwd", "pwd"),
 	{hint: "sharedkey", pattern: `(?i)\b(SharedKey(?:Lite)?\s+[^:\s]+:)[^\s"'<>]+`},
 	{hint: "bearer", pattern: `(?i)\b(Bearer\s+)[^\s"'<>]+`},
 	// The user info ends at the last "@" before the host, as net/url
@@ -91,6 +118,18 @@ var rules = []rule{
 			}
 			return m[0] // words after the name, as in a message about the header
 		}},
+}
+
+// queryRule is the rule for the query parameters named by names (an
+// alternation), whose lower-case names all hold hint.
+func queryRule(hint, names string) rule {
+	return rule{hint: hint, pattern: `(?i)((?:[?&]|\\u0026)(?:` + names + `)=)[^&;#\s"'<>]+`}
+}
+
+// encodedQueryRule is queryRule for a URL percent-encoded inside another
+// URL's query: the value runs to the next encoded "&" (%26) or "#" (%23).
+func encodedQueryRule(hint, names string) rule {
+	return rule{hint: hint, pattern: `(?i)((?:%3F|%26)(?:` + names + `)%3D)(?:[^%&;#\s"'<>]|%(?:[013-9a-f][0-9a-f]|2[0-24-57-9a-f]))+`}
 }
 
 // authSchemes are the HTTP authentication schemes whose credentials go,
@@ -226,12 +265,13 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 		return nil, false, err
 	}
 	b = buf.Bytes()
-	if holdsHints(string(b)) == 0 {
+	if holdsHints(string(b)) == 0 && !containsFold(b, "cookie") {
 		return b, false, nil
 	}
 	var out []byte
 	done := 0    // b[:done] is in out
 	header := -1 // where a string value of an Authorization member starts
+	cred := -1   // where a string value of a member named as a key starts
 	for i := 0; i < len(b); i++ {
 		if b[i] != '"' {
 			continue
@@ -247,15 +287,22 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 			j++
 		}
 		lit := b[i:min(j+1, len(b))]
-		inHeader := i == header
-		if inHeader || holdsHints(string(lit)) != 0 {
+		inHeader, inCred := i == header, i == cred
+		if inHeader || inCred || holdsHints(string(lit)) != 0 || containsFold(lit, "cookie") {
 			var s string
 			if json.Unmarshal(lit, &s) == nil {
 				r := String(s)
-				if inHeader {
+				switch {
+				case inHeader:
 					r = headerValue(s)
-				} else if isAuthorization(s) {
+				case inCred:
+					if s != "" {
+						r = Marker
+					}
+				case isAuthorization(s):
 					header = memberValue(b, j+1)
+				case IsCredentialHeader(s):
+					cred = memberValue(b, j+1)
 				}
 				if r != s {
 					out = append(out, b[done:i]...)
@@ -276,6 +323,47 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 // credential.
 func isAuthorization(s string) bool {
 	return strings.EqualFold(s, "Authorization") || strings.EqualFold(s, "Proxy-Authorization")
+}
+
+// IsCredentialHeader reports whether s names a header that APIs take a
+// key or a token in, whose value goes whole: Cookie, apikey, or a name of
+// words joined by "-" whose last word is key, token, secret, password or
+// apikey (X-Api-Key, x-functions-key, Ocp-Apim-Subscription-Key,
+// X-Gitlab-Token, Private-Token, X-Webhook-Secret). A name with no "-",
+// such as bmc's own secretEnv, names no header.
+func IsCredentialHeader(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	l := strings.ToLower(s)
+	if l == "cookie" || l == "apikey" {
+		return true
+	}
+	i := strings.LastIndexByte(l, '-')
+	if i <= 0 {
+		return false
+	}
+	for _, r := range l {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	switch l[i+1:] {
+	case "key", "token", "secret", "password", "passwd", "pwd", "apikey":
+		return true
+	}
+	return false
+}
+
+// containsFold reports whether b holds word, a lower-case ASCII word,
+// in any case.
+func containsFold(b []byte, word string) bool {
+	for i := 0; i+len(word) <= len(b); i++ {
+		if b[i]|0x20 == word[0] && strings.EqualFold(string(b[i:i+len(word)]), word) {
+			return true
+		}
+	}
+	return false
 }
 
 // headerValue is v, an Authorization header's value, redacted.

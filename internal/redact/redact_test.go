@@ -107,6 +107,17 @@ func TestRedact(t *testing.T) {
 		{`echo "Authorization: Basic $CREDS"`, `echo "Authorization: Basic REDACTED"`},
 		{"Authorization: SharedKeyLite acct:AbC+dEf=", "Authorization: SharedKeyLite acct:REDACTED"},
 		{"authorization failed", "authorization failed"},
+
+		// Query parameters named as keys and tokens are, such as an Azure
+		// Function's ?code=; the same names in a path or a word are not.
+		{"https://f.azurewebsites.net/api/hook?code=AbC123==&clientId=x", "https://f.azurewebsites.net/api/hook?code=REDACTED&clientId=x"},
+		{"https://h/x?a=1&api_key=k1&token=t1&Access_Token=t2#f", "https://h/x?a=1&api_key=REDACTED&token=REDACTED&Access_Token=REDACTED#f"},
+		{"https://h/x?key=k&subscription-key=s&client_secret=c&password=p&pwd=q", "https://h/x?key=REDACTED&subscription-key=REDACTED&client_secret=REDACTED&password=REDACTED&pwd=REDACTED"},
+		{`{"url":"https://h/x?z=1\u0026apikey=k1"}`, `{"url":"https://h/x?z=1\u0026apikey=REDACTED"}`},
+		{"x?u=https%3A%2F%2Fh%2Fx%3Fcode%3Dab%26y%3D1", "x?u=https%3A%2F%2Fh%2Fx%3Fcode%3DREDACTED%26y%3D1"},
+		{"az://c/country_code=US/code=1/token=2/", "az://c/country_code=US/code=1/token=2/"},
+		{"exit code=1, key=value", "exit code=1, key=value"},
+		{"https://h/x?barcode=1&keys=2&tokens=3", "https://h/x?barcode=1&keys=2&tokens=3"},
 	} {
 		if got := String(tc.in); got != tc.want {
 			t.Errorf("String(%q)\n got %q\nwant %q", tc.in, got, tc.want)
@@ -212,6 +223,45 @@ func TestJSONHeaders(t *testing.T) {
 	}
 }
 
+// TestJSONCredentialHeaders redacts the whole value of members named as
+// the headers APIs take keys and tokens in (X-Api-Key, an Azure
+// Function's x-functions-key, API Management's subscription key, …),
+// whatever their case, and leaves other names alone: bmc's own fields
+// that name a secret's variable, and words that only hold such a name.
+func TestJSONCredentialHeaders(t *testing.T) {
+	in := map[string]any{
+		"headers": map[string]string{
+			"X-Api-Key": "k1", "x-functions-key": "k2", "Ocp-Apim-Subscription-Key": "k3",
+			"X-Gitlab-Token": "k4", "Private-Token": "k5", "Cookie": "session=k6", "apikey": "k7",
+			"X-Webhook-Secret": "k8", "X-Team": "genomics", "X-Key-Id": "kid", "X-Request-Id": "r1",
+		},
+		"secretEnv": "BMC_CALLBACK_SECRET",
+		"token":     "plain",
+		"words":     []string{"X-Api-Key", "k9"},
+	}
+	b, redacted, err := JSON(in, false)
+	if err != nil || !redacted {
+		t.Fatalf("JSON: redacted %v, err %v", redacted, err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("JSON wrote invalid JSON (%v): %s", err, b)
+	}
+	want := map[string]any{
+		"headers": map[string]any{
+			"X-Api-Key": Marker, "x-functions-key": Marker, "Ocp-Apim-Subscription-Key": Marker,
+			"X-Gitlab-Token": Marker, "Private-Token": Marker, "Cookie": Marker, "apikey": Marker,
+			"X-Webhook-Secret": Marker, "X-Team": "genomics", "X-Key-Id": "kid", "X-Request-Id": "r1",
+		},
+		"secretEnv": "BMC_CALLBACK_SECRET",
+		"token":     "plain",
+		"words":     []any{"X-Api-Key", "k9"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
 func TestHolds(t *testing.T) {
 	for s, want := range map[string]bool{
 		"https://a/c?sv=1&sig=REDACTED&se=2": true,
@@ -223,6 +273,8 @@ func TestHolds(t *testing.T) {
 		"https://REDACTED@github.com/o/r":    true,
 		"ssh://REDACTED.x@h/":                false,
 		"Authorization: Basic REDACTED":      true,
+		"https://h/hook?code=REDACTED":       true,
+		`{"X-Team":"REDACTED"}`:              false,
 	} {
 		if got := Holds(s); got != want {
 			t.Errorf("Holds(%q) = %v, want %v", s, got, want)

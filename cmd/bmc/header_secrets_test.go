@@ -1,0 +1,82 @@
+package main
+
+import (
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCallbackKeysKeptNowhere: a key the callback sends in a credential
+// header (X-Api-Key) or in a ?code= query parameter, as an Azure Function
+// takes it, reaches the receiver and is kept nowhere in the run directory
+// or bmc's messages; a resume then needs the header's param again, and
+// sends the callback with it.
+func TestCallbackKeysKeptNowhere(t *testing.T) {
+	hook := newHookEndpoint(t)
+	hook.answer(http.StatusBadRequest)
+	dir := t.TempDir()
+	state, spec := filepath.Join(dir, "state"), filepath.Join(dir, "keys.yaml")
+	const src = `apiVersion: bmc/v1
+kind: Workload
+name: keys
+params:
+  hook: {}
+  apiKey: {}
+  team: {default: genomics}
+tasks:
+  - {id: work, run: "true"}
+finalize:
+  callback:
+    url: "${{ params.hook }}/hook?code=FUNCKEY1"
+    headers: {X-Api-Key: "${{ params.apiKey }}", X-Team: "${{ params.team }}"}
+    retries: 0
+`
+	if err := os.WriteFile(spec, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := bmcRun(t, "run", "--state-dir", state, "--progress", "plain", "--set", "hook="+hook.srv.URL, "--set", "apiKey=APIKEY123", spec)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1 (the receiver answered 400)\n%s", code, stderr)
+	}
+	calls := hook.received()
+	if len(calls) != 1 || calls[0].header.Get("X-Api-Key") != "APIKEY123" || calls[0].query != "code=FUNCKEY1" {
+		t.Fatalf("callbacks %+v: want one with the key and the code", calls)
+	}
+	for _, secret := range []string{"APIKEY123", "FUNCKEY1"} {
+		if strings.Contains(stdout+stderr, secret) {
+			t.Errorf("bmc's output shows %s:\n%s%s", secret, stdout, stderr)
+		}
+		err := filepath.WalkDir(state, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			if err == nil && strings.Contains(string(b), secret) {
+				t.Errorf("%s keeps %s:\n%s", path, secret, b)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "bmc resume " + (&callbackFixture{state: state}).runID(t) + " --set apiKey=… "
+	if !strings.Contains(stderr, want) {
+		t.Errorf("stderr does not say to give the key again (%q):\n%s", want, stderr)
+	}
+
+	// The key is needed again, and the callback goes out with it.
+	code, _, stderr = bmcRun(t, "resume", "latest", "--state-dir", state)
+	if code != 1 || !strings.Contains(stderr, "give --set apiKey=… again") {
+		t.Fatalf("resume without the key: exit %d\n%s", code, stderr)
+	}
+	hook.answer(http.StatusOK)
+	code, _, stderr = bmcRun(t, "resume", "latest", "--state-dir", state, "--set", "apiKey=APIKEY456")
+	calls = hook.received()
+	if code != 0 || len(calls) != 2 || calls[1].header.Get("X-Api-Key") != "APIKEY456" || calls[1].header.Get("X-Team") != "genomics" {
+		t.Fatalf("resume with the key: exit %d, callbacks %+v\n%s", code, calls, stderr)
+	}
+}
