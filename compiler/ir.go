@@ -4,10 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -216,6 +219,49 @@ type Finalize struct {
 	Timeout  Duration          `json:"timeout,omitempty"`
 	Outputs  []Output          `json:"outputs,omitempty"`
 	Callback *Callback         `json:"callback,omitempty"`
+}
+
+// HeaderSecretParams names, sorted, the params the callback sends in a
+// header that carries a key or a token (X-Api-Key: ${{ params.apiKey }},
+// as redact.IsCredentialHeader names them): what bmc shows or keeps of
+// the program holds REDACTED for such a header's value, so the param that
+// made it must not keep it in clear beside it. A param counts when its
+// text is the header's value or, at 4 characters or more, part of it.
+func (p *Program) HeaderSecretParams() []string {
+	if p.Finalize.Callback == nil {
+		return nil
+	}
+	var secret []string
+	for k, v := range p.Params {
+		pv, ok := v.(string)
+		if !ok || pv == "" {
+			continue
+		}
+		for name, hv := range p.Finalize.Callback.Headers {
+			if redact.IsCredentialHeader(name) && (hv == pv || len(pv) >= 4 && strings.Contains(hv, pv)) {
+				secret = append(secret, k)
+				break
+			}
+		}
+	}
+	slices.Sort(secret)
+	return secret
+}
+
+// WithoutHeaderSecrets returns p as bmc shows or keeps it: p itself, or
+// a copy whose params named by HeaderSecretParams hold redact.Marker.
+// redact.JSON takes out the other secrets.
+func (p *Program) WithoutHeaderSecrets() *Program {
+	secret := p.HeaderSecretParams()
+	if len(secret) == 0 {
+		return p
+	}
+	c := *p
+	c.Params = maps.Clone(p.Params)
+	for _, k := range secret {
+		c.Params[k] = redact.Marker
+	}
+	return &c
 }
 
 // HasStep reports whether the finalize step runs a command of its own.

@@ -100,10 +100,12 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 	// encoding it, at every start (bmc compile shows it indented). It and
 	// the meta data are encoded before the directory is made, so that
 	// what cannot be encoded leaves no empty run behind.
-	b, redacted, err := redact.JSON(prog, false)
+	kept := prog.WithoutHeaderSecrets()
+	b, redacted, err := redact.JSON(kept, false)
 	if err != nil {
 		return "", nil, fmt.Errorf("write program: %w", err)
 	}
+	redacted = redacted || kept != prog
 	meta = withoutHeaderSecrets(meta, prog)
 	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
@@ -140,10 +142,16 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 // writeRunFile writes a run directory's files; tests replace it.
 var writeRunFile = os.WriteFile
 
-// withoutHeaderSecrets returns meta with the params HeaderSecretParams
-// names left out, and named in SecretParams.
+// withoutHeaderSecrets returns meta with the params the program's
+// callback sends in a credential header (Program.HeaderSecretParams)
+// left out, and named in SecretParams.
 func withoutHeaderSecrets(meta Meta, prog *compiler.Program) Meta {
-	secret := HeaderSecretParams(meta.Params, prog)
+	var secret []string
+	for _, k := range prog.HeaderSecretParams() {
+		if _, ok := meta.Params[k]; ok {
+			secret = append(secret, k)
+		}
+	}
 	if len(secret) == 0 {
 		return meta
 	}
@@ -153,32 +161,6 @@ func withoutHeaderSecrets(meta Meta, prog *compiler.Program) Meta {
 	}
 	meta.SecretParams, meta.Redacted = secret, true
 	return meta
-}
-
-// HeaderSecretParams names, sorted, the params the callback sends in a
-// credential header (X-Api-Key: ${{ params.apiKey }}): the program keeps
-// such a header's value as REDACTED, and the param that made it would
-// otherwise keep it in clear beside it. A param counts when its text is
-// the header's value or, at 4 characters or more, part of it.
-func HeaderSecretParams(params map[string]any, prog *compiler.Program) []string {
-	if prog.Finalize.Callback == nil {
-		return nil
-	}
-	var secret []string
-	for k, v := range params {
-		pv, ok := v.(string)
-		if !ok || pv == "" {
-			continue
-		}
-		for name, hv := range prog.Finalize.Callback.Headers {
-			if redact.IsCredentialHeader(name) && (hv == pv || len(pv) >= 4 && strings.Contains(hv, pv)) {
-				secret = append(secret, k)
-				break
-			}
-		}
-	}
-	slices.Sort(secret)
-	return secret
 }
 
 // writeRunFiles writes a new run's program and then its meta data, which

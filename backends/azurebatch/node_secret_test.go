@@ -245,3 +245,23 @@ func TestNodeCallbackRestore(t *testing.T) {
 		t.Errorf("%d callbacks sent", n)
 	}
 }
+
+// TestNodeProgramHeaderKeyParam: a param the callback sends in a key's
+// header is not in the record every task on the pool can read.
+func TestNodeProgramHeaderKeyParam(t *testing.T) {
+	prog := fanIn(1)
+	prog.Params = map[string]any{"k": "KEY12345", "team": "t"}
+	prog.Finalize = compiler.Finalize{ID: compiler.FinalizeID, Callback: &compiler.Callback{URL: "https://h.example/x",
+		Headers: map[string]string{"X-Api-Key": "KEY12345", "X-Team": "t"}}}
+	np, nc := nodeProgram(prog)
+	b, err := json.Marshal(np)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(b), "KEY12345") || np.Params["team"] != "t" {
+		t.Errorf("the record: %s", b)
+	}
+	if prog.Params["k"] != "KEY12345" || nc == nil || nc.Headers["X-Api-Key"] != "KEY12345" {
+		t.Errorf("the program was changed (%v), or the callback apart lacks the key: %+v", prog.Params, nc)
+	}
+}

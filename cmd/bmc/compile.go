@@ -38,7 +38,7 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 			case "json":
 				// Secrets (a SAS signature in a URL) are not printed: the
 				// program is shown as a run directory keeps it.
-				b, _, err := redact.JSON(prog, true)
+				b, _, err := redact.JSON(prog.WithoutHeaderSecrets(), true)
 				if err != nil {
 					return err
 				}

@@ -24,20 +24,20 @@ kind: Workload
 name: keys
 params:
   hook: {}
-  apiKey: {}
+  hookKey: {}
   team: {default: genomics}
 tasks:
   - {id: work, run: "true"}
 finalize:
   callback:
     url: "${{ params.hook }}/hook?code=FUNCKEY1"
-    headers: {X-Api-Key: "${{ params.apiKey }}", X-Team: "${{ params.team }}"}
+    headers: {X-Api-Key: "${{ params.hookKey }}", X-Team: "${{ params.team }}"}
     retries: 0
 `
 	if err := os.WriteFile(spec, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := bmcRun(t, "run", "--state-dir", state, "--progress", "plain", "--set", "hook="+hook.srv.URL, "--set", "apiKey=APIKEY123", spec)
+	code, stdout, stderr := bmcRun(t, "run", "--state-dir", state, "--progress", "plain", "--set", "hook="+hook.srv.URL, "--set", "hookKey=APIKEY123", spec)
 	if code != 1 {
 		t.Fatalf("exit %d, want 1 (the receiver answered 400)\n%s", code, stderr)
 	}
@@ -63,18 +63,21 @@ finalize:
 			t.Fatal(err)
 		}
 	}
-	want := "bmc resume " + (&callbackFixture{state: state}).runID(t) + " --set apiKey=… "
+	if _, out, _ := bmcRun(t, "compile", "--set", "hook=https://h.example", "--set", "hookKey=APIKEY123", spec); !strings.Contains(out, `"hookKey": "REDACTED"`) {
+		t.Errorf("bmc compile shows the key:\n%s", out)
+	}
+	want := "bmc resume " + (&callbackFixture{state: state}).runID(t) + " --set hookKey=… "
 	if !strings.Contains(stderr, want) {
 		t.Errorf("stderr does not say to give the key again (%q):\n%s", want, stderr)
 	}
 
 	// The key is needed again, and the callback goes out with it.
 	code, _, stderr = bmcRun(t, "resume", "latest", "--state-dir", state)
-	if code != 1 || !strings.Contains(stderr, "give --set apiKey=… again") {
+	if code != 1 || !strings.Contains(stderr, "give --set hookKey=… again") {
 		t.Fatalf("resume without the key: exit %d\n%s", code, stderr)
 	}
 	hook.answer(http.StatusOK)
-	code, _, stderr = bmcRun(t, "resume", "latest", "--state-dir", state, "--set", "apiKey=APIKEY456")
+	code, _, stderr = bmcRun(t, "resume", "latest", "--state-dir", state, "--set", "hookKey=APIKEY456")
 	calls = hook.received()
 	if code != 0 || len(calls) != 2 || calls[1].header.Get("X-Api-Key") != "APIKEY456" || calls[1].header.Get("X-Team") != "genomics" {
 		t.Fatalf("resume with the key: exit %d, callbacks %+v\n%s", code, calls, stderr)

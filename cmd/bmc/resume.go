@@ -164,7 +164,7 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 // withoutSecrets is p as its run directory keeps it, less the tasks'
 // hashes: a new signature for the same URL changes them and nothing else.
 func withoutSecrets(p *compiler.Program) []byte {
-	c := *p
+	c := *p.WithoutHeaderSecrets()
 	c.Tasks = slices.Clone(p.Tasks)
 	for i := range c.Tasks {
 		c.Tasks[i].Hash = ""

@@ -510,7 +510,11 @@ func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume b
 			return "", nil, nil, &exitError{code: exitFailed, err: err}
 		}
 		// As the run directory has it: a resume needs these again.
-		meta.SecretParams = executor.HeaderSecretParams(meta.Params, prog)
+		for _, k := range prog.HeaderSecretParams() {
+			if _, ok := meta.Params[k]; ok {
+				meta.SecretParams = append(meta.SecretParams, k)
+			}
+		}
 	} else {
 		dir = filepath.Join(executor.RunsDir(state), meta.ID)
 		if unlock, err = executor.Lock(dir); err != nil {
