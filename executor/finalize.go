@@ -139,15 +139,20 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	}
 	summary := filepath.Join(run.Dir, SummaryFile)
 	inRunDir := true
-	if err := writeJSON(summary, body); err != nil {
-		writeFailed("write the run summary", err)
-		inRunDir, summary = false, summaryElsewhere(body, log)
-		if summary != "" {
-			defer os.Remove(summary)
+	fin := &plan.Program.Finalize
+	step := fin.HasStep() && !opts.SkipStep
+	// The finalize step reads the summary; without one, it is written
+	// once, whole, below.
+	if step {
+		if err := writeJSON(summary, body); err != nil {
+			writeFailed("write the run summary", err)
+			inRunDir, summary = false, summaryElsewhere(body, log)
+			if summary != "" {
+				defer os.Remove(summary)
+			}
 		}
 	}
-	fin := &plan.Program.Finalize
-	if fin.HasStep() && !opts.SkipStep {
+	if step {
 		emit(Event{Type: EventFinalizeStarted, Task: compiler.FinalizeID})
 		t := &compiler.Task{ID: compiler.FinalizeID, Run: fin.Run, Command: fin.Command, Env: fin.Env, Timeout: fin.Timeout, Outputs: fin.Outputs, Slots: 1}
 		t = fill(t, run.ID, run.Workload, run.Storage, 1)
