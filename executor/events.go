@@ -56,6 +56,9 @@ type Event struct {
 	Counts  Counts        `json:"counts"`
 	// Dropped is how many events an events-dropped event stands for.
 	Dropped int `json:"dropped,omitempty"`
+	// HTTPStatus is, on a callback event, the last HTTP status the
+	// receiver answered; Attempt is then the number of attempts made.
+	HTTPStatus int `json:"httpStatus,omitempty"`
 }
 
 // Sink receives events. The executor calls it from one goroutine at a

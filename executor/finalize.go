@@ -216,7 +216,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		if err != nil {
 			st, reason = Failed, err.Error()
 		}
-		emit(Event{Type: EventCallback, State: st, Reason: reason})
+		emit(Event{Type: EventCallback, State: st, Reason: reason, Attempt: cr.Attempts, HTTPStatus: cr.Status})
 	}
 	final := res.Final()
 	if j != nil {

@@ -489,8 +489,8 @@ func TestFinishCallbackFails(t *testing.T) {
 			cbEvent = &e
 		}
 	}
-	if cbEvent == nil || cbEvent.State != Failed || cbEvent.Reason == "" {
-		t.Errorf("callback event %+v", cbEvent)
+	if cbEvent == nil || cbEvent.State != Failed || cbEvent.Reason == "" || cbEvent.Attempt != 1 || cbEvent.HTTPStatus != http.StatusBadRequest {
+		t.Errorf("callback event %+v: want the attempts made and the last HTTP status", cbEvent)
 	}
 	// Resume reads it back: the callback is owed.
 	st, err := LoadState(c.run.Dir)

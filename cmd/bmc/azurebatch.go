@@ -597,7 +597,7 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 		if !cb.Delivered {
 			st, reason = executor.Failed, cb.Err
 		}
-		emit(executor.Event{Type: executor.EventCallback, State: st, Reason: reason})
+		emit(executor.Event{Type: executor.EventCallback, State: st, Reason: reason, Attempt: cb.Attempts, HTTPStatus: cb.Status})
 	}
 	if nr.Error != "" {
 		fmt.Fprintf(stderr, "bmc: the finalize step on the pool reports: %s\n", nr.Error)
