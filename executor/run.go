@@ -216,11 +216,14 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 				s.out[i].Start, s.out[i].End = ts.Start, ts.End
 			}
 		case ts != nil && ts.Attempts > 0:
-			// Run again: its attempts are numbered on from the last.
+			// Run again: its attempts are numbered on from the last, and
+			// what they uploaded (a when: failure log) stays in its
+			// outputs, as a retry's does.
 			if s.earlier == nil {
 				s.earlier = make([]int, n)
 			}
 			s.earlier[i] = ts.Attempts
+			s.out[i].Outputs = slices.Clone(ts.Outputs)
 		}
 	}
 	s.initializing = false
@@ -552,6 +555,11 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 	o.Outputs = append(o.Outputs, res.Outputs...)
 	if res.State == "" {
 		res.State = Failed
+	}
+	if res.State == Failed && ctx.Err() != nil {
+		// It failed because the run was cancelled under it (an upload
+		// cut off): the journal says so, as the outcome does.
+		res.State = Canceled
 	}
 	elapsed := res.End.Sub(res.Start)
 	n := s.number(i)
