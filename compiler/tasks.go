@@ -1054,7 +1054,12 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[
 		// patterns; the rest that can fail hold a [ or name the directory
 		// itself, and only those are parsed: a sweep's every member has a
 		// pattern of its own.
-		if c.checkRelPath(o.pathNode, pp, pat, "output path") && !patUnk && !strings.Contains(pat, "${{") &&
+		rel := c.checkRelPath(o.pathNode, pp, pat, "output path")
+		if rel && !patUnk && strings.HasSuffix(pat, "/") && !namesDir(pat) {
+			// Batch's filePattern matches files only: out/ would upload
+			// nothing, and say nothing about it.
+			c.errorOnce(o.pathNode, pp, "output path %q ends in \"/\": a pattern matches files, not a folder; write %q for the files in it", pat, pat+"**/*")
+		} else if rel && !patUnk && !strings.Contains(pat, "${{") &&
 			(strings.IndexByte(pat, '[') >= 0 || namesDir(pat)) {
 			if err := filepattern.Check(pat); err != nil {
 				c.errorOnce(o.pathNode, pp, "output path: %v", err)
