@@ -262,7 +262,7 @@ func (st *stager) uploadAll(ctx context.Context, sp *runSpec, success bool) *Tas
 			continue
 		}
 		dest := of.Destination.Container
-		pattern := expandVars(*of.FilePattern, sp.vars)
+		pattern := filepattern.Expand(*of.FilePattern, sp.vars)
 		stats, err := st.upload(ctx, pattern, dest, sp.wd)
 		where := redactedURL(*dest.ContainerURL)
 		if dest.Path != "" {
@@ -330,19 +330,4 @@ func (st *stager) upload(ctx context.Context, pattern string, dest *OutputFileBl
 		loc.Path += "/"
 	}
 	return store.Upload(ctx, dir, path.Clean(pat), loc)
-}
-
-// expandVars expands $NAME and ${NAME} (and %NAME%, as Batch allows) from
-// the task's environment; unknown names are left as written.
-func expandVars(s string, vars map[string]string) string {
-	s = os.Expand(s, func(k string) string {
-		if v, ok := vars[k]; ok {
-			return v
-		}
-		return "${" + k + "}"
-	})
-	for k, v := range vars {
-		s = strings.ReplaceAll(s, "%"+k+"%", v)
-	}
-	return s
 }

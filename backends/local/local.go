@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
+	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/procrun"
 	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/planner"
@@ -55,8 +57,14 @@ type Options struct {
 	// Logs, when set, is an az:// prefix where every task's stdout.txt and
 	// stderr.txt are uploaded after each attempt, whatever its outcome.
 	Logs string
-	// HTTP fetches https:// inputs; nil for a default client.
+	// HTTP fetches https:// inputs; nil for a default client, which
+	// fails a download once it has stalled for Stall and sets no limit
+	// on a download as a whole.
 	HTTP *http.Client
+	// Stall is how long the default client waits for a server that sends
+	// nothing, first response headers, then the next bytes of the body;
+	// zero for two minutes.
+	Stall time.Duration
 	// KillGrace is the time between SIGTERM and SIGKILL on timeout or
 	// cancel; zero for procrun's default.
 	KillGrace time.Duration
@@ -152,7 +160,7 @@ func New(o Options) *Backend {
 		o.Slots = 1
 	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Timeout: 30 * time.Minute}
+		o.HTTP = newHTTPClient(o.Stall)
 	}
 	if o.PoolID == "" {
 		o.PoolID = "local"
@@ -276,10 +284,11 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		}
 		argv = []string{"bash", "-euo", "pipefail", "-c", script, t.ID}
 	}
+	env := b.env(a, taskDir, wd)
 	spec := procrun.Spec{
 		Argv:       argv,
 		Dir:        wd,
-		Env:        b.env(a, taskDir, wd),
+		Env:        env,
 		Stdout:     filepath.Join(taskDir, "stdout.txt"),
 		Stderr:     filepath.Join(taskDir, "stderr.txt"),
 		Timeout:    t.Timeout.D(),
@@ -312,7 +321,7 @@ func (b *Backend) RunTask(ctx context.Context, a *executor.Attempt) executor.Res
 		res.NoRetry = true
 	}
 	if res.State != executor.Canceled {
-		b.collect(ctx, a, wd, &res)
+		b.collect(ctx, a, wd, env, &res)
 	}
 	b.uploadLogs(ctx, a, taskDir, &res)
 	res.End = time.Now()
@@ -890,8 +899,10 @@ func inputName(in compiler.Input) string {
 
 // collect uploads the outputs whose condition matches. Every pattern is
 // tried even when one fails; a failed upload fails the attempt, as a
-// Batch file upload error does, and is not retried.
-func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, res *executor.Result) {
+// Batch file upload error does, and is not retried. env is the task's
+// environment, which patterns are expanded with (see outputPattern).
+func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, env []string, res *executor.Result) {
+	var vars map[string]string // made when a pattern names a variable
 	ok := res.State == executor.Succeeded
 	var errs []string
 	if fi, err := os.Lstat(wd); err == nil && !fi.IsDir() && len(a.Task.Outputs) > 0 {
@@ -914,9 +925,16 @@ func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, r
 		if err == nil && b.opts.Store == nil {
 			err = errors.New("no blob store is configured")
 		}
+		pattern := o.Pattern
+		if err == nil && strings.ContainsAny(pattern, "$%") {
+			if vars == nil {
+				vars = envMap(env)
+			}
+			pattern, err = outputPattern(o.Pattern, wd, vars)
+		}
 		var st blobstage.Stats
 		if err == nil {
-			st, err = b.opts.Store.Upload(ctx, wd, o.Pattern, loc)
+			st, err = b.opts.Store.Upload(ctx, wd, pattern, outputDest(o.Pattern, pattern, loc))
 		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, redact.String(err.Error())))
@@ -934,6 +952,55 @@ func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, r
 			res.Reason += "; " + strings.Join(errs, "; ")
 		}
 	}
+}
+
+// outputPattern is an output's path with the task's environment vars
+// expanded, as Batch expands an output file's filePattern on the node
+// before matching it (filepattern.Expand). A path that a variable made
+// absolute (${AZ_BATCH_TASK_WORKING_DIR}/out/*.bam) is taken relative to
+// wd; one naming a place outside wd is an error: the local backend
+// collects outputs from the working directory only. The error names the
+// path as written, not what the variables made of it.
+func outputPattern(written, wd string, vars map[string]string) (string, error) {
+	p := filepattern.Expand(written, vars)
+	if !strings.HasPrefix(p, "/") {
+		return p, nil
+	}
+	if rel, ok := strings.CutPrefix(p, wd+"/"); ok && strings.Trim(rel, "/") != "" {
+		return rel, nil
+	}
+	return "", fmt.Errorf("path %s names files outside the task's working directory, where the local backend does not collect outputs: write them to the working directory and name them relative to it", written)
+}
+
+// outputDest is where the files of an output go: where Batch puts them
+// for the Batch backend, which gives Batch, as the destination path, the
+// name of a single file as the output's path is written, variables and
+// all (Batch expands them in the pattern, not in the destination), and
+// for a wildcard the prefix without its last slash, which Batch takes as
+// a virtual directory when the pattern, once expanded, has a wildcard.
+func outputDest(written, expanded string, to blobstage.Location) blobstage.Location {
+	p := to.Path
+	switch {
+	case filepattern.HasWildcard(written):
+		p = strings.TrimSuffix(p, "/")
+	case to.IsPrefix():
+		p += path.Base(filepattern.Literal(written))
+	}
+	if filepattern.HasWildcard(expanded) && p != "" && !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return blobstage.Location{Container: to.Container, Path: p}
+}
+
+// envMap is env, a list of "k=v" where a later setting wins, as a map.
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 // uploadLogs sends stdout.txt and stderr.txt to the logs prefix, whatever

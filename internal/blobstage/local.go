@@ -145,7 +145,7 @@ func (l *Local) Upload(ctx context.Context, dir, pattern string, dst Location) (
 		if err != nil {
 			return st, fmt.Errorf("upload %s: %w", loc, err)
 		}
-		n, err := copyFile(ctx, filepath.Join(dir, filepath.FromSlash(f)), target, 0o666)
+		n, err := uploadFile(ctx, filepath.Join(dir, filepath.FromSlash(f)), target)
 		if err != nil {
 			return st, fmt.Errorf("upload %s: %w", loc, err)
 		}
@@ -153,6 +153,24 @@ func (l *Local) Upload(ctx context.Context, dir, pattern string, dst Location) (
 		st.Bytes += n
 	}
 	return st, nil
+}
+
+// uploadFile copies the file src to the blob file target with src's
+// permissions, so that a private output (a key, mode 0600) is as private
+// in the store as it was in the task's directory. The owner is always
+// left able to read and replace the blob: the store's files are bmc's to
+// manage, whatever a task made of its own.
+func uploadFile(ctx context.Context, src, target string) (int64, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close() // read-only: nothing to flush
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return writeFileAtomic(ctx, target, f, fi.Mode().Perm()|0o600)
 }
 
 // missing reports errors meaning the path does not exist, including a
