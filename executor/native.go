@@ -262,7 +262,10 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 				tr.Apply(u)
 			}
 			if tr.Done() {
-				o.Canceled = canceled
+				// A cancel made elsewhere, heard in the poll that sees
+				// the tasks it stopped end, cancels the run; one heard
+				// once every task had ended otherwise keeps its outcome.
+				o.Canceled = canceled || res.Cancelled && tr.counts.Cancelled > 0
 				return tr.outcome(o, now()), nil
 			}
 			if stopping {

@@ -322,3 +322,35 @@ func nativeStates(plan *planner.Plan, o *Outcome) map[string]nativeState {
 	}
 	return got
 }
+
+// TestRunNativeCancelledElsewhereAsTasksEnd: the poll that hears of a
+// cancel made elsewhere (bmc cancel, or Ctrl-C of a run finalized on the
+// pool) also sees the last running tasks stopped by it: the run is
+// cancelled, not failed. A cancel heard once every task had succeeded
+// keeps the run's outcome, as on the local backend.
+func TestRunNativeCancelledElsewhereAsTasksEnd(t *testing.T) {
+	one := func() *planner.Plan {
+		prog := &compiler.Program{Name: "n", Tasks: []compiler.Task{{ID: "a", Run: "sleep 120"}}}
+		return planner.New(prog, planner.Capabilities{Name: "native", NativeDependencies: true}, nil)
+	}
+	for _, tc := range []struct {
+		last      State
+		cancelled bool
+	}{{Canceled, true}, {Succeeded, false}} {
+		t.Run(string(tc.last), func(t *testing.T) {
+			be := &scriptedNative{polls: []func() (PollResult, error){
+				updates(TaskUpdate{ID: "a", State: Running, Attempts: 1}),
+				func() (PollResult, error) {
+					return PollResult{Updates: []TaskUpdate{{ID: "a", State: tc.last, Attempts: 1}}, Cancelled: true}, nil
+				},
+			}}
+			o, err := RunNative(t.Context(), one(), be, &RunInfo{ID: "r"}, nil, NativeOptions{PollInterval: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.Canceled != tc.cancelled || o.Tasks[0].State != tc.last {
+				t.Errorf("cancelled %v (want %v), task %s", o.Canceled, tc.cancelled, o.Tasks[0].State)
+			}
+		})
+	}
+}
