@@ -3,6 +3,7 @@ package emulator
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,23 @@ func TestPersistenceCorrupt(t *testing.T) {
 	}
 	if _, err := New(Options{DataDir: dir}); err == nil {
 		t.Fatal("loaded a corrupt journal")
+	}
+}
+
+// A data directory the emulator makes gets a .gitignore of everything:
+// it holds the account key, and is often made inside a repository. One
+// that was there is left as it is.
+func TestDataDirGitignore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo", ".bmc", "emulator")
+	newEnv(t, Options{DataDir: dir})
+	b, err := os.ReadFile(filepath.Join(dir, ".gitignore"))
+	if err != nil || !strings.Contains(string(b), "\n*\n") {
+		t.Fatalf(".gitignore %q, %v", b, err)
+	}
+	newEnv(t, Options{DataDir: dir}) // restarted on it
+	mine := t.TempDir()
+	newEnv(t, Options{DataDir: mine})
+	if _, err := os.Stat(filepath.Join(mine, ".gitignore")); err == nil {
+		t.Error("a .gitignore was written in a folder that was there")
 	}
 }

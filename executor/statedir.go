@@ -16,9 +16,10 @@ const stateGitignore = "# Made by bmc: runs and the local blob store are not for
 // EnsureStateDir makes the state directory if it is not there, with a
 // .gitignore that ignores all of it, unless it has a .gitignore already.
 // A state directory made before bmc wrote one gets one too; but a
-// directory that holds anything other than bmc's own (runs, storage) is
-// someone's folder given as --state-dir, whose files git must still see,
-// and gets none.
+// directory that holds anything other than bmc's own (runs, storage, and
+// emulator, where the README keeps the Batch emulator's data and account
+// key) is someone's folder given as --state-dir, whose files git must
+// still see, and gets none.
 func EnsureStateDir(state string) error {
 	ents, err := os.ReadDir(state)
 	if errors.Is(err, os.ErrNotExist) {
@@ -30,7 +31,7 @@ func EnsureStateDir(state string) error {
 		return fmt.Errorf("read state directory: %w", err)
 	}
 	for _, e := range ents {
-		if n := e.Name(); n != "runs" && n != "storage" {
+		if n := e.Name(); n != "runs" && n != "storage" && n != "emulator" {
 			return nil // a .gitignore already, or not bmc's alone
 		}
 	}

@@ -18,6 +18,10 @@ func TestEnsureStateDir(t *testing.T) {
 			testMkdir(t, filepath.Join(state, "runs", "w-260301120000-ab"))
 			testMkdir(t, filepath.Join(state, "storage", "res"))
 		}, want: stateGitignore},
+		{name: "the emulator's data first", setup: func(t *testing.T, state string) {
+			// As the README runs it: bmc emulator --data .bmc/emulator.
+			testWrite(t, filepath.Join(state, "emulator", "account.json"), "{}")
+		}, want: stateGitignore},
 		{name: "own .gitignore kept", setup: func(t *testing.T, state string) {
 			testMkdir(t, filepath.Join(state, "runs"))
 			testWrite(t, filepath.Join(state, ".gitignore"), "runs/\n")

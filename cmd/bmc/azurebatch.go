@@ -57,7 +57,7 @@ func (o *batchOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.finalizeOn, "finalize-on", "auto", "azurebatch: where the finalize step runs: pool, client, or auto (pool when the run names a pool identity and bmc for the pool is at hand)")
 	f.DurationVar(&o.poll, "poll-interval", 2*time.Second, "azurebatch: time between polls of the job")
 	f.DurationVar(&o.sasLifetime, "sas-lifetime", azurebatch.DefaultSASLifetime, "azurebatch: how long the SAS URLs in task definitions stay valid")
-	f.IntVar(&o.parallel, "submit-parallel", 8, "azurebatch: add-task-collection requests in flight (at least 4)")
+	f.IntVar(&o.parallel, "submit-parallel", 8, "azurebatch: add-task-collection requests in flight (4 or more)")
 }
 
 // batchLogger logs the Batch client's retries to stderr.
@@ -235,6 +235,12 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	}
 	if o.storage == "local" {
 		return usagef("--storage local: the pool's nodes cannot reach this machine's folder store; the azurebatch backend needs a blob account")
+	}
+	if cmd.Flags().Changed("submit-parallel") && bo.parallel < 4 {
+		return usagef("--submit-parallel %d: give 4 or more requests in flight", bo.parallel)
+	}
+	if cmd.Flags().Changed("sas-lifetime") && bo.sasLifetime <= 0 {
+		return usagef("--sas-lifetime %v: give a positive duration, such as 48h", bo.sasLifetime)
 	}
 	if len(o.packages) > 0 {
 		return usagef("--package gives packages to the local backend; on Azure Batch, packages are the account's application packages")

@@ -22,8 +22,8 @@ until the client has added every task and every task has completed or is
 blocked behind a failure, run the workload's finalize step, post the callback,
 and leave the result in ` + azurebatch.NodeResultFile + ` for the client. Batch then ends the job.
 
-It reaches Batch with the task's AZ_BATCH_AUTHENTICATION_TOKEN, or with the
-pool's managed identity. People do not run it by hand.`,
+It reaches Batch with the pool's managed identity (Batch no longer gives tasks
+authentication tokens). People do not run it by hand.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !watch {
