@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"path/filepath"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/redact"
@@ -48,13 +47,9 @@ func chooseStore(ctx context.Context, flag string, transfers int, prog *compiler
 		return nil, usagef("unknown --storage %q: expected local or azure", choice)
 	}
 	if accountURL != "" {
-		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		st, err := blobstage.ForAccount(accountURL, blobstage.Options{Parallelism: transfers})
 		if err != nil {
 			return nil, fmt.Errorf("storage %s: %s", accountURL, redact.String(err.Error()))
-		}
-		st, err := blobstage.NewFromURL(accountURL, cred, blobstage.Options{Parallelism: transfers})
-		if err != nil {
-			return nil, err
 		}
 		return st, nil
 	}

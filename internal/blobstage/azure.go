@@ -2,6 +2,7 @@ package blobstage
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -114,6 +115,73 @@ func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 	}
 	a, err = NewFromURL(endpoint, cred, opt)
 	return a, true, err
+}
+
+// ForAccount opens the account whose blob endpoint is endpoint (a spec's
+// storage.accountUrl) with the credentials the environment gives for that
+// account, as FromEnv reads them: a connection string whose blob endpoint
+// it is, or AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN with
+// AZURE_STORAGE_ACCOUNT_URL being the endpoint or AZURE_STORAGE_ACCOUNT
+// naming its account. Credentials the environment gives for another
+// account are not sent to this one; with none for it, the account is
+// opened with azidentity's DefaultAzureCredential (Entra ID).
+func ForAccount(endpoint string, opt Options) (*Azure, error) {
+	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
+		if a, err := NewFromConnectionString(cs, opt); err == nil && sameEndpoint(a.URL(), endpoint) {
+			return a, nil
+		}
+	}
+	account, envURL := os.Getenv("AZURE_STORAGE_ACCOUNT"), os.Getenv("AZURE_STORAGE_ACCOUNT_URL")
+	forThis := envURL != "" && sameEndpoint(envURL, endpoint) || envURL == "" && account != "" && accountOf(endpoint) == account
+	if forThis {
+		if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" {
+			cred, err := service.NewSharedKeyCredential(cmp.Or(account, accountOf(endpoint)), key)
+			if err != nil {
+				return nil, azureError("open storage account", endpointName(endpoint), err)
+			}
+			svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
+			if err != nil {
+				return nil, azureError("open storage account", endpointName(endpoint), err)
+			}
+			return newAzure(svc, opt), nil
+		}
+		if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
+			return NewFromURL(strings.TrimSuffix(endpoint, "/")+"?"+sas, nil, opt)
+		}
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, azureError("open storage account", endpointName(endpoint), err)
+	}
+	return NewFromURL(endpoint, cred, opt)
+}
+
+// sameEndpoint reports whether two blob endpoints name one account: the
+// same scheme, host (in any case) and path, less a trailing "/".
+func sameEndpoint(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host) &&
+		strings.Trim(ua.Path, "/") == strings.Trim(ub.Path, "/")
+}
+
+// accountOf is the account name of a blob endpoint: the first part of
+// its path where the account is in the path (Azurite,
+// http://127.0.0.1:10000/devstoreaccount1), else the first label of its
+// host (https://<account>.blob.core.windows.net).
+func accountOf(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	if first, _, _ := strings.Cut(strings.Trim(u.Path, "/"), "/"); first != "" {
+		return first
+	}
+	label, _, _ := strings.Cut(u.Hostname(), ".")
+	return label
 }
 
 // NewFromConnectionString opens the account a storage connection string
