@@ -95,15 +95,8 @@ func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 		if account == "" {
 			return nil, true, azureError("open storage account", endpointName(endpoint), errors.New("AZURE_STORAGE_KEY needs AZURE_STORAGE_ACCOUNT"))
 		}
-		cred, err := service.NewSharedKeyCredential(account, key)
-		if err != nil {
-			return nil, true, azureError("open storage account", endpointName(endpoint), err)
-		}
-		svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
-		if err != nil {
-			return nil, true, azureError("open storage account", endpointName(endpoint), err)
-		}
-		return newAzure(svc, opt), true, nil
+		a, err := withKey(endpoint, account, key, opt)
+		return a, true, err
 	}
 	if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
 		a, err := NewFromURL(endpoint+"?"+sas, nil, opt)
@@ -135,15 +128,7 @@ func ForAccount(endpoint string, opt Options) (*Azure, error) {
 	forThis := envURL != "" && sameEndpoint(envURL, endpoint) || envURL == "" && account != "" && accountOf(endpoint) == account
 	if forThis {
 		if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" {
-			cred, err := service.NewSharedKeyCredential(cmp.Or(account, accountOf(endpoint)), key)
-			if err != nil {
-				return nil, azureError("open storage account", endpointName(endpoint), err)
-			}
-			svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
-			if err != nil {
-				return nil, azureError("open storage account", endpointName(endpoint), err)
-			}
-			return newAzure(svc, opt), nil
+			return withKey(endpoint, cmp.Or(account, accountOf(endpoint)), key, opt)
 		}
 		if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
 			return NewFromURL(strings.TrimSuffix(endpoint, "/")+"?"+sas, nil, opt)
@@ -154,6 +139,19 @@ func ForAccount(endpoint string, opt Options) (*Azure, error) {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
 	}
 	return NewFromURL(endpoint, cred, opt)
+}
+
+// withKey opens the account at endpoint with its name and account key.
+func withKey(endpoint, account, key string, opt Options) (*Azure, error) {
+	cred, err := service.NewSharedKeyCredential(account, key)
+	if err != nil {
+		return nil, azureError("open storage account", endpointName(endpoint), err)
+	}
+	svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
+	if err != nil {
+		return nil, azureError("open storage account", endpointName(endpoint), err)
+	}
+	return newAzure(svc, opt), nil
 }
 
 // sameEndpoint reports whether two blob endpoints name one account: the
