@@ -68,7 +68,22 @@ func batchLogger(cmd *cobra.Command) *slog.Logger {
 // batchClient is the client for AZURE_BATCH_ENDPOINT. A client that
 // cannot be made is the environment's to fix: exit 1.
 func batchClient(cmd *cobra.Command) (*azurebatch.Client, error) {
-	c, err := azurebatch.FromEnv(azurebatch.Options{Logger: batchLogger(cmd)})
+	return newBatchClient(azurebatch.Options{Logger: batchLogger(cmd)})
+}
+
+// inspectRetries bounds the retries of each call bmc status and bmc logs
+// make: a person is waiting for an answer, and an unreachable Batch is
+// told in seconds (1s and 2s between attempts), not after a run's worth
+// of patience.
+const inspectRetries = 2
+
+// inspectClient is batchClient for commands that only look at a run.
+func inspectClient(cmd *cobra.Command) (*azurebatch.Client, error) {
+	return newBatchClient(azurebatch.Options{Logger: batchLogger(cmd), MaxRetries: inspectRetries})
+}
+
+func newBatchClient(o azurebatch.Options) (*azurebatch.Client, error) {
+	c, err := azurebatch.FromEnv(o)
 	if err != nil {
 		return nil, &exitError{code: exitFailed, err: err}
 	}

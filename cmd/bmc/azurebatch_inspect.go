@@ -28,7 +28,7 @@ func isBatchRun(dir string) (executor.Meta, bool) {
 // batchRunState is a Batch run's state as Batch tells it: the job manager
 // task's result once the job is over, else the tasks' states now.
 func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta executor.Meta, prog *compiler.Program, st *executor.RunState) (*executor.RunState, error) {
-	c, err := batchClient(cmd)
+	c, err := inspectClient(cmd)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +137,7 @@ func batchLogs(ctx context.Context, cmd *cobra.Command, dir string, meta executo
 		}
 		name = azurebatch.NodeStepLog(stream)
 	}
-	c, err := batchClient(cmd)
+	c, err := inspectClient(cmd)
 	if err != nil {
 		return err
 	}

@@ -741,3 +741,26 @@ func TestAzureBatchFaults(t *testing.T) {
 		t.Errorf("%d tasks started", len(started))
 	}
 }
+
+// TestAzureBatchStatusUnreachable: bmc status of a detached run when Batch
+// cannot be reached shows the journal, says it may be behind (also in
+// JSON), and exits 3, as for any unreachable backend.
+func TestAzureBatchStatusUnreachable(t *testing.T) {
+	f := newBatchFixture(t, emulator.Options{})
+	spec := filepath.Join(f.dir, "far.yaml")
+	os.WriteFile(spec, []byte("apiVersion: bmc/v1\nkind: Workload\nname: far\ntasks:\n  - {id: one, run: \"true\"}\n"), 0o644)
+	state := filepath.Join(f.dir, "state")
+	if code, out := f.batchRun(t, context.Background(), state, "--detach", spec); code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	id, _ := onlyRun(t, state)
+	t.Setenv("AZURE_BATCH_ENDPOINT", "http://127.0.0.1:1")
+	code, sout, serr := bmcRun(t, "status", "--state-dir", state, id)
+	if code != exitInternal || !strings.Contains(sout, "(far):") || !strings.Contains(serr, "may be behind") {
+		t.Errorf("status: exit %d, want %d\n%s%s", code, exitInternal, sout, serr)
+	}
+	code, sout, _ = bmcRun(t, "status", "--state-dir", state, "-o", "json", id)
+	if code != exitInternal || !strings.Contains(sout, `"journalOnly": true`) {
+		t.Errorf("status -o json: exit %d\n%s", code, sout)
+	}
+}

@@ -38,6 +38,7 @@ on: status names them, on each task's row and, with --output json, as
 			if err != nil {
 				return err
 			}
+			var behind error // set when the backend could not say how the run stands
 			prog, err := executor.ReadProgram(dir)
 			if err != nil {
 				return err
@@ -52,7 +53,13 @@ on: status names them, on each task's row and, with --output json, as
 				}
 				bst, err := batchRunState(cmd.Context(), cmd, dir, meta, prog, row.State)
 				if err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: reading run %s from Azure Batch: %v (showing its journal)\n", meta.ID, err)
+					// Its journal is shown, and said to be behind: a
+					// script must not take it for the run's state.
+					code := exitFailed
+					if unreachable(err) {
+						code = exitInternal
+					}
+					behind = &exitError{code: code, err: fmt.Errorf("reading run %s from Azure Batch: %v; shown as its journal has it, which may be behind (tasks running on Batch show as pending)", meta.ID, err)}
 				} else {
 					row = batchRow(row, prog, bst)
 				}
@@ -89,13 +96,19 @@ on: status names them, on each task's row and, with --output json, as
 			if output == "json" {
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
-				return enc.Encode(struct {
+				if err := enc.Encode(struct {
 					runRow
 					Run       *executor.RunState   `json:"run"`
 					Tasks     []executor.TaskState `json:"taskStates"`
 					Finalize  *executor.TaskState  `json:"finalize,omitempty"`
 					Leftovers []local.Leftover     `json:"leftovers,omitempty"`
-				}{row, st, tasks, st.Finalize, left})
+					// JournalOnly says the backend could not be asked: the
+					// states are the journal's, which may be behind.
+					JournalOnly bool `json:"journalOnly,omitempty"`
+				}{row, st, tasks, st.Finalize, left, behind != nil}); err != nil {
+					return err
+				}
+				return behind
 			}
 			if output != "text" {
 				return usagef("unknown --output %q: expected text or json", output)
@@ -142,7 +155,7 @@ on: status names them, on each task's row and, with --output json, as
 					fmt.Fprintf(out, "callback: not delivered: %s\n", cb.Err)
 				}
 			}
-			return nil
+			return behind
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
