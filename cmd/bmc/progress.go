@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/planner"
 	"github.com/vbauerster/mpb/v8"
@@ -33,7 +35,7 @@ func newProgress(w io.Writer, mode string, plan *planner.Plan) progress {
 	}
 	switch mode {
 	case "bars":
-		return newBars(barsOutput(w), plan)
+		return newBars(barsOutput(w), plan, barsRefresh)
 	case "none":
 		return noProgress{}
 	}
@@ -164,21 +166,44 @@ type bars struct {
 	total   *mpb.Bar
 	running map[string]*mpb.Bar
 	waiting []started // running, without a line yet
-	counts  executor.Counts
+	// counts are read by the total bar's decorator, which mpb calls as
+	// it draws, while Event, holding mu, waits for mpb: it must not take
+	// mu, or each waits for the other for ever.
+	counts  atomic.Pointer[executor.Counts]
 	closed  bool
+	nameCol decor.WC // the name column's width, the same on every line
 }
 
-func newBars(w io.Writer, plan *planner.Plan) *bars {
+// nameWidth is the width of the bars' name column: the workload's name or
+// the longest task line ("  " and the id), whichever is wider, up to 48.
+func nameWidth(plan *planner.Plan) int {
+	w := len(plan.Workload)
+	for _, t := range plan.Program.Tasks {
+		w = max(w, 2+len(t.ID))
+		if w >= 48 {
+			return 48
+		}
+	}
+	return max(w, len(compiler.FinalizeID)+2)
+}
+
+func newBars(w io.Writer, plan *planner.Plan, refresh time.Duration) *bars {
 	b := &bars{running: map[string]*mpb.Bar{}}
-	b.p = mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond))
+	// The name column has a width of its own, not one mpb syncs between
+	// bars: a sync waits for every bar that was there when it began, and
+	// task lines come and go faster than that (the bars froze, and bmc
+	// with them).
+	b.nameCol = decor.WC{W: nameWidth(plan), C: decor.DindentRight | decor.DextraSpace}
+	b.p = mpb.New(mpb.WithOutput(w), mpb.WithAutoRefresh(), mpb.WithWidth(40), mpb.WithRefreshRate(refresh))
 	b.total = b.p.AddBar(int64(plan.Tasks),
-		mpb.PrependDecorators(decor.Name(plan.Workload, decor.WCSyncSpaceR), decor.CountersNoUnit("%d/%d")),
+		mpb.PrependDecorators(decor.Name(plan.Workload, b.nameCol), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
-			b.mu.Lock()
-			defer b.mu.Unlock()
-			c := b.counts
+			var c executor.Counts
+			if p := b.counts.Load(); p != nil {
+				c = *p
+			}
 			return fmt.Sprintf("%d running, %d failed, %d skipped", c.Running, c.Failed, c.Skipped)
-		}), decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace)),
+		}), decor.Elapsed(decor.ET_STYLE_GO, decor.WC{C: decor.DextraSpace})),
 	)
 	b.total.SetCurrent(int64(plan.Tasks - plan.ToRun))
 	return b
@@ -192,7 +217,8 @@ func (b *bars) Event(e executor.Event) {
 	if b.closed {
 		return
 	}
-	b.counts = e.Counts
+	c := e.Counts
+	b.counts.Store(&c)
 	switch e.Type {
 	case executor.EventTaskStarted, executor.EventFinalizeStarted:
 		if _, ok := b.running[e.Task]; ok || slices.ContainsFunc(b.waiting, func(w started) bool { return w.id == e.Task }) {
@@ -231,6 +257,9 @@ func (b *bars) Event(e executor.Event) {
 	}
 }
 
+// barsRefresh is how often the bars are drawn again.
+const barsRefresh = 150 * time.Millisecond
+
 // maxBars is how many running tasks have a line of their own.
 const maxBars = 12
 
@@ -245,7 +274,7 @@ func (b *bars) show(id string, start time.Time) {
 	// Add, not New, which panics once mpb has stopped after a failed
 	// write to the terminal.
 	bar, err := b.p.Add(1, mpb.NopStyle().Build(),
-		mpb.PrependDecorators(decor.Name("  "+id, decor.WCSyncSpaceR)),
+		mpb.PrependDecorators(decor.Name("  "+id, b.nameCol)),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return time.Since(start).Round(time.Second).String() })),
 		mpb.BarRemoveOnComplete())
 	if err != nil {

@@ -265,3 +265,28 @@ func TestProgressEvery(t *testing.T) {
 		}
 	}
 }
+
+// TestBarsDoNotDeadlock: events come while the bars are being drawn, as
+// fast as a sweep of short tasks makes them; neither side waits for the
+// other for ever, and Close returns.
+func TestBarsDoNotDeadlock(t *testing.T) {
+	const n = 20000
+	plan := progressPlan(t, n)
+	b := newBars(io.Discard, plan, time.Millisecond)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 1; i <= n; i++ {
+			id := fmt.Sprintf("t-%d", i)
+			b.Event(executor.Event{Type: executor.EventTaskStarted, Task: id, Attempt: 1, Counts: executor.Counts{Total: n, Running: 1, Succeeded: i - 1}})
+			b.Event(executor.Event{Type: executor.EventTaskFinished, Task: id, State: executor.Succeeded, Counts: executor.Counts{Total: n, Succeeded: i}})
+		}
+		b.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		buf := make([]byte, 1<<20)
+		t.Fatalf("the bars and the events wait for each other:\n%s", buf[:runtime.Stack(buf, true)])
+	}
+}
