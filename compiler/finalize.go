@@ -63,6 +63,17 @@ func (c *compiler) finalize() {
 	} else {
 		f.Timeout = c.defaults.timeout
 	}
+	if ins := c.inputSpecs(n.Get("inputs"), p("inputs")); ins != nil {
+		// Checked as a task's inputs are: a template in error is
+		// reported once, and its value is then unknown.
+		broken := map[*template]bool{}
+		for _, in := range ins {
+			c.checkTmpl(in.from, in.fromNode, p("inputs", in.j, "from"), s, broken)
+			c.checkTmpl(in.path, in.pathNode, p("inputs", in.j, "path"), s, broken)
+		}
+		f.Inputs = c.inputs(ins, broken, s, p)
+	}
+	c.emptyStart(n.Get("run"), n.Get("command"), p(), f.Run, f.Command, f.Inputs, "step")
 	if outs := c.outputSpecs(n.Get("outputs"), p("outputs")); outs != nil {
 		// Checked as a task's outputs are: a template in error is
 		// reported once, and its value is then unknown.

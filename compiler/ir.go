@@ -212,13 +212,16 @@ type Storage struct {
 
 // Finalize is the step that always runs last.
 type Finalize struct {
-	ID       string            `json:"id"`
-	Run      string            `json:"run,omitempty"`
-	Command  []string          `json:"command,omitempty"`
-	Env      map[string]string `json:"env,omitempty"`
-	Timeout  Duration          `json:"timeout,omitempty"`
-	Outputs  []Output          `json:"outputs,omitempty"`
-	Callback *Callback         `json:"callback,omitempty"`
+	ID      string            `json:"id"`
+	Run     string            `json:"run,omitempty"`
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	Timeout Duration          `json:"timeout,omitempty"`
+	// Inputs are staged into the step's working directory, which
+	// otherwise starts empty, before it runs.
+	Inputs   []Input   `json:"inputs,omitempty"`
+	Outputs  []Output  `json:"outputs,omitempty"`
+	Callback *Callback `json:"callback,omitempty"`
 }
 
 // HeaderSecretParams names, sorted, the params the callback sends in a

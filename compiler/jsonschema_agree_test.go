@@ -75,6 +75,7 @@ func TestJSONSchemaAgrees(t *testing.T) {
 		"headers":    "tasks:\n  - {id: a, run: \"true\"}\nfinalize:\n  run: echo done\n  callback: {url: \"https://h/x\", headers: {X-Team: a, Authorization: \"Bearer t\"}, timeout: 30s}\n",
 		"command":    "tasks:\n  - {id: a, command: [echo, 1.50, true]}\n",
 		"finalizeCm": "tasks:\n  - {id: a, run: \"true\"}\nfinalize:\n  command: [\"true\"]\n",
+		"finalizeIn": "tasks:\n  - {id: a, run: \"true\"}\nfinalize:\n  run: ./summarize.sh\n  inputs: [{from: summarize.sh}, {from: \"az://res/x/\", path: x}]\n",
 	} {
 		valid[name] = []byte(agreeHead + body)
 	}
@@ -94,10 +95,11 @@ func TestJSONSchemaAgrees(t *testing.T) {
 		"param default null": "params:\n  p: {default: null}\ntasks:\n  - {id: a, run: \"true\"}\n",
 		"nodes and autoscale": "pool: {id: p, nodes: {dedicated: 1}, autoscale: {formula: x}}\n" +
 			"tasks:\n  - {id: a, run: \"true\"}\n",
-		"timeout zero":       "tasks:\n  - {id: a, run: \"true\", timeout: 0s}\n",
-		"timeout zero parts": "tasks:\n  - {id: a, run: \"true\", timeout: 0h0.0m}\n",
-		"command empty":      "tasks:\n  - {id: a, command: []}\n",
-		"unknown field":      "tasks:\n  - {id: a, run: \"true\", bogus: 1}\n",
+		"timeout zero":           "tasks:\n  - {id: a, run: \"true\", timeout: 0s}\n",
+		"timeout zero parts":     "tasks:\n  - {id: a, run: \"true\", timeout: 0h0.0m}\n",
+		"command empty":          "tasks:\n  - {id: a, command: []}\n",
+		"unknown field":          "tasks:\n  - {id: a, run: \"true\", bogus: 1}\n",
+		"finalize input no from": "tasks:\n  - {id: a, run: \"true\"}\nfinalize:\n  inputs: [{path: x}]\n",
 	} {
 		src := []byte(agreeHead + body)
 		if _, diags := Compile(name, src, Options{Partial: true}); len(diags) == 0 {

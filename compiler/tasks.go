@@ -390,16 +390,7 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 		ts.envNodes = append(ts.envNodes, envs[k])
 		ts.envPaths = append(ts.envPaths, envP[k])
 	}
-	if in := n.Get("inputs"); in != nil && in.Kind == schema.KindList {
-		for j, e := range in.Vals {
-			is := inputSpec{j: j, fromNode: e.Get("from"), pathNode: e.Get("path")}
-			is.from = c.tmpl(is.fromNode, p("inputs", j, "from"))
-			is.path = c.tmpl(is.pathNode, p("inputs", j, "path"))
-			if is.from != nil {
-				ts.inputs = append(ts.inputs, is)
-			}
-		}
-	}
+	ts.inputs = c.inputSpecs(n.Get("inputs"), p("inputs"))
 	ts.outputs = c.outputSpecs(n.Get("outputs"), p("outputs"))
 	cont := n.Get("container")
 	if cont == nil {
@@ -571,6 +562,24 @@ type droppedDep struct {
 	name string
 }
 
+// inputSpecs parses the inputs of a task or of the finalize step, n, at
+// path; an input without from is the schema's to report.
+func (c *compiler) inputSpecs(n *schema.Node, path []any) []inputSpec {
+	if n == nil || n.Kind != schema.KindList {
+		return nil
+	}
+	var out []inputSpec
+	for j, e := range n.Vals {
+		is := inputSpec{j: j, fromNode: e.Get("from"), pathNode: e.Get("path")}
+		is.from = c.tmpl(is.fromNode, append(slices.Clip(path), j, "from"))
+		is.path = c.tmpl(is.pathNode, append(slices.Clip(path), j, "path"))
+		if is.from != nil {
+			out = append(out, is)
+		}
+	}
+	return out
+}
+
 func (c *compiler) outputSpecs(n *schema.Node, path []any) []outputSpec {
 	if n == nil || n.Kind != schema.KindList {
 		return nil
@@ -699,6 +708,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		tk := Task{ID: base, Retries: ts.retries, Slots: ts.slots, Timeout: ts.timeout, Packages: ts.packages}
 		s.taskID = base
 		evalAll(s, &tk, true)
+		c.emptyStart(ts.runNode, ts.node.Get("command"), []any{"tasks", ts.i}, tk.Run, tk.Command, tk.Inputs, "task")
 		tk.Hash = h.sum(&tk)
 		c.prog.Tasks = append(c.prog.Tasks, tk)
 		c.taskNode = append(c.taskNode, ts.node)
@@ -724,6 +734,7 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 		evalAll(s, &tk, m == 0)
 		if m == 0 {
 			c.sharedOutputs(ts, base, tk.Outputs)
+			c.emptyStart(ts.runNode, ts.node.Get("command"), []any{"tasks", ts.i}, tk.Run, tk.Command, tk.Inputs, "task")
 		}
 		tk.Hash = h.sum(&tk)
 		c.prog.Tasks = append(c.prog.Tasks, tk)
@@ -788,7 +799,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 		}
 	}
 	if first || ts.varIn {
-		m.inputs = c.inputs(ts, s, p)
+		m.inputs = c.inputs(ts.inputs, ts.broken, s, p)
 	}
 	if first || ts.varOut {
 		m.outputs = c.outputs(ts.outputs, s, p("outputs"), ts.broken)
@@ -899,15 +910,17 @@ func (c *compiler) noNUL(n *schema.Node, path []any, v string) {
 	}
 }
 
-func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input {
-	if len(ts.inputs) == 0 {
+// inputs evaluates and checks the inputs of a task or of the finalize
+// step; a template in broken is unknown.
+func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope, p func(...any) []any) []Input {
+	if len(specs) == 0 {
 		return nil
 	}
-	out := make([]Input, 0, len(ts.inputs))
+	out := make([]Input, 0, len(specs))
 	var landed map[string]landing
-	for _, is := range ts.inputs {
+	for _, is := range specs {
 		j := is.j
-		from, unk := eval(is.from, s, ts.broken)
+		from, unk := eval(is.from, s, broken)
 		in := Input{From: from}
 		switch {
 		case strings.HasPrefix(from, "az://"):
@@ -930,7 +943,7 @@ func (c *compiler) inputs(ts *taskSpec, s *scope, p func(...any) []any) []Input 
 		}
 		pathUnk := false
 		if is.path != nil {
-			in.Path, pathUnk = eval(is.path, s, ts.broken)
+			in.Path, pathUnk = eval(is.path, s, broken)
 		}
 		if in.Path == "" {
 			in.Path = defaultInputPath(in)

@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -144,5 +145,93 @@ tasks:
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+}
+
+// A task or finalize step that starts by running a program from its
+// working directory, ./X, which no input puts there, is warned of: the
+// directory starts empty, and every attempt would fail with exit code
+// 127. Only the first command counts; an input at X, or a folder or
+// prefix that may hold it, quiets it.
+func TestEmptyStartWarnings(t *testing.T) {
+	src := `apiVersion: bmc/v1
+kind: Workload
+name: empty
+params: {where: {default: x}}
+tasks:
+  - id: script
+    run: ./fetch.sh --all
+  - id: comments
+    run: |
+      # fetch first
+
+      ./bin/run.sh "$X"
+  - id: argv
+    command: [./tool, --x]
+  - id: brought
+    run: ./fetch.sh
+    inputs: [{from: fetch.sh}]
+  - id: renamed
+    run: ./go.sh
+    inputs: [{from: scripts/fetch.sh, path: go.sh}]
+  - id: folder
+    run: ./scripts/go.sh
+    inputs: [{from: scripts}]
+  - id: prefix
+    run: ./go.sh
+    inputs: [{from: "az://tools/bin/"}]
+  - id: blob-elsewhere
+    run: ./go.sh
+    inputs: [{from: "az://tools/bin/go.sh", path: bin/go.sh}]
+  - id: later
+    run: |
+      make
+      ./built
+  - id: chained
+    run: cd sub; ./x
+  - id: variable
+    run: ./$PROG
+  - id: unknown-path
+    run: ./go.sh
+    inputs: [{from: go.sh, path: "${{ run.id }}"}]
+  - id: sweep
+    matrix: {s: [a, b]}
+    command: ["./sweep-${{ matrix.s }}"]
+finalize:
+  run: ./summarize.sh
+`
+	p, diags := Compile("spec.yaml", []byte(src), Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	var got []string
+	for _, d := range p.Warnings() {
+		got = append(got, fmt.Sprintf("%d:%d %s: %s (%s) %v", d.Pos.Line, d.Pos.Col, d.Path, d.Msg, d.Hint, d.Warning))
+	}
+	w := func(line, col int, path, who, x, add string) string {
+		return fmt.Sprintf("%d:%d %s: runs ./%s, but the %s's working directory starts empty: no input puts %s there (add inputs: [%s] to bring the file from the spec's folder) true",
+			line, col, path, x, who, x, add)
+	}
+	want := []string{
+		w(7, 10, "tasks[0].run", "task", "fetch.sh", "{from: fetch.sh}"),
+		w(9, 10, "tasks[1].run", "task", "bin/run.sh", "{from: bin/run.sh, path: bin/run.sh}"),
+		w(14, 15, "tasks[2].command[0]", "task", "tool", "{from: tool}"),
+		w(28, 10, "tasks[7].run", "task", "go.sh", "{from: go.sh}"),
+		w(43, 15, "tasks[12].command[0]", "task", "sweep-a", "{from: sweep-a}"),
+		w(45, 8, "finalize.run", "step", "summarize.sh", "{from: summarize.sh}"),
+	}
+	if d := cmp.Diff(want, got); d != "" {
+		t.Errorf("warnings (-want +got):\n%s", d)
+	}
+	// Brought in as an input, the finalize step's script is there.
+	fixed := strings.Replace(src, "  run: ./summarize.sh\n", "  run: ./summarize.sh\n  inputs: [{from: summarize.sh}]\n", 1)
+	p, diags = Compile("spec.yaml", []byte(fixed), Options{})
+	if len(diags) > 0 {
+		t.Fatal(diags)
+	}
+	for _, d := range p.Warnings() {
+		if strings.HasPrefix(d.Path, "finalize") {
+			t.Errorf("with the input: %v", d)
+		}
 	}
 }

@@ -154,7 +154,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	}
 	if step {
 		emit(Event{Type: EventFinalizeStarted, Task: compiler.FinalizeID})
-		t := &compiler.Task{ID: compiler.FinalizeID, Run: fin.Run, Command: fin.Command, Env: fin.Env, Timeout: fin.Timeout, Outputs: fin.Outputs, Slots: 1}
+		t := &compiler.Task{ID: compiler.FinalizeID, Run: fin.Run, Command: fin.Command, Env: fin.Env, Timeout: fin.Timeout, Inputs: fin.Inputs, Outputs: fin.Outputs, Slots: 1}
 		t = fill(t, run.ID, run.Workload, run.Storage, 1)
 		r := be.RunTask(ctx, &Attempt{Run: run, Task: t, Number: 1, Finalize: true, Summary: summary})
 		if r.State == "" {

@@ -12,10 +12,11 @@ import (
 )
 
 // SpecInputs checks the inputs named by a path relative to the spec's
-// folder (specDir) before anything runs: each must be there, and two of
-// a task's inputs may land on one path only if both are folders, which
-// are merged. Otherwise the task would fail as it starts, maybe hours
-// into the run, or an input would silently replace another.
+// folder (specDir) before anything runs, the tasks' and the finalize
+// step's: each must be there, and two of a task's inputs may land on one
+// path only if both are folders, which are merged. Otherwise the task
+// would fail as it starts, maybe hours into the run, or an input would
+// silently replace another.
 //
 // stat is os.Stat, or a stand-in for tests: the planner does no I/O of
 // its own. Tasks in done are not checked, as they do not run again. A
@@ -46,10 +47,22 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 	files := map[string]*seen{}
 	var order []string
 	trees := map[string][]treeEntry{}
+	// The finalize step's inputs are checked as a task's are: it runs
+	// every time, on a resume too.
+	type step struct {
+		ID     string
+		Inputs []compiler.Input
+	}
+	steps := make([]step, 0, len(prog.Tasks)+1)
 	for _, t := range prog.Tasks {
-		if done[t.ID] {
-			continue
+		if !done[t.ID] {
+			steps = append(steps, step{t.ID, t.Inputs})
 		}
+	}
+	if f := &prog.Finalize; len(f.Inputs) > 0 {
+		steps = append(steps, step{compiler.FinalizeID, f.Inputs})
+	}
+	for _, t := range steps {
 		type landing struct {
 			from string
 			dir  bool

@@ -312,7 +312,7 @@ func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.
 	}
 	opt := MapOptions{Staged: staged, Dirs: dirs, Logs: b.opt.Logs, AccountID: b.opt.AccountID, SpecHash: SpecHash(plan.Program), DependencyChars: b.opt.DependencyChars}
 	if b.opt.Node != nil {
-		jm, err := b.jobManager(ctx, plan, run)
+		jm, err := b.jobManager(ctx, plan, run, opt)
 		if err != nil {
 			return err
 		}
@@ -549,7 +549,13 @@ func checkPool(p *BatchPool, prog *compiler.Program) error {
 func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (map[string][]StagedFile, map[string]StagedDirs, error) {
 	out := map[string][]StagedFile{}
 	dirs := map[string]StagedDirs{}
-	for _, t := range plan.Program.Tasks {
+	steps := plan.Program.Tasks
+	if fin := &plan.Program.Finalize; b.opt.Node != nil && len(fin.Inputs) > 0 {
+		// The finalize step on the pool gets its spec-relative inputs
+		// as a task does; on the client it reads them where they are.
+		steps = append(slices.Clip(steps), compiler.Task{ID: FinalizeTaskID, Inputs: fin.Inputs})
+	}
+	for _, t := range steps {
 		for _, in := range t.Inputs {
 			if in.Kind != compiler.InputFile {
 				continue
@@ -559,7 +565,7 @@ func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *exec
 			}
 			files, d, err := b.stageLocal(ctx, run.SpecDir, in.From)
 			if err != nil {
-				return nil, nil, fmt.Errorf("task %s: input %s: %w", t.ID, in.From, err)
+				return nil, nil, fmt.Errorf("%s: input %s: %w", stepName(t.ID), in.From, err)
 			}
 			out[in.From] = files
 			if len(d.Rels) > 0 {
@@ -568,6 +574,14 @@ func (b *Backend) stageInputs(ctx context.Context, plan *planner.Plan, run *exec
 		}
 	}
 	return out, dirs, nil
+}
+
+// stepName names a task, or the finalize step, in messages.
+func stepName(id string) string {
+	if id == FinalizeTaskID {
+		return "the finalize step"
+	}
+	return "task " + id
 }
 
 // stageLocal uploads a local input: a file, or the files of a directory
@@ -1164,6 +1178,11 @@ type NodeConfig struct {
 	// Started is when the run started, as the client's journal has it:
 	// the summary's startedAt, not when the finalize task started.
 	Started time.Time `json:"started,omitzero"`
+	// FinalizeSetup is the script that puts the finalize step's
+	// spec-relative inputs in place, from where the job manager task's
+	// resource files brought them (FinalizeInputs), before the step's
+	// own command; empty for none.
+	FinalizeSetup string `json:"finalizeSetup,omitempty"`
 }
 
 // Files of the job manager task, relative to its working directory.
@@ -1293,16 +1312,23 @@ func freeEnvName(name string, taken ...string) string {
 	return name
 }
 
-func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) (*BatchJobManagerTask, error) {
+// jobManager stages the run record and builds the job manager task that
+// runs the finalize step on the pool; opt has the staged inputs, the
+// step's among them.
+func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *executor.RunInfo, opt MapOptions) (*BatchJobManagerTask, error) {
 	n := b.opt.Node
 	if b.opt.Storage.Identity() == "" {
 		// Batch has retired task authentication tokens: the job manager
 		// task reaches Batch with the pool's identity, or not at all.
 		return nil, ErrNoPoolIdentity
 	}
+	inputs, setup, err := FinalizeInputs(plan, run, b.opt.Storage, opt)
+	if err != nil {
+		return nil, err
+	}
 	prog, cb := nodeProgram(plan.Program)
 	cfg := NodeConfig{RunID: run.ID, Workload: run.Workload, Storage: run.Storage, Program: prog, Started: run.Started,
-		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity()}
+		PollInterval: compiler.Duration(b.pollInterval()), SecretEnv: n.SecretEnv, Identity: b.opt.Storage.Identity(), FinalizeSetup: setup}
 	var cbEnv []EnvironmentSetting
 	if cb != nil {
 		v, err := json.Marshal(cb)
@@ -1327,7 +1353,7 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 	jm := &BatchJobManagerTask{
 		ID:                  FinalizeTaskID,
 		DisplayName:         "bmc finalize --watch",
-		ResourceFiles:       []ResourceFile{{HTTPURL: u, FilePath: NodeConfigFile, IdentityReference: ref}},
+		ResourceFiles:       append([]ResourceFile{{HTTPURL: u, FilePath: NodeConfigFile, IdentityReference: ref}}, inputs...),
 		KillJobOnCompletion: Ptr(true),
 		RunExclusive:        Ptr(false),
 		Constraints:         &BatchTaskConstraints{MaxTaskRetryCount: Ptr(int32(2))},

@@ -1204,3 +1204,52 @@ func barrierID(base string, level, n int) string {
 
 // IsBarrier reports whether a task id is one of bmc's barriers.
 func IsBarrier(id string) bool { return strings.HasPrefix(id, barrierPrefix) }
+
+// ---- the finalize step's inputs, on the pool ----
+
+// FinalizeInputs maps the finalize step's spec-relative inputs, staged
+// as a task's are, to resource files of the job manager task, which
+// Batch brings to the step's directory (NodeStepDir) as the task starts:
+// they are bmc's own uploads, there before the run. setup is what the
+// step's first lines must do, in its directory, before its own command
+// (move a folder's files into place, make its empty directories), as a
+// task's do; "" when nothing.
+//
+// The step's other inputs, az:// and https://, the node stages itself
+// when the step runs (nodeStep): the tasks may write them during the
+// run, and a resource file Batch cannot download fails the job manager
+// task, and with it the finalize step and the callback.
+func FinalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (rfs []ResourceFile, setup string, err error) {
+	fin := &plan.Program.Finalize
+	if len(fin.Inputs) == 0 {
+		return nil, "", nil
+	}
+	m := &mapper{plan: plan, run: run, loc: loc, opt: opt, outs: map[string]bool{}}
+	t := executor.FillTask(&compiler.Task{ID: FinalizeTaskID, Inputs: fin.Inputs}, run, 1)
+	m.moves = newMoveChecks(t.Inputs)
+	var prologue []string
+	for k, in := range t.Inputs {
+		if in.Kind != compiler.InputFile {
+			continue
+		}
+		files, pro, err := m.input(FinalizeTaskID, k, in)
+		if err != nil {
+			return nil, "", err
+		}
+		m.moves.landed(k, files)
+		for _, f := range files {
+			f.FilePath = NodeStepDir + "/" + f.FilePath
+			rfs = append(rfs, f)
+		}
+		if pro != "" {
+			prologue = append(prologue, pro)
+		}
+	}
+	if len(prologue) > 0 {
+		if head, tail := m.moves.script(); head != "" {
+			prologue = append(append([]string{head}, prologue...), tail)
+		}
+		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
+	}
+	return rfs, strings.Join(prologue, "\n"), nil
+}

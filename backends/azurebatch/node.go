@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
+	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/procrun"
 	"github.com/bmc-dev/bmc/internal/redact"
@@ -50,6 +52,41 @@ func NodeClient(identity string, opt Options) (*Client, error) {
 	return New(endpoint, TokenAuth(cred), opt)
 }
 
+// NodeStore is the blob store the finalize step on a node downloads its
+// az:// inputs from: the run's account (storage, its blob endpoint),
+// reached with the pool's managed identity, as the tasks' resource files
+// are. Off a node it is the account the environment names, as for bmc
+// run. nil, with no error, when the step has no az:// input.
+func NodeStore(ctx context.Context, cfg *NodeConfig) (blobstage.Store, error) {
+	if !slices.ContainsFunc(cfg.Program.Finalize.Inputs, func(in compiler.Input) bool {
+		return in.Kind == compiler.InputBlob || in.Kind == compiler.InputBlobPrefix
+	}) {
+		return nil, nil
+	}
+	if os.Getenv("AZ_BATCH_ACCOUNT_URL") == "" {
+		a, ok, err := blobstage.FromEnv(ctx, blobstage.Options{})
+		if !ok && err == nil {
+			err = errors.New("no storage account is configured")
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+	if cfg.Identity == "" || cfg.Storage == "" {
+		return nil, errors.New("azurebatch: the run record names no storage account and pool identity for the finalize step's az:// inputs")
+	}
+	cred, err := azidentity.NewManagedIdentityCredential(&azidentity.ManagedIdentityCredentialOptions{ID: azidentity.ResourceID(cfg.Identity)})
+	if err != nil {
+		return nil, fmt.Errorf("azurebatch: the pool identity: %s", redact.String(err.Error()))
+	}
+	a, err := blobstage.NewFromURL(cfg.Storage, cred, blobstage.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
 // NodeRun says where the job manager task is and how it reports.
 type NodeRun struct {
 	Config *NodeConfig
@@ -64,6 +101,11 @@ type NodeRun struct {
 	CallbackURL string
 	Log         *slog.Logger
 	Events      executor.Sink
+	// Store downloads the finalize step's az:// inputs when it runs; nil
+	// when the node has none, and the step then fails on such an input.
+	Store blobstage.Store
+	// HTTP fetches its https:// inputs; nil for http.DefaultClient.
+	HTTP *http.Client
 }
 
 // RunNode follows the job to its end, runs the finalize step, posts the
@@ -122,7 +164,7 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		o.Started = cfg.Started // the run's, not this task's
 	}
 	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv, cfg.CallbackEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
-	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide}
+	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide, setup: cfg.FinalizeSetup, store: nr.Store, http: nr.HTTP}
 	fctx := context.WithoutCancel(ctx)
 	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, CallbackURL: nr.CallbackURL, Events: nr.Events})
 	if ferr != nil {
@@ -149,6 +191,11 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 type nodeStep struct {
 	wd, taskDir string
 	hide        []string // variables the step must not see
+	// setup puts the step's spec-relative inputs in place, before its
+	// command (NodeConfig.FinalizeSetup).
+	setup string
+	store blobstage.Store
+	http  *http.Client
 }
 
 func (n *nodeStep) Capabilities() planner.Capabilities { return Capabilities(nil) }
@@ -167,9 +214,21 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 			return fail(err.Error())
 		}
 	}
+	if err := n.stage(ctx, t, dir); err != nil {
+		if ctx.Err() != nil {
+			res.State, res.Reason, res.End = executor.Canceled, "cancelled while staging inputs", time.Now()
+			return res
+		}
+		return fail(err.Error())
+	}
 	argv := t.Command
-	if t.Run != "" {
+	switch {
+	case t.Run != "" && n.setup != "":
+		argv = []string{"bash", "-euo", "pipefail", "-c", n.setup + "\n" + t.Run, t.ID}
+	case t.Run != "":
 		argv = []string{"bash", "-euo", "pipefail", "-c", t.Run, t.ID}
+	case n.setup != "":
+		argv = append([]string{"bash", "-euo", "pipefail", "-c", n.setup + "\nexec \"$@\"", t.ID}, t.Command...)
 	}
 	var env []string
 	for _, kv := range os.Environ() {
@@ -196,11 +255,74 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 	})
 	res = executor.ProcessResult(ctx, executor.ProcessEnd{ExitCode: pr.ExitCode, Signal: pr.Signal, TimedOut: pr.TimedOut,
 		Canceled: pr.Canceled, StartErr: err, Timeout: t.Timeout.D(), Start: pr.Start})
+	if res.State == executor.Failed && res.ExitCode != nil && *res.ExitCode == InputNotFoundExit {
+		// The setup found an input missing, or clashing with another:
+		// its line on stderr says which, as staging says on a task.
+		if why := inputError(filepath.Join(n.taskDir, filepath.FromSlash(NodeStepLog("stderr")))); why != "" {
+			res.Reason = why
+		}
+	}
 	if res.State != executor.Canceled {
 		n.setAside(t, dir, &res)
 	}
 	res.End = time.Now()
 	return res
+}
+
+// stage downloads the step's az:// and https:// inputs into dir, its
+// working directory, when the step runs: what the tasks wrote is there
+// by then. Its spec-relative inputs came with the job manager task.
+func (n *nodeStep) stage(ctx context.Context, t *compiler.Task, dir string) error {
+	for _, in := range t.Inputs {
+		if in.Kind == compiler.InputFile {
+			continue
+		}
+		if !filepath.IsLocal(filepath.FromSlash(in.Path)) {
+			return fmt.Errorf("input %s: path %q is not inside the working directory", inputName(in), in.Path)
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(in.Path))
+		var err error
+		switch in.Kind {
+		case compiler.InputHTTP:
+			client := n.http
+			if client == nil {
+				client = http.DefaultClient
+			}
+			_, err = blobstage.FetchHTTP(ctx, client, in.From, dst)
+		case compiler.InputBlob, compiler.InputBlobPrefix:
+			var loc blobstage.Location
+			if loc, err = blobstage.ParseURL(in.From); err == nil {
+				if n.store == nil {
+					err = errors.New("the node has no blob store to download it from")
+				} else {
+					_, err = n.store.Download(ctx, loc, dst)
+				}
+			}
+		default:
+			err = fmt.Errorf("unknown input kind %q", in.Kind)
+		}
+		if err != nil {
+			return fmt.Errorf("input %s: %s", inputName(in), redact.String(err.Error()))
+		}
+	}
+	return nil
+}
+
+// inputError is the reason a step's setup gave on its last line of
+// stderr starting with InputNotFoundPrefix, without the prefix; "" when
+// there is none.
+func inputError(stderr string) string {
+	b, err := os.ReadFile(stderr)
+	if err != nil {
+		return ""
+	}
+	why := ""
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if r, ok := strings.CutPrefix(line, InputNotFoundPrefix); ok {
+			why = r
+		}
+	}
+	return why
 }
 
 // setAside copies the files of each output whose condition the step met

@@ -60,10 +60,16 @@ authentication tokens). People do not run it by hand.`,
 			if cb := cfg.Program.Finalize.Callback; cb != nil && cb.URLEnv != "" {
 				cbURL = os.Getenv(cb.URLEnv)
 			}
+			// A store the step cannot have fails the step, on its az://
+			// inputs, not the watch: the callback still goes.
+			store, err := azurebatch.NodeStore(cmd.Context(), &cfg)
+			if err != nil {
+				log.Error("the finalize step's az:// inputs cannot be downloaded", "err", err)
+			}
 			// The events of the run, as plain lines in the task's stdout.
 			events := &plain{w: cmd.OutOrStdout(), verbose: len(cfg.Program.Tasks) <= 200}
 			res, err := azurebatch.RunNode(cmd.Context(), azurebatch.NodeRun{
-				Config: &cfg, Client: c, WorkDir: wd, TaskDir: taskDir, Secret: secret, CallbackURL: cbURL, Log: log, Events: events,
+				Config: &cfg, Client: c, WorkDir: wd, TaskDir: taskDir, Secret: secret, CallbackURL: cbURL, Log: log, Events: events, Store: store,
 			})
 			if err != nil {
 				return &exitError{code: exitInternal, err: err}
