@@ -117,6 +117,18 @@ for w in W1 W2 W3; do
 	unset t q
 done
 
+# What bmc and make cost around the tasks, for the ratios above: a run of
+# one `true` task, median of as many rounds, alternating.
+printf 'apiVersion: bmc/v1\nkind: Workload\nname: one\ntasks:\n  - {id: t, command: ["true"]}\n' >"$work/one.yaml"
+printf 'all:\n\t@true\n' >"$work/one.mk"
+ob="" om=""
+for r in $(seq "$reps"); do
+	ob+="$(timeit "$work/bmc" run "$work/one.yaml" --progress none --state-dir "$work/state-one-$r") "
+	om+="$(timeit make -f "$work/one.mk" -C "$work") "
+done
+printf 'one task: bmc %.1f ms, make %.1f ms (start-up and wind-down)\n' \
+	"$(echo "$(printf '%s\n' $ob | median) * 1000" | bc -l)" "$(echo "$(printf '%s\n' $om | median) * 1000" | bc -l)"
+
 if command -v snakemake >/dev/null; then
 	{
 		echo 'rule all:'
