@@ -659,8 +659,9 @@ func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan,
 		fmt.Fprintf(w, "  failed  %s: %s (after %d attempt%s; %s)\n", task, reason, t.Attempts, plural(t.Attempts), logsHint(cmd, id, dir, task))
 	}
 	if shown > most {
-		fmt.Fprintf(w, "  … and %d more failed: %s lists them all\n", shown-most, hint(cmd, "status", id))
+		fmt.Fprintf(w, "  … and %d more failed: %s lists them all\n", shown-most, hint(cmd, "status", id, "--state", "failed"))
 	}
+	skippedWhy(w, o)
 	if f := res.Finalize; f != nil {
 		fmt.Fprintf(w, "  finalize %s", f.State)
 		if f.Reason != "" {
@@ -674,6 +675,40 @@ func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan,
 		} else {
 			fmt.Fprintf(w, "  callback FAILED: %s\n", terminalSafe(cb.Err))
 		}
+	}
+}
+
+// skippedWhy says why the run's tasks were skipped, a line per reason,
+// the most common first: in a sweep the display leaves skipped tasks out,
+// and thousands skipped after one failure would go unexplained.
+func skippedWhy(w io.Writer, o *executor.Outcome) {
+	if o.Counts.Skipped == 0 {
+		return
+	}
+	count := map[string]int{}
+	var order []string
+	for _, t := range o.Tasks {
+		if t.State != executor.Skipped {
+			continue
+		}
+		why := strings.TrimPrefix(t.Reason, "skipped: ")
+		if count[why] == 0 {
+			order = append(order, why)
+		}
+		count[why]++
+	}
+	slices.SortStableFunc(order, func(a, b string) int { return count[b] - count[a] })
+	const most = 3
+	for i, why := range order {
+		if i == most {
+			n := 0
+			for _, why := range order[most:] {
+				n += count[why]
+			}
+			fmt.Fprintf(w, "  … and %d more skipped, for %d other reasons\n", n, len(order)-most)
+			break
+		}
+		fmt.Fprintf(w, "  skipped %d task%s: %s\n", count[why], plural(count[why]), terminalSafe(why))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,12 +17,15 @@ import (
 func newStatusCmd() *cobra.Command {
 	var output string
 	var all bool
+	var states []string
 	cmd := &cobra.Command{
 		Use:   "status RUN",
 		Short: "Show a run's tasks and their states",
 		Long: `Show a run's tasks and their states, as its journal tells them. RUN is a run
 id, a unique prefix of one, or "latest". By default only tasks that are not
-succeeded are listed when there are many; --all lists every task. A task's
+succeeded are listed when there are many, up to 200; --all lists every task,
+and --state lists every task in the states it names (--state failed: all the
+failed tasks of a sweep), in text and in JSON. A task's
 DURATION is that of its last attempt, from its start to its end, as are its
 EXIT and REASON; ATTEMPTS counts them all, over every session of the run.
 
@@ -30,6 +34,15 @@ on: status names them, on each task's row and, with --output json, as
 "leftovers" (pid and task). bmc cancel or bmc resume stops them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			want := map[executor.State]bool{}
+			for _, st := range states {
+				switch executor.State(st) {
+				case executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending:
+					want[executor.State(st)] = true
+				default:
+					return usagef("unknown --state %q: expected succeeded, failed, skipped, cancelled, running or pending", st)
+				}
+			}
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
@@ -86,14 +99,26 @@ on: status names them, on each task's row and, with --output json, as
 			}
 			tasks := make([]executor.TaskState, 0, len(prog.Tasks))
 			for _, t := range prog.Tasks {
-				if ts := st.Tasks[t.ID]; ts != nil {
-					tasks = append(tasks, *ts)
-				} else {
-					tasks = append(tasks, executor.TaskState{ID: t.ID, State: executor.Pending})
+				ts := executor.TaskState{ID: t.ID, State: executor.Pending}
+				if p := st.Tasks[t.ID]; p != nil {
+					ts = *p
+				}
+				if len(want) == 0 || want[ts.State] {
+					tasks = append(tasks, ts)
 				}
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
+				if len(want) > 0 {
+					// The run's own task map too: the JSON of a sweep's
+					// failures stays the size of its failures.
+					c := *st
+					c.Tasks = map[string]*executor.TaskState{}
+					for _, t := range tasks {
+						c.Tasks[t.ID] = st.Tasks[t.ID]
+					}
+					st = &c
+				}
 				enc := json.NewEncoder(out)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
@@ -119,13 +144,12 @@ on: status names them, on each task's row and, with --output json, as
 				c.Succeeded, c.Failed, c.Skipped, c.Cancelled, c.Running, c.Pending, c.Total)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TASK\tSTATE\tATTEMPTS\tEXIT\tDURATION\tREASON")
-			shown, succeeded := 0, 0
+			shown := 0
+			hiddenBy := map[executor.State]int{}
+			every := all || len(want) > 0
 			for _, t := range tasks {
-				if !all && len(tasks) > 50 && t.State == executor.Succeeded {
-					succeeded++
-					continue
-				}
-				if !all && shown >= 200 {
+				if !every && (len(tasks) > 50 && t.State == executor.Succeeded || shown >= 200) {
+					hiddenBy[t.State]++
 					continue
 				}
 				shown++
@@ -139,14 +163,17 @@ on: status names them, on each task's row and, with --output json, as
 			}
 			tw.Flush()
 			if hidden := len(tasks) - shown; hidden > 0 {
-				what := fmt.Sprintf("%d task%s", hidden, plural(hidden))
-				switch {
-				case hidden == succeeded:
-					what = fmt.Sprintf("%d succeeded task%s", hidden, plural(hidden))
-				case succeeded > 0:
-					what += fmt.Sprintf(" (%d succeeded)", succeeded)
+				var by []string
+				for _, s := range []executor.State{executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending} {
+					if n := hiddenBy[s]; n > 0 {
+						by = append(by, fmt.Sprintf("%d %s", n, s))
+					}
 				}
-				fmt.Fprintf(out, "%s not shown; --all shows them\n", what)
+				what := fmt.Sprintf("%d task%s (%s)", hidden, plural(hidden), strings.Join(by, ", "))
+				if len(by) == 1 {
+					what = fmt.Sprintf("%d %s task%s", hidden, by[0][strings.IndexByte(by[0], ' ')+1:], plural(hidden))
+				}
+				fmt.Fprintf(out, "%s not shown; --all shows them, --state STATE those in a state\n", what)
 			}
 			if cb := st.Callback; cb != nil {
 				if cb.Delivered {
@@ -160,6 +187,7 @@ on: status names them, on each task's row and, with --output json, as
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&all, "all", false, "list every task")
+	cmd.Flags().StringSliceVar(&states, "state", nil, "list every task in these states (succeeded, failed, skipped, cancelled, running, pending; repeat or separate with commas)")
 	return cmd
 }
 
