@@ -242,22 +242,34 @@ func newEventQueue(run *RunInfo, sink Sink, now func() time.Time) *eventQueue {
 // Event queues e, never waiting for the sink.
 func (q *eventQueue) Event(e Event) {
 	q.mu.Lock()
-	q.putLocked(e)
+	q.putLocked(e, eventQueueSize)
 	q.kickLocked()
 	q.mu.Unlock()
 }
 
-// putAll queues es in order, never waiting for the sink.
+// putAll queues es, the events of one turn of the run, in order, never
+// waiting for the sink. They are queued whole when the sink has kept up
+// so far (the queue is below its bound): a turn that cancels or skips
+// every task left makes an event for each at once, tens of thousands in
+// a sweep, which a reader that keeps up must get. What such a turn adds
+// is bounded by the run's tasks; a reader behind by the bound already
+// loses the turn's events.
 func (q *eventQueue) putAll(es []Event) {
 	q.mu.Lock()
+	bound := eventQueueSize
+	if len(q.q) < eventQueueSize {
+		bound = max(bound, len(q.q)+len(es))
+	}
 	for _, e := range es {
-		q.putLocked(e)
+		q.putLocked(e, bound)
 	}
 	q.kickLocked()
 	q.mu.Unlock()
 }
 
-func (q *eventQueue) putLocked(e Event) {
+// putLocked queues e unless the queue holds bound events; the caller
+// holds q.mu.
+func (q *eventQueue) putLocked(e Event, bound int) {
 	q.counts = e.Counts
 	if e.Type == EventProgress {
 		// A progress event is a snapshot: one still waiting is replaced.
@@ -265,10 +277,10 @@ func (q *eventQueue) putLocked(e Event) {
 			q.q[n-1] = e
 			return
 		}
-		if len(q.q) >= eventQueueSize {
+		if len(q.q) >= bound {
 			return
 		}
-	} else if len(q.q) >= eventQueueSize {
+	} else if len(q.q) >= bound {
 		q.dropped++
 		q.lost++
 		return
@@ -310,7 +322,7 @@ func (q *eventQueue) run() {
 		q.q, q.spare = q.spare[:0], nil
 		if q.dropped > 0 {
 			batch = append(batch, Event{Time: q.now(), Type: EventDropped, RunID: q.runID, Counts: q.counts, Dropped: q.dropped,
-				Reason: fmt.Sprintf("%d events left out: the consumer did not keep up", q.dropped)})
+				Reason: fmt.Sprintf("%d events left out: the reader did not keep up", q.dropped)})
 			q.dropped = 0
 		}
 		q.busy = true
@@ -352,9 +364,9 @@ func (q *eventQueue) close() {
 		return fmt.Sprintf("%d events", n)
 	}
 	if !drained {
-		q.log.Warn(fmt.Sprintf("the events consumer has taken no event for %s: going on without it (%s not delivered)", sinkStall, events(left)))
+		q.log.Warn(fmt.Sprintf("the progress display or --events reader has taken no event for %s: going on without it (%s not delivered)", sinkStall, events(left)))
 	} else if lost > 0 {
-		q.log.Warn(fmt.Sprintf("the events consumer did not keep up: %s left out", events(lost)))
+		q.log.Warn(fmt.Sprintf("the progress display or --events reader did not keep up: %s left out", events(lost)))
 	}
 	// Asked even of a sink stuck in a write: NewErr does not wait for it.
 	// Told once for the run, though its events have more than one queue.

@@ -229,3 +229,36 @@ func TestJSONSinkStopsAfterWriteError(t *testing.T) {
 		t.Errorf("Err() = %v, want the write error", err)
 	}
 }
+
+// TestEventQueueTurnWhole: the events of one turn of the run (every task
+// left, cancelled at once, in a sweep) are queued whole when the reader
+// has kept up so far, however many: only a reader already behind by the
+// queue's bound loses events.
+func TestEventQueueTurnWhole(t *testing.T) {
+	run := testRun(t)
+	busy := make(chan struct{})
+	run.events = &eventQueue{done: busy}
+	sink := &eventLog{}
+	q := newEventQueue(run, sink, time.Now)
+	const n = 3 * eventQueueSize
+	turn := make([]Event, n)
+	for i := range turn {
+		turn[i] = Event{Type: EventTaskFinished, Task: fmt.Sprint("t", i), State: Canceled}
+	}
+	q.putAll(turn)
+	q.putAll(turn[:10]) // the reader is behind by the bound now: left out
+	close(busy)
+	q.close()
+	var finished, dropped int
+	for _, e := range sink.all() {
+		switch e.Type {
+		case EventTaskFinished:
+			finished++
+		case EventDropped:
+			dropped += e.Dropped
+		}
+	}
+	if finished != n || dropped != 10 {
+		t.Errorf("%d task-finished delivered, %d told as left out; want %d and 10", finished, dropped, n)
+	}
+}
