@@ -69,6 +69,28 @@ type CallbackBody struct {
 	Tasks      CallbackTaskCounts   `json:"tasks"`
 	Failed     []CallbackFailedTask `json:"failed"`
 	Outputs    []CallbackOutput     `json:"outputs"`
+	// FailedOmitted and OutputsOmitted count the entries the callback
+	// left out of Failed and Outputs, which it carries CallbackListMax of
+	// at most: a sweep's body stays within what receivers take. The run
+	// summary (summary.json, BMC_RUN_SUMMARY) has every entry.
+	FailedOmitted  int `json:"failedOmitted,omitempty"`
+	OutputsOmitted int `json:"outputsOmitted,omitempty"`
+}
+
+// CallbackListMax is how many failed tasks, and how many outputs, a
+// callback body carries at most: about 200 KB of them.
+const CallbackListMax = 1000
+
+// sent is b as the callback sends it: its lists cut at CallbackListMax,
+// what was left out counted.
+func (b CallbackBody) sent() CallbackBody {
+	if n := len(b.Failed); n > CallbackListMax {
+		b.Failed, b.FailedOmitted = b.Failed[:CallbackListMax], n-CallbackListMax
+	}
+	if n := len(b.Outputs); n > CallbackListMax {
+		b.Outputs, b.OutputsOmitted = b.Outputs[:CallbackListMax], n-CallbackListMax
+	}
+	return b
 }
 
 // CallbackTaskCounts counts the run's tasks by final state.

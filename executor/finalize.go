@@ -196,7 +196,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 	}
 	if cb := fin.Callback; cb != nil && (cb.URL != "" || cb.URLEnv != "") && !opts.SkipCallback {
-		data, err := json.Marshal(body)
+		data, err := json.Marshal(body.sent())
 		if err != nil {
 			return nil, err
 		}
