@@ -65,4 +65,3 @@ func TestCallbackListsCapped(t *testing.T) {
 		t.Errorf("summary.json: %d failed, %d outputs, want %d of each", len(sum.Failed), len(sum.Outputs), n)
 	}
 }
-
