@@ -84,8 +84,15 @@ const CallbackListMax = 1000
 // sent is b as the callback sends it: its lists cut at CallbackListMax,
 // what was left out counted.
 func (b CallbackBody) sent() CallbackBody {
+	b = b.sorted() // the first entries in the body's order are kept
 	if n := len(b.Failed); n > CallbackListMax {
-		b.Failed, b.FailedOmitted = b.Failed[:CallbackListMax], n-CallbackListMax
+		kept := b.Failed[:CallbackListMax]
+		// The finalize step's entry is kept wherever its id sorts: it
+		// says what the owner's own step made of the run.
+		if i := slices.IndexFunc(b.Failed[CallbackListMax:], func(f CallbackFailedTask) bool { return f.ID == compiler.FinalizeID }); i >= 0 {
+			kept[CallbackListMax-1] = b.Failed[CallbackListMax+i]
+		}
+		b.Failed, b.FailedOmitted = kept, n-CallbackListMax
 	}
 	if n := len(b.Outputs); n > CallbackListMax {
 		b.Outputs, b.OutputsOmitted = b.Outputs[:CallbackListMax], n-CallbackListMax
@@ -129,17 +136,22 @@ func (b CallbackBody) MarshalJSON() ([]byte, error) {
 		return nil, fmt.Errorf("callback body: invalid status %q", b.Status)
 	}
 	type plain CallbackBody // no methods, so no recursion
-	p := plain(b)
+	p := plain(b.sorted())
 	p.StartedAt = p.StartedAt.UTC()
 	p.FinishedAt = p.FinishedAt.UTC()
-	// Copies, so that encoding never reorders the caller's slices.
-	p.Failed = append([]CallbackFailedTask{}, b.Failed...)
-	slices.SortStableFunc(p.Failed, func(x, y CallbackFailedTask) int { return strings.Compare(x.ID, y.ID) })
-	p.Outputs = append([]CallbackOutput{}, b.Outputs...)
-	slices.SortStableFunc(p.Outputs, func(x, y CallbackOutput) int {
+	return json.Marshal(p)
+}
+
+// sorted is b with its lists in the body's order, in copies, so that
+// encoding never reorders the caller's slices.
+func (b CallbackBody) sorted() CallbackBody {
+	b.Failed = append([]CallbackFailedTask{}, b.Failed...)
+	slices.SortStableFunc(b.Failed, func(x, y CallbackFailedTask) int { return strings.Compare(x.ID, y.ID) })
+	b.Outputs = append([]CallbackOutput{}, b.Outputs...)
+	slices.SortStableFunc(b.Outputs, func(x, y CallbackOutput) int {
 		return cmp.Or(strings.Compare(x.Task, y.Task), strings.Compare(x.Location, y.Location))
 	})
-	return json.Marshal(p)
+	return b
 }
 
 // Callback says where and how to deliver a run's outcome.

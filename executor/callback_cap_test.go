@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,8 +15,8 @@ import (
 
 // TestCallbackListsCapped: a sweep's callback carries at most
 // CallbackListMax failed tasks and outputs, says how many it left out, and
-// stays small enough for a receiver's body limit; summary.json, what the
-// finalize step reads, keeps them all.
+// stays small enough for a receiver's body limit, keeping the finalize
+// step's own entry; summary.json keeps them all.
 func TestCallbackListsCapped(t *testing.T) {
 	const n = CallbackListMax + 200
 	hook := newHookServer(t, http.StatusOK)
@@ -28,7 +29,7 @@ func TestCallbackListsCapped(t *testing.T) {
 		b.WriteString(strconv.Itoa(i))
 	}
 	b.WriteString("]}\n    run: \"false\"\n    outputs: [{path: log.txt, to: \"az://logs/${{ task.id }}.txt\", when: always}]\n")
-	b.WriteString("finalize:\n  callback: {url: \"" + hook.srv.URL + "/hook\", retries: 0}\n")
+	b.WriteString("finalize:\n  run: \"false\"\n  callback: {url: \"" + hook.srv.URL + "/hook\", retries: 0}\n")
 	prog := compileSpec(t, b.String(), nil)
 	p := planner.New(prog, planner.Capabilities{Name: "mock"}, nil)
 	run := testRun(t)
@@ -39,7 +40,9 @@ func TestCallbackListsCapped(t *testing.T) {
 	t.Cleanup(func() { j.Close() })
 	be := &mockBackend{RunTaskFn: func(_ context.Context, a *Attempt) Result {
 		r := failed(1)
-		r.Outputs = []string{a.Task.Outputs[0].To}
+		if len(a.Task.Outputs) > 0 {
+			r.Outputs = []string{a.Task.Outputs[0].To}
+		}
 		return r
 	}}
 	o, err := RunTasks(context.Background(), p, be, run, j, Options{Slots: 4, KeepGoing: true})
@@ -58,10 +61,10 @@ func TestCallbackListsCapped(t *testing.T) {
 	if err := json.Unmarshal(reqs[0].body, &sent); err != nil {
 		t.Fatal(err)
 	}
-	if len(sent.Failed) != CallbackListMax || sent.FailedOmitted != 200 || len(sent.Outputs) != CallbackListMax || sent.OutputsOmitted != 200 || sent.Tasks.Failed != n {
+	if len(sent.Failed) != CallbackListMax || sent.FailedOmitted != 201 || !slices.ContainsFunc(sent.Failed, func(f CallbackFailedTask) bool { return f.ID == "finalize" }) || len(sent.Outputs) != CallbackListMax || sent.OutputsOmitted != 200 || sent.Tasks.Failed != n {
 		t.Errorf("callback: %d failed (+%d), %d outputs (+%d), counts %+v", len(sent.Failed), sent.FailedOmitted, len(sent.Outputs), sent.OutputsOmitted, sent.Tasks)
 	}
-	if sum := readSummary(t, run); len(sum.Failed) != n || len(sum.Outputs) != n || sum.FailedOmitted != 0 {
+	if sum := readSummary(t, run); len(sum.Failed) != n+1 || len(sum.Outputs) != n || sum.FailedOmitted != 0 {
 		t.Errorf("summary.json: %d failed, %d outputs, want %d of each", len(sum.Failed), len(sum.Outputs), n)
 	}
 }
