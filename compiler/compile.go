@@ -113,6 +113,9 @@ func (c *compiler) sources() {
 	if pool := c.root.Get("pool"); pool != nil {
 		p.poolPos = pool.Pos
 	}
+	if fin := c.root.Get("finalize"); fin != nil {
+		p.finInputPos = inputsFrom(fin)
+	}
 	if len(c.taskNode) != len(p.Tasks) {
 		return
 	}
@@ -128,9 +131,26 @@ func (c *compiler) sources() {
 				pos = id.Pos
 			}
 			p.specPos = append(p.specPos, pos)
+			p.inputPos = append(p.inputPos, inputsFrom(n))
 		}
 		p.specOf[i] = k
 	}
+}
+
+// inputsFrom is where the from of each input of a task or of the finalize
+// step, n, is written: those with a from, as inputSpecs takes them.
+func inputsFrom(n *schema.Node) []schema.Pos {
+	ins := n.Get("inputs")
+	if ins == nil || ins.Kind != schema.KindList {
+		return nil
+	}
+	var out []schema.Pos
+	for _, e := range ins.Vals {
+		if from := e.Get("from"); from != nil {
+			out = append(out, from.Pos)
+		}
+	}
+	return out
 }
 
 type compiler struct {

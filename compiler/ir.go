@@ -42,6 +42,11 @@ type Program struct {
 	specOf  []int32
 	specPos []schema.Pos
 	poolPos schema.Pos
+	// inputPos is, for each task spec (as specPos), where each of its
+	// inputs' from is written, in the order of Task.Inputs; finInputPos
+	// is that of the finalize step's.
+	inputPos    [][]schema.Pos
+	finInputPos []schema.Pos
 }
 
 // Warnings are the hazards found in the spec the program was compiled
@@ -57,6 +62,22 @@ func (p *Program) TaskPos(i int) (pos schema.Pos, ok bool) {
 		return schema.Pos{}, false
 	}
 	return p.specPos[p.specOf[i]], true
+}
+
+// InputPos is where the from of input k of task i is written in the
+// spec, i -1 for the finalize step's; ok is false when that is not known.
+func (p *Program) InputPos(i, k int) (pos schema.Pos, ok bool) {
+	list := p.finInputPos
+	if i >= 0 {
+		if i >= len(p.specOf) || int(p.specOf[i]) >= len(p.inputPos) {
+			return schema.Pos{}, false
+		}
+		list = p.inputPos[p.specOf[i]]
+	}
+	if k < 0 || k >= len(list) {
+		return schema.Pos{}, false
+	}
+	return list[k], true
 }
 
 // Subset is p with only the tasks keep marks, in their order, each still

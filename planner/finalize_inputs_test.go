@@ -43,8 +43,8 @@ finalize:
 	}
 	got := SpecInputs(prog, map[string]bool{"a": true}, specDir, stat)
 	want := []Check{
-		{Severity: Error, Task: "finalize", Message: "inputs lib/a.txt and lib/b.txt both land on x, and both are files: one would replace the other (give each a path of its own)"},
-		{Severity: Error, Task: "finalize", Message: "input summarize.sh is not there: " + filepath.Join(specDir, "summarize.sh") + ": file does not exist"},
+		{Severity: Error, Task: "finalize", Input: 3, Message: "inputs lib/a.txt and lib/b.txt both land on x, and both are files: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "finalize", Input: 1, Message: "input summarize.sh is not there: " + filepath.Join(specDir, "summarize.sh") + ": file does not exist"},
 	}
 	if d := gocmp.Diff(want, got); d != "" {
 		t.Errorf("checks (-want +got):\n%s", d)

@@ -39,10 +39,11 @@ func SpecInputs(prog *compiler.Program, done map[string]bool, specDir string, st
 func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string, stat func(string) (fs.FileInfo, error), readDir func(string) ([]fs.DirEntry, error)) []Check {
 	var out []Check
 	type seen struct {
-		task string
-		n    int
-		dir  bool
-		err  error
+		task  string
+		input int // of task, 1 for its first
+		n     int
+		dir   bool
+		err   error
 	}
 	files := map[string]*seen{}
 	var order []string
@@ -71,7 +72,7 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 			landed map[string]landing
 			spec   []specLanding
 		)
-		for _, in := range t.Inputs {
+		for k, in := range t.Inputs {
 			if in.Kind == compiler.InputBlobPrefix {
 				// A prefix lands as a folder: a file may not share its path.
 				if landed == nil {
@@ -91,7 +92,7 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 				if !filepath.IsAbs(src) {
 					src = filepath.Join(specDir, filepath.FromSlash(src))
 				}
-				s = &seen{task: t.ID}
+				s = &seen{task: t.ID, input: k + 1}
 				fi, err := stat(src)
 				if err != nil {
 					s.err = err
@@ -109,7 +110,7 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 			spec = append(spec, specLanding{from: in.From, path: clean, dir: s.dir})
 			if first, dup := landed[clean]; dup {
 				if !first.dir || !s.dir {
-					out = append(out, Check{Severity: Error, Task: t.ID, Message: fmt.Sprintf(
+					out = append(out, Check{Severity: Error, Task: t.ID, Input: k + 1, Message: fmt.Sprintf(
 						"inputs %s and %s both land on %s, and %s: one would replace the other (give each a path of its own)",
 						first.from, in.From, in.Path, notBothFolders(first.from, first.dir, in.From, s.dir))})
 				}
@@ -151,7 +152,7 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 		if s.n > 1 {
 			msg += fmt.Sprintf(" (needed by %d tasks)", s.n)
 		}
-		out = append(out, Check{Severity: Error, Task: s.task, Message: msg})
+		out = append(out, Check{Severity: Error, Task: s.task, Input: s.input, Message: msg})
 	}
 	return out
 }

@@ -75,10 +75,10 @@ func TestSpecInputs(t *testing.T) {
 	}
 	got := SpecInputs(prog, map[string]bool{"gone": true}, specDir, stat)
 	want := []Check{
-		{Severity: Error, Task: "files", Message: "inputs data/a.txt and data/b.txt both land on ./in.txt, and both are files: one would replace the other (give each a path of its own)"},
-		{Severity: Error, Task: "mixed", Message: "inputs az://cont/prefix/ and data/a.txt both land on x, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
-		{Severity: Error, Task: "locked", Message: "input secret/key cannot be read: " + filepath.Join(specDir, "secret", "key") + ": permission denied"},
-		{Severity: Error, Task: "m-1", Message: "input data/missing.txt is not there: " + filepath.Join(specDir, "data", "missing.txt") + ": file does not exist (needed by 3 tasks)"},
+		{Severity: Error, Task: "files", Input: 2, Message: "inputs data/a.txt and data/b.txt both land on ./in.txt, and both are files: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "mixed", Input: 2, Message: "inputs az://cont/prefix/ and data/a.txt both land on x, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "locked", Input: 1, Message: "input secret/key cannot be read: " + filepath.Join(specDir, "secret", "key") + ": permission denied"},
+		{Severity: Error, Task: "m-1", Input: 1, Message: "input data/missing.txt is not there: " + filepath.Join(specDir, "data", "missing.txt") + ": file does not exist (needed by 3 tasks)"},
 	}
 	// Collisions come in the program's order, files not there after them:
 	// compared by task.
@@ -196,7 +196,7 @@ func TestSpecInputsFolders(t *testing.T) {
 		{Severity: Error, Task: "into", Message: "inputs data/dirA and data/a.txt both put a file at cfg/common.txt: one would replace the other (give each a path of its own)"},
 		{Severity: Error, Task: "below", Message: "inputs data/d1 and data/dirB both put a file at x/common.txt: one would replace the other (give each a path of its own)"},
 		{Severity: Error, Task: "shape", Message: "inputs data/a.txt and data/dirA cannot both land: data/a.txt puts a file at cfg/bin, where data/dirA needs a folder (give each a path of its own)"},
-		{Severity: Error, Task: "told", Message: "inputs data/dirA and data/a.txt both land on cfg, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
+		{Severity: Error, Task: "told", Input: 2, Message: "inputs data/dirA and data/a.txt both land on cfg, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
 	}
 	byTask := func(a, b Check) int { return cmp.Compare(a.Task, b.Task) }
 	slices.SortFunc(got, byTask)

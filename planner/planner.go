@@ -56,6 +56,9 @@ type Check struct {
 	File string `json:"file,omitempty"`
 	Line int    `json:"line,omitempty"`
 	Col  int    `json:"col,omitempty"`
+	// Input, when not 0, is the task's input (1 for its first) the check
+	// is about: Locate places it at that input's from.
+	Input int `json:"-"`
 }
 
 // Pos is where the check is, as file:line:col; "" when not known.
@@ -93,10 +96,15 @@ func (p *Plan) Locate() {
 			}
 		}
 		j, ok := idx[c.Task]
+		if c.Task == compiler.FinalizeID {
+			j, ok = -1, true
+		}
 		if !ok {
 			continue
 		}
-		if pos, ok := p.Program.TaskPos(j); ok {
+		if pos, ok := p.Program.InputPos(j, c.Input-1); ok && c.Input > 0 {
+			c.File, c.Line, c.Col = pos.File, pos.Line, pos.Col
+		} else if pos, ok := p.Program.TaskPos(j); ok {
 			c.File, c.Line, c.Col = pos.File, pos.Line, pos.Col
 		}
 	}

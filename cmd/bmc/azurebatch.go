@@ -294,9 +294,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
 		plan.Locate()
 	}
-	for _, c := range plan.Checks {
-		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
-	}
+	printChecks(stderr, plan.Checks)
 	if err := planError(plan, true); err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/planner"
+	"github.com/bmc-dev/bmc/schema"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
@@ -227,9 +228,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		done = prev.Done()
 	}
 	plan := newPlan(prog, be.Capabilities(), done, meta.SpecDir)
-	for _, c := range plan.Checks {
-		fmt.Fprintf(stderr, "bmc: %s: %s\n", c.Severity, checkText(c))
-	}
+	printChecks(stderr, plan.Checks)
 	if err := planError(plan, true); err != nil {
 		return err
 	}
@@ -573,6 +572,33 @@ func runExit(outcome *executor.Outcome, res *executor.RunResult, redeliver strin
 		return &exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// printChecks writes a plan's checks as bmc's messages: each an error or
+// a warning, where in the spec, when known, then the source line with a
+// caret under the place, as bmc validate shows its errors.
+func printChecks(w io.Writer, checks []planner.Check) {
+	files := map[string]*schema.SourceLines{}
+	for _, c := range checks {
+		line := checkText(c) + "\n"
+		if c.Line > 0 {
+			lines, ok := files[c.File]
+			if !ok {
+				if src, err := os.ReadFile(c.File); err == nil {
+					lines = schema.NewSourceLines(src)
+				}
+				files[c.File] = lines
+			}
+			if lines != nil {
+				msg := c.Message
+				if c.Task != "" {
+					msg = c.Task + ": " + msg
+				}
+				line = (&schema.Diagnostic{Pos: schema.Pos{File: c.File, Line: c.Line, Col: c.Col}, Msg: msg}).FormatLines(lines)
+			}
+		}
+		fmt.Fprintf(w, "bmc: %s: %s", c.Severity, line)
+	}
 }
 
 // checkText is a check in one line: where in the spec, when known, the
