@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,47 +246,143 @@ type Finalize struct {
 	Callback *Callback `json:"callback,omitempty"`
 }
 
-// HeaderSecretParams names, sorted, the params the callback sends in a
-// header that carries a key or a token (X-Api-Key: ${{ params.apiKey }},
-// as redact.IsCredentialHeader names them): what bmc shows or keeps of
-// the program holds REDACTED for such a header's value, so the param that
-// made it must not keep it in clear beside it. A param counts when its
-// text is the header's value or, at 4 characters or more, part of it.
-func (p *Program) HeaderSecretParams() []string {
-	if p.Finalize.Callback == nil {
-		return nil
-	}
+// SecretParams names, sorted, the params whose values bmc must not keep
+// or show, which the program's text alone would not tell: a param the
+// callback sends in a header that carries a key or a token (X-Api-Key:
+// ${{ params.apiKey }}, as redact.IsCredentialHeader names them), and a
+// param that redaction takes out where it is used (?code=${{ params.c }},
+// a signature, a password in a URL). A param counts when its text (a
+// number's as written) is such a value or, at 4 characters or more, part
+// of one.
+func (p *Program) SecretParams() []string {
 	var secret []string
+	var raw []byte // the program's JSON, unredacted, made when needed
 	for k, v := range p.Params {
-		pv, ok := v.(string)
-		if !ok || pv == "" {
+		pv := paramText(v)
+		if pv == "" {
 			continue
 		}
-		for name, hv := range p.Finalize.Callback.Headers {
-			if redact.IsCredentialHeader(name) && (hv == pv || len(pv) >= 4 && strings.Contains(hv, pv)) {
-				secret = append(secret, k)
-				break
+		if p.inCredentialHeader(pv) {
+			secret = append(secret, k)
+			continue
+		}
+		if len(pv) < 4 {
+			continue
+		}
+		if raw == nil {
+			c := *p
+			c.Params = nil
+			var err error
+			if raw, err = json.Marshal(&c); err != nil {
+				return nil
 			}
+		}
+		if lostToRedaction(raw, pv) {
+			secret = append(secret, k)
 		}
 	}
 	slices.Sort(secret)
 	return secret
 }
 
-// WithoutHeaderSecrets returns p as bmc shows or keeps it: p itself, or
-// a copy whose params named by HeaderSecretParams hold redact.Marker.
-// redact.JSON takes out the other secrets.
-func (p *Program) WithoutHeaderSecrets() *Program {
-	secret := p.HeaderSecretParams()
-	if len(secret) == 0 {
-		return p
+// inCredentialHeader reports whether pv is, or is part of, the value of a
+// callback header that carries a key or a token.
+func (p *Program) inCredentialHeader(pv string) bool {
+	if p.Finalize.Callback == nil {
+		return false
 	}
+	for name, hv := range p.Finalize.Callback.Headers {
+		if redact.IsCredentialHeader(name) && (hv == pv || len(pv) >= 4 && strings.Contains(hv, pv)) {
+			return true
+		}
+	}
+	return false
+}
+
+// lostToRedaction reports whether a string of the JSON text raw holds pv
+// where redaction takes it out.
+func lostToRedaction(raw []byte, pv string) bool {
+	needle := []byte(pv)
+	for off := 0; ; {
+		i := bytes.Index(raw[off:], needle)
+		if i < 0 {
+			return false
+		}
+		i += off
+		// The string literal around it: from the quote before, to the
+		// quote after, neither escaped.
+		start := bytes.LastIndexByte(raw[:i], '"')
+		for start > 0 && raw[start-1] == '\\' {
+			start = bytes.LastIndexByte(raw[:start-1], '"')
+		}
+		end := i + len(needle)
+		for end < len(raw) && (raw[end] != '"' || raw[end-1] == '\\') {
+			end++
+		}
+		if start >= 0 && end < len(raw) {
+			var s string
+			if json.Unmarshal(raw[start:end+1], &s) == nil && strings.Contains(s, pv) && !strings.Contains(redact.String(s), pv) {
+				return true
+			}
+		}
+		off = i + len(needle)
+	}
+}
+
+// paramText is a param's value as text: a string, or a number as written;
+// "" for any other value.
+func paramText(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case int:
+		return strconv.Itoa(v)
+	case int64:
+		return strconv.FormatInt(v, 10)
+	}
+	return ""
+}
+
+// RedactedJSON is p as bmc shows or keeps it (a run's program.json, bmc
+// compile): what redact.JSON takes out (signatures, passwords, keys in
+// queries), the values of the callback's credential headers, and the
+// values of SecretParams wherever they stand, all REDACTED. redacted
+// reports whether anything was.
+func (p *Program) RedactedJSON(indent bool) (b []byte, redacted bool, err error) {
 	c := *p
-	c.Params = maps.Clone(p.Params)
-	for _, k := range secret {
-		c.Params[k] = redact.Marker
+	secret := p.SecretParams()
+	var texts []string
+	if len(secret) > 0 {
+		c.Params = maps.Clone(p.Params)
+		for _, k := range secret {
+			texts = append(texts, paramText(p.Params[k]))
+			c.Params[k] = redact.Marker
+		}
 	}
-	return &c
+	if cb := p.Finalize.Callback; cb != nil && len(cb.Headers) > 0 {
+		hs := maps.Clone(cb.Headers)
+		for name, v := range hs {
+			if redact.IsCredentialHeader(name) && v != "" {
+				hs[name] = redact.Marker
+			}
+		}
+		if !maps.Equal(hs, cb.Headers) {
+			cc := *cb
+			cc.Headers = hs
+			c.Finalize.Callback = &cc
+			redacted = true
+		}
+	}
+	b, red, err := redact.JSON(&c, indent)
+	if err != nil {
+		return nil, false, err
+	}
+	b, scrubbed := redact.Values(b, texts)
+	return b, redacted || red || scrubbed || len(secret) > 0, nil
 }
 
 // HasStep reports whether the finalize step runs a command of its own.

@@ -53,8 +53,8 @@ type Meta struct {
 	// directory: a resume must get them again from the spec and --set.
 	Redacted bool `json:"redacted,omitempty"`
 	// SecretParams are params left out of Params (kept as REDACTED)
-	// because the callback sends them in a header that carries a key or
-	// a token (X-Api-Key, …): a resume needs them again with --set.
+	// because their values are secrets the program's text alone does not
+	// show (Program.SecretParams): a resume needs them again with --set.
 	SecretParams []string `json:"secretParams,omitempty"`
 }
 
@@ -100,13 +100,11 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 	// encoding it, at every start (bmc compile shows it indented). It and
 	// the meta data are encoded before the directory is made, so that
 	// what cannot be encoded leaves no empty run behind.
-	kept := prog.WithoutHeaderSecrets()
-	b, redacted, err := redact.JSON(kept, false)
+	b, redacted, err := prog.RedactedJSON(false)
 	if err != nil {
 		return "", nil, fmt.Errorf("write program: %w", err)
 	}
-	redacted = redacted || kept != prog
-	meta = withoutHeaderSecrets(meta, prog)
+	meta = withoutSecretParams(meta, prog)
 	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
 		meta.Redacted = true
@@ -142,12 +140,12 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 // writeRunFile writes a run directory's files; tests replace it.
 var writeRunFile = os.WriteFile
 
-// withoutHeaderSecrets returns meta with the params the program's
-// callback sends in a credential header (Program.HeaderSecretParams)
-// left out, and named in SecretParams.
-func withoutHeaderSecrets(meta Meta, prog *compiler.Program) Meta {
+// withoutSecretParams returns meta with the params whose values bmc
+// keeps nowhere (Program.SecretParams) left out, and named in
+// SecretParams.
+func withoutSecretParams(meta Meta, prog *compiler.Program) Meta {
 	var secret []string
-	for _, k := range prog.HeaderSecretParams() {
+	for _, k := range prog.SecretParams() {
 		if _, ok := meta.Params[k]; ok {
 			secret = append(secret, k)
 		}

@@ -1235,7 +1235,7 @@ type NodeTask struct {
 // environment, nil when the callback has neither.
 func nodeProgram(p *compiler.Program) (*compiler.Program, *nodeCallback) {
 	out := p
-	if b, redacted, err := redact.JSON(p.WithoutHeaderSecrets(), false); err == nil && (redacted || len(p.HeaderSecretParams()) > 0) {
+	if b, redacted, err := p.RedactedJSON(false); err == nil && redacted {
 		var r compiler.Program
 		if json.Unmarshal(b, &r) == nil {
 			r.Finalize = p.Finalize

@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/bmc-dev/bmc/compiler"
-	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +37,7 @@ Values only a run knows (${{ run.id }}, ${{ task.attempt }}) stay as written.`,
 			case "json":
 				// Secrets (a SAS signature in a URL) are not printed: the
 				// program is shown as a run directory keeps it.
-				b, _, err := redact.JSON(prog.WithoutHeaderSecrets(), true)
+				b, _, err := prog.RedactedJSON(true)
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,6 +200,8 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 // callback. Secrets do not count: a run directory keeps none, and a new
 // signature for the same URL changes nothing.
 func tasksDiff(was, now *compiler.Program) string {
+	// was is as the run directory keeps it: now is compared in that form.
+	now = keptForm(now)
 	before := make(map[string]string, len(was.Tasks))
 	for _, t := range was.Tasks {
 		before[t.ID] = taskText(t)
@@ -236,6 +239,22 @@ func tasksDiff(was, now *compiler.Program) string {
 		return ""
 	}
 	return strings.Join(what, "; ")
+}
+
+// keptForm is p as a run directory keeps it (Program.RedactedJSON), read
+// back; p itself if that fails.
+func keptForm(p *compiler.Program) *compiler.Program {
+	b, _, err := p.RedactedJSON(false)
+	if err != nil {
+		return p
+	}
+	var k compiler.Program
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if dec.Decode(&k) != nil {
+		return p
+	}
+	return &k
 }
 
 // taskText is t as its run directory would keep it, less its hash.

@@ -164,12 +164,12 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 // withoutSecrets is p as its run directory keeps it, less the tasks'
 // hashes: a new signature for the same URL changes them and nothing else.
 func withoutSecrets(p *compiler.Program) []byte {
-	c := *p.WithoutHeaderSecrets()
+	c := *p
 	c.Tasks = slices.Clone(p.Tasks)
 	for i := range c.Tasks {
 		c.Tasks[i].Hash = ""
 	}
-	b, _, err := redact.JSON(&c, false)
+	b, _, err := c.RedactedJSON(false)
 	if err != nil {
 		return nil
 	}

@@ -28,10 +28,8 @@
 //     token, access_token, secret, client_secret, password and pwd, after
 //     "?" or "&" (also percent-encoded, in a URL inside another URL's
 //     query). The same names in a path, as in /country_code=US/, stay.
-//   - In JSON, the value of a member named as a header that carries a key
-//     or token goes whole: Cookie, apikey, and names such as X-Api-Key,
-//     x-functions-key, Ocp-Apim-Subscription-Key or X-Gitlab-Token (words
-//     joined by "-", the last one key, token, secret, password or apikey).
+//   - Values the caller knows to be secrets (Values): a param given for a
+//     header that carries a key (IsCredentialHeader names those), say.
 //   - An Authorization or Proxy-Authorization header value keeps its
 //     scheme (Basic, Digest, Bearer, …) and loses its credentials, also as
 //     a JSON member named so; a value with no scheme goes whole. After an
@@ -44,6 +42,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -265,13 +264,12 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 		return nil, false, err
 	}
 	b = buf.Bytes()
-	if holdsHints(string(b)) == 0 && !containsFold(b, "cookie") {
+	if holdsHints(string(b)) == 0 {
 		return b, false, nil
 	}
 	var out []byte
 	done := 0    // b[:done] is in out
 	header := -1 // where a string value of an Authorization member starts
-	cred := -1   // where a string value of a member named as a key starts
 	for i := 0; i < len(b); i++ {
 		if b[i] != '"' {
 			continue
@@ -287,22 +285,15 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 			j++
 		}
 		lit := b[i:min(j+1, len(b))]
-		inHeader, inCred := i == header, i == cred
-		if inHeader || inCred || holdsHints(string(lit)) != 0 || containsFold(lit, "cookie") {
+		inHeader := i == header
+		if inHeader || holdsHints(string(lit)) != 0 {
 			var s string
 			if json.Unmarshal(lit, &s) == nil {
 				r := String(s)
-				switch {
-				case inHeader:
+				if inHeader {
 					r = headerValue(s)
-				case inCred:
-					if s != "" {
-						r = Marker
-					}
-				case isAuthorization(s):
+				} else if isAuthorization(s) {
 					header = memberValue(b, j+1)
-				case IsCredentialHeader(s):
-					cred = memberValue(b, j+1)
 				}
 				if r != s {
 					out = append(out, b[done:i]...)
@@ -355,15 +346,63 @@ func IsCredentialHeader(s string) bool {
 	return false
 }
 
-// containsFold reports whether b holds word, a lower-case ASCII word,
-// in any case.
-func containsFold(b []byte, word string) bool {
-	for i := 0; i+len(word) <= len(b); i++ {
-		if b[i]|0x20 == word[0] && strings.EqualFold(string(b[i:i+len(word)]), word) {
-			return true
+// Values replaces each of secrets, wherever it stands in a string of the
+// JSON text b, by Marker: values the caller knows to be secrets, which no
+// pattern could tell. It reports whether it replaced any. Secrets shorter
+// than 4 bytes are left alone: they would take out other text with them.
+func Values(b []byte, secrets []string) ([]byte, bool) {
+	var find []string
+	escaped := false // a secret JSON writes escaped: every literal is decoded
+	for _, s := range secrets {
+		if len(s) < 4 {
+			continue
+		}
+		if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == '"' || r == '\\' }) {
+			escaped = true
+		} else if !bytes.Contains(b, []byte(s)) {
+			continue
+		}
+		find = append(find, s)
+	}
+	if len(find) == 0 {
+		return b, false
+	}
+	var out []byte
+	done := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		lit := b[i:min(j+1, len(b))]
+		i = j
+		if !escaped && !slices.ContainsFunc(find, func(s string) bool { return bytes.Contains(lit, []byte(s)) }) {
+			continue
+		}
+		var s string
+		if json.Unmarshal(lit, &s) != nil {
+			continue
+		}
+		r := s
+		for _, secret := range find {
+			r = strings.ReplaceAll(r, secret, Marker)
+		}
+		if r != s {
+			out = append(out, b[done:i-len(lit)+1]...)
+			out = appendString(out, r)
+			done = i + 1
 		}
 	}
-	return false
+	if done == 0 {
+		return b, false
+	}
+	return append(out, b[done:]...), true
 }
 
 // headerValue is v, an Authorization header's value, redacted.

@@ -223,42 +223,54 @@ func TestJSONHeaders(t *testing.T) {
 	}
 }
 
-// TestJSONCredentialHeaders redacts the whole value of members named as
-// the headers APIs take keys and tokens in (X-Api-Key, an Azure
-// Function's x-functions-key, API Management's subscription key, …),
-// whatever their case, and leaves other names alone: bmc's own fields
-// that name a secret's variable, and words that only hold such a name.
-func TestJSONCredentialHeaders(t *testing.T) {
-	in := map[string]any{
-		"headers": map[string]string{
-			"X-Api-Key": "k1", "x-functions-key": "k2", "Ocp-Apim-Subscription-Key": "k3",
-			"X-Gitlab-Token": "k4", "Private-Token": "k5", "Cookie": "session=k6", "apikey": "k7",
-			"X-Webhook-Secret": "k8", "X-Team": "genomics", "X-Key-Id": "kid", "X-Request-Id": "r1",
-		},
-		"secretEnv": "BMC_CALLBACK_SECRET",
-		"token":     "plain",
-		"words":     []string{"X-Api-Key", "k9"},
+// TestIsCredentialHeader: the headers APIs take keys and tokens in
+// (X-Api-Key, an Azure Function's x-functions-key, API Management's
+// subscription key, …), whatever their case, and no other name.
+func TestIsCredentialHeader(t *testing.T) {
+	for name, want := range map[string]bool{
+		"X-Api-Key": true, "x-functions-key": true, "Ocp-Apim-Subscription-Key": true, "X-Gitlab-Token": true,
+		"Private-Token": true, "Cookie": true, "apikey": true, "X-Webhook-Secret": true,
+		"X-Team": false, "X-Key-Id": false, "X-Request-Id": false, "secretEnv": false, "token": false, "Authorization": false,
+	} {
+		if got := IsCredentialHeader(name); got != want {
+			t.Errorf("IsCredentialHeader(%q) = %v, want %v", name, got, want)
+		}
 	}
-	b, redacted, err := JSON(in, false)
-	if err != nil || !redacted {
-		t.Fatalf("JSON: redacted %v, err %v", redacted, err)
+}
+
+// TestValues: known secrets go wherever they stand in a string, escaped
+// or not, and the text stays valid JSON; numbers, keys' own text and
+// short values are left alone.
+func TestValues(t *testing.T) {
+	in := map[string]any{
+		"env":      map[string]string{"API_KEY": "K3Y-9911", "NOTE": "team-K3Y-9911 and \"q\"uote\tsecret"},
+		"n":        12345,
+		"K3Y-9911": "member names are values too",
+		"short":    "abc",
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, changed := Values(b, []string{"K3Y-9911", "\"q\"uote\tsecret", "abc", "12345"})
+	if !changed {
+		t.Fatal("nothing replaced")
 	}
 	var got map[string]any
-	if err := json.Unmarshal(b, &got); err != nil {
-		t.Fatalf("JSON wrote invalid JSON (%v): %s", err, b)
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("invalid JSON (%v): %s", err, out)
 	}
 	want := map[string]any{
-		"headers": map[string]any{
-			"X-Api-Key": Marker, "x-functions-key": Marker, "Ocp-Apim-Subscription-Key": Marker,
-			"X-Gitlab-Token": Marker, "Private-Token": Marker, "Cookie": Marker, "apikey": Marker,
-			"X-Webhook-Secret": Marker, "X-Team": "genomics", "X-Key-Id": "kid", "X-Request-Id": "r1",
-		},
-		"secretEnv": "BMC_CALLBACK_SECRET",
-		"token":     "plain",
-		"words":     []any{"X-Api-Key", "k9"},
+		"env":   map[string]any{"API_KEY": Marker, "NOTE": "team-" + Marker + " and " + Marker},
+		"n":     12345.0,
+		Marker:  "member names are values too",
+		"short": "abc",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("JSON (-want +got):\n%s", diff)
+		t.Errorf("Values (-want +got):\n%s", diff)
+	}
+	if same, changed := Values(b, []string{"absent-secret"}); changed || string(same) != string(b) {
+		t.Error("Values changed a text that does not hold the secret")
 	}
 }
 
