@@ -1068,10 +1068,10 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[
 		// itself, and only those are parsed: a sweep's every member has a
 		// pattern of its own.
 		rel := c.checkRelPath(o.pathNode, pp, pat, "output path")
-		if rel && !patUnk && strings.HasSuffix(pat, "/") && !namesDir(pat) {
-			// Batch's filePattern matches files only: out/ would upload
-			// nothing, and say nothing about it.
-			c.errorOnce(o.pathNode, pp, "output path %q ends in \"/\": a pattern matches files, not a folder; write %q for the files in it", pat, pat+"**/*")
+		if suffix, folder := namesFolder(pat); rel && !patUnk && folder && !namesDir(pat) {
+			// Batch's filePattern matches files only: out/ or out/. would
+			// upload nothing, and say nothing about it.
+			c.errorOnce(o.pathNode, pp, "output path %q ends in %q: a pattern matches files, not a folder; write %q for the files in it", pat, suffix, filesIn(pat))
 		} else if rel && !patUnk && !strings.Contains(pat, "${{") &&
 			(strings.IndexByte(pat, '[') >= 0 || namesDir(pat)) {
 			if err := filepattern.Check(pat); err != nil {
@@ -1088,6 +1088,39 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[
 
 // namesDir reports whether a relative path names the directory itself.
 func namesDir(p string) bool { return path.Clean(p) == "." }
+
+// namesFolder reports whether a pattern can only name a folder, not files:
+// it ends in "/", or its last element is ".". suffix is the ending that
+// says so.
+func namesFolder(p string) (suffix string, ok bool) {
+	switch {
+	case strings.HasSuffix(p, "/"):
+		return "/", true
+	case p == "." || strings.HasSuffix(p, "/."):
+		return "/.", true
+	}
+	return "", false
+}
+
+// filesIn is the pattern for the files in the folder a pattern that
+// namesFolder names: a/ and a/. become a/**/*, and a/**/ becomes a/**/*
+// rather than a/**/**/*.
+func filesIn(p string) string {
+	dir := p
+	for {
+		if d, ok := strings.CutSuffix(dir, "/"); ok {
+			dir = d
+		} else if d, ok := strings.CutSuffix(dir, "/."); ok {
+			dir = d
+		} else {
+			break
+		}
+	}
+	if dir == "**" || strings.HasSuffix(dir, "/**") {
+		return dir + "/*"
+	}
+	return dir + "/**/*"
+}
 
 // hasher computes task content hashes with a canonical, length-prefixed
 // encoding: cheaper than JSON and unambiguous.

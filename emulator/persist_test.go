@@ -124,9 +124,19 @@ func TestDataDirGitignore(t *testing.T) {
 		t.Fatalf(".gitignore %q, %v", b, err)
 	}
 	newEnv(t, Options{DataDir: dir}) // restarted on it
+	// A folder made empty for it (mkdir emudata) is the emulator's as much
+	// as one it makes itself.
+	empty := t.TempDir()
+	newEnv(t, Options{DataDir: empty})
+	if b, err := os.ReadFile(filepath.Join(empty, ".gitignore")); err != nil || !strings.Contains(string(b), "\n*\n") {
+		t.Errorf("empty data directory: .gitignore %q, %v", b, err)
+	}
 	mine := t.TempDir()
+	if err := os.WriteFile(filepath.Join(mine, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	newEnv(t, Options{DataDir: mine})
 	if _, err := os.Stat(filepath.Join(mine, ".gitignore")); err == nil {
-		t.Error("a .gitignore was written in a folder that was there")
+		t.Error("a .gitignore was written in a folder that held files")
 	}
 }

@@ -165,14 +165,16 @@ func New(o Options) (*Server, error) {
 		}
 		s.root, s.ownRoot = dir, true
 	} else {
-		_, statErr := os.Stat(o.DataDir)
+		entries, readErr := os.ReadDir(o.DataDir)
 		if err := os.MkdirAll(o.DataDir, 0o755); err != nil {
 			return nil, fmt.Errorf("emulator: data directory: %w", err)
 		}
-		if errors.Is(statErr, os.ErrNotExist) {
-			// A data directory made here holds the account key and
-			// tasks' files: it is often made in a repository, and kept
-			// out of git as bmc's state directory is.
+		if errors.Is(readErr, os.ErrNotExist) || readErr == nil && len(entries) == 0 {
+			// A data directory made here, or made empty for the
+			// emulator, holds the account key and tasks' files: it is
+			// often made in a repository, and kept out of git as bmc's
+			// state directory is. One that holds other files is someone
+			// else's to ignore or not.
 			if err := os.WriteFile(filepath.Join(o.DataDir, ".gitignore"), []byte("# Made by bmc emulator: its data and account key are not for git.\n*\n"), 0o644); err != nil {
 				return nil, fmt.Errorf("emulator: data directory: %w", err)
 			}

@@ -13,7 +13,8 @@ import (
 
 // SpecInputs checks the inputs named by a path relative to the spec's
 // folder (specDir) before anything runs, the tasks' and the finalize
-// step's: each must be there, and two of a task's inputs may land on one
+// step's: each must be there, a file may not land on the working
+// directory itself (path: ./), and two of a task's inputs may land on one
 // path only if both are folders, which are merged. Otherwise the task
 // would fail as it starts, maybe hours into the run, or an input would
 // silently replace another.
@@ -107,6 +108,14 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 				continue
 			}
 			clean := path.Clean(in.Path)
+			if clean == "." && !s.dir {
+				// Staging would rename the file onto the working
+				// directory itself, and fail as the task starts.
+				out = append(out, Check{Severity: Error, Task: t.ID, Input: k + 1, Message: fmt.Sprintf(
+					"input %s is a file, and its path %s is the working directory itself: give it a file name (path: %s) or leave path out",
+					in.From, in.Path, path.Base(filepath.ToSlash(in.From)))})
+				continue
+			}
 			spec = append(spec, specLanding{from: in.From, path: clean, dir: s.dir})
 			if first, dup := landed[clean]; dup {
 				if !first.dir || !s.dir {

@@ -46,6 +46,15 @@ tasks:
     run: "true"
     inputs:
       - {from: data/gone.txt}
+  - id: here
+    run: "true"
+    inputs:
+      - {from: data/d1, path: .}
+      - {from: data/a.txt, path: ./}
+  - id: dot
+    run: "true"
+    inputs:
+      - {from: data/b.txt, path: .}
 `
 
 func TestSpecInputs(t *testing.T) {
@@ -78,6 +87,8 @@ func TestSpecInputs(t *testing.T) {
 		{Severity: Error, Task: "files", Input: 2, Message: "inputs data/a.txt and data/b.txt both land on ./in.txt, and both are files: one would replace the other (give each a path of its own)"},
 		{Severity: Error, Task: "mixed", Input: 2, Message: "inputs az://cont/prefix/ and data/a.txt both land on x, and data/a.txt is a file: one would replace the other (give each a path of its own)"},
 		{Severity: Error, Task: "locked", Input: 1, Message: "input secret/key cannot be read: " + filepath.Join(specDir, "secret", "key") + ": permission denied"},
+		{Severity: Error, Task: "here", Input: 2, Message: "input data/a.txt is a file, and its path ./ is the working directory itself: give it a file name (path: a.txt) or leave path out"},
+		{Severity: Error, Task: "dot", Input: 1, Message: "input data/b.txt is a file, and its path . is the working directory itself: give it a file name (path: b.txt) or leave path out"},
 		{Severity: Error, Task: "m-1", Input: 1, Message: "input data/missing.txt is not there: " + filepath.Join(specDir, "data", "missing.txt") + ": file does not exist (needed by 3 tasks)"},
 	}
 	// Collisions come in the program's order, files not there after them:

@@ -687,7 +687,7 @@ func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan,
 	if shown > most {
 		fmt.Fprintf(w, "  … and %d more failed: %s lists them all\n", shown-most, hint(cmd, "status", id, "--state", "failed"))
 	}
-	skippedWhy(w, o)
+	skippedWhy(w, cmd, id, o)
 	if f := res.Finalize; f != nil {
 		fmt.Fprintf(w, "  finalize %s", f.State)
 		if f.Reason != "" {
@@ -707,7 +707,7 @@ func report(w io.Writer, cmd *cobra.Command, id, dir string, plan *planner.Plan,
 // skippedWhy says why the run's tasks were skipped, a line per reason,
 // the most common first: in a sweep the display leaves skipped tasks out,
 // and thousands skipped after one failure would go unexplained.
-func skippedWhy(w io.Writer, o *executor.Outcome) {
+func skippedWhy(w io.Writer, cmd *cobra.Command, id string, o *executor.Outcome) {
 	if o.Counts.Skipped == 0 {
 		return
 	}
@@ -731,7 +731,8 @@ func skippedWhy(w io.Writer, o *executor.Outcome) {
 			for _, why := range order[most:] {
 				n += count[why]
 			}
-			fmt.Fprintf(w, "  … and %d more skipped, for %d other reasons\n", n, len(order)-most)
+			others := len(order) - most
+			fmt.Fprintf(w, "  … and %d more skipped, for %d other reason%s: %s lists them all\n", n, others, plural(others), hint(cmd, "status", id, "--state", "skipped"))
 			break
 		}
 		fmt.Fprintf(w, "  skipped %d task%s: %s\n", count[why], plural(count[why]), terminalSafe(why))

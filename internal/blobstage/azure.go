@@ -117,22 +117,56 @@ func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 // AZURE_STORAGE_ACCOUNT_URL being the endpoint or AZURE_STORAGE_ACCOUNT
 // naming its account. Credentials the environment gives for another
 // account are not sent to this one; with none for it, the account is
-// opened with azidentity's DefaultAzureCredential (Entra ID).
+// opened with azidentity's DefaultAzureCredential (Entra ID). Entra ID
+// tokens are only sent over https, so an http endpoint (Azurite, the
+// emulator) with no key or SAS for it is refused here rather than on
+// every upload of a run already under way.
 func ForAccount(endpoint string, opt Options) (*Azure, error) {
+	var elsewhere []string // credentials the environment gives for other accounts
 	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
-		if a, err := NewFromConnectionString(cs, opt); err == nil && sameEndpoint(a.URL(), endpoint) {
+		a, err := NewFromConnectionString(cs, opt)
+		switch {
+		case err != nil:
+			elsewhere = append(elsewhere, "AZURE_STORAGE_CONNECTION_STRING cannot be read")
+		case sameEndpoint(a.URL(), endpoint):
 			return a, nil
+		default:
+			elsewhere = append(elsewhere, "AZURE_STORAGE_CONNECTION_STRING is for "+a.URL())
 		}
 	}
 	account, envURL := os.Getenv("AZURE_STORAGE_ACCOUNT"), os.Getenv("AZURE_STORAGE_ACCOUNT_URL")
+	key, sas := os.Getenv("AZURE_STORAGE_KEY"), strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?")
 	forThis := envURL != "" && sameEndpoint(envURL, endpoint) || envURL == "" && account != "" && accountOf(endpoint) == account
 	if forThis {
-		if key := os.Getenv("AZURE_STORAGE_KEY"); key != "" {
+		if key != "" {
 			return withKey(endpoint, cmp.Or(account, accountOf(endpoint)), key, opt)
 		}
-		if sas := strings.TrimPrefix(os.Getenv("AZURE_STORAGE_SAS_TOKEN"), "?"); sas != "" {
+		if sas != "" {
 			return NewFromURL(strings.TrimSuffix(endpoint, "/")+"?"+sas, nil, opt)
 		}
+	} else if key != "" || sas != "" {
+		which := "AZURE_STORAGE_KEY"
+		if key == "" {
+			which = "AZURE_STORAGE_SAS_TOKEN"
+		}
+		switch {
+		case envURL != "":
+			elsewhere = append(elsewhere, which+" is for AZURE_STORAGE_ACCOUNT_URL="+endpointName(envURL))
+		case account != "":
+			elsewhere = append(elsewhere, which+" is for AZURE_STORAGE_ACCOUNT="+account)
+		default:
+			elsewhere = append(elsewhere, which+" is set with neither AZURE_STORAGE_ACCOUNT nor AZURE_STORAGE_ACCOUNT_URL")
+		}
+	}
+	if u, err := url.Parse(endpoint); err == nil && !strings.EqualFold(u.Scheme, "https") {
+		msg := "no key or SAS for this account in the environment, and Entra ID needs https: " +
+			"set AZURE_STORAGE_CONNECTION_STRING with BlobEndpoint=" + endpointName(endpoint) +
+			", or AZURE_STORAGE_ACCOUNT=" + accountOf(endpoint) + " with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN" +
+			", or AZURE_STORAGE_ACCOUNT_URL=" + endpointName(endpoint) + " with a key or SAS"
+		if len(elsewhere) > 0 {
+			msg += " (" + strings.Join(elsewhere, "; ") + ")"
+		}
+		return nil, azureError("open storage account", endpointName(endpoint), errors.New(msg))
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {

@@ -65,16 +65,56 @@ func TestForAccount(t *testing.T) {
 			}
 		})
 	}
-	t.Run("another account's key", func(t *testing.T) {
-		clear()
-		t.Setenv("AZURE_STORAGE_ACCOUNT", "otheraccount")
-		t.Setenv("AZURE_STORAGE_KEY", azurite.Key)
-		if err := upload(t); err == nil {
-			t.Fatal("the upload went through with another account's key")
-		} else if strings.Contains(err.Error(), azurite.Key) {
-			t.Fatalf("the error shows the key: %v", err)
-		}
-	})
+	// Entra ID cannot work over http, so an http endpoint with no key or
+	// SAS for it is refused when it is opened, not on every upload; the
+	// error says what to set, and which account the environment's
+	// credentials are for when they are for another.
+	otherURL := strings.Replace(endpoint, "127.0.0.1", "localhost", 1)
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want []string
+	}{
+		"nothing": {
+			want: []string{"AZURE_STORAGE_CONNECTION_STRING with BlobEndpoint=" + endpoint, "AZURE_STORAGE_ACCOUNT=" + azurite.Account + " with AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_ACCOUNT_URL=" + endpoint},
+		},
+		"another account's key": {
+			env:  map[string]string{"AZURE_STORAGE_ACCOUNT": "otheraccount", "AZURE_STORAGE_KEY": azurite.Key},
+			want: []string{"AZURE_STORAGE_KEY is for AZURE_STORAGE_ACCOUNT=otheraccount"},
+		},
+		"another url's key": {
+			env:  map[string]string{"AZURE_STORAGE_ACCOUNT_URL": otherURL, "AZURE_STORAGE_ACCOUNT": azurite.Account, "AZURE_STORAGE_KEY": azurite.Key},
+			want: []string{"AZURE_STORAGE_KEY is for AZURE_STORAGE_ACCOUNT_URL=" + otherURL},
+		},
+		"another url's sas": {
+			env:  map[string]string{"AZURE_STORAGE_ACCOUNT_URL": otherURL, "AZURE_STORAGE_SAS_TOKEN": "?sv=2024&sig=c2VjcmV0"},
+			want: []string{"AZURE_STORAGE_SAS_TOKEN is for AZURE_STORAGE_ACCOUNT_URL=" + otherURL},
+		},
+		"another endpoint's connection string": {
+			env:  map[string]string{"AZURE_STORAGE_CONNECTION_STRING": strings.Replace(cs, "127.0.0.1", "localhost", 1)},
+			want: []string{"AZURE_STORAGE_CONNECTION_STRING is for " + otherURL},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			clear()
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := ForAccount(endpoint+"/", Options{})
+			if err == nil {
+				t.Fatal("ForAccount opened an http endpoint with no key or SAS for it")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q\ndoes not say %q", err, w)
+				}
+			}
+			for _, secret := range []string{azurite.Key, "c2VjcmV0"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the error shows a secret: %v", err)
+				}
+			}
+		})
+	}
 }
 
 // endpointOf is the blob endpoint of a connection string.
