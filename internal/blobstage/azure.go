@@ -102,6 +102,11 @@ func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 		a, err := NewFromURL(endpoint+"?"+sas, nil, opt)
 		return a, true, err
 	}
+	if u, err := url.Parse(endpoint); err == nil && !strings.EqualFold(u.Scheme, "https") {
+		// Entra ID tokens go over https only: refused now, not on every
+		// upload of a run under way.
+		return nil, true, azureError("open storage account", endpointName(endpoint), errors.New("no AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN for it, and Entra ID needs https: set one, or AZURE_STORAGE_CONNECTION_STRING"))
+	}
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
 		return nil, true, azureError("open storage account", endpointName(endpoint), err)

@@ -222,6 +222,9 @@ func TestFromEnv(t *testing.T) {
 		{"sas token", map[string]string{"AZURE_STORAGE_ACCOUNT": "myacct", "AZURE_STORAGE_SAS_TOKEN": "?sv=1&sig=SECRET"}, true, "https://myacct.blob.core.windows.net", false},
 		{"bad account", map[string]string{"AZURE_STORAGE_ACCOUNT": "My_Account"}, true, "", true},
 		{"key without account", map[string]string{"AZURE_STORAGE_ACCOUNT_URL": "https://x.example.test", "AZURE_STORAGE_KEY": "k"}, true, "", true},
+		// Entra ID cannot sign in over http: refused before any upload.
+		{"http url without key", map[string]string{"AZURE_STORAGE_ACCOUNT_URL": "http://127.0.0.1:1/devstoreaccount1"}, true, "", true},
+		{"http url with key", map[string]string{"AZURE_STORAGE_ACCOUNT_URL": "http://127.0.0.1:1/devstoreaccount1", "AZURE_STORAGE_ACCOUNT": "devstoreaccount1", "AZURE_STORAGE_KEY": azurite.Key}, true, "http://127.0.0.1:1/devstoreaccount1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, v := range vars {
