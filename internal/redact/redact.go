@@ -267,16 +267,41 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 	if holdsHints(string(b)) == 0 {
 		return b, false, nil
 	}
-	var out []byte
-	done := 0    // b[:done] is in out
 	header := -1 // where a string value of an Authorization member starts
+	// Go's encoder escapes no letter, digit, "=", ";", "%", ":" or "@",
+	// so a hint in a text shows in its literal as it is.
+	b, redacted = rewriteStrings(b, func(lit []byte, end int) (string, bool) {
+		inHeader := end-len(lit) == header
+		if !inHeader && holdsHints(string(lit)) == 0 {
+			return "", false
+		}
+		var s string
+		if json.Unmarshal(lit, &s) != nil {
+			return "", false
+		}
+		r := String(s)
+		if inHeader {
+			r = headerValue(s)
+		} else if isAuthorization(s) {
+			header = memberValue(b, end)
+		}
+		return r, r != s
+	})
+	return b, redacted, nil
+}
+
+// rewriteStrings walks the string literals of the JSON text b in order,
+// and puts in place of each the text edit returns for it, when it returns
+// one (ok). edit gets the literal as written and where in b it ends, just
+// past its closing quote. rewriteStrings reports whether it replaced any.
+func rewriteStrings(b []byte, edit func(lit []byte, end int) (string, bool)) ([]byte, bool) {
+	var out []byte
+	done := 0 // b[:done] is in out
 	for i := 0; i < len(b); i++ {
 		if b[i] != '"' {
 			continue
 		}
-		// A string literal: up to the next quote not escaped. Go's
-		// encoder escapes no letter, digit, "=", ";", "%", ":" or "@",
-		// so a hint in the text shows in the literal as it is.
+		// A string literal: up to the next quote not escaped.
 		j := i + 1
 		for j < len(b) && b[j] != '"' {
 			if b[j] == '\\' {
@@ -284,30 +309,18 @@ func JSON(v any, indent bool) (b []byte, redacted bool, err error) {
 			}
 			j++
 		}
-		lit := b[i:min(j+1, len(b))]
-		inHeader := i == header
-		if inHeader || holdsHints(string(lit)) != 0 {
-			var s string
-			if json.Unmarshal(lit, &s) == nil {
-				r := String(s)
-				if inHeader {
-					r = headerValue(s)
-				} else if isAuthorization(s) {
-					header = memberValue(b, j+1)
-				}
-				if r != s {
-					out = append(out, b[done:i]...)
-					out = appendString(out, r)
-					done = i + len(lit)
-				}
-			}
+		end := min(j+1, len(b))
+		if r, ok := edit(b[i:end], end); ok {
+			out = append(out, b[done:i]...)
+			out = appendString(out, r)
+			done = end
 		}
 		i = j
 	}
 	if done == 0 {
-		return b, false, nil
+		return b, false
 	}
-	return append(out, b[done:]...), true, nil
+	return append(out, b[done:]...), true
 }
 
 // isAuthorization reports whether s names a header whose value is a
@@ -367,42 +380,20 @@ func Values(b []byte, secrets []string) ([]byte, bool) {
 	if len(find) == 0 {
 		return b, false
 	}
-	var out []byte
-	done := 0
-	for i := 0; i < len(b); i++ {
-		if b[i] != '"' {
-			continue
-		}
-		j := i + 1
-		for j < len(b) && b[j] != '"' {
-			if b[j] == '\\' {
-				j++
-			}
-			j++
-		}
-		lit := b[i:min(j+1, len(b))]
-		i = j
+	return rewriteStrings(b, func(lit []byte, _ int) (string, bool) {
 		if !escaped && !slices.ContainsFunc(find, func(s string) bool { return bytes.Contains(lit, []byte(s)) }) {
-			continue
+			return "", false
 		}
 		var s string
 		if json.Unmarshal(lit, &s) != nil {
-			continue
+			return "", false
 		}
 		r := s
 		for _, secret := range find {
 			r = strings.ReplaceAll(r, secret, Marker)
 		}
-		if r != s {
-			out = append(out, b[done:i-len(lit)+1]...)
-			out = appendString(out, r)
-			done = i + 1
-		}
-	}
-	if done == 0 {
-		return b, false
-	}
-	return append(out, b[done:]...), true
+		return r, r != s
+	})
 }
 
 // headerValue is v, an Authorization header's value, redacted.
