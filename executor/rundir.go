@@ -144,12 +144,7 @@ var writeRunFile = os.WriteFile
 // keeps nowhere (Program.SecretParams) left out, and named in
 // SecretParams.
 func withoutSecretParams(meta Meta, prog *compiler.Program) Meta {
-	var secret []string
-	for _, k := range prog.SecretParams() {
-		if _, ok := meta.Params[k]; ok {
-			secret = append(secret, k)
-		}
-	}
+	secret := SecretParamsOf(meta, prog)
 	if len(secret) == 0 {
 		return meta
 	}
@@ -159,6 +154,18 @@ func withoutSecretParams(meta Meta, prog *compiler.Program) Meta {
 	}
 	meta.SecretParams, meta.Redacted = secret, true
 	return meta
+}
+
+// SecretParamsOf names, sorted, the params a run was started with whose
+// values its directory does not keep (Program.SecretParams).
+func SecretParamsOf(meta Meta, prog *compiler.Program) []string {
+	var secret []string
+	for _, k := range prog.SecretParams() {
+		if _, ok := meta.Params[k]; ok {
+			secret = append(secret, k)
+		}
+	}
+	return secret
 }
 
 // writeRunFiles writes a new run's program and then its meta data, which

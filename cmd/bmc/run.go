@@ -509,11 +509,7 @@ func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume b
 			return "", nil, nil, &exitError{code: exitFailed, err: err}
 		}
 		// As the run directory has it: a resume needs these again.
-		for _, k := range prog.SecretParams() {
-			if _, ok := meta.Params[k]; ok {
-				meta.SecretParams = append(meta.SecretParams, k)
-			}
-		}
+		meta.SecretParams = executor.SecretParamsOf(*meta, prog)
 	} else {
 		dir = filepath.Join(executor.RunsDir(state), meta.ID)
 		if unlock, err = executor.Lock(dir); err != nil {
