@@ -329,20 +329,13 @@ func lostToRedaction(raw []byte, pv string) bool {
 	}
 }
 
-// paramText is a param's value as text: a string, or a number as written;
-// "" for any other value.
+// paramText is a param's value as it stands where an expression puts it
+// in the program's text (interpolated): a string, or a number as written;
+// "" for a list or map, whose JSON is quoted where it lands.
 func paramText(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64)
-	case int:
-		return strconv.Itoa(v)
-	case int64:
-		return strconv.FormatInt(v, 10)
+	switch v.(type) {
+	case string, json.Number, float64, int, int64:
+		return interpolated(v)
 	}
 	return ""
 }
