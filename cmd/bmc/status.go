@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,12 +37,10 @@ on: status names them, on each task's row and, with --output json, as
 		RunE: func(cmd *cobra.Command, args []string) error {
 			want := map[executor.State]bool{}
 			for _, st := range states {
-				switch executor.State(st) {
-				case executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending:
-					want[executor.State(st)] = true
-				default:
+				if !slices.Contains(taskStates, executor.State(st)) {
 					return usagef("unknown --state %q: expected succeeded, failed, skipped, cancelled, running or pending", st)
 				}
+				want[executor.State(st)] = true
 			}
 			dir, err := executor.FindRun(stateDir(cmd), args[0])
 			if err != nil {
@@ -164,7 +163,7 @@ on: status names them, on each task's row and, with --output json, as
 			tw.Flush()
 			if hidden := len(tasks) - shown; hidden > 0 {
 				var by []string
-				for _, s := range []executor.State{executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending} {
+				for _, s := range taskStates {
 					if n := hiddenBy[s]; n > 0 {
 						by = append(by, fmt.Sprintf("%d %s", n, s))
 					}
@@ -190,6 +189,10 @@ on: status names them, on each task's row and, with --output json, as
 	cmd.Flags().StringSliceVar(&states, "state", nil, "list every task in these states (succeeded, failed, skipped, cancelled, running, pending; repeat or separate with commas)")
 	return cmd
 }
+
+// taskStates are the states bmc status lists tasks in, in the order it
+// counts them.
+var taskStates = []executor.State{executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending}
 
 // finalizeStart is when the run's last finalize step started, as its
 // finalize-finished record tells; zero if it does not.
