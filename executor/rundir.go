@@ -100,11 +100,12 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 	// encoding it, at every start (bmc compile shows it indented). It and
 	// the meta data are encoded before the directory is made, so that
 	// what cannot be encoded leaves no empty run behind.
-	b, redacted, err := prog.RedactedJSON(false)
+	secret := prog.SecretParams()
+	b, redacted, err := prog.RedactedJSONOf(secret, false)
 	if err != nil {
 		return "", nil, fmt.Errorf("write program: %w", err)
 	}
-	meta = withoutSecretParams(meta, prog)
+	meta = withoutSecretParams(meta, secret)
 	mb, mredacted, err := redact.JSON(meta, true)
 	if err == nil && (redacted || mredacted) {
 		meta.Redacted = true
@@ -141,10 +142,10 @@ func CreateRunLocked(state string, meta Meta, prog *compiler.Program) (dir strin
 var writeRunFile = os.WriteFile
 
 // withoutSecretParams returns meta with the params whose values bmc
-// keeps nowhere (Program.SecretParams) left out, and named in
-// SecretParams.
-func withoutSecretParams(meta Meta, prog *compiler.Program) Meta {
-	secret := SecretParamsOf(meta, prog)
+// keeps nowhere (secret, the program's SecretParams) left out, and named
+// in SecretParams.
+func withoutSecretParams(meta Meta, secret []string) Meta {
+	secret = paramsIn(meta, secret)
 	if len(secret) == 0 {
 		return meta
 	}
@@ -159,13 +160,18 @@ func withoutSecretParams(meta Meta, prog *compiler.Program) Meta {
 // SecretParamsOf names, sorted, the params a run was started with whose
 // values its directory does not keep (Program.SecretParams).
 func SecretParamsOf(meta Meta, prog *compiler.Program) []string {
-	var secret []string
-	for _, k := range prog.SecretParams() {
+	return paramsIn(meta, prog.SecretParams())
+}
+
+// paramsIn is the names of secret a run was started with.
+func paramsIn(meta Meta, secret []string) []string {
+	var in []string
+	for _, k := range secret {
 		if _, ok := meta.Params[k]; ok {
-			secret = append(secret, k)
+			in = append(in, k)
 		}
 	}
-	return secret
+	return in
 }
 
 // writeRunFiles writes a new run's program and then its meta data, which

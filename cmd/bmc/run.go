@@ -508,8 +508,13 @@ func openRun(state string, meta *executor.Meta, prog *compiler.Program, resume b
 			// is the user's to see to; the error names the path.
 			return "", nil, nil, &exitError{code: exitFailed, err: err}
 		}
-		// As the run directory has it: a resume needs these again.
-		meta.SecretParams = executor.SecretParamsOf(*meta, prog)
+		// As the run directory has it: a resume needs these again. Read
+		// back, as finding them again would encode the whole program.
+		if m, err := executor.ReadMeta(dir); err == nil {
+			meta.SecretParams = m.SecretParams
+		} else {
+			meta.SecretParams = executor.SecretParamsOf(*meta, prog)
+		}
 	} else {
 		dir = filepath.Join(executor.RunsDir(state), meta.ID)
 		if unlock, err = executor.Lock(dir); err != nil {
