@@ -25,6 +25,7 @@ import (
 
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/redact"
+	"github.com/bmc-dev/bmc/internal/stall"
 )
 
 // APIVersion is the Batch REST API version the emulator speaks.
@@ -93,8 +94,13 @@ type Options struct {
 	// KillGrace is the time a stopped task gets between SIGTERM and
 	// SIGKILL; zero means procrun's default.
 	KillGrace time.Duration
-	// HTTPClient fetches httpUrl resource files; nil for a default client.
+	// HTTPClient fetches resource files, by httpUrl and from storage
+	// containers; nil for a default client, which fails a transfer once
+	// it has stalled for Stall and sets no limit on a transfer as a whole.
 	HTTPClient *http.Client
+	// Stall is how long the default client waits for a storage server
+	// that takes or sends nothing; zero for two minutes.
+	Stall time.Duration
 }
 
 // Server is one emulated Batch account.
@@ -188,10 +194,12 @@ func New(o Options) (*Server, error) {
 
 	s.stager = &stager{http: o.HTTPClient}
 	if s.stager.http == nil {
-		s.stager.http = &http.Client{Timeout: 30 * time.Minute}
+		// No limit on a transfer as a whole: a big file on a slow link
+		// takes the time it takes; one that stops moving fails.
+		s.stager.http = stall.NewClient(o.Stall)
 	}
 	if o.StorageConnectionString != "" {
-		a, err := blobstage.NewFromConnectionString(o.StorageConnectionString, blobstage.Options{})
+		a, err := blobstage.NewFromConnectionString(o.StorageConnectionString, blobstage.Options{HTTPClient: s.stager.http})
 		if err != nil {
 			s.cleanup()
 			return nil, fmt.Errorf("emulator: storage: %s", redact.String(err.Error()))

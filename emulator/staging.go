@@ -18,6 +18,7 @@ import (
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/redact"
+	"github.com/bmc-dev/bmc/internal/stall"
 )
 
 // stager moves a task's resourceFiles in and outputFiles out with the
@@ -28,7 +29,7 @@ import (
 // which a private container refuses, as it would a real node.
 type stager struct {
 	account *blobstage.Azure // the emulated pool identity's account; nil when none
-	http    *http.Client
+	http    *http.Client     // carries every transfer, to a URL or a store
 }
 
 // containerRef splits a container URL into the account endpoint, the
@@ -79,11 +80,12 @@ func (st *stager) open(raw string, identity *NodeIdentityReference) (blobstage.S
 		}
 		return st.account, container, nil
 	}
+	opt := blobstage.Options{HTTPClient: st.http}
 	if sas != "" {
-		store, err := blobstage.NewFromURL(endpoint+"?"+sas, nil, blobstage.Options{})
+		store, err := blobstage.NewFromURL(endpoint+"?"+sas, nil, opt)
 		return store, container, err
 	}
-	store, err := blobstage.NewFromURL(endpoint, nil, blobstage.Options{})
+	store, err := blobstage.NewFromURL(endpoint, nil, opt)
 	return store, container, err
 }
 
@@ -127,7 +129,7 @@ func (st *stager) download(ctx context.Context, rf ResourceFile, wd, taskDir str
 			code = "ResourceContainerNotFound"
 		case errors.Is(err, blobstage.ErrNotFound):
 			code = "BlobNotFound"
-		case errors.Is(err, context.DeadlineExceeded):
+		case errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*stall.Error)):
 			code = "BlobDownloadTimedOut"
 		}
 		return &TaskFailureInfo{Category: UserError, Code: code,
@@ -278,7 +280,7 @@ func (st *stager) uploadAll(ctx context.Context, sp *runSpec, success bool) *Tas
 					code = "FileUploadAccessDenied"
 				case errors.Is(err, blobstage.ErrNotFound):
 					code = "FileUploadContainerNotFound"
-				case errors.Is(err, context.DeadlineExceeded):
+				case errors.Is(err, context.DeadlineExceeded), errors.As(err, new(*stall.Error)):
 					code = "FileUploadTimedOut"
 				}
 				first = &TaskFailureInfo{Category: UserError, Code: code, Message: msg,

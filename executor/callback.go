@@ -75,6 +75,10 @@ type CallbackBody struct {
 	// summary (summary.json, BMC_RUN_SUMMARY) has every entry.
 	FailedOmitted  int `json:"failedOmitted,omitempty"`
 	OutputsOmitted int `json:"outputsOmitted,omitempty"`
+	// Reason says why a run failed beyond what Failed tells: its record
+	// (the run summary, the journal) could not be written, or its
+	// finalize step got no summary to read. It names no local path.
+	Reason string `json:"reason,omitempty"`
 }
 
 // CallbackListMax is how many failed tasks, and how many outputs, a

@@ -411,3 +411,36 @@ func (q *eventQueue) flush() bool {
 		}
 	}
 }
+
+// RunEvents hands a sink the events of a run that bmc makes outside the
+// executor's loops (the outcome of a finalize step run on a Batch pool, as
+// the client learns it) the way the executor hands its own: after the
+// run's earlier events, one call at a time, from a goroutine of its own,
+// through the bounded queue. A reader that does not keep up holds up
+// nothing but its own events, and one that has gone is told of once.
+type RunEvents struct {
+	q     *eventQueue
+	runID string
+}
+
+// QueueEvents starts a run's next queue of events for sink, after those
+// the run queued before (its task phase's). With no sink, its events go
+// nowhere. Close it before the run's next queue starts.
+func QueueEvents(run *RunInfo, sink Sink) *RunEvents {
+	return &RunEvents{q: newEventQueue(run, sink, time.Now), runID: run.ID}
+}
+
+// Event queues e, its time and run id filled in, never waiting for the
+// sink.
+func (r *RunEvents) Event(e Event) {
+	if r.q == nil {
+		return
+	}
+	e.Time, e.RunID = time.Now(), r.runID
+	r.q.Event(e)
+}
+
+// Close waits, as the end of a run does, until the sink has taken every
+// event queued or has taken none for a while, and says on the run's log
+// what it did not get.
+func (r *RunEvents) Close() { r.q.close() }

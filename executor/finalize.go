@@ -5,7 +5,9 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -129,7 +131,12 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 	res := &RunResult{Status: body.Status}
 	// A summary or journal that cannot be written (a full disk, a run
 	// directory removed) fails the run, but takes neither the finalize
-	// step nor the callback with it: the body is in memory.
+	// step nor the callback with it: the body is in memory. The body
+	// itself says so from then on, in the summary and in the callback,
+	// so that the run is reported failed everywhere: a receiver that
+	// took "succeeded" would act on a run whose record is lost. why is
+	// what the body's reason says: no local path, which the receiver
+	// has no use for.
 	writeFailed := func(what string, err error) {
 		err = fmt.Errorf("%s: %w", what, err)
 		log.Warn(err.Error())
@@ -137,26 +144,36 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 			res.WriteErr = err
 		}
 	}
-	summary := filepath.Join(run.Dir, SummaryFile)
-	inRunDir := true
-	fin := &plan.Program.Finalize
-	step := fin.HasStep() && !opts.SkipStep
-	// The finalize step reads the summary; without one, it is written
-	// once, whole, below.
-	if step {
-		if err := writeJSON(summary, body); err != nil {
-			writeFailed("write the run summary", err)
-			inRunDir, summary = false, summaryElsewhere(body, log)
-			if summary != "" {
-				defer os.Remove(summary)
-			}
+	recordLost := func(what, why string, err error) {
+		writeFailed(what, err)
+		if body.Reason == "" {
+			body.Reason = why
+		}
+		if body.Status == CallbackSucceeded {
+			body.Status = CallbackFailed
 		}
 	}
+	summary := filepath.Join(run.Dir, SummaryFile)
+	fin := &plan.Program.Finalize
+	step := fin.HasStep() && !opts.SkipStep
 	if step {
+		// The finalize step reads the summary as it stands now. One that
+		// cannot be put in the run directory is given from elsewhere,
+		// and written there again below: if that works, nothing is lost.
+		given := summary
+		if err := writeJSON(summary, body); err != nil {
+			log.Warn(fmt.Sprintf("write the run summary: %v", err))
+			var terr error
+			if given, terr = summaryElsewhere(body, log); given != "" {
+				defer os.Remove(given)
+			} else {
+				recordLost("the finalize step gets no run summary", "the finalize step got no run summary: "+osReason(terr), terr)
+			}
+		}
 		emit(Event{Type: EventFinalizeStarted, Task: compiler.FinalizeID})
 		t := &compiler.Task{ID: compiler.FinalizeID, Run: fin.Run, Command: fin.Command, Env: fin.Env, Timeout: fin.Timeout, Inputs: fin.Inputs, Outputs: fin.Outputs, Slots: 1}
 		t = fill(t, run.ID, run.Workload, run.Storage, 1)
-		r := be.RunTask(ctx, &Attempt{Run: run, Task: t, Number: 1, Finalize: true, Summary: summary})
+		r := be.RunTask(ctx, &Attempt{Run: run, Task: t, Number: 1, Finalize: true, Summary: given})
 		if r.State == "" {
 			r.State = Failed
 		}
@@ -177,7 +194,7 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		rec.Data = mustJSON(FinalizeData{Start: r.Start, Outputs: r.Outputs})
 		if j != nil {
 			if err := j.Append(rec); err != nil {
-				writeFailed("journal", err)
+				recordLost("journal", "the run's journal could not be written: "+osReason(err), err)
 			}
 		}
 		emit(Event{Type: EventFinalizeFinished, Task: compiler.FinalizeID, State: r.State, ExitCode: r.ExitCode, Reason: r.Reason, Elapsed: r.End.Sub(r.Start)})
@@ -189,12 +206,13 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 	}
 	body.FinishedAt = now()
-	res.Status, res.Body = body.Status, body
-	if inRunDir {
-		if err := writeJSON(summary, body); err != nil {
-			writeFailed("write the run summary", err)
-		}
+	if err := writeJSON(summary, body); err != nil {
+		// What summary.json held before (an earlier session's, or the
+		// one the step read) stays: the write replaces it whole or not
+		// at all.
+		recordLost("write the run summary", "the run summary ("+SummaryFile+") could not be written: "+osReason(err), err)
 	}
+	res.Status, res.Body = body.Status, body
 	if cb := fin.Callback; cb != nil && (cb.URL != "" || cb.URLEnv != "") && !opts.SkipCallback {
 		data, err := json.Marshal(body.sent())
 		if err != nil {
@@ -226,7 +244,8 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 		}
 	}
 	if res.WriteErr != nil {
-		// The body sent says how the tasks went; the run itself failed.
+		// A journal that failed once the callback was sent fails the run
+		// all the same.
 		res.Status = final
 	}
 	emit(Event{Type: EventRunFinished, State: State(final), Elapsed: now().Sub(o.Started)})
@@ -235,20 +254,36 @@ func Finish(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo, j
 
 // summaryElsewhere writes the run summary to a temporary file, for the
 // finalize step of a run whose directory cannot be written, and returns
-// its path; "" if that fails too.
-func summaryElsewhere(body CallbackBody, log *slog.Logger) string {
+// its path; "" and why if that fails too.
+func summaryElsewhere(body CallbackBody, log *slog.Logger) (string, error) {
 	f, err := os.CreateTemp("", "bmc-summary-*.json")
 	if err == nil {
 		name := f.Name()
 		f.Close()
 		if err = writeJSON(name, body); err == nil {
 			log.Warn("the finalize step gets the run summary from " + name)
-			return name
+			return name, nil
 		}
 		os.Remove(name)
 	}
-	log.Warn(fmt.Sprintf("the finalize step gets no run summary: %v", err))
-	return ""
+	return "", err
+}
+
+// osReason is what the operating system said of a failed file
+// operation, without the operation and the path: "no space left on
+// device".
+func osReason(err error) string {
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(err, &pe):
+		return pe.Err.Error()
+	case errors.As(err, &le):
+		return le.Err.Error()
+	case err == nil:
+		return "unknown error"
+	}
+	return err.Error()
 }
 
 // FinalizeData is the data of a finalize-finished record.
@@ -329,6 +364,13 @@ func withoutCancelled(reason string) string {
 
 // writeJSON writes v to path atomically: readers see the old file or the
 // new one, never half of one.
+// WriteSummary writes a run's summary into its run directory, whole or
+// not at all: a summary there before stays if this one cannot be
+// written.
+func WriteSummary(runDir string, body CallbackBody) error {
+	return writeJSON(filepath.Join(runDir, SummaryFile), body)
+}
+
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -347,5 +389,9 @@ func writeJSON(path string, v any) error {
 		os.Remove(tmp.Name())
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return nil
 }

@@ -6,12 +6,16 @@ package executor
 // events and the counts exactly as RunTasks does for the tasks it
 // schedules. What a native backend cannot report, the executor works out
 // from the plan's graph: a task waiting behind a failure never runs (Batch
-// leaves it active for ever) and is skipped, naming the root cause.
+// leaves it active for ever) and is skipped, naming the root cause. Events
+// and states mean what they mean on the local backend: a task waiting for
+// its retry is pending, and a task-finished's elapsedNs is its last
+// attempt's.
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -49,6 +53,13 @@ type PollResult struct {
 	// waits for the stopped tasks as after a cancellation, and the run
 	// reads failed, not cancelled. Reported once is enough.
 	Stopped *RunStop
+	// Blocked are tasks that will never run though nothing they depend on
+	// failed (Batch blocks them behind a helper task of the backend's own
+	// that failed), by id, with why, as "skipped: upstream ...". The
+	// executor skips them and everything behind them with that reason, as
+	// behind a failed task; the rest of the run goes on. Reported once is
+	// enough.
+	Blocked map[string]string
 }
 
 // RunStop is why a backend stopped a run that failed as a whole.
@@ -64,15 +75,17 @@ type RunStop struct {
 // TaskUpdate is a task's state as a native backend reports it.
 type TaskUpdate struct {
 	ID string
-	// State is Running, Succeeded, Failed or Canceled.
+	// State is Running, Succeeded, Failed or Canceled; or Pending for a
+	// task whose attempt failed and that waits to be run again.
 	State State
-	// Attempts is the number of the attempt reported, 1 for the first;
-	// the executor records an attempt it never saw running as begun and
-	// failed.
-	Attempts   int
-	ExitCode   *int
-	Reason     string
-	Outputs    []string
+	// Attempts is the number of the attempt reported, 1 for the first
+	// (for Pending, the attempt that failed); the executor records an
+	// attempt it never saw running as begun and failed.
+	Attempts int
+	ExitCode *int
+	Reason   string
+	Outputs  []string
+	// Start and End are the reported attempt's, when known.
 	Start, End time.Time
 }
 
@@ -258,6 +271,7 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 				// tasks the stop ended.
 				stopped(res.Stopped)
 			}
+			tr.Block(res.Blocked)
 			for _, u := range res.Updates {
 				tr.Apply(u)
 			}
@@ -291,9 +305,12 @@ func RunNative(ctx context.Context, plan *planner.Plan, be NativeBackend, run *R
 // waiting for ever. RunNative journals and emits through it; bmc status
 // uses one alone to make sense of a run no client followed.
 type Tracker struct {
-	plan      *planner.Plan
-	idx       map[string]int32
-	out       []TaskOutcome
+	plan *planner.Plan
+	idx  map[string]int32
+	out  []TaskOutcome
+	// started is when each task's last attempt started, for its
+	// duration; out's Start is its first attempt's.
+	started   []time.Time
 	counts    Counts
 	groupDead []bool
 	// stopWhy ends the reasons of the tasks a stop by the backend
@@ -311,7 +328,7 @@ type Tracker struct {
 func NewTracker(plan *planner.Plan) *Tracker {
 	n := len(plan.Program.Tasks)
 	tr := &Tracker{
-		plan: plan, idx: make(map[string]int32, n), out: make([]TaskOutcome, n),
+		plan: plan, idx: make(map[string]int32, n), out: make([]TaskOutcome, n), started: make([]time.Time, n),
 		groupDead: make([]bool, len(plan.Graph.Members)), now: time.Now,
 	}
 	tr.counts.Total = n
@@ -399,18 +416,30 @@ func (tr *Tracker) Apply(u TaskUpdate) {
 		return
 	}
 	att := max(u.Attempts, 1)
+	if u.State == Pending && (att < o.Attempts || att == o.Attempts && o.State != Running) {
+		// A wait for a retry told already, or older than the attempt
+		// seen since (Batch put that one back to wait, as for a node
+		// it lost: no attempt of the task's failed).
+		return
+	}
 	// Attempts the backend ran without our seeing them start: each but
 	// the one reported failed and was retried.
 	for a := o.Attempts + 1; a <= att; a++ {
 		if o.State == Running {
-			tr.journal(Record{Type: RecordTaskFinished, Task: u.ID, Attempt: o.Attempts, State: string(Failed), Reason: "attempt failed; retried"})
-			tr.emit(Event{Type: EventTaskRetrying, Task: u.ID, Attempt: o.Attempts, State: Failed, Reason: "attempt failed; retried"})
+			tr.retrying(i, TaskUpdate{ID: u.ID, Attempts: o.Attempts})
 		}
 		o.Attempts = a
+		o.ExitCode, o.Reason = nil, "" // the attempt before's
+		st := startTime(u, a == att)
+		if st.IsZero() {
+			st = tr.now()
+		}
+		tr.started[i] = st
 		if o.Start.IsZero() {
+			// The first attempt's start, or the earliest known.
 			o.Start = u.Start
 			if o.Start.IsZero() {
-				o.Start = tr.now()
+				o.Start = st
 			}
 		}
 		tr.move(i, Running)
@@ -418,7 +447,10 @@ func (tr *Tracker) Apply(u TaskUpdate) {
 		tr.emit(Event{Type: EventTaskStarted, Task: u.ID, Attempt: a, State: Running})
 	}
 	switch u.State {
-	case Running, Pending:
+	case Running:
+		return
+	case Pending:
+		tr.retrying(i, u)
 		return
 	case Succeeded, Failed, Canceled:
 	default:
@@ -441,10 +473,41 @@ func (tr *Tracker) Apply(u TaskUpdate) {
 		rec.Data = mustJSON(map[string]any{"outputs": u.Outputs})
 	}
 	tr.journal(rec)
-	tr.emit(Event{Type: EventTaskFinished, Task: u.ID, Attempt: o.Attempts, State: u.State, ExitCode: u.ExitCode, Reason: u.Reason, Elapsed: o.End.Sub(o.Start)})
+	// The last attempt's duration, as on the local backend: the report's
+	// start is the last attempt's (Batch keeps only that one's).
+	start := u.Start
+	if start.IsZero() {
+		start = tr.started[i]
+	}
+	tr.emit(Event{Type: EventTaskFinished, Task: u.ID, Attempt: o.Attempts, State: u.State, ExitCode: u.ExitCode, Reason: u.Reason, Elapsed: o.End.Sub(start)})
 	if u.State == Failed {
 		tr.skipDependents(i)
 	}
+}
+
+// retrying takes the failure of task i's attempt u.Attempts, which the
+// backend runs again: the task waits, pending, as on the local backend.
+// The attempt's duration is told when the report has its start and end.
+func (tr *Tracker) retrying(i int32, u TaskUpdate) {
+	o := &tr.out[i]
+	reason := u.Reason
+	if reason == "" {
+		reason = "attempt failed; retried"
+	}
+	o.ExitCode, o.Reason = u.ExitCode, reason
+	tr.move(i, Pending)
+	rec := Record{Type: RecordTaskFinished, Task: u.ID, Attempt: u.Attempts, State: string(Failed), ExitCode: u.ExitCode, Reason: reason}
+	var elapsed time.Duration
+	if !u.End.IsZero() {
+		rec.Time = u.End.UTC()
+		start := u.Start
+		if start.IsZero() {
+			start = tr.started[i]
+		}
+		elapsed = u.End.Sub(start)
+	}
+	tr.journal(rec)
+	tr.emit(Event{Type: EventTaskRetrying, Task: u.ID, Attempt: u.Attempts, State: Failed, ExitCode: u.ExitCode, Reason: reason, Elapsed: elapsed})
 }
 
 func startTime(u TaskUpdate, last bool) time.Time {
@@ -457,8 +520,35 @@ func startTime(u TaskUpdate, last bool) time.Time {
 // skipDependents settles everything downstream of a failed task as
 // skipped, naming it: the backend leaves those tasks waiting for ever.
 func (tr *Tracker) skipDependents(root int32) {
+	tr.skipBehind(root, "skipped: upstream "+tr.plan.Program.Tasks[root].ID+" failed")
+}
+
+// Block settles the tasks a backend says will never run though nothing
+// they depend on failed (PollResult.Blocked): each is skipped with the
+// reason given, and so is everything behind it. A task that has run is
+// left to the backend's reports.
+func (tr *Tracker) Block(blocked map[string]string) {
+	var is []int32
+	for id := range blocked {
+		if i, ok := tr.idx[id]; ok {
+			is = append(is, i)
+		}
+	}
+	slices.Sort(is) // the plan's order, not the map's
+	for _, i := range is {
+		if o := &tr.out[i]; o.State != Pending || o.Attempts != 0 {
+			continue
+		}
+		reason := blocked[tr.plan.Program.Tasks[i].ID]
+		tr.settle(i, Skipped, reason)
+		tr.skipBehind(i, reason)
+	}
+}
+
+// skipBehind settles everything downstream of task root as skipped, for
+// reason, the root cause.
+func (tr *Tracker) skipBehind(root int32, reason string) {
 	g := tr.plan.Graph
-	reason := "skipped: upstream " + tr.plan.Program.Tasks[root].ID + " failed"
 	stack := []int32{root}
 	for len(stack) > 0 {
 		i := stack[len(stack)-1]

@@ -49,22 +49,7 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 	files := map[string]*seen{}
 	var order []string
 	trees := map[string][]treeEntry{}
-	// The finalize step's inputs are checked as a task's are: it runs
-	// every time, on a resume too.
-	type step struct {
-		ID     string
-		Inputs []compiler.Input
-	}
-	steps := make([]step, 0, len(prog.Tasks)+1)
-	for _, t := range prog.Tasks {
-		if !done[t.ID] {
-			steps = append(steps, step{t.ID, t.Inputs})
-		}
-	}
-	if f := &prog.Finalize; len(f.Inputs) > 0 {
-		steps = append(steps, step{compiler.FinalizeID, f.Inputs})
-	}
-	for _, t := range steps {
+	for _, t := range inputSteps(prog, done) {
 		type landing struct {
 			from string
 			dir  bool
@@ -164,6 +149,119 @@ func SpecInputsWalk(prog *compiler.Program, done map[string]bool, specDir string
 		out = append(out, Check{Severity: Error, Task: s.task, Input: s.input, Message: msg})
 	}
 	return out
+}
+
+// inputStep is a task, or the finalize step, with its inputs.
+type inputStep struct {
+	ID     string
+	Inputs []compiler.Input
+}
+
+// inputSteps are the steps whose inputs are checked: the tasks not in
+// done, and the finalize step, which runs every time, on a resume too.
+func inputSteps(prog *compiler.Program, done map[string]bool) []inputStep {
+	steps := make([]inputStep, 0, len(prog.Tasks)+1)
+	for _, t := range prog.Tasks {
+		if !done[t.ID] {
+			steps = append(steps, inputStep{t.ID, t.Inputs})
+		}
+	}
+	if f := &prog.Finalize; len(f.Inputs) > 0 {
+		steps = append(steps, inputStep{compiler.FinalizeID, f.Inputs})
+	}
+	return steps
+}
+
+// SpecInputFolders checks what the folders among the spec-relative
+// inputs hold, reading each once with readDir (os.ReadDir, or a
+// stand-in) and looking at each symbolic link in them with stat (os.Stat,
+// or a stand-in, which follows links). Staging, on either backend, copies
+// or uploads a folder's regular files and folders, and a link to a file
+// as that file; it fails the task as it starts on anything else:
+//
+//   - a link to a folder, which it does not follow: that keeps what a
+//     task gets the same on both backends, a folder linked twice from
+//     being staged twice, and a link out of the folder or around a loop
+//     from taking anything with it. Such a folder is brought by an input
+//     of its own in the link's stead, landing at the link's path;
+//   - a link to nothing, or one that loops;
+//   - a file that is not a regular file (a socket, a pipe, a device).
+//
+// Each input folder is told once, at its first task's input, naming the
+// first such entry in name order and how many more there are. A folder
+// SpecInputs finds missing or unreadable is left to it; tasks in done are
+// not checked.
+func SpecInputFolders(prog *compiler.Program, done map[string]bool, specDir string, stat func(string) (fs.FileInfo, error), readDir func(string) ([]fs.DirEntry, error)) []Check {
+	var out []Check
+	seen := map[string]bool{}
+	for _, t := range inputSteps(prog, done) {
+		for k, in := range t.Inputs {
+			if in.Kind != compiler.InputFile || in.From == "" || seen[in.From] {
+				continue
+			}
+			seen[in.From] = true
+			src := in.From
+			if !filepath.IsAbs(src) {
+				src = filepath.Join(specDir, filepath.FromSlash(src))
+			}
+			if fi, err := stat(src); err != nil || !fi.IsDir() {
+				continue
+			}
+			var first, why string
+			n := 0
+			walkUnstageable(readDir, stat, src, "", func(rel, reason string) {
+				if n++; n == 1 {
+					first, why = rel, reason
+				}
+			})
+			if n == 0 {
+				continue
+			}
+			msg := fmt.Sprintf("input %s holds %s, %s", in.From, first, why)
+			if n > 1 {
+				msg += fmt.Sprintf(" (and %d more that cannot be staged)", n-1)
+			}
+			if why == linkToFolder {
+				msg += fmt.Sprintf(": replace the link with the folder itself, or remove it and bring the folder as an input of its own (from: <the folder>, path: %s)", path.Join(path.Clean(in.Path), first))
+			}
+			out = append(out, Check{Severity: Error, Task: t.ID, Input: k + 1, Message: msg})
+		}
+	}
+	return out
+}
+
+const linkToFolder = "a symbolic link to a folder, which staging does not follow"
+
+// walkUnstageable calls bad for each entry below the folder dir (rel
+// below the input's), depth first in name order, that staging cannot
+// bring, with why. Links are looked at, not followed. A folder that
+// cannot be read is left out: staging says why.
+func walkUnstageable(readDir func(string) ([]fs.DirEntry, error), stat func(string) (fs.FileInfo, error), dir, rel string, bad func(rel, why string)) {
+	entries, err := readDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		r, p := path.Join(rel, e.Name()), filepath.Join(dir, e.Name())
+		switch t := e.Type(); {
+		case t.IsDir():
+			walkUnstageable(readDir, stat, p, r, bad)
+		case t&fs.ModeSymlink != 0:
+			fi, err := stat(p)
+			switch {
+			case errors.Is(err, fs.ErrNotExist):
+				bad(r, "a symbolic link to nothing")
+			case err != nil:
+				bad(r, "a symbolic link that cannot be followed: "+statError(err))
+			case fi.IsDir():
+				bad(r, linkToFolder)
+			case !fi.Mode().IsRegular():
+				bad(r, "a symbolic link to something not a regular file, which staging cannot copy")
+			}
+		case !t.IsRegular():
+			bad(r, "which is not a regular file or folder, and staging cannot copy it")
+		}
+	}
 }
 
 // notBothFolders says which of two inputs landing on one path is a file.

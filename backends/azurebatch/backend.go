@@ -175,14 +175,14 @@ type Backend struct {
 	poolOK    bool // EnsurePool found the pool fit for the run
 	// terminated are tasks ended by a termination, not a timeout.
 	terminated map[string]bool
-	// driving: this backend drives the run (it submitted it, follows it
-	// on the pool, or took it up), and may stop its job; one that only
-	// looks at it (bmc status) leaves the job alone.
-	driving bool
 	// barrierFails are barrier tasks seen failed, not yet acted on;
-	// blocked is the stop of the run they block (barrier.go).
+	// blocked are the tasks they block, not yet reported; stoppedFor is
+	// the stop of a job an earlier bmc stopped for one (barrier.go).
 	barrierFails []barrierFailure
-	blocked      *executor.RunStop
+	blocked      map[string]string
+	stoppedFor   *executor.RunStop
+	// listedAt is the poll that last listed the job's tasks.
+	listedAt int
 
 	statsMu sync.Mutex
 	stats   PollStats
@@ -279,6 +279,26 @@ func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
 	}
 }
 
+// Look reads once how the tasks of a run submitted before stand, for bmc
+// status of a run no bmc follows: as Batch has them, with the tasks that
+// wait behind a failure, or behind a failed barrier, skipped, naming the
+// root cause, as the bmc following the run reports them. The job is left
+// as it is.
+func Look(ctx context.Context, c *Client, plan *planner.Plan, run *executor.RunInfo) (*executor.Tracker, error) {
+	b := newBackend(BackendOptions{Client: c})
+	b.Follow(plan, run)
+	res, err := b.Poll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tr := executor.NewTracker(plan)
+	tr.Block(res.Blocked)
+	for _, u := range res.Updates {
+		tr.Apply(u)
+	}
+	return tr, nil
+}
+
 // ---- submission ----
 
 // Submit creates the run's job and adds its tasks: it makes sure of the
@@ -292,7 +312,6 @@ func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
 // polls report the run's end; SubmitFailure says why.
 func (b *Backend) Submit(ctx context.Context, plan *planner.Plan, run *executor.RunInfo) error {
 	b.Follow(plan, run)
-	b.driving = true
 	if b.watcher {
 		return b.waitSubmitted(ctx)
 	}
@@ -610,7 +629,12 @@ func (b *Backend) stageLocal(ctx context.Context, specDir, from string) ([]Stage
 	}
 	// A directory is staged as a tree of its own (TreeLayout), named by
 	// its files' paths, modes and contents, so that one resource file per
-	// file mode brings it whole, however many files it holds.
+	// file mode brings it whole, however many files it holds. An input
+	// that is itself a link to a folder brings that folder, as on the
+	// local backend: the walk below follows no link, its root's included.
+	if real, err := filepath.EvalSymlinks(src); err == nil {
+		src = real
+	}
 	var (
 		out, single []StagedFile
 		empty       emptyDirs
@@ -750,6 +774,17 @@ func metaValue(items []BatchMetadataItem, name string) string {
 // listSelect are the task properties a poll reads.
 const listSelect = "id,state,stateTransitionTime,executionInfo"
 
+// listFilter are the tasks a poll lists, before the time filter: those
+// running or over, and those waiting for a retry (active, with a retry
+// count), which wait pending, as on the local backend.
+const listFilter = "(state eq 'running' or state eq 'preparing' or state eq 'completed' or (state eq 'active' and executionInfo/retryCount gt 0))"
+
+// quietPolls bounds the polls in a row that list nothing while tasks wait
+// and others run. Batch's task counts do not move when a task's attempt
+// fails and another task starts in its slot (one running task becomes
+// active, one active task running), which is just when a retry waits.
+const quietPolls = 5
+
 // Poll reads the job and its task counts, and lists the tasks that changed
 // state since the last listing, if the counts say any did.
 func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
@@ -774,8 +809,10 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 	ended := j.State == JobStateCompleted || j.State == JobStateTerminating
 	b.noteCancel(j)
 	changed := tc.Running != b.lastCount.Running || tc.Completed != b.lastCount.Completed || tc.Active != b.lastCount.Active
-	if changed || b.polls == 1 || ended || b.lagging > 0 {
-		filter := "(state eq 'running' or state eq 'preparing' or state eq 'completed')"
+	swapped := tc.Running > 0 && tc.Active > 0 && b.polls-b.listedAt >= quietPolls
+	if changed || swapped || b.polls == 1 || ended || b.lagging > 0 {
+		b.listedAt = b.polls
+		filter := listFilter
 		if !b.mark.IsZero() {
 			overlap := b.opt.ListOverlap
 			if overlap == 0 {
@@ -819,11 +856,12 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 	} else {
 		b.lagging = 0
 	}
+	res.Blocked = b.takeBlocked()
 	switch {
 	case b.failure != nil:
 		res.Stopped = b.failure.RunStop()
-	case b.blocked != nil:
-		res.Stopped = b.blocked
+	case b.stoppedFor != nil:
+		res.Stopped = b.stoppedFor
 	case b.external:
 		res.Cancelled = true
 	case ended && !b.cancelled:
@@ -844,7 +882,7 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 }
 
 // noteCancel notes a cancellation by someone else: the job disabled, or
-// its submission given up. A job another bmc stopped for a failed
+// its submission given up. A job an earlier bmc stopped for a failed
 // barrier (MetaBarrierFailed) counts too: the tasks its stop ended were
 // cancelled, not failed; the poll then reports the run stopped.
 func (b *Backend) noteCancel(j *BatchJob) {
@@ -909,6 +947,20 @@ func (b *Backend) update(ctx context.Context, t *BatchTask) (executor.TaskUpdate
 	switch t.State {
 	case TaskStateRunning, TaskStatePreparing:
 		u.State = executor.Running
+		return u, true
+	case TaskStateActive:
+		if ei.RetryCount == 0 {
+			return u, false
+		}
+		// An attempt failed and Batch runs the task again: it waits,
+		// pending. The attempt ended when the task became active, unless
+		// what made it active since was a requeue (a node lost), after
+		// which the attempt's end is not known.
+		u.State, u.Attempts = executor.Pending, int(ei.RetryCount)
+		u.End = t.StateTransitionTime
+		if !ei.LastRequeueTime.IsZero() && !ei.LastRequeueTime.Before(ei.StartTime) {
+			u.Start, u.End = time.Time{}, time.Time{}
+		}
 		return u, true
 	case TaskStateCompleted:
 	default:
@@ -1402,7 +1454,7 @@ func (b *Backend) jobManager(ctx context.Context, plan *planner.Plan, run *execu
 			return nil, err
 		}
 		jm.OutputFiles = append(jm.OutputFiles, OutputFile{
-			FilePattern:   NodeUploadDir + "/" + strconv.Itoa(k) + "/" + o.Pattern,
+			FilePattern:   FinalizeOutputPattern(k, o.Pattern),
 			Destination:   OutputFileDestination{Container: &OutputFileBlobContainerDestination{ContainerURL: cu, Path: OutputPath(o.Pattern, l), IdentityReference: cref}},
 			UploadOptions: OutputFileUploadConfig{UploadCondition: UploadOnTaskCompletion},
 		})

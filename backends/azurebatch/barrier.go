@@ -5,10 +5,13 @@ package azurebatch
 // cannot run (a container image without /bin/bash), its node failed it,
 // or someone terminated it. Batch then blocks what waits behind it for
 // ever, and the plan, which knows nothing of barriers, cannot tell the
-// executor so. The backend stops the run instead, as it stops one whose
-// tasks it could not all submit: the tasks behind the barrier fail
-// without running, naming it, and the rest are stopped; the run is
-// failed, and a failed Batch run is run again whole, not in part.
+// executor so. The backend tells it instead (PollResult.Blocked): the
+// tasks behind the barrier are skipped, naming it as the root cause, and
+// so is everything behind them, as behind a failed task. The rest of the
+// run goes on, as Batch runs every task that does not depend on a
+// failure (bmc's --keep-going, always on): tasks on other branches are
+// neither stopped nor failed for it. The run is failed, as a run with
+// skipped tasks is.
 //
 // Polls cost nothing more for it: barriers come in the listings of the
 // tasks that changed anyway, and only once one is seen failed are the
@@ -25,10 +28,11 @@ import (
 	"github.com/bmc-dev/bmc/internal/redact"
 )
 
-// MetaBarrierFailed is the job metadata naming the failed barrier a bmc
-// following the run stopped it for, "<barrier id>: <why it failed>", so
-// that another (the finalize step on the pool, or the client) reads the
-// stopped job as failed, not cancelled.
+// MetaBarrierFailed is the job metadata naming the failed barrier an
+// earlier bmc, which stopped the whole run for one, stopped the job for:
+// "<barrier id>: <why it failed>". bmc no longer writes it; it reads a job
+// so marked (a bmc for the pool from an older package may still stop one)
+// as stopped for that failure: failed, not cancelled.
 const MetaBarrierFailed = "bmc.barrierFailed"
 
 // barrierFailure is a barrier task seen completed with a failure.
@@ -52,13 +56,13 @@ func (b *Backend) noteBarrier(t *BatchTask) {
 	b.barrierFails = append(b.barrierFails, f)
 }
 
-// checkBarriers stops the run for the barriers seen failed, or learns
-// that another bmc following it did (the job's MetaBarrierFailed). j is
-// the job as this poll read it. A barrier terminated while the run is
-// being cancelled or has ended is the cancellation's doing, not a
-// failure. The backend stops the job only if it drives the run.
+// checkBarriers finds what the barriers seen failed block, for the next
+// poll to report (b.blocked), or learns that an earlier bmc stopped the
+// job for one (MetaBarrierFailed). j is the job as this poll read it. A
+// barrier terminated while the run is being cancelled or has ended is the
+// cancellation's doing, not a failure. The job is left as it is.
 func (b *Backend) checkBarriers(ctx context.Context, j *BatchJob) error {
-	if b.blocked != nil || b.cancelled || b.failure != nil {
+	if b.stoppedFor != nil || b.cancelled || b.failure != nil {
 		b.barrierFails = nil
 		return nil
 	}
@@ -67,7 +71,7 @@ func (b *Backend) checkBarriers(ctx context.Context, j *BatchJob) error {
 		return nil
 	}
 	if mark == "" && slices.ContainsFunc(b.barrierFails, func(f barrierFailure) bool { return f.ended }) {
-		// Read again: a cancellation (or the other bmc's stop) that
+		// Read again: a cancellation (or another bmc's stop) that
 		// terminated the barrier shows on the job now.
 		j2, err := b.c.GetJob(ctx, b.jobID)
 		if err != nil {
@@ -101,31 +105,35 @@ func (b *Backend) checkBarriers(ctx context.Context, j *BatchJob) error {
 	if err != nil {
 		return err
 	}
-	first := fails[0]
-	rs := &executor.RunStop{Why: ": the run stopped because " + first.why(), Failed: blocked}
-	if len(fails) > 1 {
-		rs.Why += fmt.Sprintf(" (and %d more barrier tasks)", len(fails)-1)
+	if b.blocked == nil {
+		b.blocked = map[string]string{}
 	}
-	if b.driving && j.State == JobStateActive {
-		// Marked first, so that whoever sees the job stopped sees why.
-		if mark == "" {
-			meta := append(slices.Clone(j.Metadata), BatchMetadataItem{Name: MetaBarrierFailed, Value: boundCause(first.id + ": " + first.reason)})
-			if err := b.c.PatchJob(ctx, b.jobID, BatchJobUpdateOptions{Metadata: meta}); err != nil {
-				b.log.Warn("marking the job stopped for a failed barrier did not work", "job", b.jobID, "err", err)
-			}
-		}
-		b.log.Warn("a barrier task failed: stopping the run", "job", b.jobID, "barrier", first.id, "reason", first.reason)
-		if err := b.stop(ctx, boundCause("bmc: "+first.why())); err != nil {
-			return fmt.Errorf("stop the run blocked behind %s: %w", first.why(), err)
-		}
+	for id, why := range blocked {
+		b.blocked[id] = why
 	}
-	// The tasks the stop terminates were cancelled, not failed.
-	b.blocked, b.external, b.barrierFails = rs, true, nil
+	if mark != "" {
+		// The tasks the stop terminated were cancelled, not failed.
+		first := fails[0]
+		rs := &executor.RunStop{Why: ": the run stopped because " + first.why()}
+		if len(fails) > 1 {
+			rs.Why += fmt.Sprintf(" (and %d more barrier tasks)", len(fails)-1)
+		}
+		b.stoppedFor, b.external = rs, true
+	}
+	b.barrierFails = nil
 	return nil
 }
 
+// takeBlocked is what the barriers block, found since the last poll.
+func (b *Backend) takeBlocked() map[string]string {
+	m := b.blocked
+	b.blocked = nil
+	return m
+}
+
 // blockedBehind are the plan's tasks that wait for the failed barriers,
-// directly or through other barriers, by id, with why they never run.
+// directly or through other barriers, by id, with why they never run:
+// "skipped: upstream barrier task <id> failed: <why>".
 // They are among the job's active tasks, which are read once, with their
 // dependencies.
 func (b *Backend) blockedBehind(ctx context.Context, fails []barrierFailure) (map[string]string, error) {
@@ -158,7 +166,7 @@ func (b *Backend) blockedBehind(ctx context.Context, fails []barrierFailure) (ma
 				seen[strings.ToLower(d)] = true
 				if _, ok := b.idx[d]; ok {
 					// Its own dependents the executor skips behind it.
-					out[d] = "blocked: " + f.why()
+					out[d] = "skipped: upstream " + f.why()
 				} else if IsBarrier(d) {
 					stack = append(stack, d)
 				}

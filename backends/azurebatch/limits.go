@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -153,12 +154,22 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	// Every task must fit an add-collection request on its own, and its
 	// resource files Batch's limit on them.
 	plan := planner.New(prog, Capabilities(p), nil)
-	for _, b := range backslashNames(prog, opt.SpecDir) {
+	steps := stagedSteps(prog, opt.JobManager)
+	for _, b := range backslashNames(steps, opt.SpecDir) {
 		add(planner.Error, "", "input %s holds %s: a file name with a backslash cannot be brought to a Batch node, which reads it as a directory separator (rename it)", b[0], b[1])
 	}
-	staged, dirs := fakeStaged(prog, opt.SpecDir)
-	m, large, err := mapRun(plan, &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}, sizeLocator{},
-		MapOptions{Staged: staged, Dirs: dirs, DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars})
+	staged, dirs := fakeStagedOf(steps, opt.SpecDir)
+	run := &executor.RunInfo{ID: strings.Repeat("r", MaxIDLength), Workload: prog.Name}
+	mopt := MapOptions{Staged: staged, Dirs: dirs, DependencyChars: opt.DependencyChars, ResourceFilesChars: opt.ResourceFilesChars}
+	if opt.JobManager {
+		jm, err := sizeJobManager(plan, run, mopt)
+		if err != nil {
+			add(planner.Error, FinalizeTaskID, "%v", err)
+			return out
+		}
+		mopt.JobManager = jm
+	}
+	m, large, err := mapRun(plan, run, sizeLocator{}, mopt)
 	if err != nil {
 		add(planner.Error, "", "%v", err)
 		return out
@@ -171,6 +182,11 @@ func Check(prog *compiler.Program, opt CheckOptions) []planner.Check {
 	var byInput []string
 	tooLarge := map[string][]*ResourceFilesError{}
 	for _, e := range large {
+		if e.Task == FinalizeTaskID {
+			// At the step's input that brings the most of the list.
+			out = append(out, planner.Check{Severity: planner.Error, Task: FinalizeTaskID, Input: e.most + 1, Message: "on the pool, " + e.jobManager()})
+			continue
+		}
 		if tooLarge[e.Input] == nil {
 			byInput = append(byInput, e.Input)
 		}
@@ -259,16 +275,50 @@ func (sizeLocator) BlobURL(c, b string) (string, *BatchNodeIdentityReference, er
 	return "https://account00000000000000.blob.core.windows.net/" + c + "/" + escapeBlob(b) + fakeSAS, nil, nil
 }
 
-// fakeStaged stands for the local inputs as a run stages them, for their
-// size in the task definitions: a file is one resource file; a directory
-// found below specDir is one per file mode, and one per file whose path a
-// blob name cannot carry (stageLocal), with its empty directories. An
-// input not found counts as a file: the run says what is wrong with it.
+// sizeJobManager stands for the job manager task that runs the finalize
+// step on the pool, for the size of its resource files: the run record,
+// the step's local inputs and bmc, staged as a run stages them.
+func sizeJobManager(plan *planner.Plan, run *executor.RunInfo, opt MapOptions) (*BatchJobManagerTask, error) {
+	inputs, _, err := FinalizeInputs(plan, run, sizeLocator{}, opt)
+	if err != nil {
+		return nil, err
+	}
+	staging := mustLoc(DefaultStaging)
+	rec := staging.Join("runs/" + run.ID + "/" + NodeConfigFile)
+	recURL, _, _ := sizeLocator{}.BlobURL(rec.Container, rec.Path)
+	bin := staging.Join("sha256/" + strings.Repeat("0", 64))
+	binURL, _, _ := sizeLocator{}.BlobURL(bin.Container, bin.Path)
+	rfs := append([]ResourceFile{{HTTPURL: recURL, FilePath: NodeConfigFile}}, inputs...)
+	rfs = append(rfs, ResourceFile{HTTPURL: binURL, FilePath: "bmc", FileMode: "0755"})
+	return &BatchJobManagerTask{ID: FinalizeTaskID, ResourceFiles: rfs}, nil
+}
+
+// stagedSteps are the tasks whose local inputs a run stages, with the
+// finalize step when it runs on the pool (jm): there it gets them as a
+// task does, while on the client it reads them where they are.
+func stagedSteps(prog *compiler.Program, jm bool) []compiler.Task {
+	if fin := &prog.Finalize; jm && len(fin.Inputs) > 0 {
+		return append(slices.Clip(prog.Tasks), compiler.Task{ID: FinalizeTaskID, Inputs: fin.Inputs})
+	}
+	return prog.Tasks
+}
+
+// fakeStaged is fakeStagedOf the program's tasks.
 func fakeStaged(prog *compiler.Program, specDir string) (map[string][]StagedFile, map[string]StagedDirs) {
+	return fakeStagedOf(prog.Tasks, specDir)
+}
+
+// fakeStagedOf stands for the local inputs of steps as a run stages
+// them, for their size in the task definitions: a file is one resource
+// file; a directory found below specDir is one per file mode, and one per
+// file whose path a blob name cannot carry (stageLocal), with its empty
+// directories. An input not found counts as a file: the run says what is
+// wrong with it.
+func fakeStagedOf(steps []compiler.Task, specDir string) (map[string][]StagedFile, map[string]StagedDirs) {
 	out := map[string][]StagedFile{}
 	dirs := map[string]StagedDirs{}
 	file := StagedFile{Loc: mustLoc(DefaultStaging + "sha256/" + strings.Repeat("0", 64)), Mode: 0o644}
-	for _, t := range prog.Tasks {
+	for _, t := range steps {
 		for _, in := range t.Inputs {
 			if in.Kind != compiler.InputFile {
 				continue
@@ -327,13 +377,13 @@ func fakeStaged(prog *compiler.Program, specDir string) (map[string][]StagedFile
 	return out, dirs
 }
 
-// backslashNames finds, in the local folders the tasks read, the files
-// whose names hold a backslash, which staging refuses: each as the input
-// and the file's path in it. Only the first few of an input are told.
-func backslashNames(prog *compiler.Program, specDir string) [][2]string {
+// backslashNames finds, in the local folders steps read, the files whose
+// names hold a backslash, which staging refuses: each as the input and
+// the file's path in it. Only the first few of an input are told.
+func backslashNames(steps []compiler.Task, specDir string) [][2]string {
 	var out [][2]string
 	seen := map[string]bool{}
-	for _, t := range prog.Tasks {
+	for _, t := range steps {
 		for _, in := range t.Inputs {
 			if in.Kind != compiler.InputFile || seen[in.From] || specDir == "" {
 				continue

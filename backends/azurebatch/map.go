@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -204,8 +205,9 @@ type MapOptions struct {
 	AccountID string
 	// SpecHash identifies the program; it goes into the job's metadata.
 	SpecHash string
-	// JobManager, when set, runs the finalize step on the pool; with
-	// Logs, Map adds the upload of the step's logs to its output files.
+	// JobManager, when set, runs the finalize step on the pool; Map
+	// holds its resource files to Batch's limit as a task's, and, with
+	// Logs, adds the upload of the step's logs to its output files.
 	JobManager *BatchJobManagerTask
 	// DependencyChars is the dependency list limit; zero means
 	// MaxDependencyChars (tests make it small).
@@ -216,22 +218,38 @@ type MapOptions struct {
 }
 
 // ResourceFilesError is a task whose resourceFiles list is larger than
-// Batch takes: it would refuse the task with RequestEntityTooLarge.
+// Batch takes: it would refuse the task with RequestEntityTooLarge. Task
+// FinalizeTaskID is the job manager task that runs the finalize step on
+// the pool, which brings the step's local inputs, and Batch would refuse
+// the job it comes with.
 type ResourceFilesError struct {
 	Task string
 	// Files and Chars are the task's resource files and the size of
 	// their list; Limit is what Batch takes.
 	Files, Chars, Limit int
-	// Inputs counts the task's inputs. Input is the one that brings at
-	// least half the list, in InputFiles resource files, if one does.
+	// Inputs counts the task's inputs (the job manager task's: the
+	// step's local inputs). Input is the one that brings at least half
+	// the list, in InputFiles resource files, if one does.
 	Inputs     int
 	Input      string
 	InputFiles int
+	// most is the index of the input that brings the most of the list,
+	// -1 for none: where in the spec to point.
+	most int
 }
 
 func (e *ResourceFilesError) Error() string {
+	if e.Task == FinalizeTaskID {
+		return "the finalize step: on the pool, " + e.jobManager()
+	}
 	return fmt.Sprintf("task %s: its %d resource files come to %d characters, more than the %d Batch takes (it would refuse the task with RequestEntityTooLarge); %s: %s",
 		e.Task, e.Files, e.Chars, e.Limit, e.source(), fewerInputs)
+}
+
+// jobManager says what is wrong with the job manager task's list.
+func (e *ResourceFilesError) jobManager() string {
+	return fmt.Sprintf("the job manager task that runs it brings %d resource files, which come to %d characters, more than the %d Batch takes (it would refuse the job with RequestEntityTooLarge); %s: %s",
+		e.Files, e.Chars, e.Limit, e.source(), fewerFinalizeInputs)
 }
 
 // source says where most of the list comes from.
@@ -243,6 +261,8 @@ func (e *ResourceFilesError) source() string {
 }
 
 const fewerInputs = "use fewer inputs (the files under one az:// prefix come with one resource file)"
+
+const fewerFinalizeInputs = "use fewer local inputs (a folder's files come with one resource file per file mode; inputs from blob storage or the web the step downloads itself, with none)"
 
 // Mapping is what a run creates on Batch.
 type Mapping struct {
@@ -266,10 +286,11 @@ func SpecHash(prog *compiler.Program) string {
 	return hex.EncodeToString(h[:])
 }
 
-// Map builds the pool, job and tasks of a run. A task Batch would refuse
-// for the size of its resource files is an error, a *ResourceFilesError
-// (the first of them): refused before anything is created rather than
-// by Batch when the run is half submitted.
+// Map builds the pool, job and tasks of a run. A task (or job manager
+// task) Batch would refuse for the size of its resource files is an
+// error, a *ResourceFilesError (the first of them): refused before
+// anything is created rather than by Batch when the run is half
+// submitted.
 func Map(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (*Mapping, error) {
 	if err := MixedContainers(plan.Program); err != nil {
 		return nil, err
@@ -328,6 +349,10 @@ func mapRun(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptio
 		if err := m.boxOwn(out); err != nil {
 			return nil, nil, err
 		}
+	}
+	if e := m.jobManagerFiles(out.Job.JobManagerTask); e != nil {
+		// First: the job it comes with is created before any task.
+		m.large = append([]*ResourceFilesError{e}, m.large...)
 	}
 	out.Tasks = append(out.Tasks, m.barriers...)
 	out.Barriers = len(m.barriers)
@@ -568,7 +593,7 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		}
 	}
 	if n := resourceFilesChars(bt.ResourceFiles); n > m.opt.ResourceFilesChars {
-		e := &ResourceFilesError{Task: t.ID, Files: len(bt.ResourceFiles), Chars: n, Limit: m.opt.ResourceFilesChars, Inputs: len(t.Inputs)}
+		e := &ResourceFilesError{Task: t.ID, Files: len(bt.ResourceFiles), Chars: n, Limit: m.opt.ResourceFilesChars, Inputs: len(t.Inputs), most: -1}
 		if 2*mostSize >= n {
 			e.Input, e.InputFiles = most, mostFiles
 		}
@@ -1220,6 +1245,16 @@ func IsBarrier(id string) bool { return strings.HasPrefix(id, barrierPrefix) }
 // run, and a resource file Batch cannot download fails the job manager
 // task, and with it the finalize step and the callback.
 func FinalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (rfs []ResourceFile, setup string, err error) {
+	per, setup, err := finalizeInputs(plan, run, loc, opt)
+	for _, files := range per {
+		rfs = append(rfs, files...)
+	}
+	return rfs, setup, err
+}
+
+// finalizeInputs is FinalizeInputs with the resource files of each of
+// the step's inputs apart, nil for those that bring none.
+func finalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt MapOptions) (per [][]ResourceFile, setup string, err error) {
 	fin := &plan.Program.Finalize
 	if len(fin.Inputs) == 0 {
 		return nil, "", nil
@@ -1227,6 +1262,7 @@ func FinalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt 
 	m := &mapper{plan: plan, run: run, loc: loc, opt: opt, outs: map[string]bool{}}
 	t := executor.FillTask(&compiler.Task{ID: FinalizeTaskID, Inputs: fin.Inputs}, run, 1)
 	m.moves = newMoveChecks(t.Inputs)
+	per = make([][]ResourceFile, len(t.Inputs))
 	var prologue []string
 	for k, in := range t.Inputs {
 		if in.Kind != compiler.InputFile {
@@ -1239,7 +1275,7 @@ func FinalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt 
 		m.moves.landed(k, files)
 		for _, f := range files {
 			f.FilePath = NodeStepDir + "/" + f.FilePath
-			rfs = append(rfs, f)
+			per[k] = append(per[k], f)
 		}
 		if pro != "" {
 			prologue = append(prologue, pro)
@@ -1251,5 +1287,109 @@ func FinalizeInputs(plan *planner.Plan, run *executor.RunInfo, loc Locator, opt 
 		}
 		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
 	}
-	return rfs, strings.Join(prologue, "\n"), nil
+	return per, strings.Join(prologue, "\n"), nil
 }
+
+// jobManagerFiles is the error of a job manager task whose resource
+// files are more than Batch takes, nil when they are not: the step's
+// local inputs ride on it (FinalizeInputs), with bmc's own files.
+func (m *mapper) jobManagerFiles(jm *BatchJobManagerTask) *ResourceFilesError {
+	if jm == nil {
+		return nil
+	}
+	n := resourceFilesChars(jm.ResourceFiles)
+	if n <= m.opt.ResourceFilesChars {
+		return nil
+	}
+	e := &ResourceFilesError{Task: FinalizeTaskID, Files: len(jm.ResourceFiles), Chars: n, Limit: m.opt.ResourceFilesChars, most: -1}
+	// Which input brings the most, mapped again on its own: the list
+	// does not say where each file comes from.
+	per, _, err := finalizeInputs(m.plan, m.run, m.loc, m.opt)
+	if err != nil {
+		return e
+	}
+	mostSize := 0
+	for k, files := range per {
+		in := m.plan.Program.Finalize.Inputs[k]
+		if in.Kind == compiler.InputFile {
+			e.Inputs++
+		}
+		if size := resourceFilesChars(files); size > mostSize {
+			e.most, mostSize = k, size
+		}
+	}
+	if e.most >= 0 && 2*mostSize >= n {
+		e.Input, e.InputFiles = inputName(m.plan.Program.Finalize.Inputs[e.most]), len(per[e.most])
+	}
+	return e
+}
+
+// ---- the finalize step's outputs, on the pool ----
+
+// FinalizeOutputPattern is the filePattern of the job manager task's
+// output file for output k of the finalize step, whose path is pattern:
+// the node sets the output's files aside below NodeUploadDir/<k>/, and
+// Batch uploads what this matches there when the task ends.
+//
+// Batch expands the variables of a filePattern in the environment of the
+// task it belongs to, here the job manager task, not the step's (whose
+// working directory and env are its own). The node expands a pattern
+// with variables in the step's environment, as Batch and the local
+// backend expand a task's, and this names what it set aside with none:
+// a single file by a name of its own (the destination path names the
+// blob), the files a wildcard matches by the pattern's part from its
+// first wildcard on, each variable a '*', below which the node puts each
+// file at its path below the expanded pattern's leading folders, where
+// Batch names a task's files from. The node makes sure the two agree
+// (nodeStep.setAside).
+func FinalizeOutputPattern(k int, pattern string) string {
+	dir := NodeUploadDir + "/" + strconv.Itoa(k) + "/"
+	switch {
+	case !hasVars(pattern):
+		return dir + pattern
+	case !filepattern.HasWildcard(pattern):
+		return dir + nodeUploadFile
+	}
+	return dir + wildcardPart(pattern)
+}
+
+// nodeUploadFile is the name the node gives the file of a finalize
+// output without wildcards whose path has variables.
+const nodeUploadFile = "file"
+
+// varMark stands for a variable in a pattern, where hasVars and
+// wildcardPart look for them.
+const varMark = "\x00"
+
+// percentVar is a variable in Batch's Windows form, %NAME%, which the
+// emulator and filepattern.Expand accept too.
+var percentVar = regexp.MustCompile(`%[A-Za-z_][A-Za-z0-9_]*%`)
+
+// withVars is s with each variable reference replaced by with: $NAME and
+// ${NAME} as os.Expand, and so filepattern.Expand, reads them, and
+// %NAME%.
+func withVars(s, with string) string {
+	s = os.Expand(s, func(string) string { return with })
+	return percentVar.ReplaceAllLiteralString(s, with)
+}
+
+// hasVars reports whether a pattern names a variable.
+func hasVars(pattern string) bool { return strings.Contains(withVars(pattern, varMark), varMark) }
+
+// wildcardPart is a wildcard pattern from its first segment with a
+// wildcard on, each variable a '*' (a run of them, one, so that none
+// makes a segment "**").
+func wildcardPart(pattern string) string {
+	segs := strings.Split(path.Clean(pattern), "/")
+	if base := filepattern.BaseDir(pattern); base != "" {
+		segs = segs[strings.Count(base, "/")+1:]
+	}
+	for i, s := range segs {
+		if m := withVars(s, varMark); strings.Contains(m, varMark) {
+			segs[i] = starRun.ReplaceAllLiteralString(strings.ReplaceAll(m, varMark, "*"), "*")
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+var starRun = regexp.MustCompile(`\*{2,}`)

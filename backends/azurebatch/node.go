@@ -263,7 +263,7 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 		}
 	}
 	if res.State != executor.Canceled {
-		n.setAside(t, dir, &res)
+		n.setAside(t, dir, stepVars(env), &res)
 	}
 	res.End = time.Now()
 	return res
@@ -326,30 +326,36 @@ func inputError(stderr string) string {
 }
 
 // setAside copies the files of each output whose condition the step met
-// to NodeUploadDir/<k>/, where the job manager task's output files pick
-// them up, and reports the outputs that have files.
-func (n *nodeStep) setAside(t *compiler.Task, dir string, res *executor.Result) {
+// to NodeUploadDir/<k>/, where the job manager task's output file for it
+// (FinalizeOutputPattern) picks them up, and reports the outputs that
+// have files. vars is the step's environment, which the outputs' paths
+// are expanded in first, as Batch expands a task's filePattern.
+func (n *nodeStep) setAside(t *compiler.Task, dir string, vars map[string]string, res *executor.Result) {
 	ok := res.State == executor.Succeeded
 	var errs []string
 	for k, o := range t.Outputs {
-		if !o.When.Matches(ok) {
-			continue
-		}
-		files, err := filepattern.Match(dir, o.Pattern)
-		if err == nil {
-			for _, f := range files {
-				dst := filepath.Join(n.wd, NodeUploadDir, strconv.Itoa(k), filepath.FromSlash(f))
-				if err = copyFile(filepath.Join(dir, filepath.FromSlash(f)), dst); err != nil {
-					break
+		up := filepath.Join(n.wd, NodeUploadDir, strconv.Itoa(k))
+		// An attempt run again (Batch retries the job manager task)
+		// uploads its own files, not the ones an earlier attempt left.
+		err := os.RemoveAll(up)
+		if err == nil && o.When.Matches(ok) {
+			var files []asideFile
+			if files, err = outputFiles(dir, o.Pattern, vars); err == nil {
+				for _, f := range files {
+					if err = copyFile(f.src, filepath.Join(up, filepath.FromSlash(f.rel))); err != nil {
+						break
+					}
 				}
+			}
+			if err == nil {
+				err = uploadsAll(up, o.Pattern, files)
+			}
+			if err == nil && len(files) > 0 && !slices.Contains(res.Outputs, o.To) {
+				res.Outputs = append(res.Outputs, o.To)
 			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("output %s -> %s: %s", o.Pattern, o.To, redact.String(err.Error())))
-			continue
-		}
-		if len(files) > 0 && !slices.Contains(res.Outputs, o.To) {
-			res.Outputs = append(res.Outputs, o.To)
 		}
 	}
 	if len(errs) > 0 {
@@ -359,6 +365,86 @@ func (n *nodeStep) setAside(t *compiler.Task, dir string, res *executor.Result) 
 			res.Reason += "; " + strings.Join(errs, "; ")
 		}
 	}
+}
+
+// asideFile is a file of an output: src, where the step left it, and
+// rel, its slash-separated path below the output's upload directory.
+type asideFile struct{ src, rel string }
+
+// outputFiles are the files of an output whose path is pattern, in the
+// step's directory dir, and where each goes below the output's upload
+// directory, as FinalizeOutputPattern names them. A pattern with
+// variables is expanded in vars first, as Batch expands a task's; one
+// they make absolute is matched from the root, as on a task.
+func outputFiles(dir, pattern string, vars map[string]string) ([]asideFile, error) {
+	if !hasVars(pattern) {
+		files, err := filepattern.Match(dir, pattern)
+		out := make([]asideFile, len(files))
+		for i, f := range files {
+			out[i] = asideFile{src: filepath.Join(dir, filepath.FromSlash(f)), rel: f}
+		}
+		return out, err
+	}
+	root, p := dir, filepattern.Expand(pattern, vars)
+	if strings.HasPrefix(p, "/") {
+		root, p = "/", strings.TrimLeft(p, "/")
+	}
+	wild := filepattern.HasWildcard(pattern)
+	if !wild && filepattern.HasWildcard(p) {
+		// Named as written: a variable's value is not for messages.
+		return nil, errors.New("its variables make it a pattern with wildcards, whose files the finalize step on the pool cannot upload to the one blob its destination names (write the wildcard in the path itself)")
+	}
+	files, err := filepattern.Match(root, p)
+	if err != nil {
+		return nil, err
+	}
+	base := filepattern.BaseDir(p)
+	out := make([]asideFile, len(files))
+	for i, f := range files {
+		rel := nodeUploadFile
+		if wild {
+			rel = f
+			if base != "" {
+				rel = strings.TrimPrefix(f, base+"/")
+			}
+		}
+		out[i] = asideFile{src: filepath.Join(root, filepath.FromSlash(f)), rel: rel}
+	}
+	return out, nil
+}
+
+// uploadsAll makes sure the job manager task's output file for a
+// wildcard pattern with variables (FinalizeOutputPattern), matching in
+// up as Batch will, finds every file set aside there: variables that
+// stand for more than folder names before the wildcards (a value
+// holding a '/', or making a name start with '.', which a '*' does not
+// match) may make it miss some.
+func uploadsAll(up, pattern string, files []asideFile) error {
+	if !hasVars(pattern) || !filepattern.HasWildcard(pattern) || len(files) == 0 {
+		return nil
+	}
+	got, err := filepattern.Match(up, wildcardPart(pattern))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if !slices.Contains(got, f.rel) {
+			return fmt.Errorf("it matches %s, which the job manager task's upload from the pool would miss: on the pool, a variable in an output's path may stand for folders before its first wildcard, or for part of a name after it, with no '/' and not starting the name with '.'", f.rel)
+		}
+	}
+	return nil
+}
+
+// stepVars is the step's environment, a list of "k=v" where a later
+// setting wins, as a map.
+func stepVars(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }
 
 func copyFile(src, dst string) error {

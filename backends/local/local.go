@@ -31,6 +31,7 @@ import (
 	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/procrun"
 	"github.com/bmc-dev/bmc/internal/redact"
+	"github.com/bmc-dev/bmc/internal/stall"
 	"github.com/bmc-dev/bmc/planner"
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +118,10 @@ type Backend struct {
 	// other sessions (an earlier bmc run or resume, a bmc cancel): every
 	// session numbers its finalize attempt 1.
 	session string
+	// swept is closed once the sweep of the store Prepare started is
+	// over; nil when it started none. Cleanup waits for it.
+	swept     chan struct{}
+	stopSweep context.CancelFunc
 }
 
 const (
@@ -160,7 +165,7 @@ func New(o Options) *Backend {
 		o.Slots = 1
 	}
 	if o.HTTP == nil {
-		o.HTTP = newHTTPClient(o.Stall)
+		o.HTTP = stall.NewClient(o.Stall)
 	}
 	if o.PoolID == "" {
 		o.PoolID = "local"
@@ -215,7 +220,13 @@ func (b *Backend) Capabilities() planner.Capabilities {
 }
 
 // Prepare lays out the run's "node": the shared and startup directories.
+// A run taken up again (bmc resume, or bmc cancel of a run whose bmc is
+// gone) also has the store swept of what uploads of its killed session
+// left: see sweepStore.
 func (b *Backend) Prepare(ctx context.Context, run *executor.RunInfo) error {
+	if _, err := os.Stat(filepath.Join(run.Dir, "tasks")); err == nil {
+		b.sweepStore()
+	}
 	for _, d := range []string{"shared", "startup", "tasks"} {
 		if err := os.MkdirAll(filepath.Join(run.Dir, d), 0o755); err != nil {
 			return fmt.Errorf("prepare run directory: %w", err)
@@ -227,6 +238,31 @@ func (b *Backend) Prepare(ctx context.Context, run *executor.RunInfo) error {
 	}
 	b.mu.Unlock()
 	return nil
+}
+
+// sweepStore removes, in the background, the partial files of uploads
+// whose bmc was killed from the whole local store: a session of the run
+// killed mid-upload left them in folders no task may write into again,
+// where the sweep before each write would not find them. The store's
+// rule keeps every file a live bmc may still be writing, this one's and
+// those of other runs going on beside it. A blob account needs none:
+// an upload it did not complete is not a blob.
+func (b *Backend) sweepStore() {
+	s, ok := b.opts.Store.(interface{ Sweep(context.Context) error })
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.swept != nil {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	b.swept, b.stopSweep = make(chan struct{}), stop
+	go func() {
+		defer close(b.swept)
+		_ = s.Sweep(ctx) // best effort: what it leaves, a later write's sweep may take
+	}()
 }
 
 // Paths of a task in a run directory.
@@ -508,7 +544,16 @@ func (b *Backend) Cleanup(ctx context.Context) error {
 	b.mu.Lock()
 	dirs := b.trash
 	b.trash = nil
+	swept, stopSweep := b.swept, b.stopSweep
 	b.mu.Unlock()
+	if swept != nil {
+		select {
+		case <-swept:
+		case <-ctx.Done():
+			stopSweep()
+			return ctx.Err()
+		}
+	}
 	var first error
 	for _, d := range dirs {
 		if ctx.Err() != nil {

@@ -291,6 +291,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	if !resuming {
 		plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
 		plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, nil, meta.SpecDir, os.Stat, os.ReadDir)...)
+		plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, nil, meta.SpecDir, os.Stat, os.ReadDir)...)
 		plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
 		plan.Locate()
 	}
@@ -570,11 +571,17 @@ func resumableBatch(meta executor.Meta, prog *compiler.Program, prev *executor.R
 
 // finishOnPool waits for the job manager task to run the finalize step
 // and post the callback, then journals what it reports, as Finish would
-// have.
+// have. Its events go the way the executor's do: queued after the task
+// phase's, so that a reader that does not keep up holds up neither the
+// journal nor bmc's end, and the display and --events get them in order,
+// one at a time. The texts the pool reports are redacted again: they come
+// from a file on the pool, which an older bmc there may have written.
 func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, plan *planner.Plan, run *executor.RunInfo, j *executor.Journal, o *executor.Outcome, events executor.Sink, poll time.Duration) (*executor.RunResult, error) {
+	q := executor.QueueEvents(run, events)
+	defer q.Close()
 	emit := func(e executor.Event) {
-		e.Time, e.RunID, e.Counts = time.Now(), run.ID, o.Counts
-		events.Event(e)
+		e.Counts = o.Counts
+		q.Event(e)
 	}
 	if plan.Program.Finalize.HasStep() {
 		emit(executor.Event{Type: executor.EventFinalizeStarted, Task: compiler.FinalizeID})
@@ -586,17 +593,21 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	if err != nil {
 		return nil, fmt.Errorf("the finalize step on the pool left no result (bmc logs %s finalize --stderr): %w", run.ID, err)
 	}
+	redactNodeResult(nr)
 	body := executor.Summarize(plan, run, o)
 	if nr.Body.RunID != "" {
 		body = nr.Body
 	}
 	res := nr.Result()
 	res.Body = body
-	// The run directory holds the summary, as after a local run.
-	if b, err := json.MarshalIndent(body, "", "  "); err == nil {
-		if err := os.WriteFile(filepath.Join(run.Dir, executor.SummaryFile), append(b, '\n'), 0o644); err != nil {
-			return nil, err
-		}
+	// The run directory holds the summary, as after a local run. The
+	// pool has sent the callback already: a summary that cannot be kept
+	// here fails the run, but the rest of its end is journaled all the
+	// same.
+	if err := executor.WriteSummary(run.Dir, body); err != nil {
+		err = fmt.Errorf("write the run summary: %w", err)
+		fmt.Fprintf(stderr, "bmc: %v\n", err)
+		res.WriteErr = err
 	}
 	if res.Status == "" {
 		res.Status = body.Status
@@ -629,6 +640,24 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	return res, nil
 }
 
+// redactNodeResult takes the secrets out of the texts of the finalize
+// step's result that bmc journals, shows and sends on as events.
+func redactNodeResult(nr *azurebatch.NodeResult) {
+	nr.Error = redact.String(nr.Error)
+	if f := nr.Finalize; f != nil {
+		f.Reason = redact.String(f.Reason)
+	}
+	if cb := nr.Callback; cb != nil {
+		cb.Err = redact.String(cb.Err)
+	}
+	for i := range nr.Body.Failed {
+		nr.Body.Failed[i].Reason = redact.String(nr.Body.Failed[i].Reason)
+	}
+	for i := range nr.Tasks {
+		nr.Tasks[i].Reason = redact.String(nr.Tasks[i].Reason)
+	}
+}
+
 // withoutFinalizeStarted passes on every event but finalize-started: for
 // the finalize step run here once the pool's did not start, after
 // finishOnPool told it started.
@@ -638,6 +667,15 @@ func (s withoutFinalizeStarted) Event(e executor.Event) {
 	if e.Type != executor.EventFinalizeStarted {
 		s.Sink.Event(e)
 	}
+}
+
+// NewErr is the sinks' first write error not told yet: the finalize
+// step's queue tells it, as the task phase's does.
+func (s withoutFinalizeStarted) NewErr() error {
+	if e, ok := s.Sink.(interface{ NewErr() error }); ok {
+		return e.NewErr()
+	}
+	return nil
 }
 
 // recordFinalizeHere records in the run's run.json that its finalize step

@@ -39,6 +39,7 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 	out := &executor.RunState{Tasks: map[string]*executor.TaskState{}, Started: st.Started, Sessions: st.Sessions, Status: "running"}
 	if j.State == azurebatch.JobStateCompleted && j.JobManagerTask != nil {
 		if nr, err := azurebatch.ReadNodeResult(ctx, c, meta.ID); err == nil && nr.Status != "" {
+			redactNodeResult(nr)
 			for _, t := range nr.Tasks {
 				out.Tasks[t.ID] = &executor.TaskState{ID: t.ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason}
 			}
@@ -56,17 +57,12 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 		}
 	}
 	// Every task's state, once: a status is asked for now and then, not
-	// polled.
+	// polled. Tasks behind a failure, or a failed barrier, show skipped,
+	// naming it, as the bmc following the run journals them.
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
-	tr := executor.NewTracker(plan)
-	be := azurebatch.NewBackend(azurebatch.BackendOptions{Client: c})
-	be.Follow(plan, &executor.RunInfo{ID: meta.ID, Workload: meta.Workload, Storage: meta.Storage})
-	res, err := be.Poll(ctx)
+	tr, err := azurebatch.Look(ctx, c, plan, &executor.RunInfo{ID: meta.ID, Workload: meta.Workload, Storage: meta.Storage})
 	if err != nil {
 		return nil, err
-	}
-	for _, u := range res.Updates {
-		tr.Apply(u)
 	}
 	for i, t := range tr.Tasks() {
 		id := plan.Program.Tasks[i].ID

@@ -57,6 +57,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
 	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, nil, o.specDir, os.Stat, os.ReadDir)...)
+	plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, nil, o.specDir, os.Stat, os.ReadDir)...)
 	plan.Checks = append(plan.Checks, batchStorageCheck(prog, "")...)
 	var sum *azurebatch.Summary
 	if len(plan.Errors()) == 0 {

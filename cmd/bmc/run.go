@@ -431,6 +431,7 @@ func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]
 	plan.Checks = append(plan.Checks, local.Check(prog)...)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
 	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, done, specDir, os.Stat, os.ReadDir)...)
+	plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, done, specDir, os.Stat, os.ReadDir)...)
 	plan.Locate()
 	return plan
 }
@@ -799,6 +800,9 @@ func failedBeyondTasks(c executor.Counts, res *executor.RunResult) string {
 	}
 	if res.CallbackErr != nil {
 		what = append(what, "the callback failed")
+	}
+	if res.WriteErr != nil {
+		what = append(what, "the run's record could not be written")
 	}
 	if len(what) == 0 {
 		return ""

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/bmc-dev/bmc/internal/filepattern"
 	"github.com/bmc-dev/bmc/internal/redact"
+	"github.com/bmc-dev/bmc/internal/stall"
 )
 
 // Options tune how an Azure store moves data.
@@ -43,6 +45,10 @@ type Options struct {
 	// in a single request; a larger one is streamed in blocks. Default
 	// 8 MiB; raised automatically for files too large for 50,000 blocks.
 	BlockSize int64
+	// HTTPClient carries the store's requests; nil for the SDK's own
+	// transport. The Batch emulator gives its stall-limited client here,
+	// so that a transfer that stops moving fails rather than hangs.
+	HTTPClient *http.Client
 }
 
 const (
@@ -186,7 +192,7 @@ func withKey(endpoint, account, key string, opt Options) (*Azure, error) {
 	if err != nil {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
 	}
-	svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions())
+	svc, err := service.NewClientWithSharedKeyCredential(endpoint, cred, clientOptions(opt))
 	if err != nil {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
 	}
@@ -224,7 +230,7 @@ func accountOf(endpoint string) string {
 // NewFromConnectionString opens the account a storage connection string
 // names, with its account key or SAS.
 func NewFromConnectionString(cs string, opt Options) (*Azure, error) {
-	svc, err := service.NewClientFromConnectionString(cs, clientOptions())
+	svc, err := service.NewClientFromConnectionString(cs, clientOptions(opt))
 	if err != nil {
 		return nil, azureError("open storage account", "from connection string", err)
 	}
@@ -239,9 +245,9 @@ func NewFromURL(endpoint string, cred azcore.TokenCredential, opt Options) (*Azu
 		err error
 	)
 	if cred == nil {
-		svc, err = service.NewClientWithNoCredential(endpoint, clientOptions())
+		svc, err = service.NewClientWithNoCredential(endpoint, clientOptions(opt))
 	} else {
-		svc, err = service.NewClient(endpoint, cred, clientOptions())
+		svc, err = service.NewClient(endpoint, cred, clientOptions(opt))
 	}
 	if err != nil {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
@@ -249,10 +255,14 @@ func NewFromURL(endpoint string, cred azcore.TokenCredential, opt Options) (*Azu
 	return newAzure(svc, opt), nil
 }
 
-func clientOptions() *service.ClientOptions {
-	return &service.ClientOptions{ClientOptions: policy.ClientOptions{
+func clientOptions(opt Options) *service.ClientOptions {
+	o := &service.ClientOptions{ClientOptions: policy.ClientOptions{
 		Telemetry: policy.TelemetryOptions{ApplicationID: "bmc"},
 	}}
+	if opt.HTTPClient != nil {
+		o.Transport = opt.HTTPClient
+	}
+	return o
 }
 
 func newAzure(svc *service.Client, opt Options) *Azure {
@@ -851,6 +861,9 @@ func azureError(op, where string, err error) error {
 	}
 	if bloberror.HasCode(err, bloberror.BlobNotFound, bloberror.ContainerNotFound, bloberror.ResourceNotFound) {
 		kind = append(kind, ErrNotFound)
+	}
+	if se := new(stall.Error); errors.As(err, &se) {
+		kind = append(kind, se) // a caller tells a stall from other failures
 	}
 	return &azError{msg: redact.String(op + " " + where + ": " + describe(err)), kind: kind}
 }

@@ -1,6 +1,7 @@
 package blobstage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -33,8 +34,11 @@ import (
 //
 // A writer keeps its file fresh as it writes, so no live writer's file,
 // here or anywhere, is removed, unless it has stalled for a day: several
-// bmc processes may upload into one store at once. A pid that cannot be
-// checked counts as alive.
+// bmc processes may upload into one store at once. Where a process's
+// start time can be read (Linux), a file of this process table whose pid
+// is taken is removed at once if that process started after the file was
+// last written, and kept, however old, if it did not: the writer is
+// alive. A pid that cannot be checked counts as alive.
 const staleAfter = 24 * time.Hour
 
 // writerID stands for the process table this process's pid is looked up
@@ -107,10 +111,58 @@ func sweep(dir string, now time.Time) {
 	}
 }
 
+// Sweep removes the partial files of writers that are gone from every
+// folder of the store, by the rule above, which keeps every file a live
+// writer may still rename: for a run taken up again (bmc resume, or bmc
+// cancel of a run whose bmc was killed), whose killed uploads left files
+// in folders it may not write into again. Links are not followed. It is
+// best effort, as the sweep before a write is: a folder it cannot read
+// is passed over. It stops when ctx is done.
+func (l *Local) Sweep(ctx context.Context) error {
+	return sweepTree(ctx, l.root, time.Now())
+}
+
+func sweepTree(ctx context.Context, dir string, now time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	var sub []string
+	for {
+		entries, err := f.ReadDir(1024)
+		for _, e := range entries {
+			switch name := e.Name(); {
+			case e.IsDir():
+				sub = append(sub, filepath.Join(dir, name))
+			case strings.HasPrefix(name, tempPrefix) && abandoned(filepath.Join(dir, name), name, now):
+				_ = os.Remove(filepath.Join(dir, name))
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	f.Close()
+	swept.Store(dir, struct{}{}) // nothing for this process's next write to do here
+	for _, d := range sub {
+		if err := sweepTree(ctx, d, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // abandoned reports whether the partial file at path, named name, was
 // left by a writer that is gone.
 func abandoned(path, name string, now time.Time) bool {
 	writer, pid, ok := parseTemp(name)
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
 	if ok && writer == writerID() && writer != "" {
 		if pid == os.Getpid() {
 			return false
@@ -118,10 +170,23 @@ func abandoned(path, name string, now time.Time) bool {
 		if processGone(pid) {
 			return true
 		}
+		// The pid is taken: by the writer, or by a process that started
+		// after the writer was gone. Where the process's start is known,
+		// that tells, whatever the file's age: a live writer's file stays
+		// however long it has waited for data. A killed writer not yet
+		// reaped is gone.
+		if started, ok := processStart(pid); ok {
+			return started.IsZero() || started.After(fi.ModTime().Add(startSlack))
+		}
 	}
-	fi, err := os.Lstat(path)
-	return err == nil && fi.Mode().IsRegular() && now.Sub(fi.ModTime()) >= staleAfter
+	return now.Sub(fi.ModTime()) >= staleAfter
 }
+
+// startSlack is how much later than a partial file was last written a
+// process with its writer's pid must have started to be taken for
+// another: a process's start time is known to a second or so, and the
+// clock may have been set since.
+const startSlack = time.Minute
 
 // parseTemp splits a partial file's name into its writer and pid.
 func parseTemp(name string) (writer string, pid int, ok bool) {
