@@ -18,6 +18,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -58,22 +59,39 @@ func CompileFile(file string, opts Options) (*Program, []byte, error) {
 // mistyped https:// location given with --set, has its SAS signature (and
 // any key or token) replaced by REDACTED, as everywhere bmc shows one.
 func Compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
-	p, diags := compile(file, src, opts)
-	for _, d := range diags {
-		d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
-	}
-	if p != nil {
-		for _, d := range p.warnings {
-			d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
-		}
-	}
+	p, diags, _ := compileRedacted(file, src, opts)
 	return p, diags
 }
 
-func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics) {
+// Validate compiles one spec as bmc validate does, and returns its errors
+// and its warnings apart. Unlike Compile, which has no program to give
+// them with, it returns the warnings of a spec with errors too: those
+// found before the errors stopped the compile. The warnings that need
+// the whole program, such as two tasks uploading to one blob without
+// waiting for each other, are looked for only in a spec without errors:
+// a dependency in error is no edge, and two tasks would look unordered.
+func Validate(file string, src []byte, opts Options) (errs, warnings schema.Diagnostics) {
+	_, errs, warnings = compileRedacted(file, src, opts)
+	return errs, warnings
+}
+
+// compileRedacted is compile with the secrets taken out of the messages.
+func compileRedacted(file string, src []byte, opts Options) (*Program, schema.Diagnostics, schema.Diagnostics) {
+	p, diags, warnings := compile(file, src, opts)
+	for _, ds := range []schema.Diagnostics{diags, warnings} {
+		for _, d := range ds {
+			d.Msg, d.Hint = redact.String(d.Msg), redact.String(d.Hint)
+		}
+	}
+	return p, diags, warnings
+}
+
+// compile returns the program, or nil with errors, and the warnings found
+// either way.
+func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostics, schema.Diagnostics) {
 	src, d := checkEncoding(file, src)
 	if d != nil {
-		return nil, schema.Diagnostics{d}
+		return nil, schema.Diagnostics{d}, nil
 	}
 	c := &compiler{file: file, opts: opts}
 	// Build the schema on another core while this one parses the YAML:
@@ -81,28 +99,28 @@ func compile(file string, src []byte, opts Options) (*Program, schema.Diagnostic
 	go schema.Load()
 	root, diags := schema.Parse(file, src)
 	if root == nil || diags.Fatal() {
-		return nil, diags
+		return nil, diags, nil
 	}
 	// A duplicate key or a second document leaves the tree whole: the
 	// spec's other errors are reported with them.
 	c.root = root
 	s, err := schema.Load()
 	if err != nil {
-		return nil, schema.Diagnostics{{Pos: schema.Pos{File: file}, Msg: err.Error()}}
+		return nil, schema.Diagnostics{{Pos: schema.Pos{File: file}, Msg: err.Error()}}, nil
 	}
 	c.diags = append(diags, s.Validate(root)...)
 	if root.Kind != schema.KindMap {
-		return nil, c.diags
+		return nil, c.diags, nil
 	}
 	c.compile()
 	c.diags.Sort()
-	if len(c.diags) > 0 {
-		return nil, c.diags
-	}
 	c.warnings.Sort()
+	if len(c.diags) > 0 {
+		return nil, c.diags, c.warnings
+	}
 	c.prog.warnings = c.warnings
 	c.sources()
-	return c.prog, nil
+	return c.prog, nil, c.warnings
 }
 
 // sources records where the program's tasks and pool are written, for
@@ -224,6 +242,13 @@ func (c *compiler) errorOnce(n *schema.Node, path []any, format string, args ...
 	}
 	c.reported[n] = true
 	c.errorf(n, path, format, args...)
+}
+
+// errorOnceHint is errorOnce with a hint.
+func (c *compiler) errorOnceHint(n *schema.Node, path []any, hint, format string, args ...any) {
+	if d := c.errorOnceDiag(n, path, format, args...); d != nil {
+		d.Hint = hint
+	}
 }
 
 // errorOnceDiag is errorOnce returning the diagnostic it added, or nil.
@@ -571,7 +596,7 @@ func (c *compiler) storage() {
 	if n := c.root.Get("logs"); n != nil {
 		v, unk, ok := c.evalStr(n, []any{"logs"}, c.top())
 		if ok && !unk {
-			c.checkBlobURL(n, []any{"logs"}, v, true)
+			c.checkBlobURL(n, func() []any { return []any{"logs"} }, v, true)
 		}
 		c.prog.Logs = v
 	}
@@ -660,36 +685,53 @@ func (c *compiler) defaultsErr(ts *taskSpec, n *schema.Node, path []any, field s
 	c.diags = append(c.diags, d)
 }
 
+// checkCallbackURL refuses a callback URL no request could be sent to,
+// which would otherwise be found only once every task has run. The URL is
+// quoted as written (url.Parse would re-encode it), its query left out.
 func (c *compiler) checkCallbackURL(n *schema.Node, path []any, v string) {
+	shown := redactURL(v)
 	u, err := url.Parse(v)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		c.errorf(n, path, "callback URL %q is not an absolute http(s) URL", redactURL(v))
-		return
-	}
-	if u.Scheme != "https" && !loopback.Host(u.Hostname()) {
+	switch {
+	case err != nil:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text quotes the whole URL, query and all
+		}
+		c.errorf(n, path, "callback URL %q is not a valid URL: %v", shown, err)
+	case u.Scheme != "https" && u.Scheme != "http":
+		c.errorf(n, path, "callback URL %q is not an absolute https:// URL", shown)
+	case u.Hostname() == "":
+		c.errorf(n, path, "callback URL %q has no host", shown)
+	case u.Port() != "" && !validPort(u.Port()):
+		c.errorf(n, path, "callback URL %q: port %s is out of range: 1-65535", shown, u.Port())
+	case u.Scheme != "https" && !loopback.Host(u.Hostname()):
 		c.errorf(n, path, "callback URL must use https (http is allowed only for loopback hosts such as 127.0.0.1 and localhost)")
 	}
 }
 
-// redactURL drops the query and user info of a URL for messages: they may
-// hold tokens.
-func redactURL(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		if i := strings.IndexAny(v, "?#"); i >= 0 {
-			return v[:i]
-		}
-		return v
-	}
-	u.RawQuery, u.Fragment, u.User = "", "", nil
-	return u.String()
+// validPort reports whether p, the digits url.Parse found after a host's
+// colon, is a port a connection can be made to.
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
-// checkBlobURL checks an az://container/path location.
-func (c *compiler) checkBlobURL(n *schema.Node, path []any, v string, prefix bool) bool {
+// redactURL is a URL as written, for messages, without its query and
+// fragment: they may hold tokens. A password in its user info is taken
+// out by the redaction every message goes through.
+func redactURL(v string) string {
+	if i := strings.IndexAny(v, "?#"); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// checkBlobURL checks an az://container/path location. path is made
+// only for an error: this runs for every matrix member.
+func (c *compiler) checkBlobURL(n *schema.Node, path func() []any, v string, prefix bool) bool {
 	rest, ok := strings.CutPrefix(v, "az://")
 	if !ok {
-		c.errorOnce(n, path, "%q is not an az://container/path location", v)
+		c.errorOnce(n, path(), "%q is not an az://container/path location", v)
 		return false
 	}
 	container, blob, _ := strings.Cut(rest, "/")
@@ -697,12 +739,12 @@ func (c *compiler) checkBlobURL(n *schema.Node, path []any, v string, prefix boo
 		return true
 	}
 	if !validContainer(container) {
-		c.errorOnce(n, path, "invalid container name %q in %s: 3-63 lower-case letters, digits and single dashes", container, v)
+		c.errorOnce(n, path(), "invalid container name %q in %s: 3-63 lower-case letters, digits and single dashes", container, v)
 		return false
 	}
-	for _, seg := range strings.Split(strings.TrimSuffix(blob, "/"), "/") {
+	for seg := range strings.SplitSeq(strings.TrimSuffix(blob, "/"), "/") {
 		if seg == "." || seg == ".." || (seg == "" && blob != "") {
-			c.errorOnce(n, path, "blob path in %s may not hold empty, . or .. segments", v)
+			c.errorOnce(n, path(), "blob path in %s may not hold empty, . or .. segments", v)
 			return false
 		}
 	}
@@ -721,22 +763,42 @@ func validContainer(s string) bool {
 	return true
 }
 
-// checkRelPath rejects absolute paths and .. escapes in a working-dir path.
-func (c *compiler) checkRelPath(n *schema.Node, p []any, v, what string) bool {
+// checkRelPath rejects absolute paths and .. escapes in a working-dir
+// path. p is made only for an error: this runs for every matrix member.
+func (c *compiler) checkRelPath(n *schema.Node, p func() []any, v, what string) bool {
 	// Names filled in at run time (run.id, task.attempt) are left in v:
 	// they hold no "..", so what is around them decides.
-	lit := lateExpr.ReplaceAllString(v, "x")
-	if strings.HasPrefix(lit, "/") || strings.HasPrefix(lit, `\`) || (len(lit) > 1 && lit[1] == ':') {
-		c.errorOnce(n, p, "%s %q is absolute: paths are relative to the task's working directory", what, v)
+	lit := v
+	if strings.Contains(v, "${{") {
+		lit = lateExpr.ReplaceAllString(v, "x")
+	}
+	if absolute(lit) || (len(lit) > 1 && lit[1] == ':') {
+		c.errorOnce(n, p(), "%s %q is absolute: paths are relative to the task's working directory", what, v)
 		return false
+	}
+	if !strings.Contains(lit, "..") {
+		return true // nothing climbs: no need to clean it
 	}
 	clean := path.Clean(lit)
 	if clean == ".." || strings.HasPrefix(clean, "../") {
-		c.errorOnce(n, p, "%s %q escapes the task's working directory", what, v)
+		c.errorOnce(n, p(), "%s %q escapes the task's working directory", what, v)
 		return false
 	}
 	return true
 }
+
+// absolute reports whether a path names a place from a root of the
+// machine reading it rather than from a folder: /x, \x, or a Windows
+// drive, C:\x or C:/x. Such a path names another file, or none, on
+// another machine.
+func absolute(p string) bool {
+	if strings.HasPrefix(p, "/") || strings.HasPrefix(p, `\`) {
+		return true
+	}
+	return len(p) > 2 && isLetter(p[0]) && p[1] == ':' && (p[2] == '/' || p[2] == '\\')
+}
+
+func isLetter(b byte) bool { return b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' }
 
 // lateExpr is an expression left in a value for run time.
 var lateExpr = regexp.MustCompile(`\$\{\{.*?\}\}`)

@@ -35,6 +35,8 @@ type template struct {
 }
 
 type part struct {
+	// lit is a literal's text; for an expression, the text it stays as
+	// while its value is not known (${{ run.id }}), made once.
 	lit  string
 	path []string // nil for a literal
 	off  int      // byte offset of the expression in the string
@@ -104,7 +106,7 @@ func parseTemplateAll(s string) (*template, []*exprError) {
 		if path, err := parsePath(body); err != "" {
 			errs = append(errs, &exprError{off: off + i, msg: fmt.Sprintf("invalid expression ${{%s}}: %s", body, err)})
 		} else {
-			t.parts = append(t.parts, part{path: path, off: off + i})
+			t.parts = append(t.parts, part{path: path, off: off + i, lit: "${{ " + strings.Join(path, ".") + " }}"})
 		}
 		off += i + j + 2
 		rest = rest[i+j+2:]
@@ -146,6 +148,20 @@ type scope struct {
 	taskID        string // "" where task is not available
 	taskOK        bool
 	in            field
+	// intText holds the text of the matrix's whole-number values, made
+	// once for all members: each member's fields interpolate them.
+	intText map[int64]string
+}
+
+// interpolated is the package's interpolated, with the texts of the
+// matrix's whole numbers made once.
+func (s *scope) interpolated(v any) string {
+	if i, ok := v.(int64); ok && s.intText != nil {
+		if t, ok := s.intText[i]; ok {
+			return t
+		}
+	}
+	return interpolated(v)
 }
 
 // field is a task field that takes fewer contexts than the others, as
@@ -193,10 +209,12 @@ func (f field) notAllowed(ctx, name string) *exprError {
 type unknown struct{ name string }
 
 func (s *scope) lookup(path []string) (any, *exprError) {
-	name := strings.Join(path, ".")
+	// The name is made only for a message or an unknown value: this runs
+	// for every expression of every matrix member.
+	name := func() string { return strings.Join(path, ".") }
 	root := path[0]
 	if s.in.forbids(root) {
-		return nil, s.in.notAllowed(root, name)
+		return nil, s.in.notAllowed(root, name())
 	}
 	switch root {
 	case "params":
@@ -206,18 +224,21 @@ func (s *scope) lookup(path []string) (any, *exprError) {
 		v, ok := s.params[path[1]]
 		if !ok {
 			if s.missing[path[1]] {
-				return unknown{name}, nil
+				return unknown{name()}, nil
 			}
-			return nil, s.unknownName(name, "params", keysOf(s.params, s.missing))
+			return nil, s.unknownName(name(), "params", keysOf(s.params, s.missing))
 		}
-		return index(v, path[2:], name)
+		if len(path) == 2 {
+			return v, nil
+		}
+		return index(v, path[2:], name())
 	case "workload":
 		if len(path) < 2 {
 			return nil, &exprError{msg: "workload needs a name: workload.name, workload.description or workload.labels.<key>"}
 		}
 		v, ok := s.workload[path[1]]
 		if !ok {
-			return nil, s.unknownName(name, "workload", []string{"name", "description", "labels"})
+			return nil, s.unknownName(name(), "workload", []string{"name", "description", "labels"})
 		}
 		if labels, isMap := v.(map[string]any); isMap && path[1] == "labels" && len(path) > 2 {
 			// Labels are flat, and their keys may hold dots: the rest
@@ -226,12 +247,12 @@ func (s *scope) lookup(path []string) (any, *exprError) {
 			if l, ok := labels[key]; ok {
 				return l, nil
 			}
-			return nil, s.unknownName(name, "workload.labels", keysOf(labels, nil))
+			return nil, s.unknownName(name(), "workload.labels", keysOf(labels, nil))
 		}
-		return index(v, path[2:], name)
+		return index(v, path[2:], name())
 	case "matrix":
 		if !s.matrixOK {
-			return nil, &exprError{msg: fmt.Sprintf("%s: matrix values exist only in a task with a matrix", name)}
+			return nil, &exprError{msg: fmt.Sprintf("%s: matrix values exist only in a task with a matrix", name())}
 		}
 		if len(path) != 2 {
 			return nil, &exprError{msg: "matrix needs a key: matrix.<key>"}
@@ -239,33 +260,33 @@ func (s *scope) lookup(path []string) (any, *exprError) {
 		v, ok := s.matrix[path[1]]
 		if !ok {
 			if s.matrixKeyless {
-				return unknown{name}, nil
+				return unknown{name()}, nil
 			}
-			return nil, s.unknownName(name, "matrix", keysOf(s.matrix, nil))
+			return nil, s.unknownName(name(), "matrix", keysOf(s.matrix, nil))
 		}
 		return v, nil
 	case "run":
-		if len(path) == 2 && lateNames[name] {
+		if len(path) == 2 && lateNames["run."+path[1]] {
 			return nil, nil
 		}
-		return nil, s.unknownName(name, "run", []string{"id", "name", "storage"})
+		return nil, s.unknownName(name(), "run", []string{"id", "name", "storage"})
 	case "task":
 		if !s.taskOK {
-			return nil, &exprError{msg: fmt.Sprintf("%s: task values exist only inside a task", name)}
+			return nil, &exprError{msg: fmt.Sprintf("%s: task values exist only inside a task", name())}
 		}
-		if name == "task.id" {
+		if len(path) == 2 && path[1] == "id" {
 			if s.taskID == "" {
 				return nil, &exprError{msg: "task.id is not known here"}
 			}
 			return s.taskID, nil
 		}
-		if name == "task.attempt" {
+		if len(path) == 2 && path[1] == "attempt" {
 			return nil, nil
 		}
-		return nil, s.unknownName(name, "task", []string{"id", "attempt"})
+		return nil, s.unknownName(name(), "task", []string{"id", "attempt"})
 	}
-	ex := s.unknownName(name, "", []string{"params", "matrix", "run", "task", "workload"})
-	ex.msg = fmt.Sprintf("unknown context %q in %s: expected params, matrix, run, task or workload", root, name)
+	ex := s.unknownName(name(), "", []string{"params", "matrix", "run", "task", "workload"})
+	ex.msg = fmt.Sprintf("unknown context %q in %s: expected params, matrix, run, task or workload", root, name())
 	return nil, ex
 }
 
@@ -387,27 +408,41 @@ func (t *template) eval(s *scope) (string, bool, *exprError) {
 		}
 		return t.parts[0].lit, false, nil
 	}
-	var b strings.Builder
+	// The parts' texts are found first and the string made in one
+	// allocation of its length: a matrix member's fields are made so,
+	// for every member, and kept.
+	var buf [8]string
+	texts := buf[:0]
+	size := 0
 	unk := false
 	for _, p := range t.parts {
-		if p.path == nil {
-			b.WriteString(p.lit)
-			continue
+		text := p.lit
+		if p.path != nil {
+			v, err := s.lookup(p.path)
+			if err != nil {
+				err.off = p.off
+				return "", false, err
+			}
+			switch v := v.(type) {
+			case nil:
+				text = p.lit
+			case unknown:
+				unk = true
+				text = "<" + v.name + ">"
+			default:
+				text = s.interpolated(v)
+			}
 		}
-		v, err := s.lookup(p.path)
-		if err != nil {
-			err.off = p.off
-			return "", false, err
-		}
-		switch v := v.(type) {
-		case nil:
-			b.WriteString("${{ " + strings.Join(p.path, ".") + " }}")
-		case unknown:
-			unk = true
-			b.WriteString("<" + v.name + ">")
-		default:
-			b.WriteString(interpolated(v))
-		}
+		texts = append(texts, text)
+		size += len(text)
+	}
+	if len(texts) == 1 {
+		return texts[0], unk, nil
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, text := range texts {
+		b.WriteString(text)
 	}
 	return b.String(), unk, nil
 }

@@ -26,12 +26,12 @@ func (c *compiler) finalize() {
 	s.taskOK, s.taskID = true, FinalizeID
 	p := func(k ...any) []any { return append([]any{"finalize"}, k...) }
 	f.Run, _, _ = c.evalStr(n.Get("run"), p("run"), s)
-	c.noNUL(n.Get("run"), p("run"), f.Run)
+	c.noNUL(n.Get("run"), f.Run, func() []any { return p("run") })
 	if cmd := n.Get("command"); cmd != nil && cmd.Kind == schema.KindList {
 		known := false // command[0]'s value is known
 		for j, a := range cmd.Vals {
 			v, unk, ok := c.evalStr(a, p("command", j), s)
-			c.noNUL(a, p("command", j), v)
+			c.noNUL(a, v, func() []any { return p("command", j) })
 			f.Command = append(f.Command, v)
 			if j == 0 {
 				known = ok && !unk
@@ -52,7 +52,7 @@ func (c *compiler) finalize() {
 	}
 	c.checkEnvNames(n.Get("env"), p("env"), false)
 	for k, v := range c.envMap(n.Get("env"), p("env"), s) {
-		c.noNUL(n.Get("env").Get(k), p("env", k), v)
+		c.noNUL(n.Get("env").Get(k), v, func() []any { return p("env", k) })
 		env[k] = v
 	}
 	if len(env) > 0 {
@@ -82,7 +82,7 @@ func (c *compiler) finalize() {
 			c.checkTmpl(o.path, o.pathNode, p("outputs", o.j, "path"), s, broken)
 			c.checkTmpl(o.to, o.toNode, p("outputs", o.j, "to"), s, broken)
 		}
-		f.Outputs = c.outputs(outs, s, p("outputs"), broken)
+		f.Outputs = c.outputs(outs, s, p, broken)
 	}
 	cb := n.Get("callback")
 	if cb == nil || cb.Kind != schema.KindMap {

@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/bmc-dev/bmc/internal/redact"
 	"github.com/bmc-dev/bmc/schema"
 )
 
@@ -43,6 +45,144 @@ func matrixDesc(ts *taskSpec, m int) string {
 	return strings.Join(parts, ", ")
 }
 
+// caseNote says why ids that differ only in case clash.
+const caseNote = "Azure Batch takes ids that differ only in case for one"
+
+// memberIndex is the index, in the values of matrix key k, of member m's
+// value. Members are numbered as an odometer turns: the last key fastest.
+func memberIndex(ts *taskSpec, m, k int) int {
+	for j := len(ts.matrixVals) - 1; j > k; j-- {
+		m /= len(ts.matrixVals[j])
+	}
+	return m % len(ts.matrixVals[k])
+}
+
+// repeatsValue reports whether members a and b of ts have, for each
+// matrix key, values that give one id part (in any case): their ids
+// clash because a key repeats a value, which matrixRepeats reports.
+func repeatsValue(ts *taskSpec, a, b int) bool {
+	for k, parts := range ts.idParts {
+		if !strings.EqualFold(parts[memberIndex(ts, a, k)], parts[memberIndex(ts, b, k)]) {
+			return false
+		}
+	}
+	return true
+}
+
+// matrixRepeats reports each value of a matrix key that gives the id
+// part of an earlier value of the key, in any case: every member with it
+// has the id of a member with the earlier one. It is told once, at the
+// value, with why the two collide: the same value, one value written two
+// ways (1 and "1", 1.10 and 1.1), values that sanitizing makes one (a.b
+// and a_b), or ids that differ only in case (a and A).
+func (c *compiler) matrixRepeats(ts *taskSpec) {
+	if ts.count == 0 || len(ts.idParts) != len(ts.matrixKeys) {
+		return
+	}
+	base := ""
+	if ts.first < len(c.prog.Tasks) {
+		base = c.prog.Tasks[ts.first].Group
+	}
+	// exampleID is the id of the first member with value i of key k.
+	exampleID := func(k, i int) string {
+		var b strings.Builder
+		b.WriteString(base)
+		for j, parts := range ts.idParts {
+			b.WriteByte('-')
+			if j == k {
+				b.WriteString(parts[i])
+			} else {
+				b.WriteString(parts[0])
+			}
+		}
+		return b.String()
+	}
+	// With more keys, a repeated value gives many ids: one is shown.
+	one, two := "task id", "task ids"
+	if len(ts.matrixKeys) > 1 {
+		one, two = "task ids such as", "task ids such as"
+	}
+	for k, key := range ts.matrixKeys {
+		n := ts.matrixNodes[k]
+		list := n.Kind == schema.KindList && len(n.Vals) == len(ts.matrixVals[k])
+		path := []any{"tasks", ts.i, "matrix", key}
+		first := make(map[string]int, len(ts.idParts[k]))
+		told := 0
+		for j, part := range ts.idParts[k] {
+			low := strings.ToLower(part)
+			i, dup := first[low]
+			if !dup {
+				first[low] = j
+				continue
+			}
+			if told++; !list && told > maxClashes {
+				continue // all at one place: counted below
+			}
+			vi, vj := shownValue(ts, k, i), shownValue(ts, k, j)
+			// Where the first value is, and the second when the error
+			// is not at it: the values of a list have places of their
+			// own, those of an expression only their place in the list.
+			at, whereI, whereJ := n, "", ""
+			var related []schema.Pos
+			if list {
+				at = n.Vals[j]
+				p := n.Vals[i].Pos
+				whereI = fmt.Sprintf("at %d:%d", p.Line, p.Col)
+				related = []schema.Pos{p}
+			} else {
+				whereI = fmt.Sprintf("value %d of the list", i+1)
+				whereJ = fmt.Sprintf(" (value %d)", j+1)
+			}
+			var msg string
+			switch id := exampleID(k, j); {
+			case vi == vj:
+				where := "first " + whereI
+				if !list {
+					where = fmt.Sprintf("values %d and %d of the list", i+1, j+1)
+				}
+				msg = fmt.Sprintf("matrix value %s is written twice (%s): both give %s %q", vj, where, one, id)
+			case stringify(ts.matrixVals[k][i]) == stringify(ts.matrixVals[k][j]):
+				msg = fmt.Sprintf("matrix values %s (%s) and %s%s are one value written two ways: both give %s %q", vi, whereI, vj, whereJ, one, id)
+			case ts.idParts[k][i] == part:
+				why := "in ids, characters other than letters, digits, _ and - become _"
+				if strings.Contains(part, redact.Marker) {
+					why = "in ids, a value's secrets become " + redact.Marker + ", and characters other than letters, digits, _ and - become _"
+				}
+				msg = fmt.Sprintf("matrix values %s (%s) and %s%s both give %s %q: %s", vi, whereI, vj, whereJ, one, id, why)
+			default:
+				msg = fmt.Sprintf("matrix values %s (%s) and %s%s give %s %q and %q, which differ only in case: %s",
+					vi, whereI, vj, whereJ, two, exampleID(k, i), id, caseNote)
+			}
+			p := path
+			if list {
+				p = append(slices.Clip(path), j)
+			}
+			d := c.errorf(at, p, "%s", msg)
+			d.Related = related
+		}
+		if !list && told > maxClashes {
+			c.errorf(n, path, "and %d more values of matrix %s that repeat an earlier value's id", told-maxClashes, key)
+		}
+	}
+}
+
+// shownValue is value i of matrix key k of ts as a message shows it: a
+// value of a list in the spec as written there, quoted if a string; one
+// from an expression as interpolated, quoted if a string.
+func shownValue(ts *taskSpec, k, i int) string {
+	n := ts.matrixNodes[k]
+	if n.Kind == schema.KindList && i < len(n.Vals) {
+		if v := n.Vals[i]; v.Kind != schema.KindString {
+			return scalarText(v)
+		}
+		return strconv.Quote(n.Vals[i].Str)
+	}
+	if v, ok := ts.matrixVals[k][i].(string); ok {
+		return strconv.Quote(v)
+	}
+	return interpolated(ts.matrixVals[k][i])
+}
+
 // maxClashes bounds the matrix id clashes told one by one for a task:
 // the rest are counted, so that a huge matrix does not bury the spec's
 // other errors.
@@ -73,6 +213,7 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 		groups[low] = ts
 	}
 	for _, ts := range specs {
+		c.matrixRepeats(ts)
 		if ts.idUnknown != nil {
 			continue
 		}
@@ -92,7 +233,7 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 					}
 				case len(t.ID) <= 64 && !charReported:
 					charReported = true
-					c.errorf(ts.idNode, p, "task id %q: expected 1-64 letters, digits, _ and -", t.ID)
+					c.errorf(ts.idNode, p, "task id %q: expected 1-64 ASCII letters, digits, _ and -", t.ID)
 				}
 				continue
 			}
@@ -106,8 +247,16 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 				// against the first of its id; a clash with another
 				// task once, as the two are one mistake.
 				switch {
+				case prev.spec == ts && repeatsValue(ts, prev.member, m):
+					// matrixRepeats told it, at the value.
 				case prev.spec == ts:
-					if clashes++; clashes <= maxClashes {
+					// Only the combination of keys makes the clash.
+					if clashes++; clashes > maxClashes {
+						break
+					}
+					if first := c.prog.Tasks[ts.first+prev.member].ID; first != t.ID {
+						c.errorf(ts.idNode, p, "matrix %s and %s give task ids %q and %q, which differ only in case: %s", matrixDesc(ts, prev.member), matrixDesc(ts, m), first, t.ID, caseNote)
+					} else {
 						c.errorf(ts.idNode, p, "matrix %s and %s both give task id %q", matrixDesc(ts, prev.member), matrixDesc(ts, m), t.ID)
 					}
 				case !otherReported:
@@ -160,6 +309,9 @@ func (c *compiler) checkIDs(specs []*taskSpec) {
 
 // resolveDeps turns dependsOn names into task ids and group ids.
 func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
+	if !slices.ContainsFunc(specs, func(ts *taskSpec) bool { return len(ts.deps) > 0 }) {
+		return // a sweep's million members need no index of their ids
+	}
 	tasks := c.prog.Tasks
 	byID := make(map[string]int, len(tasks))
 	for i := range tasks {
@@ -240,6 +392,18 @@ func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[str
 			return
 		}
 	}
+	// A value paired with matrix members (trim-${{ matrix.sample }})
+	// is not sanitized, and the members' ids are: the member the value
+	// would be, sanitized, is the one meant.
+	var b strings.Builder
+	sanitizeID(&b, name)
+	if sane := b.String(); sane != name {
+		if _, ok := byID[sane]; ok {
+			d := c.errorf(n, p, "unknown dependsOn target %q: no task or matrix group has that id", name)
+			d.Hint = "did you mean " + sane + "? Task ids are sanitized (characters other than letters, digits, _ and - become _), dependsOn values are not: pair members by values valid in ids (see docs/spec.md#dependson)"
+			return
+		}
+	}
 	for id := range byID {
 		if strings.EqualFold(id, name) {
 			d := c.errorf(n, p, "unknown dependsOn target %q", name)
@@ -271,9 +435,17 @@ func (c *compiler) order(specs []*taskSpec) {
 	tasks := c.prog.Tasks
 	n := len(tasks)
 	g := len(c.prog.Groups)
-	idx := make(map[string]int32, n)
+	// The index of ids is made only when some task has a dependency: a
+	// sweep's million members need none.
+	var idx map[string]int32
 	for i := range tasks {
-		idx[tasks[i].ID] = int32(i)
+		if len(tasks[i].DependsOn)+len(tasks[i].DependsOnGroups) > 0 {
+			idx = make(map[string]int32, n)
+			for i := range tasks {
+				idx[tasks[i].ID] = int32(i)
+			}
+			break
+		}
 	}
 	gidx := make(map[string]int32, g)
 	for i, gr := range c.prog.Groups {
@@ -356,12 +528,27 @@ func (c *compiler) order(specs []*taskSpec) {
 	slices.SortFunc(perm, func(a, b int32) int {
 		return cmp.Or(cmp.Compare(level[a], level[b]), strings.Compare(tasks[a].ID, tasks[b].ID))
 	})
-	sorted := make([]Task, n)
-	nodes := make([]*schema.Node, n)
-	for i, p := range perm {
-		sorted[i], nodes[i] = tasks[p], c.taskNode[p]
+	// The tasks are moved in place, cycle by cycle of the permutation
+	// (task i takes task perm[i]'s place): a second list of a million
+	// tasks would double the compile's peak memory.
+	nodes := c.taskNode
+	for i := range perm {
+		if perm[i] == int32(i) {
+			continue
+		}
+		t, nd := tasks[i], nodes[i]
+		j := i
+		for {
+			k := int(perm[j])
+			perm[j] = int32(j) // placed
+			if k == i {
+				tasks[j], nodes[j] = t, nd
+				break
+			}
+			tasks[j], nodes[j] = tasks[k], nodes[k]
+			j = k
+		}
 	}
-	c.prog.Tasks, c.taskNode = sorted, nodes
 	slices.SortFunc(c.prog.Groups, func(a, b Group) int { return strings.Compare(a.ID, b.ID) })
 }
 

@@ -28,6 +28,9 @@ type taskSpec struct {
 	matrixKeys  []string
 	matrixVals  [][]any
 	matrixNodes []*schema.Node
+	// idParts are, per matrix key, its values as member ids hold them
+	// (sanitized): made once per value, not once per member.
+	idParts [][]string
 
 	run      *template
 	runNode  *schema.Node
@@ -204,13 +207,22 @@ func (c *compiler) crossOutputs() {
 	type upload struct{ task, out int }
 	last := map[string]upload{}
 	reported := map[string]bool{}
-	idx := make(map[string]int, len(c.prog.Tasks))
-	for i := range c.prog.Tasks {
-		idx[c.prog.Tasks[i].ID] = i
-	}
-	groups := make(map[string][]string, len(c.prog.Groups))
-	for _, g := range c.prog.Groups {
-		groups[g.ID] = g.Members
+	// idx and groups are made when two uploads to one blob are first
+	// compared: most programs have none.
+	var idx map[string]int
+	var groups map[string][]string
+	index := func() {
+		if idx != nil {
+			return
+		}
+		idx = make(map[string]int, len(c.prog.Tasks))
+		for i := range c.prog.Tasks {
+			idx[c.prog.Tasks[i].ID] = i
+		}
+		groups = make(map[string][]string, len(c.prog.Groups))
+		for _, g := range c.prog.Groups {
+			groups[g.ID] = g.Members
+		}
 	}
 	// budget bounds the walks of the graph below, all together: a warning
 	// is not worth a compile that takes minutes. Spent, pairs are taken
@@ -218,6 +230,7 @@ func (c *compiler) crossOutputs() {
 	budget := 4 * (len(c.prog.Tasks) + 1000)
 	// waits reports whether task b waits, directly or not, for task a.
 	waits := func(a, b int) bool {
+		index()
 		ta, tb := &c.prog.Tasks[a], &c.prog.Tasks[b]
 		if slices.Contains(tb.DependsOn, ta.ID) || ta.Group != "" && slices.Contains(tb.DependsOnGroups, ta.Group) {
 			return true
@@ -261,16 +274,37 @@ func (c *compiler) crossOutputs() {
 		}
 		return false
 	}
+	// What a pattern names is worked out once per pattern: the members
+	// of a matrix mostly share theirs. The memo is bounded, for those
+	// that do not.
+	type named struct {
+		wild bool
+		rel  string // the file's name under a prefix
+	}
+	memo := map[string]named{}
 	for i := range c.prog.Tasks {
 		t := &c.prog.Tasks[i]
 		for j, o := range t.Outputs {
-			if o.Pattern == "" || filepattern.HasWildcard(o.Pattern) {
+			if o.Pattern == "" {
+				continue
+			}
+			nm, ok := memo[o.Pattern]
+			if !ok {
+				nm.wild = filepattern.HasWildcard(o.Pattern)
+				if !nm.wild {
+					nm.rel = strings.TrimPrefix(path.Clean(o.Pattern), filepattern.BaseDir(o.Pattern)+"/")
+				}
+				if len(memo) >= 1024 {
+					clear(memo)
+				}
+				memo[o.Pattern] = nm
+			}
+			if nm.wild {
 				continue
 			}
 			blob := o.To
 			if strings.HasSuffix(o.To, "/") {
-				rel := strings.TrimPrefix(path.Clean(o.Pattern), filepattern.BaseDir(o.Pattern)+"/")
-				blob = o.To + rel
+				blob = o.To + nm.rel
 			}
 			prev, seen := last[blob]
 			last[blob] = upload{i, j}
@@ -717,16 +751,36 @@ func (c *compiler) expand(ts *taskSpec, memberDeps [][]string) [][]string {
 	n := ts.memberCount()
 	group := Group{ID: base, Members: make([]string, 0, n)}
 	idx := make([]int, len(ts.matrixKeys))
-	var b strings.Builder
+	ts.idParts = make([][]string, len(ts.matrixKeys))
+	for k, vals := range ts.matrixVals {
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			var b strings.Builder
+			sanitizeID(&b, v)
+			parts[i] = b.String()
+			if whole, ok := v.(int64); ok {
+				if s.intText == nil {
+					s.intText = map[int64]string{}
+				}
+				s.intText[whole] = interpolated(v)
+			}
+		}
+		ts.idParts[k] = parts
+	}
 	for m := 0; m < n; m++ {
 		vals := make(map[string]any, len(ts.matrixKeys))
-		b.Reset()
-		b.WriteString(base)
+		size := len(base)
 		for k, key := range ts.matrixKeys {
-			v := ts.matrixVals[k][idx[k]]
-			vals[key] = v
+			vals[key] = ts.matrixVals[k][idx[k]]
+			size += 1 + len(ts.idParts[k][idx[k]])
+		}
+		// One allocation per id: it is kept, in the task and its group.
+		var b strings.Builder
+		b.Grow(size)
+		b.WriteString(base)
+		for k := range ts.matrixKeys {
 			b.WriteByte('-')
-			sanitizeID(&b, v)
+			b.WriteString(ts.idParts[k][idx[k]])
 		}
 		id := b.String()
 		s.matrix, s.taskID = vals, id
@@ -773,7 +827,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 	p := func(k ...any) []any { return append([]any{"tasks", ts.i}, k...) }
 	if first || ts.varRun {
 		m.run, _ = eval(ts.run, s, ts.broken)
-		c.noNUL(ts.runNode, p("run"), m.run)
+		c.noNUL(ts.runNode, m.run, func() []any { return p("run") })
 	}
 	if first || ts.varCmd {
 		m.command = nil
@@ -781,7 +835,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 			m.command = make([]string, len(ts.command))
 			for j, t := range ts.command {
 				m.command[j], _ = eval(t, s, ts.broken)
-				c.noNUL(ts.cmdNodes[j], p("command", j), m.command[j])
+				c.noNUL(ts.cmdNodes[j], m.command[j], func() []any { return p("command", j) })
 			}
 			if m.command[0] == "" && !ts.broken[ts.command[0]] {
 				c.errorOnce(ts.cmdNodes[0], p("command", 0), "the program to run (command[0]) is empty")
@@ -794,7 +848,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 			m.env = make(map[string]string, len(ts.env))
 			for j, t := range ts.env {
 				m.env[ts.envKeys[j]], _ = eval(t, s, ts.broken)
-				c.noNUL(ts.envNodes[j], ts.envPaths[j], m.env[ts.envKeys[j]])
+				c.noNUL(ts.envNodes[j], m.env[ts.envKeys[j]], func() []any { return ts.envPaths[j] })
 			}
 		}
 	}
@@ -802,7 +856,7 @@ func (c *compiler) evalMember(ts *taskSpec, s *scope, m *member, first bool) {
 		m.inputs = c.inputs(ts.inputs, ts.broken, s, p)
 	}
 	if first || ts.varOut {
-		m.outputs = c.outputs(ts.outputs, s, p("outputs"), ts.broken)
+		m.outputs = c.outputs(ts.outputs, s, p, ts.broken)
 	}
 	if first || ts.varImg {
 		m.cont = nil
@@ -904,9 +958,10 @@ func (c *compiler) sharedOutputs(ts *taskSpec, group string, outs []Output) {
 // noNUL refuses a NUL byte in what a task's process is given (its script,
 // arguments and environment): the kernel takes C strings, so the value
 // would be cut short, and every attempt of the task would fail to start.
-func (c *compiler) noNUL(n *schema.Node, path []any, v string) {
+// path is made only for an error: this runs for every matrix member.
+func (c *compiler) noNUL(n *schema.Node, v string, path func() []any) {
 	if n != nil && strings.IndexByte(v, 0) >= 0 {
-		c.errorOnce(n, path, "holds a NUL byte, which no process can be given (its text would end there)")
+		c.errorOnce(n, path(), "holds a NUL byte, which no process can be given (its text would end there)")
 	}
 }
 
@@ -920,6 +975,7 @@ func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope
 	var landed map[string]landing
 	for _, is := range specs {
 		j := is.j
+		fromPath := func() []any { return p("inputs", j, "from") }
 		from, unk := eval(is.from, s, broken)
 		in := Input{From: from}
 		switch {
@@ -929,16 +985,22 @@ func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope
 				in.Kind = InputBlobPrefix
 			}
 			if !unk {
-				c.checkBlobURL(is.fromNode, p("inputs", j, "from"), from, in.Kind == InputBlobPrefix)
+				c.checkBlobURL(is.fromNode, fromPath, from, in.Kind == InputBlobPrefix)
 			}
 		case strings.HasPrefix(from, "https://") || strings.HasPrefix(from, "http://"):
 			in.Kind = InputHTTP
 		case strings.Contains(from, "://"):
-			c.errorOnce(is.fromNode, p("inputs", j, "from"), "input %q: expected az://, https:// or a path relative to the spec's folder", redactURL(from))
+			c.errorOnce(is.fromNode, fromPath(), "input %q: expected az://, https:// or a path relative to the spec's folder", redactURL(from))
 		default:
 			in.Kind = InputFile
-			if from == "" && !unk {
-				c.errorOnce(is.fromNode, p("inputs", j, "from"), "input from is empty")
+			switch {
+			case from == "" && !unk:
+				c.errorOnce(is.fromNode, fromPath(), "input from is empty")
+			case absolute(from):
+				// A value not known yet is shown as <params.x>, which is
+				// not absolute: what is known decides.
+				c.errorOnceHint(is.fromNode, fromPath(), "give a path relative to the spec's folder (../ may climb out of it), or an az:// or https:// location",
+					"input from %q is absolute: a path in from is relative to the spec's folder, and this one would name another file, or none, on another machine", from)
 			}
 		}
 		pathUnk := false
@@ -948,9 +1010,9 @@ func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope
 		if in.Path == "" {
 			in.Path = defaultInputPath(in)
 		}
-		at, atPath := is.pathNode, p("inputs", j, "path")
+		at, atPath := is.pathNode, func() []any { return p("inputs", j, "path") }
 		if at == nil {
-			at, atPath = is.fromNode, p("inputs", j, "from")
+			at, atPath = is.fromNode, fromPath
 		}
 		ok := is.pathNode == nil || c.checkRelPath(is.pathNode, atPath, in.Path, "input path")
 		// What staging would refuse, once the task is on its node, is
@@ -963,17 +1025,17 @@ func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope
 			clean := path.Clean(in.Path)
 			switch {
 			case clean == "." && !dir && is.pathNode != nil:
-				c.errorOnce(at, atPath, "input path %q names the working directory itself: the path must name a file in the working directory", in.Path)
+				c.errorOnce(at, atPath(), "input path %q names the working directory itself: the path must name a file in the working directory", in.Path)
 			case clean == "." && !dir:
-				c.errorOnce(at, atPath, "input %q has no file name to land under: give path, naming a file in the working directory", redactURL(from))
+				c.errorOnce(at, atPath(), "input %q has no file name to land under: give path, naming a file in the working directory", redactURL(from))
 			default:
 				if first, dup := landed[clean]; dup && !(dir && first.dir) {
-					d := c.errorOnceDiag(at, atPath, "input path %q is where inputs[%d] lands too (first at %d:%d): each input needs a path of its own", in.Path, first.j, first.at.Pos.Line, first.at.Pos.Col)
+					d := c.errorOnceDiag(at, atPath(), "input path %q is where inputs[%d] lands too (first at %d:%d): each input needs a path of its own", in.Path, first.j, first.at.Pos.Line, first.at.Pos.Col)
 					if d != nil {
 						d.Related = []schema.Pos{first.at.Pos}
 					}
 				} else if file, inside := c.underFile(landed, clean, dir); inside {
-					d := c.errorOnceDiag(at, atPath, "input path %q and inputs[%d]'s %q (at %d:%d) cannot both land: a file is where the other needs a directory", in.Path, file.j, file.path, file.at.Pos.Line, file.at.Pos.Col)
+					d := c.errorOnceDiag(at, atPath(), "input path %q and inputs[%d]'s %q (at %d:%d) cannot both land: a file is where the other needs a directory", in.Path, file.j, file.path, file.at.Pos.Line, file.at.Pos.Col)
 					if d != nil {
 						d.Related = []schema.Pos{file.at.Pos}
 					}
@@ -1051,8 +1113,8 @@ func defaultInputPath(in Input) string {
 }
 
 // outputs evaluates and checks the outputs of a task or of the finalize
-// step; a template in broken is unknown.
-func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[*template]bool) []Output {
+// step, whose path in the spec p makes; a template in broken is unknown.
+func (c *compiler) outputs(specs []outputSpec, s *scope, p func(...any) []any, broken map[*template]bool) []Output {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -1061,7 +1123,8 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[
 		j := o.j
 		pat, patUnk := eval(o.path, s, broken)
 		to, unk := eval(o.to, s, broken)
-		pp := append(slices.Clip(path), j, "path")
+		// Paths are made only for an error: this runs for every member.
+		pp := func() []any { return p("outputs", j, "path") }
 		// What collecting the outputs would refuse, after the task ran, is
 		// refused now. checkRelPath has refused absolute and escaping
 		// patterns; the rest that can fail hold a [ or name the directory
@@ -1071,15 +1134,15 @@ func (c *compiler) outputs(specs []outputSpec, s *scope, path []any, broken map[
 		if suffix, folder := namesFolder(pat); rel && !patUnk && folder && !namesDir(pat) {
 			// Batch's filePattern matches files only: out/ or out/. would
 			// upload nothing, and say nothing about it.
-			c.errorOnce(o.pathNode, pp, "output path %q ends in %q: a pattern matches files, not a folder; write %q for the files in it", pat, suffix, filesIn(pat))
+			c.errorOnce(o.pathNode, pp(), "output path %q ends in %q: a pattern matches files, not a folder; write %q for the files in it", pat, suffix, filesIn(pat))
 		} else if rel && !patUnk && !strings.Contains(pat, "${{") &&
 			(strings.IndexByte(pat, '[') >= 0 || namesDir(pat)) {
 			if err := filepattern.Check(pat); err != nil {
-				c.errorOnce(o.pathNode, pp, "output path: %v", err)
+				c.errorOnce(o.pathNode, pp(), "output path: %v", err)
 			}
 		}
 		if !unk {
-			c.checkBlobURL(o.toNode, append(slices.Clip(path), j, "to"), to, true)
+			c.checkBlobURL(o.toNode, func() []any { return p("outputs", j, "to") }, to, true)
 		}
 		out = append(out, Output{Pattern: pat, To: to, When: o.when})
 	}
@@ -1174,5 +1237,12 @@ func (h *hasher) sum(t *Task) string {
 	h.h.Reset()
 	h.h.Write(h.buf)
 	sum := h.h.Sum(h.sum0[:0])
-	return "sha256:" + hex.EncodeToString(sum)
+	// Written in one allocation: every member of a matrix keeps one.
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], sum)
+	var b strings.Builder
+	b.Grow(len("sha256:") + len(hexSum))
+	b.WriteString("sha256:")
+	b.Write(hexSum[:])
+	return b.String()
 }

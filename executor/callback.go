@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -241,6 +242,13 @@ func parseCallbackURL(raw string) (*url.URL, error) {
 	}
 	if u.Host == "" || u.Hostname() == "" {
 		return nil, fmt.Errorf("callback url %s: no host", redactURL(u))
+	}
+	// A URL from urlEnv comes here without the compiler's checks: a port
+	// no connection can be made to fails every attempt alike.
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("callback url %s: port %s is not a port number (1-65535)", redactURL(u), p)
+		}
 	}
 	switch u.Scheme {
 	case "https":
@@ -551,9 +559,10 @@ func retryableTransportError(err error) bool {
 		unknown  x509.UnknownAuthorityError
 		hostname x509.HostnameError
 		invalid  x509.CertificateInvalidError
+		addr     *net.AddrError // an address no dial can use, such as port 99999
 	)
 	return !errors.As(err, &verify) && !errors.As(err, &unknown) &&
-		!errors.As(err, &hostname) && !errors.As(err, &invalid)
+		!errors.As(err, &hostname) && !errors.As(err, &invalid) && !errors.As(err, &addr)
 }
 
 // unwrapURLError strips the *url.Error layer net/http adds, whose text

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -596,6 +597,9 @@ func TestValidateCallbackURL(t *testing.T) {
 		{"https://:443/hook", "no host"},
 		{"https://exa mple.com/hook", "not a valid URL"},
 		{"https://example.com/%zz", "not a valid URL"},
+		// From urlEnv, a URL skips the compiler's checks.
+		{"http://127.0.0.1:99999/hook", "port 99999 is not a port number"},
+		{"https://example.com:0/hook", "port 0 is not a port number"},
 	}
 	for _, tt := range bad {
 		err := ValidateCallbackURL(tt.url)
@@ -825,5 +829,20 @@ func TestCallbackBodyJSON(t *testing.T) {
 		if _, err := json.Marshal(CallbackBody{Status: bad}); err == nil {
 			t.Errorf("status %q encoded without error", bad)
 		}
+	}
+}
+
+// TestRetryableTransportErrorAddr: an address no dial can use fails every
+// attempt alike, and is not retried; a refused connection may not be.
+func TestRetryableTransportErrorAddr(t *testing.T) {
+	_, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", "127.0.0.1:99999")
+	if err == nil {
+		t.Fatal("dial to port 99999 worked")
+	}
+	if retryableTransportError(err) {
+		t.Errorf("retryable: %v", err)
+	}
+	if !retryableTransportError(&net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}) {
+		t.Error("a refused connection is not retried")
 	}
 }

@@ -366,7 +366,24 @@ type RunState struct {
 	Sessions int `json:"sessions"`
 	// finalizeEnded: the last session journaled the finalize step's end.
 	finalizeEnded bool
+	// finalizeStart: when the finalize step of the last finalize-finished
+	// record started, as its data tells.
+	finalizeStart time.Time
+	// tasks: how many tasks the last run-started record says the run
+	// has, if it says (hasTasks).
+	tasks    int
+	hasTasks bool
 }
+
+// TaskCount is how many tasks the run has, as the journal's last
+// run-started record says: its program's, which then need not be read
+// to count them. ok is false when the journal does not say.
+func (s *RunState) TaskCount() (n int, ok bool) { return s.tasks, s.hasTasks }
+
+// FinalizeStart is when the finalize step the journal last tells of
+// started, as its record's data says; zero if it does not say. LoadState
+// leaves Finalize.Start zero: bmc status shows this.
+func (s *RunState) FinalizeStart() time.Time { return s.finalizeStart }
 
 // Done returns the tasks that succeeded.
 func (s *RunState) Done() map[string]bool {
@@ -381,10 +398,30 @@ func (s *RunState) Done() map[string]bool {
 
 // LoadState reads a run's journal.
 func LoadState(dir string) (*RunState, error) {
-	recs, err := ReadJournal(filepath.Join(dir, JournalFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	return loadState(dir, "")
+}
+
+// LoadTaskState is LoadState for one task: Tasks has that task only (if
+// the journal names it), and the records of the others are passed over,
+// which on a sweep is most of the journal. What it tells of the run
+// (Status, Started, Finished, Sessions) is as LoadState tells it, but not
+// Finalize and Callback, which the others' records make stale: nil,
+// unless task is the finalize step, for which the whole state is read.
+func LoadTaskState(dir, task string) (*RunState, error) {
+	if task == compiler.FinalizeID {
+		return LoadState(dir)
+	}
+	st, err := loadState(dir, task)
+	if err != nil {
 		return nil, err
 	}
+	st.Finalize, st.Callback, st.finalizeStart = nil, nil, time.Time{}
+	return st, nil
+}
+
+// loadState reads a run's journal, only one task's records when only is
+// set: the journal is read as a stream, never held whole.
+func loadState(dir, only string) (*RunState, error) {
 	st := &RunState{Tasks: map[string]*TaskState{}, Status: "interrupted"}
 	task := func(id string) *TaskState {
 		t := st.Tasks[id]
@@ -399,7 +436,7 @@ func LoadState(dir string) (*RunState, error) {
 	// no longer the run's, and a resume or a cancel must do them again,
 	// even if the session that ran the task did not get as far.
 	stale := func() { st.Finalize, st.Callback = nil, nil }
-	for _, r := range recs {
+	err := ScanJournal(filepath.Join(dir, JournalFile), only, func(r *Record) error {
 		switch r.Type {
 		case RecordRunStarted:
 			st.Sessions++
@@ -407,6 +444,13 @@ func LoadState(dir string) (*RunState, error) {
 				st.Started = r.Time
 			}
 			st.Status, st.Finished, st.finalizeEnded = "interrupted", time.Time{}, false
+			var d struct {
+				Tasks *int `json:"tasks"`
+			}
+			st.tasks, st.hasTasks = 0, false
+			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil && d.Tasks != nil && *d.Tasks >= 0 {
+				st.tasks, st.hasTasks = *d.Tasks, true
+			}
 			// A new session runs again what did not succeed: until it
 			// does, that is pending, not as the last session left it.
 			// What the last finalize step and callback told of them is
@@ -420,7 +464,7 @@ func LoadState(dir string) (*RunState, error) {
 		case RecordTaskStarted:
 			t := task(r.Task)
 			if t.State == Succeeded {
-				continue
+				return nil
 			}
 			stale()
 			t.State, t.Attempts = Running, max(t.Attempts, r.Attempt)
@@ -432,7 +476,7 @@ func LoadState(dir string) (*RunState, error) {
 		case RecordTaskFinished, RecordTaskSkipped:
 			t := task(r.Task)
 			if t.State == Succeeded {
-				continue // a succeeded task is never run again
+				return nil // a succeeded task is never run again
 			}
 			stale()
 			t.State, t.ExitCode, t.Reason, t.End = State(r.State), r.ExitCode, r.Reason, r.Time
@@ -452,6 +496,12 @@ func LoadState(dir string) (*RunState, error) {
 		case RecordFinalizeFinished:
 			st.Finalize = &TaskState{ID: compiler.FinalizeID, State: State(r.State), Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, End: r.Time}
 			st.finalizeEnded = true
+			var d FinalizeData
+			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
+				st.finalizeStart = d.Start
+			} else {
+				st.finalizeStart = time.Time{}
+			}
 		case RecordCallback:
 			var cr CallbackResult
 			if json.Unmarshal(r.Data, &cr) == nil {
@@ -460,6 +510,10 @@ func LoadState(dir string) (*RunState, error) {
 		case RecordRunFinished:
 			st.Status, st.Finished = r.State, r.Time
 		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
 	}
 	// A task journaled as running by a process that is gone was
 	// interrupted with it.

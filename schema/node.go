@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -50,6 +51,12 @@ type Node struct {
 	tooBig bool
 	// text is the source a string was read from, for PosAt.
 	text *sourceText
+	// tag is the YAML tag the value was written with (!!str), if any,
+	// for messages to name.
+	tag string
+	// reported marks a value the parser found at fault (a !!int tag on
+	// text that is no integer): Validate does not report it again.
+	reported bool
 }
 
 // Pos is a position in a spec file.
@@ -208,11 +215,12 @@ func lfBreaks(src []byte) []byte {
 // error a line and column.
 func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	src = lfBreaks(src)
+	masked, mask := maskQuotedTabs(src)
 	// Duplicate keys are left to the builder, which reports every one of
 	// them with the place of the first; the parser would stop at the first.
-	f, err := parser.ParseBytes(src, 0, parser.AllowDuplicateMapKey())
+	f, err := parser.ParseBytes(masked, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return nil, Diagnostics{syntaxDiag(file, src, err)}
+		return nil, Diagnostics{syntaxDiag(file, masked, err)}
 	}
 	var docs []*ast.DocumentNode
 	for _, d := range f.Docs {
@@ -223,7 +231,8 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	if len(docs) == 0 {
 		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
 	}
-	b := builder{file: file, src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}}
+	b := builder{file: file, src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask}
+	b.tagShift = tagShifts(masked, docs[0].Body.GetToken())
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
 		b.diags = append(b.diags, &Diagnostic{Pos: b.docPos(docs[1]), Msg: "a spec file holds one document; found another here", treeWhole: true})
@@ -259,18 +268,27 @@ func syntaxDiag(file string, src []byte, err error) *Diagnostic {
 		return &Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "YAML syntax: " + err.Error()}
 	}
 	tk := ye.GetToken()
-	d := &Diagnostic{Pos: Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column}, Msg: "YAML syntax: " + ye.GetMessage()}
+	d := &Diagnostic{Pos: Pos{File: file, Line: tk.Position.Line, Col: tk.Position.Column + tagsBefore(tk)}, Msg: "YAML syntax: " + ye.GetMessage()}
 	if ye.GetMessage() == tabIndent {
 		d.Msg = "YAML syntax: tabs are not allowed for indentation in YAML; use spaces"
 	}
 	// A line indented past the key above it reads as more of that key's
 	// plain value, up to a colon that would make it a key. The parser
 	// blames the value's first line; the mistake is on the colon's line.
+	x := lineIndex{src: src}
 	if next := tk.Next; tk.Type == token.StringType && next != nil && next.Type == token.MappingValueType && next.Position.Line > tk.Position.Line {
-		x := lineIndex{src: src}
 		line := x.line(next.Position.Line)
+		indent := len(line) - len(bytes.TrimLeft(line, " ")) + 1
+		// "- id b" over "  run: echo" at the column of id: the colon
+		// after id is missing, and the next line, a key where it
+		// stands, reads as more of the text "id b".
+		if k, v, ok := keyAndValue(lineFrom(x.line(tk.Position.Line), d.Pos.Col)); ok && next.Position.Line == tk.Position.Line+1 && indent == d.Pos.Col {
+			d.Msg = fmt.Sprintf("YAML syntax: missing ':' after the key %s", k)
+			d.Hint = fmt.Sprintf("write %s: %s; without the colon, this line and the next read as one text", k, v)
+			return d
+		}
 		d.Pos.Line = next.Position.Line
-		d.Pos.Col = len(line) - len(bytes.TrimLeft(line, " ")) + 1
+		d.Pos.Col = indent
 		if prev := tk.Prev; prev != nil {
 			switch prev.Type {
 			case token.MappingValueType:
@@ -279,15 +297,149 @@ func syntaxDiag(file string, src []byte, err error) *Diagnostic {
 				d.Hint = "this line is indented more than the - above it, so it reads as more of that list item"
 			}
 		}
+		return d
+	}
+	if p := tk.Prev; p != nil && p.Type == token.TagType && coreTag(p.Value) != "" {
+		// "!!str [b]": the parser reads the value by its tag.
+		d.Hint = fmt.Sprintf("the %s tag does not fit the value after it: !!map tags a map, !!seq a list, the other core tags a single value", p.Value)
+	}
+	switch ye.GetMessage() {
+	case "non-map value is specified":
+		// "run echo" among the keys of a map.
+		if k, v, ok := keyAndValue(lineFrom(x.line(tk.Position.Line), d.Pos.Col)); ok && tk.Type == token.StringType {
+			d.Hint = fmt.Sprintf("did you mean %s: %s? A key is followed by a colon", k, v)
+		}
+	case "',' or ']' must be specified", "',' or '}' must be specified":
+		if open := unclosed(tk); open != nil {
+			at := Pos{File: file, Line: open.Position.Line, Col: open.Position.Column + tagsBefore(open)}
+			closer := map[token.Type]string{token.SequenceStartType: "]", token.MappingStartType: "}"}[open.Type]
+			d.Msg = fmt.Sprintf("YAML syntax: this %s is not closed: ',' or '%s' must come before %d:%d", open.Value, closer, d.Pos.Line, d.Pos.Col)
+			d.Related = []Pos{d.Pos}
+			d.Pos = at
+		}
 	}
 	return d
 }
 
+// tagShifts returns, for the tokens of the document that holds tk, how
+// many columns goccy/go-yaml places each too far left, where it is not
+// 0: the parser does not count the blank after a tag, so every token
+// after a tag on its line is a column further left than it is, two
+// after two tags.
+func tagShifts(src []byte, tk *token.Token) map[*token.Token]int {
+	if tk == nil || bytes.IndexByte(src, '!') < 0 {
+		return nil
+	}
+	for tk.Prev != nil {
+		tk = tk.Prev
+	}
+	var out map[*token.Token]int
+	line, tags := 0, 0
+	for ; tk != nil; tk = tk.Next {
+		if tk.Position.Line != line {
+			line, tags = tk.Position.Line, 0
+		}
+		if tags > 0 {
+			if out == nil {
+				out = map[*token.Token]int{}
+			}
+			out[tk] = tags
+		}
+		if tk.Type == token.TagType {
+			tags++
+		}
+	}
+	return out
+}
+
+// tagsBefore is tagShifts for one token.
+func tagsBefore(tk *token.Token) int {
+	n := 0
+	for p := tk.Prev; p != nil && p.Position.Line == tk.Position.Line; p = p.Prev {
+		if p.Type == token.TagType {
+			n++
+		}
+	}
+	return n
+}
+
+// unclosed returns the [ or { that the flow collection the parser was
+// reading at tk opened, if it is never closed: tk is inside it, and no
+// bracket after tk closes it. nil when it is closed further on (a comma
+// is missing, not a bracket).
+func unclosed(tk *token.Token) *token.Token {
+	depth := 0
+	var open *token.Token
+	for p := tk.Prev; p != nil; p = p.Prev {
+		switch p.Type {
+		case token.SequenceEndType, token.MappingEndType:
+			depth++
+		case token.SequenceStartType, token.MappingStartType:
+			if depth == 0 {
+				open = p
+			}
+			depth--
+		}
+		if open != nil {
+			break
+		}
+	}
+	if open == nil {
+		return nil
+	}
+	closer := map[token.Type]token.Type{token.SequenceStartType: token.SequenceEndType, token.MappingStartType: token.MappingEndType}[open.Type]
+	depth = 0
+	for n := tk; n != nil; n = n.Next {
+		switch n.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			depth++
+		case token.SequenceEndType, token.MappingEndType:
+			if depth == 0 {
+				if n.Type == closer {
+					return nil
+				}
+				return open // closed by the other kind of bracket
+			}
+			depth--
+		}
+	}
+	return open
+}
+
+// keyAndValue reads text (a line from where a plain scalar starts) as
+// a key and a value with the colon between them left out: "id b".
+func keyAndValue(text []byte) (key, value string, ok bool) {
+	m := keyNoColon.FindSubmatch(text)
+	if m == nil {
+		return "", "", false
+	}
+	return string(m[1]), string(bytes.TrimSpace(m[2])), true
+}
+
+// keyNoColon is a key-like word, blanks, and a value on the same line.
+var keyNoColon = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_-]*) +([^ #:][^#:]*)$`)
+
+// lineFrom is line from column col (1-based, in characters) on.
+func lineFrom(line []byte, col int) []byte {
+	for c := 1; c < col && len(line) > 0; c++ {
+		_, size := utf8.DecodeRune(line)
+		line = line[size:]
+	}
+	return line
+}
+
 type builder struct {
-	file    string
-	src     lineIndex
-	text    *sourceText
-	anchors map[string]ast.Node
+	file string
+	// src is the source the parser read, with any tabs masked (see
+	// maskQuotedTabs); text is the source as written.
+	src  lineIndex
+	text *sourceText
+	// mask stands for a tab in the source the parser read, or is "".
+	mask string
+	// tagShift is how many columns the parser places a token too far
+	// left (see tagShifts).
+	tagShift map[*token.Token]int
+	anchors  map[string]ast.Node
 	// mergeKeys is where each map's merge key (<<) is written.
 	mergeKeys map[*Node]Pos
 	diags     Diagnostics
@@ -319,7 +471,7 @@ func (b *builder) pos(tk *token.Token) Pos {
 // fits that pattern cannot be right: the scalar would then end in blanks,
 // which a plain scalar never does.
 func (b *builder) col(tk *token.Token) int {
-	col := tk.Position.Column
+	col := tk.Position.Column + b.tagShift[tk]
 	if tk.Value == "" {
 		return col
 	}
@@ -417,25 +569,13 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 		}
 		return out
 	case *ast.TagNode:
-		return b.node(n.Value, depth+1)
+		return b.tagged(n, depth)
 	case *ast.NullNode:
 		return &Node{Kind: KindNull, Pos: b.pos(n.Token), Str: "null"}
 	case *ast.BoolNode:
 		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value}
 	case *ast.IntegerNode:
-		out := &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Token.Value}
-		switch v := n.Value.(type) {
-		case int64:
-			out.Int = v
-		case uint64:
-			// Validate reports it, with the field it is in.
-			out.tooBig = v > math.MaxInt64
-			if !out.tooBig {
-				out.Int = int64(v)
-			}
-		}
-		out.Float = float64(out.Int)
-		return out
+		return intNode(b.pos(n.Token), n.Token.Value, n.Value)
 	case *ast.FloatNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: n.Value, Str: n.Token.Value}
 	case *ast.InfinityNode:
@@ -450,7 +590,7 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 				return &Node{Kind: KindInt, Pos: b.pos(n.Token), Str: n.Value, tooBig: true}
 			}
 		}
-		return &Node{Kind: KindString, Pos: b.pos(n.Token), Str: n.Value, text: b.text}
+		return &Node{Kind: KindString, Pos: b.pos(n.Token), Str: b.unmask(n.Value), text: b.text}
 	case *ast.LiteralNode:
 		return &Node{Kind: KindString, Pos: b.pos(n.Start), Str: n.Value.Value, text: b.text}
 	case *ast.MappingNode:
@@ -485,6 +625,32 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
 }
 
+// intNode is the node of an integer written as text and read as v, an
+// int64 or a uint64.
+func intNode(p Pos, text string, v any) *Node {
+	out := &Node{Kind: KindInt, Pos: p, Str: text}
+	switch v := v.(type) {
+	case int64:
+		out.Int = v
+	case uint64:
+		// Validate reports it, with the field it is in.
+		out.tooBig = v > math.MaxInt64
+		if !out.tooBig {
+			out.Int = int64(v)
+		}
+	}
+	out.Float = float64(out.Int)
+	return out
+}
+
+// unmask puts back the tabs maskQuotedTabs masked in s.
+func (b *builder) unmask(s string) string {
+	if b.mask == "" {
+		return s
+	}
+	return strings.ReplaceAll(s, b.mask, "\t")
+}
+
 // bigInteger reads an integer literal as YAML writes one (decimal, 0x,
 // 0o, 0b, a leading 0 for octal, _ between digits) that does not fit in
 // 64 bits.
@@ -506,15 +672,17 @@ func bigInteger(s string) (*big.Int, bool) {
 // caller to refuse where the value is used.
 func ParseValue(src []byte) (any, error) {
 	src = lfBreaks(src)
-	f, err := parser.ParseBytes(src, 0)
+	masked, mask := maskQuotedTabs(src)
+	f, err := parser.ParseBytes(masked, 0)
 	if err != nil {
 		return nil, err
 	}
-	b := builder{src: lineIndex{src: src}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}}
+	b := builder{src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask}
 	for _, d := range f.Docs {
 		if d == nil || d.Body == nil {
 			continue
 		}
+		b.tagShift = tagShifts(masked, d.Body.GetToken())
 		n := b.node(d.Body, 0)
 		if len(b.diags) > 0 {
 			return nil, errors.New(b.diags[0].Msg)

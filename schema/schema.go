@@ -78,7 +78,10 @@ func JSONSchema() ([]byte, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	expr, err := jsonschema.Generate(s.file.LookupPath(cue.ParsePath("#Workload")), nil)
+	// The generator gives up on a struct that has both fields and a
+	// pattern: the fields are generated alone, and tighten adds the
+	// extension fields' pattern.
+	expr, err := jsonschema.Generate(s.file.LookupPath(cue.ParsePath("#WorkloadFields")), nil)
 	if err != nil {
 		return nil, fmt.Errorf("generate JSON Schema: %w", err)
 	}
@@ -99,12 +102,13 @@ func JSONSchema() ([]byte, error) {
 // tighten adds to the generated JSON Schema what the generator leaves out
 // of the CUE schema, or what bmc validate checks beyond it, so that an
 // editor flags what validate refuses, as far as a JSON Schema can say it:
-// the finalize step's matchN(<=1, run, command); the matrix keys'
-// pattern, which is all a matrix may have, and a matrix with no keys or a
-// key with no values; an empty run script; a param default of null; a
+// the top-level extension fields (x-…); the finalize step's matchN(<=1,
+// run, command); the matrix keys' pattern, which is all a matrix may
+// have, and a matrix with no keys or a key with no values; an empty run script; a param default of null; a
 // pool with both nodes and autoscale; callback header names that are not
 // HTTP tokens; and durations that are zero.
 func tighten(m map[string]any) {
+	m["patternProperties"] = map[string]any{"^x-": true}
 	defs, _ := m["$defs"].(map[string]any)
 	def := func(name string) map[string]any {
 		d, _ := defs[name].(map[string]any)
@@ -202,6 +206,14 @@ func (s *Schema) derive(v cue.Value) *snode {
 	}
 	op, args := v.Expr()
 	n.plain = isBareType(v, op, n.kind)
+	if op == cue.AndOp && n.kind == cue.TopKind && !v.IsConcrete() {
+		// A field a pattern allows, looked up through a probe: _ & _.
+		n.plain = true
+		for _, a := range args {
+			aop, _ := a.Expr()
+			n.plain = n.plain && isBareType(a, aop, a.IncompleteKind())
+		}
+	}
 	if dop, dargs := cue.Dereference(v).Expr(); dop == cue.RegexMatchOp && len(dargs) == 1 {
 		if pat, err := dargs[0].String(); err == nil {
 			n.match, _ = regexp.Compile(pat)
@@ -395,6 +407,9 @@ func (s *Schema) Validate(root *Node) Diagnostics {
 // integer beyond 64 bits, .inf and .nan (a program holds JSON numbers).
 // A value repeated through an alias is reported once, where it is written.
 func (w *walker) numbers(n *Node, path []any, seen map[Pos]bool) {
+	if n.reported {
+		return
+	}
 	switch n.Kind {
 	case KindInt, KindFloat:
 		if msg := numberProblem(n); msg != "" && !seen[n.Pos] {
@@ -407,9 +422,18 @@ func (w *walker) numbers(n *Node, path []any, seen map[Pos]bool) {
 		}
 	case KindMap:
 		for i, k := range n.Keys {
+			if len(path) == 0 && extension(k.Str) {
+				continue // bmc ignores it; where an alias repeats it, it is checked there
+			}
 			w.numbers(n.Vals[i], append(path, k.Str), seen)
 		}
 	}
+}
+
+// extension reports whether a top-level key is an extension field
+// (x-…), which bmc ignores.
+func extension(key string) bool {
+	return strings.HasPrefix(key, "x-")
 }
 
 // numberProblem says why a number node is not a value bmc takes, or "".
@@ -501,7 +525,7 @@ func truncate(s string, n int) string {
 }
 
 func (w *walker) walk(n *Node, sn *snode, path []any) {
-	if sn.kind == cue.TopKind && sn.plain {
+	if sn.kind == cue.TopKind && sn.plain || n.reported {
 		return
 	}
 	if sn.alts != nil {
@@ -513,7 +537,8 @@ func (w *walker) walk(n *Node, sn *snode, path []any) {
 		}
 	}
 	if sn.kind&cueKind(n.Kind) == 0 {
-		w.errorf(n, path, "", "expected %s, got %s", kindName(sn.kind), describe(n)).from = checkKind
+		msg, hint := w.wrongKind(n, sn, path)
+		w.errorf(n, path, hint, "%s", msg).from = checkKind
 		return
 	}
 	switch n.Kind {
@@ -532,6 +557,73 @@ func (w *walker) walk(n *Node, sn *snode, path []any) {
 	}
 }
 
+// wrongKind says that n is not of the kind sn takes, and what would be
+// right where a common mistake can be told: a number or a duration
+// written without quotes or a unit, a param written as its value, a
+// key and value with no colon between them.
+func (w *walker) wrongKind(n *Node, sn *snode, path []any) (msg, hint string) {
+	msg = fmt.Sprintf("expected %s, got %s", kindName(sn.kind), describe(n))
+	scalar := n.Kind == KindInt || n.Kind == KindFloat || n.Kind == KindBool
+	switch {
+	case n.tag != "":
+		hint = fmt.Sprintf("the %s tag makes it %s", n.tag, map[Kind]string{KindNull: "null", KindBool: "a bool",
+			KindInt: "an integer", KindFloat: "a number", KindString: "a string"}[n.Kind])
+		if sn.ref == "#Duration" {
+			msg = fmt.Sprintf("expected a duration such as 10s, 5m, 1h30m, got %s", describe(n))
+		}
+	case sn.ref == "#Duration":
+		msg = fmt.Sprintf("expected a duration such as 10s, 5m, 1h30m, got %s", describe(n))
+		if (n.Kind == KindInt || n.Kind == KindFloat) && !n.tooBig {
+			if n.Float <= 0 {
+				hint = "a duration must be positive"
+			} else {
+				hint = fmt.Sprintf("a duration needs a unit: %[1]ss, %[1]sm or %[1]sh", n.Str)
+			}
+		}
+	case len(path) == 2 && path[0] == "params" && sn.kind == cue.StructKind:
+		name := PathString(path[1:])
+		switch n.Kind {
+		case KindNull:
+			hint = fmt.Sprintf("a param is declared as a map; one with no default, which --set must give, is %s: {}", name)
+		case KindList:
+			hint = fmt.Sprintf("a param is declared as a map, its value as the default: %s: {default: [...]}", name)
+		default:
+			hint = fmt.Sprintf("a param is declared as a map, its value as the default: %s: {default: %s}", name, yamlScalar(n))
+		}
+	case scalar && sn.kind == cue.StringKind:
+		hint = fmt.Sprintf("write %q in quotes for the text", n.Str)
+	case n.Kind == KindString && sn.kind&cue.NumberKind != 0 && sn.kind&cue.StringKind == 0 && plainNumber(n.Str, sn.kind):
+		hint = fmt.Sprintf("write %s without quotes for the number", n.Str)
+	case n.Kind == KindString && sn.kind == cue.StructKind && len(sn.fields) > 0:
+		// "- id b": a key and a value with the colon left out.
+		if k, v, ok := strings.Cut(n.Str, " "); ok && !strings.ContainsAny(k, ":\n") {
+			if _, field := sn.fields[k]; field && strings.TrimSpace(v) != "" {
+				hint = fmt.Sprintf("did you mean %s: %s? A key is followed by a colon", k, strings.TrimSpace(v))
+			}
+		}
+	}
+	return msg, hint
+}
+
+// plainNumber reports whether s, written without quotes, is a number
+// of a kind k takes.
+func plainNumber(s string, k cue.Kind) bool {
+	if plainDecimal(s) {
+		return true
+	}
+	_, ok := parseFloat(s)
+	return ok && k&cue.FloatKind != 0 && !strings.ContainsAny(s, "nN") // not .inf, .nan
+}
+
+// yamlScalar writes a scalar as YAML would read it back: a number or a
+// bool as written, a string quoted.
+func yamlScalar(n *Node) string {
+	if n.Kind == KindString {
+		return strconv.Quote(truncate(n.Str, 60))
+	}
+	return n.Str
+}
+
 func (w *walker) walkMap(n *Node, sn *snode, path []any) {
 	present := make(map[string]bool, len(n.Keys))
 	for i, k := range n.Keys {
@@ -540,8 +632,12 @@ func (w *walker) walkMap(n *Node, sn *snode, path []any) {
 		if !ok {
 			hint := ""
 			if len(sn.fields) > 0 {
-				if s := Suggest(k.Str, keys(sn.fields)); s != "" {
+				if h := synonym(k.Str, sn.fields, n.Vals[i]); h != "" {
+					hint = h
+				} else if s := Suggest(k.Str, keys(sn.fields)); s != "" {
 					hint = "did you mean " + s + "?"
+				} else if len(path) == 0 && len(k.Str) > 2 && strings.EqualFold(k.Str[:1], "x") && (k.Str[1] == '-' || k.Str[1] == '_') {
+					hint = "extension fields, which bmc ignores, start with x- (lower case, then a dash)"
 				}
 			}
 			if len(sn.fields) == 0 {
@@ -639,12 +735,12 @@ func keys(m map[string]*snode) []string {
 // friendly says what a value of a named definition must look like.
 var friendly = map[string]string{
 	"#Duration":   "expected a duration: a number with a unit, such as 90s, 15m, 2h, 1d or 1h30m",
-	"#Name":       "expected 1-48 lower-case letters, digits and dashes, starting with a letter or digit",
-	"#Ident":      "expected a name of letters, digits and _, not starting with a digit",
-	"#EnvName":    "expected an environment variable name: letters, digits and _, not starting with a digit",
-	"#TaskID":     "expected letters, digits, _ and - (and ${{ }} expressions)",
+	"#Name":       "expected 1-48 lower-case ASCII letters (a-z), digits and dashes, starting with a letter or digit",
+	"#Ident":      "expected a name of ASCII letters, digits and _, not starting with a digit",
+	"#EnvName":    "expected an environment variable name: ASCII letters, digits and _, not starting with a digit",
+	"#TaskID":     "expected ASCII letters, digits, _ and - (and ${{ }} expressions)",
 	"#BlobPrefix": "expected an az://container/path location",
-	"#LabelKey":   "expected 1-64 letters, digits, _, . and -",
+	"#LabelKey":   "expected 1-64 ASCII letters, digits, _, . and -",
 }
 
 func (w *walker) leaf(n *Node, sn *snode, path []any) {
@@ -679,6 +775,11 @@ func (w *walker) leafMessage(n *Node, sn *snode, err error) string {
 	}
 	if sn.enum != nil {
 		return fmt.Sprintf("invalid value %s: expected one of %s", quoteScalar(n), strings.Join(sn.enum, ", "))
+	}
+	if sn.ref == "#Duration" && n.Kind == KindString {
+		if rest, ok := strings.CutPrefix(n.Str, "-"); ok && sn.match != nil && sn.match.MatchString(rest) {
+			return fmt.Sprintf("invalid value %s: a duration must be positive", quoteScalar(n))
+		}
 	}
 	if f, ok := friendly[sn.ref]; ok {
 		return fmt.Sprintf("invalid value %s: %s", quoteScalar(n), f)

@@ -19,26 +19,42 @@ type specError struct {
 
 func (e *specError) Error() string { return e.diags.Error() }
 
+// jsonPos is a place in a spec in bmc validate's JSON output.
+type jsonPos struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
+	Col  int    `json:"col"`
+}
+
+// jsonDiag is one entry of bmc validate's JSON output, a format
+// docs/spec.md documents as stable: fields may be added, never renamed
+// or dropped, and every field is always there, "" or [] when empty.
+type jsonDiag struct {
+	File     string    `json:"file"`
+	Line     int       `json:"line"` // 0, as col, for the file as a whole
+	Col      int       `json:"col"`
+	Severity string    `json:"severity"` // error or warning
+	Path     string    `json:"path"`
+	Message  string    `json:"message"`
+	Hint     string    `json:"hint"`
+	Related  []jsonPos `json:"related"`
+}
+
 // writeDiags prints diagnostics in the chosen format.
 func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources map[string][]byte) {
 	switch format {
 	case "json":
-		type jd struct {
-			File     string `json:"file"`
-			Line     int    `json:"line"`
-			Col      int    `json:"col"`
-			Severity string `json:"severity"`
-			Path     string `json:"path,omitempty"`
-			Message  string `json:"message"`
-			Hint     string `json:"hint,omitempty"`
-		}
-		out := make([]jd, 0, len(diags))
+		out := make([]jsonDiag, 0, len(diags))
 		for _, d := range diags {
 			sev := "error"
 			if d.Warning {
 				sev = "warning"
 			}
-			out = append(out, jd{d.Pos.File, d.Pos.Line, d.Pos.Col, sev, d.Path, d.Msg, d.Hint})
+			related := make([]jsonPos, 0, len(d.Related))
+			for _, r := range d.Related {
+				related = append(related, jsonPos{r.File, r.Line, r.Col})
+			}
+			out = append(out, jsonDiag{d.Pos.File, d.Pos.Line, d.Pos.Col, sev, d.Path, d.Msg, d.Hint, related})
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -54,11 +70,26 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 			if d.Hint != "" {
 				msg += " (" + d.Hint + ")"
 			}
+			// An annotation has one place: the related ones are told in
+			// its text, as the text output tells them.
+			if len(d.Related) > 0 {
+				see := make([]string, len(d.Related))
+				for i, r := range d.Related {
+					see[i] = r.String()
+				}
+				msg += " (see " + strings.Join(see, ", ") + ")"
+			}
 			kind := "error"
 			if d.Warning {
 				kind = "warning"
 			}
-			fmt.Fprintf(w, "::%s file=%s,line=%d,col=%d::%s\n", kind, ghEscapeProp(d.Pos.File), max(d.Pos.Line, 1), max(d.Pos.Col, 1), ghEscape(msg))
+			// A problem of the file as a whole (it cannot be read) has no
+			// line: the annotation is on the file.
+			at := "file=" + ghEscapeProp(d.Pos.File)
+			if d.Pos.Line > 0 {
+				at += fmt.Sprintf(",line=%d,col=%d", d.Pos.Line, max(d.Pos.Col, 1))
+			}
+			fmt.Fprintf(w, "::%s %s::%s\n", kind, at, ghEscape(msg))
 		}
 	default:
 		// Each file's lines are indexed once: a spec with thousands of

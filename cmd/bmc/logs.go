@@ -55,7 +55,9 @@ the last attempt's. TASK may be "finalize".`,
 			}
 			run := filepath.Base(dir)
 			// A damaged journal leaves the logs to be read as they are.
-			st, _ := executor.LoadState(dir)
+			// Only the task's records are read: on a sweep, the journal
+			// is mostly the other tasks'.
+			st, _ := executor.LoadTaskState(dir, task)
 			ts := taskState(st, task)
 			// The last attempt's log is the one without a number.
 			earlier := attempt > 0 && (ts == nil || attempt != ts.Attempts)
@@ -134,21 +136,22 @@ the last attempt's. TASK may be "finalize".`,
 // knownTask returns the run's task, so that a mistyped id is not reported
 // as a task that has not run (or, with --follow, waited for until the run
 // ends). The task is nil for the finalize step, and when the program
-// cannot be read.
+// cannot be read. Only that task of the program is decoded, and the
+// others' ids only when it has no such task.
 func knownTask(cmd *cobra.Command, dir, task string) (*compiler.Task, error) {
 	if task == compiler.FinalizeID {
 		return nil, nil
 	}
-	prog, err := executor.ReadProgram(dir)
+	t, ok, err := executor.ReadTask(dir, task)
 	if err != nil {
 		return nil, nil // an unreadable plan: the logs may still be there
 	}
-	ids := make([]string, len(prog.Tasks))
-	for i := range prog.Tasks {
-		if prog.Tasks[i].ID == task {
-			return &prog.Tasks[i], nil
-		}
-		ids[i] = prog.Tasks[i].ID
+	if ok {
+		return t, nil
+	}
+	ids, err := executor.ReadTaskIDs(dir)
+	if err != nil {
+		return nil, nil
 	}
 	msg := fmt.Sprintf("run %s has no task %s", filepath.Base(dir), task)
 	if s := schema.Suggest(task, ids); s != "" {
@@ -232,8 +235,9 @@ func (fl *follower) follow(wait func() bool) error {
 	}()
 	for {
 		// The state is read first, so that all the task wrote before it
-		// was over is printed below.
-		st, err := executor.LoadState(fl.dir)
+		// was over is printed below. Only the task's: it is read again
+		// and again, and on a sweep the journal is tens of megabytes.
+		st, err := executor.LoadTaskState(fl.dir, fl.task)
 		if err != nil {
 			return err
 		}
@@ -283,18 +287,18 @@ func (fl *follower) over(st *executor.RunState) bool {
 // sessionAttempts counts the attempts of the task journaled since the run
 // was last started or resumed.
 func sessionAttempts(dir, task string) int {
-	recs, err := executor.ReadJournal(filepath.Join(dir, executor.JournalFile))
-	if err != nil {
-		return 0
-	}
 	n := 0
-	for _, r := range recs {
+	err := executor.ScanJournal(filepath.Join(dir, executor.JournalFile), task, func(r *executor.Record) error {
 		switch {
 		case r.Type == executor.RecordRunStarted:
 			n = 0
 		case r.Type == executor.RecordTaskStarted && r.Task == task:
 			n++
 		}
+		return nil
+	})
+	if err != nil {
+		return 0
 	}
 	return n
 }

@@ -1,14 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"path/filepath"
+	"io"
+	"iter"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/bmc-dev/bmc/backends/azurebatch"
 	"github.com/bmc-dev/bmc/backends/local"
 	"github.com/bmc-dev/bmc/compiler"
 	"github.com/bmc-dev/bmc/executor"
@@ -46,22 +51,35 @@ on: status names them, on each task's row and, with --output json, as
 			if err != nil {
 				return &exitError{code: exitFailed, err: err}
 			}
-			row, err := loadRow(dir)
+			meta, err := readMeta(dir)
 			if err != nil {
 				return err
 			}
+			// The program's task ids, not the program: on a sweep it is
+			// tens of megabytes, which bmc status need not decode.
+			ids, err := executor.ReadTaskIDs(dir)
+			if err != nil {
+				return &exitError{code: exitFailed, err: err}
+			}
+			st, err := executor.LoadState(dir)
+			if err != nil {
+				return err
+			}
+			row := newRow(meta, st)
+			row.Counts = idCounts(ids, st)
+			finStart := st.FinalizeStart()
 			var behind error // set when the backend could not say how the run stands
-			prog, err := executor.ReadProgram(dir)
-			if err != nil {
-				return err
-			}
 			// A run on Azure Batch that no bmc here follows: ask Batch.
-			if meta, ok := isBatchRun(dir); ok && row.State.Status != "running" && row.State.Finished.IsZero() {
+			if meta.Backend == azurebatch.Name && row.State.Status != "running" && row.State.Finished.IsZero() {
 				if meta.Extra["finalizeOn"] != "pool" {
 					// Its finalize step and callback were to run here, by
 					// a bmc that went away: no one runs them until told.
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: run %s's finalize step and callback were to run here, by a bmc process that is gone: %s follows the run to its end and runs them; %s stops it first\n",
 						meta.ID, hint(cmd, "resume", meta.ID), hint(cmd, "cancel", meta.ID))
+				}
+				prog, err := executor.ReadProgram(dir)
+				if err != nil {
+					return err
 				}
 				bst, err := batchRunState(cmd.Context(), cmd, dir, meta, prog, row.State)
 				if err != nil {
@@ -76,9 +94,9 @@ on: status names them, on each task's row and, with --output json, as
 					row = batchRow(row, prog, bst)
 				}
 			}
-			st := row.State
+			st = row.State
 			if st.Finalize != nil && st.Finalize.Start.IsZero() {
-				st.Finalize.Start = finalizeStart(dir)
+				st.Finalize.Start = finStart
 			}
 			// What a killed bmc left running: the journal says those
 			// tasks were interrupted, but their processes go on.
@@ -96,40 +114,35 @@ on: status names them, on each task's row and, with --output json, as
 					}
 				}
 			}
-			tasks := make([]executor.TaskState, 0, len(prog.Tasks))
-			for _, t := range prog.Tasks {
-				ts := executor.TaskState{ID: t.ID, State: executor.Pending}
-				if p := st.Tasks[t.ID]; p != nil {
+			// The tasks listed, in the program's order: each task's state
+			// is looked up as it is printed, not copied into a list.
+			listed := func(id string) (executor.TaskState, bool) {
+				ts := executor.TaskState{ID: id, State: executor.Pending}
+				if p := st.Tasks[id]; p != nil {
 					ts = *p
 				}
-				if len(want) == 0 || want[ts.State] {
-					tasks = append(tasks, ts)
+				return ts, len(want) == 0 || want[ts.State]
+			}
+			nlisted := 0
+			for _, id := range ids {
+				if _, ok := listed(id); ok {
+					nlisted++
 				}
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
-				if len(want) > 0 {
-					// The run's own task map too: the JSON of a sweep's
-					// failures stays the size of its failures.
-					c := *st
-					c.Tasks = map[string]*executor.TaskState{}
-					for _, t := range tasks {
-						c.Tasks[t.ID] = st.Tasks[t.ID]
+				w := bufio.NewWriterSize(out, 64<<10)
+				err := writeStatusJSON(w, statusJSON{row, st, nil, st.Finalize, left, behind != nil}, func(yield func(executor.TaskState) bool) {
+					for _, id := range ids {
+						if ts, ok := listed(id); ok && !yield(ts) {
+							return
+						}
 					}
-					st = &c
+				})
+				if err == nil {
+					err = w.Flush()
 				}
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
-					runRow
-					Run       *executor.RunState   `json:"run"`
-					Tasks     []executor.TaskState `json:"taskStates"`
-					Finalize  *executor.TaskState  `json:"finalize,omitempty"`
-					Leftovers []local.Leftover     `json:"leftovers,omitempty"`
-					// JournalOnly says the backend could not be asked: the
-					// states are the journal's, which may be behind.
-					JournalOnly bool `json:"journalOnly,omitempty"`
-				}{row, st, tasks, st.Finalize, left, behind != nil}); err != nil {
+				if err != nil {
 					return err
 				}
 				return behind
@@ -137,6 +150,9 @@ on: status names them, on each task's row and, with --output json, as
 			if output != "text" {
 				return usagef("unknown --output %q: expected text or json", output)
 			}
+			// Buffered: --all on a sweep is a row per task.
+			bw := bufio.NewWriterSize(out, 64<<10)
+			out = bw
 			c := row.Counts
 			fmt.Fprintf(out, "run %s (%s): %s\n", row.ID, row.Workload, row.Status)
 			fmt.Fprintf(out, "tasks: %d succeeded, %d failed, %d skipped, %d cancelled, %d running, %d pending of %d\n",
@@ -146,8 +162,12 @@ on: status names them, on each task's row and, with --output json, as
 			shown := 0
 			hiddenBy := map[executor.State]int{}
 			every := all || len(want) > 0
-			for _, t := range tasks {
-				if !every && (len(tasks) > 50 && t.State == executor.Succeeded || shown >= 200) {
+			for _, id := range ids {
+				t, ok := listed(id)
+				if !ok {
+					continue
+				}
+				if !every && (nlisted > 50 && t.State == executor.Succeeded || shown >= 200) {
 					hiddenBy[t.State]++
 					continue
 				}
@@ -161,7 +181,7 @@ on: status names them, on each task's row and, with --output json, as
 				printTaskRow(tw, withStale(executor.TaskState{ID: compiler.FinalizeID, State: executor.Running, Reason: "left by a bmc process that is gone"}, n))
 			}
 			tw.Flush()
-			if hidden := len(tasks) - shown; hidden > 0 {
+			if hidden := nlisted - shown; hidden > 0 {
 				var by []string
 				for _, s := range taskStates {
 					if n := hiddenBy[s]; n > 0 {
@@ -181,6 +201,9 @@ on: status names them, on each task's row and, with --output json, as
 					fmt.Fprintf(out, "callback: not delivered: %s\n", cb.Err)
 				}
 			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 			return behind
 		},
 	}
@@ -193,26 +216,6 @@ on: status names them, on each task's row and, with --output json, as
 // taskStates are the states bmc status lists tasks in, in the order it
 // counts them.
 var taskStates = []executor.State{executor.Succeeded, executor.Failed, executor.Skipped, executor.Canceled, executor.Running, executor.Pending}
-
-// finalizeStart is when the run's last finalize step started, as its
-// finalize-finished record tells; zero if it does not.
-func finalizeStart(dir string) time.Time {
-	recs, err := executor.ReadJournal(filepath.Join(dir, executor.JournalFile))
-	if err != nil {
-		return time.Time{}
-	}
-	for i := len(recs) - 1; i >= 0; i-- {
-		if recs[i].Type != executor.RecordFinalizeFinished {
-			continue
-		}
-		var d executor.FinalizeData
-		if len(recs[i].Data) > 0 && json.Unmarshal(recs[i].Data, &d) == nil {
-			return d.Start
-		}
-		break
-	}
-	return time.Time{}
-}
 
 // withStale notes in t's reason that n processes of it still run,
 // although its state, from the journal, says it ended.
@@ -245,4 +248,68 @@ func printTaskRow(tw *tabwriter.Writer, t executor.TaskState) {
 		dur = t.End.Sub(start).Round(time.Millisecond).String()
 	}
 	fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.ID, t.State, t.Attempts, exit, dur, terminalSafe(t.Reason))
+}
+
+// statusJSON is what bmc status -o json prints.
+type statusJSON struct {
+	runRow
+	Run       *executor.RunState   `json:"run"`
+	Tasks     []executor.TaskState `json:"taskStates"`
+	Finalize  *executor.TaskState  `json:"finalize,omitempty"`
+	Leftovers []local.Leftover     `json:"leftovers,omitempty"`
+	// JournalOnly says the backend could not be asked: the states are
+	// the journal's, which may be behind.
+	JournalOnly bool `json:"journalOnly,omitempty"`
+}
+
+// writeStatusJSON writes v, indented, with the task states tasks yields
+// as its taskStates: the same text as encoding v with them in its Tasks,
+// but written one task at a time, for a sweep's are tens of megabytes.
+func writeStatusJSON(w io.Writer, v statusJSON, tasks iter.Seq[executor.TaskState]) error {
+	v.Tasks = []executor.TaskState{}
+	var head bytes.Buffer
+	enc := json.NewEncoder(&head)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	// The list is the only member of the top level by that name, and
+	// only the top level's members are indented by two spaces.
+	const empty = "\n  \"taskStates\": []"
+	b := head.Bytes()
+	at := bytes.Index(b, []byte(empty))
+	if at < 0 {
+		return errors.New("status: no task list in the JSON written")
+	}
+	if _, err := w.Write(b[:at+len(empty)-1]); err != nil {
+		return err
+	}
+	n := 0
+	var err error
+	var elem bytes.Buffer
+	tasks(func(t executor.TaskState) bool {
+		elem.Reset()
+		if n > 0 {
+			elem.WriteByte(',')
+		}
+		elem.WriteString("\n    ")
+		var e []byte
+		if e, err = json.MarshalIndent(t, "    ", "  "); err != nil {
+			return false
+		}
+		elem.Write(e)
+		n++
+		_, err = w.Write(elem.Bytes())
+		return err == nil
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		if _, err := io.WriteString(w, "\n  "); err != nil {
+			return err
+		}
+	}
+	_, err = w.Write(b[at+len(empty)-1:])
+	return err
 }
