@@ -24,6 +24,10 @@ type runSpec struct {
 	outputFiles   []OutputFile
 	timeout       time.Duration
 	pre           *TaskFailureInfo // known before anything runs
+	// haveFiles is set for a retry on the node the attempt before ran
+	// on: the resource files are not downloaded again, and the working
+	// directory is as that attempt left it.
+	haveFiles bool
 }
 
 // containerMismatch is the failure of a task whose containerSettings do
@@ -299,6 +303,9 @@ func (s *Server) execute(a *attempt) attemptResult {
 		}
 	}
 	for _, rf := range sp.resourceFiles {
+		if sp.haveFiles {
+			break // a retry on the same node: as the attempt before left them
+		}
 		if f := s.stager.download(a.ctx, rf, sp.wd, sp.taskDir); f != nil {
 			if a.ctx.Err() != nil {
 				return attemptResult{}

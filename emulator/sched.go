@@ -164,6 +164,13 @@ func (s *Server) startLocked(t *task, n *node) {
 	n.used += need
 	n.tasks[t] = struct{}{}
 	j.running[t] = struct{}{}
+	// A retry on the node the task's last attempt ran on finds its
+	// resource files where that attempt left them: Batch downloads them
+	// again only for a retry on another node ("Resource files and
+	// application packages are only downloaded again if the task is
+	// retried on a new compute node", maxTaskRetryCount). requeueLocked
+	// forgets the node, so a requeued task downloads them again.
+	again := t.node == n
 	t.node = n
 
 	ei := execInfo(t)
@@ -191,6 +198,7 @@ func (s *Server) startLocked(t *task, n *node) {
 	}
 	a.ctx, a.cancel = context.WithCancelCause(s.runCtx)
 	a.spec = s.runSpecLocked(t, n)
+	a.spec.haveFiles = again && ei.RetryCount > 0
 	s.log.Debug("task started", "job", j.wire.ID, "task", t.wire.ID, "node", n.id, "attempt", ei.RetryCount+1)
 	s.wg.Add(1)
 	go s.runAttempt(a)
@@ -440,8 +448,11 @@ func (s *Server) completeLocked(t *task, o outcome, now time.Time) {
 	s.checkAllCompleteLocked(j, now)
 }
 
-// requeueLocked puts a task that was running back to active.
+// requeueLocked puts a task that was running back to active. The task
+// downloads its resource files again wherever it runs next: Batch's
+// documents say it keeps them only for a retry on the same node.
 func (s *Server) requeueLocked(t *task, user bool, now time.Time) {
+	t.node = nil
 	ei := execInfo(t)
 	if user {
 		ei.RequeueCount++

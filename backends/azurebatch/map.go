@@ -578,6 +578,7 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		mostFiles, mostSize int
 	)
 	m.moves = newMoveChecks(t.Inputs)
+	m.moves.kept = true
 	for k, in := range t.Inputs {
 		rfs, pro, err := m.input(t.ID, k, in)
 		if err != nil {
@@ -599,11 +600,22 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 		}
 		m.large = append(m.large, e)
 	}
-	if len(prologue) > 0 {
-		if head, tail := m.moves.script(); head != "" {
-			prologue = append(append([]string{head}, prologue...), tail)
+	if head, tail := m.moves.script(); head != "" {
+		prologue = append(append([]string{head}, prologue...), tail)
+	}
+	// An argv in a container runs in bash only when its inputs need
+	// moving into place: its image need not have bash otherwise, and its
+	// files, which land in place, are what an attempt before left them.
+	if t.Container == nil || t.Run != "" || len(prologue) > 0 {
+		if pre, kept := m.moves.restore(bt.ResourceFiles); pre != "" {
+			if t.Run != "" {
+				// A script that succeeds is not run again: what it kept
+				// goes then, rather than stay as long as Batch keeps
+				// the task's directory. An argv is exec'd, and its stay.
+				pre = "trap '[ $? -ne 0 ] || rm -rf -- " + kept + "' EXIT\n" + pre
+			}
+			prologue = append([]string{pre}, prologue...)
 		}
-		prologue = append(prologue, "rm -rf -- "+shQuote(prefixDir))
 	}
 	switch {
 	case t.Run != "" && len(prologue) > 0:
@@ -661,6 +673,19 @@ func (m *mapper) task(i int) (BatchTaskCreateOptions, error) {
 // prefixDir is where prefix inputs land before the task's own command
 // moves them into place.
 const prefixDir = ".bmc-in"
+
+// keptDownloads and keptFiles are where a task keeps, beside its working
+// directory in the task directory, what Batch downloaded for it (restore):
+// prefixDir as it came, and the files that landed in place.
+const (
+	keptDownloads = `"$AZ_BATCH_TASK_DIR"/` + prefixDir
+	keptFiles     = `"$AZ_BATCH_TASK_DIR"/.bmc-files`
+)
+
+// taskDirSet makes sure of AZ_BATCH_TASK_DIR, which Batch sets, where a
+// command line runs without it: the working directory's parent, as
+// Batch lays a task out.
+const taskDirSet = `: "${AZ_BATCH_TASK_DIR:=$PWD/..}"`
 
 // InputNotFoundExit is the exit code of a task one of whose blob prefix
 // inputs has no blobs. Batch downloads nothing for such a prefix rather
@@ -811,7 +836,7 @@ func (m *mapper) makeDirs(k int, dst string, dirs StagedDirs) (*ResourceFile, st
 	}
 	list := prefixDir + "/" + strconv.Itoa(k) + ".dirs"
 	rf := &ResourceFile{HTTPURL: u, FilePath: list, IdentityReference: ref}
-	script := fmt.Sprintf("while IFS= read -r -d '' bmc_dir; do mkdir -p -- %s/\"$bmc_dir\"; done < %s\nunset bmc_dir", shQuote(dst), shQuote(list))
+	script := fmt.Sprintf("while IFS= read -r -d '' bmc_dir; do mkdir -p -- %s/\"$bmc_dir\"; done < %s\nunset bmc_dir", shQuote(dst), m.moves.word(list))
 	return rf, script, nil
 }
 
@@ -830,6 +855,10 @@ type moveChecks struct {
 	paths  []string // each input's path, cleaned
 	moves  []checkedMove
 	direct []landedFile
+	// kept is set when the task keeps what Batch downloaded for it
+	// outside its working directory, to stage every attempt's inputs
+	// from (restore).
+	kept bool
 }
 
 // checkedMove is a move of input k's files from src, where a resource
@@ -866,13 +895,86 @@ func (c *moveChecks) moveIn(k int, tmp, prefix, dst, missing string) string {
 	if dir := strings.TrimSuffix(prefix, "/"); dir != "" {
 		src += "/" + dir
 	}
-	script := fmt.Sprintf("if [ ! -d %s ]; then echo %s >&2; exit %d; fi\n", shQuote(src), shQuote(InputNotFoundPrefix+missing), InputNotFoundExit)
+	script := fmt.Sprintf("if [ ! -d %s ]; then echo %s >&2; exit %d; fi\n", c.word(src), shQuote(InputNotFoundPrefix+missing), InputNotFoundExit)
 	if c.overlapsOther(k) {
 		c.moves = append(c.moves, checkedMove{k: k, src: src, dst: c.paths[k]})
-		script += fmt.Sprintf("bmc_check %d %s %s\n", k, shQuote(src), shQuote(c.paths[k]))
+		script += fmt.Sprintf("bmc_check %d %s %s\n", k, c.word(src), shQuote(c.paths[k]))
 	}
-	return script + fmt.Sprintf("mkdir -p -- %[1]s\ncp -a -- %[2]s/. %[1]s/", shQuote(dst), shQuote(src))
+	cp := "cp -a"
+	if c.kept {
+		cp = "cp -af" // over what an attempt before left (restore)
+	}
+	return script + fmt.Sprintf("mkdir -p -- %[1]s\n%[3]s -- %[2]s/. %[1]s/", shQuote(dst), c.word(src), cp)
 }
+
+// word is the shell word for p, a path below the working directory
+// where a resource file lands: one below prefixDir is, for a task that
+// keeps its downloads, where restore kept it.
+func (c *moveChecks) word(p string) string {
+	if rest, ok := strings.CutPrefix(p, prefixDir+"/"); ok && c != nil && c.kept {
+		return keptDownloads + "/" + shQuote(rest)
+	}
+	return shQuote(p)
+}
+
+// restore is what a task's first lines do before they move its inputs
+// into place, so that every attempt starts with its inputs as the local
+// backend stages them. Batch downloads a task's resource files once per
+// node: a retry on the same node, and a recovery retry after a reboot
+// (which comes even with maxTaskRetryCount 0), finds the working
+// directory as the attempt before left it, its inputs deleted or changed
+// and prefixDir gone. So the first attempt on a node keeps what Batch
+// brought in the task directory, beside the working directory, where
+// outputs are not looked for: prefixDir as it came (moved, which costs
+// nothing), and the files that landed in place, moved aside once all
+// are (a retry finds them all or none). Every attempt then copies them
+// back, each such file to its path anew, and the moves copy from the
+// kept prefixDir over what they find (cp -f: an input may be
+// read-only). A file an input brings has its content and mode again;
+// what an attempt wrote beside the inputs stays, as Batch leaves it.
+//
+// Copies, not hard links, as the local backend copies an input into
+// place for each attempt: a link shares its file with the kept one, and
+// an attempt that wrote an input in place (a redirection, an append, a
+// database opened for writing, a chmod) would change what the next
+// attempt gets, which is what this is for. A copy costs the inputs'
+// size again in disk and the time to write it (as on the local
+// backend); cp clones the blocks instead where the file system can
+// (coreutils 9 on XFS or btrfs), and a run: script that succeeds removes
+// the kept ones. rfs are the task's resource files; kept names, as shell
+// words, the directories that keep them.
+func (c *moveChecks) restore(rfs []ResourceFile) (script, kept string) {
+	lines, dirs := []string{taskDirSet}, []string(nil)
+	if slices.ContainsFunc(rfs, func(rf ResourceFile) bool { return underPrefixDir(path.Clean(rf.FilePath)) }) {
+		// Downloaded again (on another node, or Batch brought them
+		// again): those replace the kept ones.
+		lines = append(lines, fmt.Sprintf("if [ -e %[1]s ]; then rm -rf -- %[2]s; mv -- %[1]s %[2]s; fi", prefixDir, keptDownloads))
+		dirs = append(dirs, keptDownloads)
+	}
+	var files []string
+	for _, d := range c.direct {
+		if q := shQuote(d.path); !slices.Contains(files, q) {
+			files = append(files, q)
+		}
+	}
+	if len(files) > 0 {
+		list := strings.Join(files, " ")
+		lines = append(lines,
+			fmt.Sprintf("if [ ! -d %[1]s ]; then (mkdir -p -- %[1]s.part\n"+
+				"for f in %[2]s; do if [ -e \"$f\" ] || [ -L \"$f\" ]; then case $f in */*) mkdir -p -- %[1]s.part/\"${f%%/*}\";; esac; mv -- \"$f\" %[1]s.part/\"$f\"; fi; done)\n"+
+				"mv -- %[1]s.part %[1]s; fi", keptFiles, list),
+			fmt.Sprintf("(for f in %[1]s; do rm -rf -- \"$f\"; case $f in */*) mkdir -p -- \"${f%%/*}\";; esac; cp -a -- %[2]s/\"$f\" \"$f\"; done)", list, keptFiles))
+		dirs = append(dirs, keptFiles)
+	}
+	if len(dirs) == 0 {
+		return "", ""
+	}
+	return strings.Join(lines, "\n"), strings.Join(dirs, " ")
+}
+
+// underPrefixDir reports whether a resource file's cleaned path is
+// prefixDir or below it.
+func underPrefixDir(p string) bool { return p == prefixDir || strings.HasPrefix(p, prefixDir+"/") }
 
 // overlapsOther reports whether input k lands where another input does.
 func (c *moveChecks) overlapsOther(k int) bool {
@@ -888,7 +990,7 @@ func (c *moveChecks) overlapsOther(k int) bool {
 // themselves, not below prefixDir for a move.
 func (c *moveChecks) landed(k int, rfs []ResourceFile) {
 	for _, rf := range rfs {
-		if p := path.Clean(rf.FilePath); p != prefixDir && !strings.HasPrefix(p, prefixDir+"/") {
+		if p := path.Clean(rf.FilePath); !underPrefixDir(p) {
 			c.direct = append(c.direct, landedFile{k: k, path: p})
 		}
 	}
@@ -922,7 +1024,7 @@ func (c *moveChecks) script() (head, tail string) {
 		b.WriteString("esac\n")
 	}
 	for _, mv := range c.moves {
-		fmt.Fprintf(&b, "bmc_moved %d %s %s \"$@\" && return\n", mv.k, shQuote(mv.src), shQuote(mv.dst))
+		fmt.Fprintf(&b, "bmc_moved %d %s %s \"$@\" && return\n", mv.k, c.word(mv.src), shQuote(mv.dst))
 		named[mv.k] = true
 	}
 	b.WriteString("return 1\n}\n")

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -209,6 +210,9 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 	}
 	dir := filepath.Join(n.wd, NodeStepDir)
 	logs := filepath.Join(n.taskDir, "finalize")
+	if err := n.freshStep(dir); err != nil {
+		return fail("set the step's directory up: " + err.Error())
+	}
 	for _, d := range []string{dir, logs} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fail(err.Error())
@@ -306,6 +310,138 @@ func (n *nodeStep) stage(ctx context.Context, t *compiler.Task, dir string) erro
 		}
 	}
 	return nil
+}
+
+// keptStepDir is where, in the job manager task's directory, the node
+// keeps the step's directory as Batch brought it.
+const keptStepDir = ".bmc-step"
+
+// freshStep gives the step, in its directory dir, the resource files of
+// its spec-relative inputs (FinalizeInputs) as Batch brought them, for
+// its setup to move into place. Batch retries the job manager task (and
+// runs it again after a reboot of its node), and downloads its resource
+// files again only on another node: on the same one the step would find
+// them as the run before left them, the setup's downloads moved away
+// and its inputs changed. So the first run on a node keeps a copy of
+// dir beside the working directory, and a run after it copies that back
+// over what it finds, files made writable first for the setup's moves
+// to replace (an input may be read-only); what a run wrote beside its
+// inputs stays, as Batch leaves a task's. A copy, not hard links: the
+// step may write its inputs in place; they are the step's own files,
+// seldom large.
+func (n *nodeStep) freshStep(dir string) error {
+	if n.taskDir == "" {
+		return nil
+	}
+	kept := filepath.Join(n.taskDir, keptStepDir)
+	if _, err := os.Lstat(kept); err == nil {
+		if err := writable(dir); err != nil {
+			return err
+		}
+		return copyTree(kept, dir)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// Kept whole or not at all: a run cut short while copying leaves
+	// dir as it was, for the next to keep.
+	part := kept + ".part"
+	if err := os.RemoveAll(part); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := copyTree(dir, part); err != nil {
+		return err
+	}
+	return os.Rename(part, kept)
+}
+
+// copyTree copies the directory src into dst, replacing what is at each
+// path it brings (a directory where a directory goes is kept), with
+// every file's and directory's mode as Batch left them (the umask would
+// take bits off), and links as links.
+func copyTree(src, dst string) error {
+	type dirMode struct {
+		path string
+		mode fs.FileMode
+	}
+	var dirs []dirMode
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, p)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			dirs = append(dirs, dirMode{target, fi.Mode().Perm()})
+			if t, err := os.Lstat(target); err == nil && t.IsDir() {
+				return os.Chmod(target, 0o700)
+			}
+		}
+		if err := os.RemoveAll(target); err != nil {
+			return err
+		}
+		switch {
+		case d.IsDir():
+			return os.Mkdir(target, 0o700)
+		case d.Type()&fs.ModeSymlink != 0:
+			to, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(to, target)
+		case d.Type().IsRegular():
+			if err := copyFile(p, target); err != nil {
+				return err
+			}
+			return os.Chmod(target, fi.Mode().Perm())
+		}
+		return fmt.Errorf("%s: not a regular file, directory or link", p)
+	})
+	// Each directory's own mode once it is filled, deepest first, in
+	// case it denies writing.
+	for i := len(dirs) - 1; i >= 0 && err == nil; i-- {
+		err = os.Chmod(dirs[i].path, dirs[i].mode)
+	}
+	return err
+}
+
+// writable gives the owner write access to every file and directory
+// below dir, links left alone; a dir that does not exist is fine.
+func writable(dir string) error {
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		mode := fi.Mode().Perm()
+		want := mode | 0o200
+		if d.IsDir() {
+			want |= 0o500 // and open to walk into
+		}
+		if want != mode {
+			return os.Chmod(p, want)
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // inputError is the reason a step's setup gave on its last line of
