@@ -173,6 +173,8 @@ func finishCancelled(cmd *cobra.Command, dir string, meta executor.Meta, st *exe
 	if err != nil {
 		return stays(err, "with the variable set")
 	}
+	// The callback goes from this terminal, signed with its secretEnv.
+	warnUnsigned(stderr, prog)
 	log := slog.New(newMessageHandler(stderr))
 	store, err := openRunStore(ctx, meta.ID, meta.Storage, "", 4, prog, stateDir(cmd))
 	if err != nil {

@@ -57,6 +57,7 @@ finalize:
   callback:
     url: %[3]s
     retries: 0
+    secretEnv: BMC_CANCEL_TEST_SECRET
 `, pidFile, dir, srv.URL)
 	os.WriteFile(filepath.Join(dir, "spec.yaml"), []byte(spec), 0o644)
 	run := bmcProcess(t, dir, "run", "spec.yaml", "--state-dir", state, "--progress", "none")
@@ -74,6 +75,11 @@ finalize:
 	}
 	if running(child) {
 		t.Errorf("the task's child %d still runs after cancel", child)
+	}
+	// The callback goes from cancel's terminal, where the secret is not
+	// set: it says so, as bmc run does.
+	if !strings.Contains(string(out), "$BMC_CANCEL_TEST_SECRET is empty or not set") {
+		t.Errorf("bmc cancel did not warn of an unsigned callback:\n%s", out)
 	}
 	select {
 	case body := <-bodies:

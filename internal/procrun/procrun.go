@@ -179,9 +179,12 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 		Dir:   s.Dir,
 		Env:   dedupEnv(env),
 		Files: files(stdin, stdout, stderr, s.ExtraFiles),
-		// A group of its own, so that stopping the attempt reaches every
-		// process it started and never bmc itself.
-		Sys: &syscall.SysProcAttr{Setpgid: true},
+		// A session of its own, and so a process group: stopping the
+		// attempt reaches every process it started and never bmc itself.
+		// With no controlling terminal, as on a Batch node, a task that
+		// reads the terminal (a password prompt) fails at once instead
+		// of being stopped by SIGTTIN while bmc shows it running.
+		Sys: &syscall.SysProcAttr{Setsid: true},
 	}
 	start = time.Now()
 	restore := normalForFork()
