@@ -48,6 +48,9 @@ type Meta struct {
 	// KeepWorkdirs says the working directories of succeeded tasks are
 	// kept (--keep-workdirs): a resume keeps them too.
 	KeepWorkdirs bool `json:"keepWorkdirs,omitempty"`
+	// Logs is the --logs prefix the run was started with, if any: a
+	// resume uploads its tasks' logs there too.
+	Logs string `json:"logs,omitempty"`
 	// Redacted says that secrets in the program or the params (SAS
 	// signatures in URLs, account keys) were left out of the run
 	// directory: a resume must get them again from the spec and --set.

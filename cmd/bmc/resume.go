@@ -27,8 +27,9 @@ as succeeded are not run again, everything else is, with the same program
 (params were fixed when the run started) and the same outputs. The finalize
 step runs again if any task ran, and the callback is sent again unless it was
 already delivered. A task run again goes on numbering its attempts from
-the earlier session's, with its retries afresh. RUN is a run id, a unique
-prefix of one, or "latest".
+the earlier session's, with its retries afresh. The run's --slots,
+--keep-going, --keep-workdirs, --package and --logs carry over unless given
+again. RUN is a run id, a unique prefix of one, or "latest".
 
 If bmc was killed while tasks ran (kill -9, say), their processes may still
 run: resume stops them first, so that no task runs beside a copy of itself.
@@ -103,6 +104,9 @@ with --set (the same value, or the same URL with a new signature).`,
 			}
 			if !cmd.Flags().Changed("package") {
 				o.packages = meta.Packages
+			}
+			if !cmd.Flags().Changed("logs") {
+				o.logs = meta.Logs
 			}
 			o.backend = meta.Backend
 			if prev.Callback == nil || !prev.Callback.Delivered {

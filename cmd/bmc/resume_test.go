@@ -181,3 +181,34 @@ tasks:
 		t.Errorf("the resume emptied the working directory the run kept: %v", err)
 	}
 }
+
+// TestResumeKeepsLogsPrefix: the tasks a resume runs upload their logs
+// under the --logs prefix the run was started with, as the run's own did.
+func TestResumeKeepsLogsPrefix(t *testing.T) {
+	noStorageEnv(t)
+	f := newResumeFixture(t)
+	os.WriteFile(f.spec, []byte(`apiVersion: bmc/v1
+kind: Workload
+name: logged
+tasks:
+  - id: work
+    run: |
+      echo "ran $(cat "$BMC_TEST_FIXED" 2>/dev/null)" >> "$BMC_TEST_RAN"
+      test -e "$BMC_TEST_FIXED" && echo fixed-attempt
+`), 0o644)
+	if code, _, stderr := bmcRun(t, "run", "--state-dir", f.state, "--progress", "none", "--logs", "az://tasklogs/", f.spec); code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
+	}
+	f.fix(t)
+	if code, _, stderr := bmcRun(t, "resume", "--state-dir", f.state, "--progress", "none", "latest"); code != 0 {
+		t.Fatalf("resume: exit %d, want 0\n%s", code, stderr)
+	}
+	ids, _ := executor.ListRunIDs(f.state)
+	if len(ids) != 1 {
+		t.Fatalf("runs %v, want one", ids)
+	}
+	b, err := os.ReadFile(filepath.Join(f.state, "storage", "tasklogs", ids[0], "work", "stdout.txt"))
+	if err != nil || string(b) != "fixed-attempt\n" {
+		t.Errorf("the resumed attempt's stdout under az://tasklogs/: %q, %v", b, err)
+	}
+}

@@ -135,7 +135,7 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 	meta := executor.Meta{
 		ID: executor.NewRunID(prog.Name, time.Now()), Workload: prog.Name, Backend: o.backend,
 		Spec: abs, SpecDir: filepath.Dir(abs), Params: params, Created: time.Now().UTC(),
-		Slots: o.slots, KeepGoing: o.keepGoing, KeepWorkdirs: o.keepWorkdirs, Only: o.only, Packages: absPackages(o.packages),
+		Slots: o.slots, KeepGoing: o.keepGoing, KeepWorkdirs: o.keepWorkdirs, Logs: o.logs, Only: o.only, Packages: absPackages(o.packages),
 	}
 	warnUnsigned(cmd.ErrOrStderr(), prog)
 	return drive(cmd, prog, meta, o, nil)
