@@ -43,7 +43,8 @@ run that is over is not run again in part; one whose callback, sent here, was
 not delivered gets it again.
 
 The run's az:// locations stay in the blob store it started with, which its
-run.json records: an Azure account is opened with the credentials the
+run.json records (the local store is the state directory's, and moves with
+it): an Azure account is opened with the credentials the
 environment gives, and a resume that cannot open it, or whose --storage names
 another store, is refused.
 

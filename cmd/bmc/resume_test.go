@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,5 +212,49 @@ tasks:
 	b, err := os.ReadFile(filepath.Join(f.state, "storage", "tasklogs", ids[0], "work", "stdout.txt"))
 	if err != nil || string(b) != "fixed-attempt\n" {
 		t.Errorf("the resumed attempt's stdout under az://tasklogs/: %q, %v", b, err)
+	}
+}
+
+// TestResumeMovedStateDir: a project moved with its state directory is
+// resumed on the store that moved with it, not on the path the run
+// recorded, where outputs would be written anew and inputs not found.
+func TestResumeMovedStateDir(t *testing.T) {
+	noStorageEnv(t)
+	f := newResumeFixture(t)
+	os.WriteFile(f.spec, []byte(`apiVersion: bmc/v1
+kind: Workload
+name: moved
+tasks:
+  - id: a
+    run: echo A > a.txt
+    outputs: [{path: a.txt, to: "az://out/${{ run.id }}/"}]
+  - id: work
+    dependsOn: [a]
+    inputs: [{from: "az://out/${{ run.id }}/a.txt"}]
+    run: |
+      test -e "$BMC_TEST_FIXED"
+      cat a.txt > b.txt
+    outputs: [{path: b.txt, to: "az://out/${{ run.id }}/"}]
+`), 0o644)
+	if code, _, stderr := bmcRun(t, "run", "--state-dir", f.state, "--progress", "none", f.spec); code != 1 {
+		t.Fatalf("run: exit %d, want 1\n%s", code, stderr)
+	}
+	moved := filepath.Join(f.dir, "moved-state")
+	if err := os.Rename(f.state, moved); err != nil {
+		t.Fatal(err)
+	}
+	f.fix(t)
+	if code, _, stderr := bmcRun(t, "resume", "--state-dir", moved, "--progress", "none", "latest"); code != 0 {
+		t.Fatalf("resume: exit %d, want 0\n%s", code, stderr)
+	}
+	ids, _ := executor.ListRunIDs(moved)
+	if len(ids) != 1 {
+		t.Fatalf("runs %v, want one", ids)
+	}
+	if b, err := os.ReadFile(filepath.Join(moved, "storage", "out", ids[0], "b.txt")); err != nil || string(b) != "A\n" {
+		t.Errorf("b.txt in the moved store: %q, %v", b, err)
+	}
+	if _, err := os.Stat(f.state); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the old state directory was made again: %v", err)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	"github.com/bmc-dev/bmc/compiler"
@@ -89,7 +91,21 @@ func openRunStore(ctx context.Context, id, recorded, flag string, transfers int,
 		if flag == "azure" {
 			return nil, fail("--storage azure names another store; resume it without --storage")
 		}
-		return blobstage.NewLocal(filepath.FromSlash(u.Path)), nil
+		dir := filepath.FromSlash(u.Path)
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			// The project moved, its state directory with it: the
+			// store the run recorded is the state directory's own, now
+			// where the state directory is. Written to as it stood, it
+			// would be made again where nothing reads it.
+			// (A run that has written nothing yet has no folder: the
+			// same one then, where the state directory did not move.)
+			here := filepath.Join(state, "storage")
+			if abs, err := filepath.Abs(here); err == nil {
+				here = abs
+			}
+			dir = here
+		}
+		return blobstage.NewLocal(dir), nil
 	}
 	if flag == "local" {
 		return nil, fail("--storage local names another store; resume it without --storage")
