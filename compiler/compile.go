@@ -189,6 +189,7 @@ type compiler struct {
 	taskNode  []*schema.Node
 	depNodes  [][]*schema.Node // per expanded task, the dependsOn entry nodes
 	reported  map[*schema.Node]bool
+	warned    map[*schema.Node]bool
 	cycleSeen map[string]bool
 	// droppedSpecs are the task specs whose id or matrix had errors:
 	// not compiled, but their ids are checked against the others' and
@@ -242,6 +243,20 @@ func (c *compiler) errorOnce(n *schema.Node, path []any, format string, args ...
 	}
 	c.reported[n] = true
 	c.errorf(n, path, format, args...)
+}
+
+// warnOnce reports at most one warning per node, as errorOnce does
+// errors: a matrix task's members share their spec nodes.
+func (c *compiler) warnOnce(n *schema.Node, path []any, hint, format string, args ...any) {
+	if c.warned[n] {
+		return
+	}
+	if c.warned == nil {
+		c.warned = map[*schema.Node]bool{}
+	}
+	c.warned[n] = true
+	c.warnings = append(c.warnings, &schema.Diagnostic{Pos: n.Pos, Path: schema.PathString(path), Warning: true,
+		Msg: fmt.Sprintf(format, args...), Hint: hint})
 }
 
 // errorOnceHint is errorOnce with a hint.
@@ -687,7 +702,8 @@ func (c *compiler) defaultsErr(ts *taskSpec, n *schema.Node, path []any, field s
 
 // checkCallbackURL refuses a callback URL no request could be sent to,
 // which would otherwise be found only once every task has run. The URL is
-// quoted as written (url.Parse would re-encode it), its query left out.
+// quoted as written (url.Parse would re-encode it), its query and user
+// info left out.
 func (c *compiler) checkCallbackURL(n *schema.Node, path []any, v string) {
 	shown := redactURL(v)
 	u, err := url.Parse(v)
@@ -716,14 +732,29 @@ func validPort(p string) bool {
 	return err == nil && n >= 1 && n <= 65535
 }
 
-// redactURL is a URL as written, for messages, without its query and
-// fragment: they may hold tokens. A password in its user info is taken
-// out by the redaction every message goes through.
+// redactURL is a URL as written, for messages, without its query,
+// fragment and user info: any may hold a token, a username too
+// (https://TOKEN@host). The user info is what url.Parse would take: up
+// to the authority's last @. With no //, the text up to the first / is
+// taken for the authority, scheme aside, so that tok@host/x loses tok.
 func redactURL(v string) string {
 	if i := strings.IndexAny(v, "?#"); i >= 0 {
-		return v[:i]
+		v = v[:i]
 	}
-	return v
+	head, rest := "", v
+	if i := strings.Index(v, "//"); i >= 0 && !strings.Contains(v[:i], "/") {
+		head, rest = v[:i+2], v[i+2:]
+	} else if i := strings.IndexByte(v, ':'); i > 0 && !strings.ContainsAny(v[:i], "/@") {
+		head, rest = v[:i+1], v[i+1:]
+	}
+	auth := rest
+	if i := strings.IndexByte(rest, '/'); i >= 0 {
+		auth = rest[:i]
+	}
+	if i := strings.LastIndexByte(auth, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	return head + rest
 }
 
 // checkBlobURL checks an az://container/path location. path is made

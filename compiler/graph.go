@@ -71,10 +71,12 @@ func repeatsValue(ts *taskSpec, a, b int) bool {
 
 // matrixRepeats reports each value of a matrix key that gives the id
 // part of an earlier value of the key, in any case: every member with it
-// has the id of a member with the earlier one. It is told once, at the
-// value, with why the two collide: the same value, one value written two
-// ways (1 and "1", 1.10 and 1.1), values that sanitizing makes one (a.b
-// and a_b), or ids that differ only in case (a and A).
+// has the id of a member with the earlier one. Each value so written is
+// told once, at its first repeat, with why it collides with the first
+// value of that id part: the same value (and how many times it is
+// written), one value written two ways (1 and "1", 1.10 and 1.1), values
+// that sanitizing makes one (a.b and a_b), or ids that differ only in
+// case (a and A). Past maxClashes values of a key, the rest are counted.
 func (c *compiler) matrixRepeats(ts *taskSpec) {
 	if ts.count == 0 || len(ts.idParts) != len(ts.matrixKeys) {
 		return
@@ -107,17 +109,48 @@ func (c *compiler) matrixRepeats(ts *taskSpec) {
 		list := n.Kind == schema.KindList && len(n.Vals) == len(ts.matrixVals[k])
 		path := []any{"tasks", ts.i, "matrix", key}
 		first := make(map[string]int, len(ts.idParts[k]))
-		told := 0
+		var repeated []int // the values whose id part an earlier one has
 		for j, part := range ts.idParts[k] {
 			low := strings.ToLower(part)
-			i, dup := first[low]
-			if !dup {
+			if _, dup := first[low]; dup {
+				repeated = append(repeated, j)
+			} else {
 				first[low] = j
+			}
+		}
+		if len(repeated) == 0 {
+			continue
+		}
+		// times counts how often each value, as shown, is written among
+		// those whose id part repeats: the first ones included.
+		shown := func(j int) string { return strings.ToLower(ts.idParts[k][j]) + "\x00" + shownValue(ts, k, j) }
+		dupLow := make(map[string]bool, len(repeated))
+		for _, j := range repeated {
+			dupLow[strings.ToLower(ts.idParts[k][j])] = true
+		}
+		times := map[string]int{}
+		for j, part := range ts.idParts[k] {
+			if dupLow[strings.ToLower(part)] {
+				times[shown(j)]++
+			}
+		}
+		told := map[string]bool{}
+		more, moreAt, morePath := 0, n, path
+		for _, j := range repeated {
+			sj := shown(j)
+			if told[sj] {
 				continue
 			}
-			if told++; !list && told > maxClashes {
-				continue // all at one place: counted below
+			told[sj] = true
+			if len(told) > maxClashes {
+				if more++; more == 1 && list {
+					// After those told, where the first untold one is.
+					moreAt, morePath = n.Vals[j], append(slices.Clip(path), j)
+				}
+				continue
 			}
+			part := ts.idParts[k][j]
+			i := first[strings.ToLower(part)]
 			vi, vj := shownValue(ts, k, i), shownValue(ts, k, j)
 			// Where the first value is, and the second when the error
 			// is not at it: the values of a list have places of their
@@ -139,8 +172,14 @@ func (c *compiler) matrixRepeats(ts *taskSpec) {
 				where := "first " + whereI
 				if !list {
 					where = fmt.Sprintf("values %d and %d of the list", i+1, j+1)
+					if t := times[sj]; t > 2 {
+						where = fmt.Sprintf("values %d, %d and %d more of the list", i+1, j+1, t-2)
+					}
 				}
-				msg = fmt.Sprintf("matrix value %s is written twice (%s): both give %s %q", vj, where, one, id)
+				msg = fmt.Sprintf("matrix value %s is written %s (%s): all give %s %q", vj, timesText(times[sj]), where, one, id)
+				if times[sj] == 2 {
+					msg = strings.Replace(msg, ": all give ", ": both give ", 1)
+				}
 			case stringify(ts.matrixVals[k][i]) == stringify(ts.matrixVals[k][j]):
 				msg = fmt.Sprintf("matrix values %s (%s) and %s%s are one value written two ways: both give %s %q", vi, whereI, vj, whereJ, one, id)
 			case ts.idParts[k][i] == part:
@@ -153,6 +192,9 @@ func (c *compiler) matrixRepeats(ts *taskSpec) {
 				msg = fmt.Sprintf("matrix values %s (%s) and %s%s give %s %q and %q, which differ only in case: %s",
 					vi, whereI, vj, whereJ, two, exampleID(k, i), id, caseNote)
 			}
+			if t := times[sj]; vi != vj && t > 1 {
+				msg += fmt.Sprintf(" (%s is written %s)", vj, timesText(t))
+			}
 			p := path
 			if list {
 				p = append(slices.Clip(path), j)
@@ -160,10 +202,18 @@ func (c *compiler) matrixRepeats(ts *taskSpec) {
 			d := c.errorf(at, p, "%s", msg)
 			d.Related = related
 		}
-		if !list && told > maxClashes {
-			c.errorf(n, path, "and %d more values of matrix %s that repeat an earlier value's id", told-maxClashes, key)
+		if more > 0 {
+			c.errorf(moreAt, morePath, "and %d more values of matrix %s that repeat an earlier value's id", more, key)
 		}
 	}
+}
+
+// timesText is how many times a value is written, in words for two.
+func timesText(n int) string {
+	if n == 2 {
+		return "twice"
+	}
+	return fmt.Sprintf("%d times", n)
 }
 
 // shownValue is value i of matrix key k of ts as a message shows it: a

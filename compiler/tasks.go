@@ -998,9 +998,12 @@ func (c *compiler) inputs(specs []inputSpec, broken map[*template]bool, s *scope
 				c.errorOnce(is.fromNode, fromPath(), "input from is empty")
 			case absolute(from):
 				// A value not known yet is shown as <params.x>, which is
-				// not absolute: what is known decides.
-				c.errorOnceHint(is.fromNode, fromPath(), "give a path relative to the spec's folder (../ may climb out of it), or an az:// or https:// location",
-					"input from %q is absolute: a path in from is relative to the spec's folder, and this one would name another file, or none, on another machine", from)
+				// not absolute: what is known decides. A warning, not an
+				// error: on a shared filesystem the path holds for every
+				// local run; validate --strict refuses it where a spec
+				// must hold on any machine.
+				c.warnOnce(is.fromNode, fromPath(), "give a path relative to the spec's folder (../ may climb out of it), or an az:// or https:// location",
+					"input from %q is absolute: it names a file on this machine only, and another file, or none, on any other", from)
 			}
 		}
 		pathUnk := false

@@ -22,7 +22,7 @@ func TestVfixCallbackURLChecked(t *testing.T) {
 		{url: "https://h:1/x"},
 		{url: "http://localhost:8080/x"},
 		{url: "not a url", want: []string{`"not a url"`}, not: []string{"%20"}},
-		{url: "https://user@/x", want: []string{`"https://user@/x"`, "no host"}},
+		{url: "https://user@/x", want: []string{`"https:///x"`, "no host"}, not: []string{"user"}},
 		{url: "https://user:PASSWORD1@/x", want: []string{"no host"}, not: []string{"PASSWORD1"}},
 		{url: "ftp://h/x", want: []string{`"ftp://h/x"`, "https"}},
 	} {

@@ -6,11 +6,12 @@ import (
 	"testing"
 )
 
-// TestVfixAbsoluteFromRefused compiles inputs whose from is an absolute
+// TestVfixAbsoluteFromWarned compiles inputs whose from is an absolute
 // path, in a task and in the finalize step: a path on the machine of
-// whoever validates names another file, or none, on the others'. A from
-// that climbs out of the spec's folder with .. is allowed.
-func TestVfixAbsoluteFromRefused(t *testing.T) {
+// whoever validates names another file, or none, on the others'. It is a
+// warning, not an error: on a shared filesystem it holds for every local
+// run. A from that climbs out of the spec's folder with .. is allowed.
+func TestVfixAbsoluteFromWarned(t *testing.T) {
 	const src = `apiVersion: bmc/v1
 kind: Workload
 name: abs
@@ -33,9 +34,15 @@ finalize:
   inputs:
     - {from: /srv/summarize.sh}
 `
-	_, diags := Compile("spec.yaml", []byte(src), Options{Partial: true})
+	errs, warnings := Validate("spec.yaml", []byte(src), Options{Partial: true})
+	for _, d := range errs {
+		t.Errorf("unexpected error: %s", d)
+	}
 	got := map[string]string{}
-	for _, d := range diags {
+	for _, d := range warnings {
+		if !d.Warning {
+			t.Errorf("%s: not marked a warning", d.Pos)
+		}
 		got[d.Pos.String()] = d.Path + ": " + d.Msg + " | " + d.Hint
 	}
 	for _, want := range []struct{ at, path, value string }{
@@ -47,17 +54,48 @@ finalize:
 	} {
 		g, ok := got[want.at]
 		if !ok {
-			t.Errorf("no error at %s for %s", want.at, want.value)
+			t.Errorf("no warning at %s for %s", want.at, want.value)
 			continue
 		}
 		delete(got, want.at)
-		for _, s := range []string{want.path + ": ", strconv.Quote(want.value), "is absolute", "relative to the spec's folder", "az://", "https://"} {
+		for _, s := range []string{want.path + ": ", strconv.Quote(want.value), "is absolute", "this machine only", "relative to the spec's folder", "az://", "https://"} {
 			if !strings.Contains(g, s) {
 				t.Errorf("%s: %q lacks %q", want.at, g, s)
 			}
 		}
 	}
 	for at, g := range got {
-		t.Errorf("unexpected error at %s: %s", at, g)
+		t.Errorf("unexpected warning at %s: %s", at, g)
+	}
+}
+
+// TestVfixAbsoluteFromSetRuns gives an absolute from through --set into
+// a param, in a matrix task: the program compiles, keeps the path, and
+// carries one warning for the field, not one per member.
+func TestVfixAbsoluteFromSetRuns(t *testing.T) {
+	const src = `apiVersion: bmc/v1
+kind: Workload
+name: abs
+params:
+  ref: {}
+tasks:
+  - id: a
+    matrix: {k: [x, y, z]}
+    run: echo ${{ matrix.k }}
+    inputs:
+      - {from: "${{ params.ref }}", path: ref.fa}
+`
+	p, diags := Compile("spec.yaml", []byte(src), Options{Params: map[string]any{"ref": "/scratch/ref.fa"}})
+	if len(diags) > 0 {
+		t.Fatalf("errors: %v", diags)
+	}
+	for _, task := range p.Tasks {
+		if len(task.Inputs) != 1 || task.Inputs[0].From != "/scratch/ref.fa" {
+			t.Errorf("%s: inputs %+v", task.ID, task.Inputs)
+		}
+	}
+	ws := p.Warnings()
+	if len(ws) != 1 || ws[0].Pos.String() != "spec.yaml:11:16" || ws[0].Path != "tasks[0].inputs[0].from" || !strings.Contains(ws[0].Msg, `"/scratch/ref.fa" is absolute`) {
+		t.Errorf("warnings: %v", ws)
 	}
 }

@@ -25,8 +25,8 @@ func vfixDiags(t *testing.T, src string, opts Options) []string {
 }
 
 // TestVfixMatrixDuplicateValues checks that a value a matrix key repeats
-// is one error at the repeated value, saying why the two collide, however
-// many values the other keys have; and that a clash only the combination
+// is one error at its first repeat, saying why it collides and how many
+// times it is written, however many values the other keys have; and that a clash only the combination
 // of keys makes is still told at the task id, naming both combinations.
 func TestVfixMatrixDuplicateValues(t *testing.T) {
 	chr := make([]string, 24)
@@ -43,6 +43,29 @@ func TestVfixMatrixDuplicateValues(t *testing.T) {
 		want: []string{
 			`6:31 tasks[0].matrix.sample[2]: matrix value "s1" is written twice (first at 6:23): both give task ids such as "t-s1-chr1"`,
 			"see spec.yaml:6:23",
+		},
+	}, {
+		name:   "three times",
+		matrix: "{v: [s1, s2, s1, s1]}",
+		want: []string{
+			`6:26 tasks[0].matrix.v[2]: matrix value "s1" is written 3 times (first at 6:18): all give task id "t-s1"`,
+			"see spec.yaml:6:18",
+		},
+	}, {
+		name:   "each value once",
+		matrix: "{v: [a, A, a, A]}",
+		want: []string{
+			`6:21 tasks[0].matrix.v[1]: matrix values "a" (at 6:18) and "A" give task ids "t-a" and "t-A", which differ only in case: Azure Batch takes ids that differ only in case for one ("A" is written twice)`,
+			"see spec.yaml:6:18",
+			`6:24 tasks[0].matrix.v[2]: matrix value "a" is written twice (first at 6:18): both give task id "t-a"`,
+			"see spec.yaml:6:18",
+		},
+	}, {
+		name:   "from a param, three times",
+		matrix: "{v: \"${{ params.l }}\", w: [x, y]}",
+		set:    map[string]any{"l": []any{"s1", "s2", "s1", "s1"}},
+		want: []string{
+			`6:17 tasks[0].matrix.v: matrix value "s1" is written 3 times (values 1, 3 and 1 more of the list): all give task ids such as "t-s1-x"`,
 		},
 	}, {
 		name:   "number and case",
@@ -121,5 +144,57 @@ func TestVfixMatrixCrossKeyClashesCapped(t *testing.T) {
 	}
 	if pairs != 20 || len(got) != 21 {
 		t.Errorf("%d pairs told, %d errors; want 20 and 21:\n%s", pairs, len(got), strings.Join(got, "\n"))
+	}
+}
+
+// TestVfixMatrixRepeatsCapped checks that a value written thousands of
+// times is one error, and that past 20 values repeated, in a list or in a
+// list an expression gives, the rest are counted.
+func TestVfixMatrixRepeatsCapped(t *testing.T) {
+	const head = "apiVersion: bmc/v1\nkind: Workload\nname: m\nparams: {l: {default: []}}\ntasks:\n  - id: t\n    run: echo\n    matrix: "
+	same := make([]string, 3000)
+	for i := range same {
+		same[i] = "s1"
+	}
+	got := vfixDiags(t, head+"{v: ["+strings.Join(same, ", ")+"]}\n", Options{})
+	want := []string{`8:22 tasks[0].matrix.v[1]: matrix value "s1" is written 3000 times (first at 8:18): all give task id "t-s1"`, "see spec.yaml:8:18"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("3000 copies:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	var vals []string
+	var set []any
+	for i := range 25 {
+		for range 3 {
+			vals = append(vals, fmt.Sprintf("v%d", i))
+			set = append(set, fmt.Sprintf("v%d", i))
+		}
+	}
+	for _, tc := range []struct {
+		name, matrix string
+		set          map[string]any
+		more         string
+	}{
+		{"list", "{v: [" + strings.Join(vals, ", ") + "]}", nil, "tasks[0].matrix.v[61]: and 5 more values"},
+		{"expression", `{v: "${{ params.l }}"}`, map[string]any{"l": set}, "tasks[0].matrix.v: and 5 more values"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := vfixDiags(t, head+tc.matrix+"\n", Options{Params: tc.set})
+			told, summaries := 0, 0
+			for _, g := range got {
+				switch {
+				case strings.Contains(g, " is written 3 times ("):
+					told++
+				case strings.Contains(g, tc.more+" of matrix v that repeat an earlier value's id"):
+					summaries++
+				case strings.HasPrefix(g, "see "):
+				default:
+					t.Errorf("unexpected: %s", g)
+				}
+			}
+			if told != 20 || summaries != 1 {
+				t.Errorf("%d told and %d summaries, want 20 and 1:\n%s", told, summaries, strings.Join(got, "\n"))
+			}
+		})
 	}
 }

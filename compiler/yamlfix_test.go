@@ -74,8 +74,8 @@ tasks:
 	_, diags := Compile("s.yaml", []byte(src), Options{})
 	const core = "a spec may use only the YAML core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"
 	want := []string{
-		"s.yaml:5:9: unsupported YAML tag !custom: " + core,
-		"s.yaml:6:10: unsupported YAML tag !!binary: " + core,
+		"s.yaml:5:9: tasks[0].id: unsupported YAML tag !custom: " + core,
+		"s.yaml:6:10: tasks[0].run: unsupported YAML tag !!binary: " + core,
 		`s.yaml:7:20: tasks[0].retries: expected int, got string "3"`,
 		"hint: the !!str tag makes it a string",
 		"s.yaml:8:61: tasks[0].env.D: unknown name params.nope",

@@ -63,7 +63,7 @@ func (b *builder) tagged(n *ast.TagNode, depth int) *Node {
 	tag := coreTag(name)
 	if tag == "" || n.Directive != nil {
 		// The value is checked on as if it were untagged.
-		b.tagError(b.pos(n.Start), "unsupported YAML tag %s: a spec may use only the YAML core tags %s", name, CoreTags)
+		b.tagError(n, b.pos(n.Start), "unsupported YAML tag %s: a spec may use only the YAML core tags %s", name, CoreTags)
 		return val
 	}
 	switch tag {
@@ -75,7 +75,7 @@ func (b *builder) tagged(n *ast.TagNode, depth int) *Node {
 	case "!!map", "!!seq":
 		want := map[string]Kind{"!!map": KindMap, "!!seq": KindList}[tag]
 		if val.Kind != want {
-			b.tagError(val.Pos, "%s tag on a %s: it tags a %s", name, kindWord(val.Kind), kindWord(want))
+			b.tagError(n, val.Pos, "%s tag on a %s: it tags a %s", name, kindWord(val.Kind), kindWord(want))
 			val.reported = true
 		}
 		return val
@@ -85,13 +85,13 @@ func (b *builder) tagged(n *ast.TagNode, depth int) *Node {
 		text = ""
 	}
 	if !ok {
-		b.tagError(val.Pos, "%s tag on a %s: it tags a single value", name, kindWord(val.Kind))
+		b.tagError(n, val.Pos, "%s tag on a %s: it tags a single value", name, kindWord(val.Kind))
 		val.reported = true
 		return val
 	}
 	out, msg := tagScalar(tag, text, val.Pos)
 	if out == nil {
-		b.tagError(val.Pos, "invalid %s value %s: %s", name, strconv.Quote(truncate(text, 60)), msg)
+		b.tagError(n, val.Pos, "invalid %s value %s: %s", name, strconv.Quote(truncate(text, 60)), msg)
 		val.reported = true
 		return val
 	}
@@ -209,8 +209,59 @@ func kindWord(k Kind) string {
 	return "single value"
 }
 
-// tagError reports a tag at fault. The tree stays whole: the rest of
-// the spec is checked too.
-func (b *builder) tagError(p Pos, format string, args ...any) {
-	b.diags = append(b.diags, &Diagnostic{Pos: p, Msg: fmt.Sprintf(format, args...), treeWhole: true})
+// tagError reports a tag at fault, with the path of the field it tags.
+// The tree stays whole: the rest of the spec is checked too.
+func (b *builder) tagError(n *ast.TagNode, p Pos, format string, args ...any) {
+	b.diags = append(b.diags, &Diagnostic{Pos: p, Path: yamlPath(b.unmask(n.GetPath())), Msg: fmt.Sprintf(format, args...), treeWhole: true})
+}
+
+// yamlPath turns the path the parser gives a node, as $.tasks[0].env.A
+// with a key holding $ * . [ or ] in single quotes, into a field path as
+// PathString writes it. The tree is built bottom up, so the parser's is
+// the path known where a tag is read. A path it cannot read is "".
+func yamlPath(p string) string {
+	rest, ok := strings.CutPrefix(p, "$")
+	if !ok {
+		return ""
+	}
+	var path []any
+	for rest != "" {
+		switch rest[0] {
+		case '[':
+			end := strings.IndexByte(rest, ']')
+			i, err := strconv.Atoi(rest[1:max(end, 1)])
+			if end < 0 || err != nil {
+				return ""
+			}
+			path, rest = append(path, i), rest[end+1:]
+		case '.':
+			rest = rest[1:]
+			var key string
+			if strings.HasPrefix(rest, "'") {
+				// Quoted keys are not escaped: the key ends at the quote
+				// that the end of the path, or a . or [, follows.
+				end := -1
+				for i := 1; i < len(rest); i++ {
+					if rest[i] == '\'' && (i+1 == len(rest) || rest[i+1] == '.' || rest[i+1] == '[') {
+						end = i
+						break
+					}
+				}
+				if end < 0 {
+					return ""
+				}
+				key, rest = rest[1:end], rest[end+1:]
+			} else {
+				end := strings.IndexAny(rest, ".[")
+				if end < 0 {
+					end = len(rest)
+				}
+				key, rest = rest[:end], rest[end:]
+			}
+			path = append(path, key)
+		default:
+			return ""
+		}
+	}
+	return PathString(path)
 }

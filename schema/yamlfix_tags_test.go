@@ -81,20 +81,20 @@ func TestYamlfixTagErrors(t *testing.T) {
 		src  string
 		want []string
 	}{
-		{"a: !!int abc\n", []string{`1:10: invalid !!int value "abc": expected an integer such as 42, -7 or 0x1F`}},
-		{"a: !!int 1.5\n", []string{`1:10: invalid !!int value "1.5": expected an integer such as 42, -7 or 0x1F`}},
-		{"a: !!float abc\n", []string{`1:12: invalid !!float value "abc": expected a number such as 1.5, -2 or 1e3`}},
-		{"a: !!bool yes\n", []string{`1:11: invalid !!bool value "yes": expected true or false`}},
-		{"a: !!null x\n", []string{`1:11: invalid !!null value "x": expected null, ~ or nothing`}},
-		{"a: !!binary aGVsbG8=\n", []string{"1:4: unsupported YAML tag !!binary: " + core}},
-		{"a: !!timestamp 2001-12-14\n", []string{"1:4: unsupported YAML tag !!timestamp: " + core}},
-		{"a: !custom a\nb: !!set {c}\n", []string{"1:4: unsupported YAML tag !custom: " + core, "2:4: unsupported YAML tag !!set: " + core}},
+		{"a: !!int abc\n", []string{`1:10: a: invalid !!int value "abc": expected an integer such as 42, -7 or 0x1F`}},
+		{"a: !!int 1.5\n", []string{`1:10: a: invalid !!int value "1.5": expected an integer such as 42, -7 or 0x1F`}},
+		{"a: !!float abc\n", []string{`1:12: a: invalid !!float value "abc": expected a number such as 1.5, -2 or 1e3`}},
+		{"a: !!bool yes\n", []string{`1:11: a: invalid !!bool value "yes": expected true or false`}},
+		{"a: !!null x\n", []string{`1:11: a: invalid !!null value "x": expected null, ~ or nothing`}},
+		{"a: !!binary aGVsbG8=\n", []string{"1:4: a: unsupported YAML tag !!binary: " + core}},
+		{"a: !!timestamp 2001-12-14\n", []string{"1:4: a: unsupported YAML tag !!timestamp: " + core}},
+		{"a: !custom a\nb: !!set {c}\n", []string{"1:4: a: unsupported YAML tag !custom: " + core, "2:4: b: unsupported YAML tag !!set: " + core}},
 		{"a: !!map [b]\n", []string{"1:10: YAML syntax: could not find map",
 			"hint: the !!map tag does not fit the value after it: !!map tags a map, !!seq a list, the other core tags a single value"}},
 		// Every error of the document comes back, the duplicate key too.
 		{"a: !!int x\nb: !!int y\nb: 1\n", []string{
-			`1:10: invalid !!int value "x": expected an integer such as 42, -7 or 0x1F`,
-			`2:10: invalid !!int value "y": expected an integer such as 42, -7 or 0x1F`,
+			`1:10: a: invalid !!int value "x": expected an integer such as 42, -7 or 0x1F`,
+			`2:10: b: invalid !!int value "y": expected an integer such as 42, -7 or 0x1F`,
 			`3:1: duplicate key "b" (first at 2:1)`, "see s.yaml:2:1"}},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
@@ -125,8 +125,8 @@ func TestYamlfixTagsValidate(t *testing.T) {
 		{"tasks:\n  - id: a\n    run: echo\n    retries: !!str 3\n", []string{
 			`7:20: tasks[0].retries: expected int, got string "3"`, "hint: the !!str tag makes it a string"}},
 		{"tasks:\n  - id: a\n    run: echo\n    retries: !!int x\n", []string{
-			`7:20: invalid !!int value "x": expected an integer such as 42, -7 or 0x1F`}},
-		{"tasks:\n  - id: !custom a\n    run: echo\n", []string{"5:9: unsupported YAML tag !custom: a spec may use only the YAML core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"}},
+			`7:20: tasks[0].retries: invalid !!int value "x": expected an integer such as 42, -7 or 0x1F`}},
+		{"tasks:\n  - id: !custom a\n    run: echo\n", []string{"5:9: tasks[0].id: unsupported YAML tag !custom: a spec may use only the YAML core tags !!str, !!int, !!float, !!bool, !!null, !!map and !!seq"}},
 	} {
 		t.Run(tc.body, func(t *testing.T) {
 			root, diags := Parse("s.yaml", []byte(head+tc.body))

@@ -42,12 +42,20 @@ type jsonDiag struct {
 
 // writeDiags prints diagnostics in the chosen format.
 func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources map[string][]byte) {
+	writeDiagsStrict(w, format, diags, sources, false)
+}
+
+// writeDiagsStrict is writeDiags, with the warnings labelled errors in
+// JSON and in GitHub annotations when strict: bmc validate --strict fails
+// on them, and a CI reading the severity must see why. The text report
+// keeps "warning:", and its last line says --strict fails on them.
+func writeDiagsStrict(w io.Writer, format string, diags schema.Diagnostics, sources map[string][]byte, strict bool) {
 	switch format {
 	case "json":
 		out := make([]jsonDiag, 0, len(diags))
 		for _, d := range diags {
 			sev := "error"
-			if d.Warning {
+			if d.Warning && !strict {
 				sev = "warning"
 			}
 			related := make([]jsonPos, 0, len(d.Related))
@@ -80,7 +88,7 @@ func writeDiags(w io.Writer, format string, diags schema.Diagnostics, sources ma
 				msg += " (see " + strings.Join(see, ", ") + ")"
 			}
 			kind := "error"
-			if d.Warning {
+			if d.Warning && !strict {
 				kind = "warning"
 			}
 			// A problem of the file as a whole (it cannot be read) has no

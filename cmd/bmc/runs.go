@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"fmt"
@@ -209,7 +210,7 @@ func corruptRow(dir, id string) runRow {
 // program read only when the journal does not say: on a sweep, the
 // program is tens of megabytes. The row does not keep the run's state.
 func loadRunsRow(dir string, meta executor.Meta) (runRow, error) {
-	if _, err := os.Stat(filepath.Join(dir, executor.ProgramFile)); err != nil {
+	if err := programEnds(filepath.Join(dir, executor.ProgramFile)); err != nil {
 		return runRow{}, &exitError{code: exitFailed, err: err}
 	}
 	st, err := executor.LoadState(dir)
@@ -226,6 +227,37 @@ func loadRunsRow(dir string, meta executor.Meta) (runRow, error) {
 	r.Counts = stateCounts(total, st)
 	r.State = nil
 	return r, nil
+}
+
+// programEnds checks, from its last bytes only, that a run's program
+// ends as a whole one does: a program is tens of megabytes, and bmc runs
+// lists many. It is written whole, compact, and its last field is the
+// finalize object: it ends with }}. One cut short almost never does: it
+// ends inside a string or a number, or after a task's }, a list's ], a
+// comma.
+func programEnds(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	tail := make([]byte, min(info.Size(), 64))
+	if _, err := f.ReadAt(tail, info.Size()-int64(len(tail))); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	tail = bytes.TrimRight(tail, " \t\r\n")
+	rest, ok := bytes.CutSuffix(tail, []byte("}"))
+	if ok {
+		_, ok = bytes.CutSuffix(bytes.TrimRight(rest, " \t\r\n"), []byte("}"))
+	}
+	if !ok {
+		return fmt.Errorf("read %s: cut short (%d bytes): it does not end as a program does", path, info.Size())
+	}
+	return nil
 }
 
 // newRow is a run's row, without its counts.

@@ -102,10 +102,10 @@ func runValidate(cmd *cobra.Command, o *validateOptions, args []string) error {
 	}
 	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	if o.format == "json" {
-		writeDiags(out, "json", all, sources)
+		writeDiagsStrict(out, "json", all, sources, o.strict)
 	} else if len(all) > 0 {
 		if o.format == "github" {
-			writeDiags(out, "github", all, sources)
+			writeDiagsStrict(out, "github", all, sources, o.strict)
 		}
 		writeDiags(errw, "text", all, sources)
 	}
@@ -145,8 +145,10 @@ func runValidate(cmd *cobra.Command, o *validateOptions, args []string) error {
 // specFiles expands the arguments of bmc validate into the spec files to
 // check, in order, each once: a directory into the .yaml and .yml files
 // in it and its folders, in lexical order, hidden folders left out (a
-// repository's .git, bmc's own .bmc). A directory holding none, or one
-// that cannot be walked, is an error of its own.
+// repository's .git, bmc's own .bmc). Symbolic links to folders are
+// followed, the argument's and those inside: a spec behind one is checked
+// as any other. A directory holding none, or one that cannot be walked,
+// is an error of its own.
 func specFiles(args []string) ([]string, schema.Diagnostics) {
 	var files []string
 	var diags schema.Diagnostics
@@ -168,28 +170,64 @@ func specFiles(args []string) ([]string, schema.Diagnostics) {
 			continue
 		}
 		found := 0
-		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
-			if err != nil {
-				diags = append(diags, &schema.Diagnostic{Pos: schema.Pos{File: p}, Msg: "cannot read: " + errText(err)})
-				return nil
-			}
-			if d.IsDir() {
-				if p != arg && strings.HasPrefix(d.Name(), ".") {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-			if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
-				found++
-				add(p)
-			}
-			return nil
-		})
-		if err == nil && found == 0 {
+		ok := walkSpecs(arg, map[string]bool{}, func(p string) {
+			found++
+			add(p)
+		}, &diags)
+		if ok && found == 0 {
 			diags = append(diags, &schema.Diagnostic{Pos: schema.Pos{File: arg}, Msg: "no .yaml or .yml files in this folder or its folders"})
 		}
 	}
 	return files, diags
+}
+
+// walkSpecs calls add for each .yaml and .yml file in dir and its
+// folders, in lexical order, following links to folders. visited holds
+// the real paths of the folders walked: a link back up the tree, or to a
+// folder walked already, is not walked again. It reports whether dir
+// itself could be read.
+func walkSpecs(dir string, visited map[string]bool, add func(string), diags *schema.Diagnostics) bool {
+	cannot := func(p string, err error) {
+		*diags = append(*diags, &schema.Diagnostic{Pos: schema.Pos{File: p}, Msg: "cannot read: " + errText(err)})
+	}
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		cannot(dir, err)
+		return false
+	}
+	if real, err = filepath.Abs(real); err != nil {
+		cannot(dir, err)
+		return false
+	}
+	if visited[real] {
+		return true
+	}
+	visited[real] = true
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		cannot(dir, err)
+		return false
+	}
+	for _, e := range entries {
+		p := filepath.Join(dir, e.Name())
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A link to nothing is left to the reading, if it names a spec.
+			if info, err := os.Stat(p); err == nil {
+				isDir = info.IsDir()
+			}
+		}
+		if isDir {
+			if !strings.HasPrefix(e.Name(), ".") {
+				walkSpecs(p, visited, add, diags)
+			}
+			continue
+		}
+		if ext := filepath.Ext(p); ext == ".yaml" || ext == ".yml" {
+			add(p)
+		}
+	}
+	return true
 }
 
 // readSpec reads a spec file, or stdin for stdinName. Its error says what
