@@ -267,7 +267,7 @@ func (n *nodeStep) RunTask(ctx context.Context, a *executor.Attempt) executor.Re
 		}
 	}
 	if res.State != executor.Canceled {
-		n.setAside(t, dir, stepVars(env), &res)
+		n.setAside(t, dir, filepattern.Vars(env), &res)
 	}
 	res.End = time.Now()
 	return res
@@ -569,18 +569,6 @@ func uploadsAll(up, pattern string, files []asideFile) error {
 		}
 	}
 	return nil
-}
-
-// stepVars is the step's environment, a list of "k=v" where a later
-// setting wins, as a map.
-func stepVars(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 func copyFile(src, dst string) error {

@@ -973,7 +973,7 @@ func (b *Backend) collect(ctx context.Context, a *executor.Attempt, wd string, e
 		pattern := o.Pattern
 		if err == nil && strings.ContainsAny(pattern, "$%") {
 			if vars == nil {
-				vars = envMap(env)
+				vars = filepattern.Vars(env)
 			}
 			pattern, err = outputPattern(o.Pattern, wd, vars)
 		}
@@ -1035,17 +1035,6 @@ func outputDest(written, expanded string, to blobstage.Location) blobstage.Locat
 		p += "/"
 	}
 	return blobstage.Location{Container: to.Container, Path: p}
-}
-
-// envMap is env, a list of "k=v" where a later setting wins, as a map.
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 // uploadLogs sends stdout.txt and stderr.txt to the logs prefix, whatever

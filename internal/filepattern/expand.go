@@ -35,3 +35,15 @@ func Expand(pattern string, vars map[string]string) string {
 	}
 	return s
 }
+
+// Vars is a process environment, a list of "k=v" where a later setting
+// wins, as the map Expand takes.
+func Vars(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
