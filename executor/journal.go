@@ -39,14 +39,17 @@ const (
 // Record is one line of the journal. Readers ignore fields they do not
 // know, so fields may be added (omitempty) without breaking old journals.
 type Record struct {
-	Time     time.Time       `json:"t"`
-	Type     string          `json:"type"`
-	Task     string          `json:"task,omitempty"`
-	Attempt  int             `json:"attempt,omitempty"`
-	State    string          `json:"state,omitempty"`
-	ExitCode *int            `json:"exitCode,omitempty"`
-	Reason   string          `json:"reason,omitempty"`
-	Data     json.RawMessage `json:"data,omitempty"`
+	Time     time.Time `json:"t"`
+	Type     string    `json:"type"`
+	Task     string    `json:"task,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	State    string    `json:"state,omitempty"`
+	ExitCode *int      `json:"exitCode,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	// Retry marks a failed attempt after which the task runs again: it
+	// waits for its next attempt, pending, rather than having failed.
+	Retry bool            `json:"retry,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
 }
 
 // ErrJournalClosed is returned by Append after Close.
@@ -577,6 +580,9 @@ func appendRecord(b []byte, r *Record) ([]byte, error) {
 	if r.Reason != "" {
 		b = append(b, `,"reason":`...)
 		b = appendString(b, r.Reason)
+	}
+	if r.Retry {
+		b = append(b, `,"retry":true`...)
 	}
 	if len(r.Data) > 0 {
 		b = append(b, `,"data":`...)

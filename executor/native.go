@@ -496,7 +496,7 @@ func (tr *Tracker) retrying(i int32, u TaskUpdate) {
 	}
 	o.ExitCode, o.Reason = u.ExitCode, reason
 	tr.move(i, Pending)
-	rec := Record{Type: RecordTaskFinished, Task: u.ID, Attempt: u.Attempts, State: string(Failed), ExitCode: u.ExitCode, Reason: reason}
+	rec := Record{Type: RecordTaskFinished, Task: u.ID, Attempt: u.Attempts, State: string(Failed), ExitCode: u.ExitCode, Reason: reason, Retry: true}
 	var elapsed time.Duration
 	if !u.End.IsZero() {
 		rec.Time = u.End.UTC()

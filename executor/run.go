@@ -568,7 +568,8 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		res.Reason += "; not retried: " + s.stopCause
 		o.Reason = res.Reason
 	}
-	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: n, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason}
+	retry := res.State == Failed && ctx.Err() == nil && o.Attempts <= t.Retries && !res.NoRetry && !s.stopping
+	rec := Record{Type: RecordTaskFinished, Task: t.ID, Attempt: n, State: string(res.State), ExitCode: res.ExitCode, Reason: res.Reason, Retry: retry}
 	if len(res.Outputs) > 0 {
 		rec.Data = mustJSON(map[string]any{"outputs": res.Outputs})
 	}
@@ -591,7 +592,7 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 			o.Reason = "cancelled"
 		}
 		s.emit(Event{Type: EventTaskFinished, Task: t.ID, Attempt: n, State: Canceled, ExitCode: res.ExitCode, Reason: o.Reason, Elapsed: elapsed})
-	case o.Attempts <= t.Retries && !res.NoRetry && !s.stopping:
+	case retry:
 		o.State = Pending
 		s.counts.Pending++
 		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: n, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})

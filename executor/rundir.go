@@ -2,6 +2,7 @@ package executor
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -485,6 +486,11 @@ func loadState(dir, only string) (*RunState, error) {
 			t.State, t.ExitCode, t.Reason, t.End = State(r.State), r.ExitCode, r.Reason, r.Time
 			if r.Attempt > t.Attempts {
 				t.Attempts = r.Attempt
+			}
+			if r.Retry && t.State == Failed {
+				// The attempt failed and the task runs again: it waits.
+				t.State = Pending
+				t.Reason = fmt.Sprintf("attempt %d failed (%s); runs again", r.Attempt, cmp.Or(r.Reason, "failed"))
 			}
 			var d struct{ Outputs []string }
 			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
