@@ -290,8 +290,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), nil)
 	if !resuming {
 		plan.Checks = append(plan.Checks, azurebatch.Check(prog, azurebatch.CheckOptions{JobManager: node != nil, SpecDir: meta.SpecDir})...)
-		plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, nil, meta.SpecDir, os.Stat, os.ReadDir)...)
-		plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, nil, meta.SpecDir, os.Stat, os.ReadDir)...)
+		plan.Checks = append(plan.Checks, specInputChecks(prog, nil, meta.SpecDir)...)
 		plan.Checks = append(plan.Checks, batchStorageCheck(prog, o.storage)...)
 		plan.Locate()
 	}

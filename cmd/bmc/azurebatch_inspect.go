@@ -193,23 +193,9 @@ func batchRow(row runRow, prog *compiler.Program, st *executor.RunState) runRow 
 	row.State, row.Status = st, st.Status
 	row.Counts = executor.Counts{Total: len(prog.Tasks)}
 	for _, t := range prog.Tasks {
-		ts := st.Tasks[t.ID]
-		if ts == nil {
-			row.Counts.Pending++
-			continue
-		}
-		switch ts.State {
-		case executor.Succeeded:
-			row.Counts.Succeeded++
-		case executor.Failed:
-			row.Counts.Failed++
-		case executor.Skipped:
-			row.Counts.Skipped++
-		case executor.Canceled:
-			row.Counts.Cancelled++
-		case executor.Running:
-			row.Counts.Running++
-		default:
+		if ts := st.Tasks[t.ID]; ts != nil {
+			countState(&row.Counts, ts.State)
+		} else {
 			row.Counts.Pending++
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -56,8 +55,7 @@ func planBatch(cmd *cobra.Command, prog *compiler.Program, o *planOptions) error
 	copt := azurebatch.CheckOptions{JobManager: place.pool, SpecDir: o.specDir}
 	plan := planner.New(prog, azurebatch.Capabilities(prog.Pool), done)
 	plan.Checks = append(plan.Checks, azurebatch.Check(prog, copt)...)
-	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, nil, o.specDir, os.Stat, os.ReadDir)...)
-	plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, nil, o.specDir, os.Stat, os.ReadDir)...)
+	plan.Checks = append(plan.Checks, specInputChecks(prog, nil, o.specDir)...)
 	plan.Checks = append(plan.Checks, batchStorageCheck(prog, "")...)
 	var sum *azurebatch.Summary
 	if len(plan.Errors()) == 0 {

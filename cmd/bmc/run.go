@@ -423,6 +423,14 @@ func warnUnsigned(w io.Writer, prog *compiler.Program) {
 	fmt.Fprintf(w, "bmc: warning: $%s is empty or not set: the callback is sent unsigned, without X-Bmc-Signature\n", cb.SecretEnv)
 }
 
+// specInputChecks are the plan's checks of the inputs named by a path
+// relative to the spec, in specDir: that they are there and do not
+// clash, and what their folders hold. Tasks in done are not checked.
+func specInputChecks(prog *compiler.Program, done map[string]bool, specDir string) []planner.Check {
+	return append(planner.SpecInputsWalk(prog, done, specDir, os.Stat, os.ReadDir),
+		planner.SpecInputFolders(prog, done, specDir, os.Stat, os.ReadDir)...)
+}
+
 // newPlan plans prog for a run whose earlier sessions completed done,
 // from a spec in specDir. What the backend's limits say of a done task
 // does not matter: it does not run again.
@@ -430,8 +438,7 @@ func newPlan(prog *compiler.Program, caps planner.Capabilities, done map[string]
 	plan := planner.New(prog, caps, done)
 	plan.Checks = append(plan.Checks, local.Check(prog)...)
 	plan.Checks = slices.DeleteFunc(plan.Checks, func(c planner.Check) bool { return c.Task != "" && done[c.Task] })
-	plan.Checks = append(plan.Checks, planner.SpecInputsWalk(prog, done, specDir, os.Stat, os.ReadDir)...)
-	plan.Checks = append(plan.Checks, planner.SpecInputFolders(prog, done, specDir, os.Stat, os.ReadDir)...)
+	plan.Checks = append(plan.Checks, specInputChecks(prog, done, specDir)...)
 	plan.Locate()
 	return plan
 }
