@@ -1,6 +1,10 @@
 package procrun
 
-import "golang.org/x/sys/unix"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // sZomb is a zombie's p_stat (SZOMB in <sys/proc.h>).
 const sZomb = 5
@@ -57,3 +61,6 @@ func groupHasLive(pgid int) (alive, ok bool) {
 // zombie, one whose empty environment may be out of sight for a moment.
 // kern.procargs2 gives a process's arguments whole or not at all: none is.
 func userProcess(int) bool { return false }
+
+// Started cannot tell here.
+func Started(int) (time.Time, bool) { return time.Time{}, false }

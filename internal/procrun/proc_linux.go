@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // procPIDs lists the processes in /proc.
@@ -124,6 +125,58 @@ func groupHasLive(pgid int) (alive, ok bool) {
 		}
 	}
 	return false, true
+}
+
+// Started is when the process pid started, from /proc/<pid>/stat; ok is
+// false where that cannot be read. A zombie, which runs no more, started
+// at the zero time.
+func Started(pid int) (t time.Time, ok bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	s := string(b)
+	state, _, ok := parseStat(s)
+	if !ok {
+		return time.Time{}, false
+	}
+	if state == 'Z' || state == 'X' { // killed, not yet reaped
+		return time.Time{}, true
+	}
+	// starttime is the 22nd field, the 20th after the command name.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseInt(f[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	boot, ok := bootTime()
+	if !ok {
+		return time.Time{}, false
+	}
+	// starttime is in clock ticks since boot, which Linux gives user
+	// space at 100 a second (USER_HZ) on every architecture Go runs on.
+	return boot.Add(time.Duration(ticks) * (time.Second / 100)), true
+}
+
+// bootTime is when the system started, from /proc/stat's btime.
+func bootTime() (time.Time, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			s, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(s, 0), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // parseStat extracts the state and process group from /proc/<pid>/stat:

@@ -2,6 +2,8 @@
 
 package procrun
 
+import "time"
+
 // Without a known way to read the process table, FindEnv finds nothing
 // and a process group counts as alive for as long as it exists.
 
@@ -14,3 +16,6 @@ func procState(int) (pgrp int, zombie, ok bool) { return 0, false, false }
 func groupHasLive(int) (alive, ok bool) { return false, false }
 
 func userProcess(int) bool { return false }
+
+// Started cannot tell here.
+func Started(int) (time.Time, bool) { return time.Time{}, false }
