@@ -37,11 +37,25 @@ func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() 
 			to.State, to.Attempts, to.ExitCode, to.Reason = ts.State, ts.Attempts, ts.ExitCode, ts.Reason
 			to.Outputs, to.Start, to.End = ts.Outputs, ts.Start, ts.End
 		}
+		why, waiting := st.waiting(id)
 		switch {
 		case ts != nil && ts.Interrupted:
 			to.State, to.Reason, to.End = Canceled, "cancelled: bmc stopped while it ran, then the run was cancelled", now()
 			if j != nil {
 				if err := j.Hold(Record{Type: RecordTaskFinished, Task: id, Attempt: ts.Attempts, State: string(Canceled), Reason: to.Reason}); err != nil {
+					return nil, fmt.Errorf("journal: %w", err)
+				}
+			}
+		case ts != nil && ts.State == Pending && waiting:
+			// It ran, and waited for its retry: it keeps that attempt's
+			// exit code and end, as a cancel in the live run leaves it.
+			to.State, to.Reason = Canceled, waitCancelled(ts.Attempts, why)
+			if j != nil {
+				rec := Record{Type: RecordTaskFinished, Task: id, Attempt: ts.Attempts, State: string(Canceled), ExitCode: ts.ExitCode, Reason: to.Reason}
+				if !ts.End.IsZero() {
+					rec.Time = ts.End.UTC()
+				}
+				if err := j.Hold(rec); err != nil {
 					return nil, fmt.Errorf("journal: %w", err)
 				}
 			}

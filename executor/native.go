@@ -316,6 +316,10 @@ type Tracker struct {
 	// stopWhy ends the reasons of the tasks a stop by the backend
 	// cancels.
 	stopWhy string
+	// waitElapsed is, for each task that waits for its retry, the
+	// duration of its attempt that failed, when known: a task-finished of
+	// it told after a cancel repeats it.
+	waitElapsed map[int32]time.Duration
 
 	j      *Journal
 	events Sink
@@ -492,9 +496,12 @@ func (tr *Tracker) retrying(i int32, u TaskUpdate) {
 	o := &tr.out[i]
 	reason := u.Reason
 	if reason == "" {
-		reason = "attempt failed; retried"
+		reason = retriedReason
 	}
 	o.ExitCode, o.Reason = u.ExitCode, reason
+	if !u.End.IsZero() {
+		o.End = u.End // the task's end, should it not run again
+	}
 	tr.move(i, Pending)
 	rec := Record{Type: RecordTaskFinished, Task: u.ID, Attempt: u.Attempts, State: string(Failed), ExitCode: u.ExitCode, Reason: reason, Retry: true}
 	var elapsed time.Duration
@@ -506,6 +513,10 @@ func (tr *Tracker) retrying(i int32, u TaskUpdate) {
 		}
 		elapsed = u.End.Sub(start)
 	}
+	if tr.waitElapsed == nil {
+		tr.waitElapsed = map[int32]time.Duration{}
+	}
+	tr.waitElapsed[i] = elapsed
 	tr.journal(rec)
 	tr.emit(Event{Type: EventTaskRetrying, Task: u.ID, Attempt: u.Attempts, State: Failed, ExitCode: u.ExitCode, Reason: reason, Elapsed: elapsed})
 }
@@ -584,11 +595,16 @@ func (tr *Tracker) settle(i int32, st State, reason string) {
 }
 
 // settleRest ends every task not over yet as cancelled: those that never
-// started, and those the backend did not report stopped.
+// started, those waiting for a retry, and those the backend did not
+// report stopped.
 func (tr *Tracker) settleRest(reason string) {
 	for i := range tr.out {
 		switch tr.out[i].State {
 		case Pending:
+			if tr.out[i].Attempts > 0 {
+				tr.cancelWaiting(int32(i))
+				continue
+			}
 			tr.settle(int32(i), Canceled, "cancelled before it started"+tr.stopWhy)
 		case Running:
 			tr.out[i].End = tr.now()
@@ -596,6 +612,27 @@ func (tr *Tracker) settleRest(reason string) {
 		}
 	}
 }
+
+// cancelWaiting ends, cancelled, a task whose attempt failed and that
+// waited for its retry, as the local backend does: with that attempt's
+// number, exit code (Batch keeps none between attempts) and duration, and
+// its end as the outcome's.
+func (tr *Tracker) cancelWaiting(i int32) {
+	o := &tr.out[i]
+	tr.move(i, Canceled)
+	o.Reason = waitCancelled(o.Attempts, o.Reason) + tr.stopWhy
+	id := tr.plan.Program.Tasks[i].ID
+	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: o.Attempts, State: string(Canceled), ExitCode: o.ExitCode, Reason: o.Reason}
+	if !o.End.IsZero() {
+		rec.Time = o.End.UTC()
+	}
+	tr.journal(rec)
+	tr.emit(Event{Type: EventTaskFinished, Task: id, Attempt: o.Attempts, State: Canceled, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: tr.waitElapsed[i]})
+}
+
+// retriedReason is the reason of a failed attempt that Batch retried,
+// which it tells nothing more of.
+const retriedReason = "attempt failed; retried"
 
 // stop takes the backend's stop of a run that failed: the tasks it names
 // fail without an attempt, their dependents are skipped, and the tasks

@@ -117,6 +117,10 @@ type scheduler struct {
 	// its retries start afresh.
 	earlier  []int
 	canceled bool
+	// waitElapsed is, for each task that waits for its retry, the
+	// duration of its attempt that failed: a task-finished of it told
+	// after a cancel repeats it, as it does that attempt's number.
+	waitElapsed map[int32]time.Duration
 	// events are those made this turn, sent once its journal records are
 	// written: a consumer never hears of a success that a resume after
 	// kill -9 would not know of.
@@ -281,12 +285,16 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	}
 	s.mu.Lock()
 	o.Canceled = s.canceled
-	// Whatever never started is over now too.
+	// Whatever never started is over now too, and so is what waited for
+	// its retry.
 	for i := range s.out {
 		if s.out[i].State == Pending {
-			if o.Canceled {
+			switch {
+			case o.Canceled && s.out[i].Attempts > 0:
+				s.cancelWaiting(int32(i))
+			case o.Canceled:
 				s.settle(int32(i), Canceled, "cancelled before it started")
-			} else {
+			default:
 				s.settle(int32(i), Skipped, "skipped: "+s.stopCause)
 			}
 		}
@@ -596,6 +604,10 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 		o.State = Pending
 		s.counts.Pending++
 		s.emit(Event{Type: EventTaskRetrying, Task: t.ID, Attempt: n, State: Failed, ExitCode: res.ExitCode, Reason: res.Reason, Elapsed: elapsed})
+		if s.waitElapsed == nil {
+			s.waitElapsed = map[int32]time.Duration{}
+		}
+		s.waitElapsed[i] = elapsed
 		heap.Push(&s.ready, i)
 	default:
 		o.State = Failed
@@ -656,6 +668,38 @@ func (s *scheduler) settle(i int32, st State, reason string) {
 		ev = EventTaskFinished
 	}
 	s.emit(Event{Type: ev, Task: id, State: st, Reason: reason})
+}
+
+// cancelWaiting ends, cancelled, a task whose attempt failed and that
+// waited for its next one when the run was cancelled. It ran: it keeps
+// that attempt's number and exit code, its reason says so, and its journal
+// record ends it where that attempt ended, so that bmc status tells it as
+// the outcome does.
+func (s *scheduler) cancelWaiting(i int32) {
+	o := &s.out[i]
+	n := s.number(i)
+	s.counts.Pending--
+	s.counts.Cancelled++
+	o.State, o.Reason = Canceled, waitCancelled(n, o.Reason)
+	id := s.tasks[i].ID
+	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: n, State: string(Canceled), ExitCode: o.ExitCode, Reason: o.Reason}
+	if !o.End.IsZero() {
+		rec.Time = o.End.UTC()
+	}
+	if err := s.journal(rec); err != nil {
+		s.journalFailure(err)
+	}
+	s.emit(Event{Type: EventTaskFinished, Task: id, Attempt: n, State: Canceled, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: s.waitElapsed[i]})
+}
+
+// waitCancelled is the reason of a task cancelled while it waited for
+// its next attempt after attempt n failed, for why (empty, or Batch's
+// retriedReason, when not known).
+func waitCancelled(n int, why string) string {
+	if why == "" || why == retriedReason {
+		return fmt.Sprintf("cancelled while waiting for attempt %d (attempt %d failed)", n+1, n)
+	}
+	return fmt.Sprintf("cancelled while waiting for attempt %d (attempt %d failed: %s)", n+1, n, why)
 }
 
 // skipDependents marks everything downstream of a failed task skipped,

@@ -377,6 +377,9 @@ type RunState struct {
 	// has, if it says (hasTasks).
 	tasks    int
 	hasTasks bool
+	// waits are the tasks pending because their attempt Attempts failed
+	// and they run again, with why that attempt failed.
+	waits map[string]string
 }
 
 // TaskCount is how many tasks the run has, as the journal's last
@@ -462,6 +465,7 @@ func loadState(dir, only string) (*RunState, error) {
 			for _, t := range st.Tasks {
 				if t.State != Succeeded {
 					t.State, t.ExitCode, t.Reason, t.End, t.Interrupted = Pending, nil, "", time.Time{}, false
+					delete(st.waits, t.ID)
 					stale()
 				}
 			}
@@ -473,6 +477,7 @@ func loadState(dir, only string) (*RunState, error) {
 			stale()
 			t.State, t.Attempts = Running, max(t.Attempts, r.Attempt)
 			t.ExitCode, t.Reason, t.End = nil, "", time.Time{} // the attempt before's
+			delete(st.waits, t.ID)
 			if t.Start.IsZero() {
 				t.Start = r.Time
 			}
@@ -484,12 +489,17 @@ func loadState(dir, only string) (*RunState, error) {
 			}
 			stale()
 			t.State, t.ExitCode, t.Reason, t.End = State(r.State), r.ExitCode, r.Reason, r.Time
+			delete(st.waits, t.ID)
 			if r.Attempt > t.Attempts {
 				t.Attempts = r.Attempt
 			}
 			if r.Retry && t.State == Failed {
 				// The attempt failed and the task runs again: it waits.
 				t.State = Pending
+				if st.waits == nil {
+					st.waits = map[string]string{}
+				}
+				st.waits[t.ID] = r.Reason
 				t.Reason = fmt.Sprintf("attempt %d failed (%s); runs again", r.Attempt, cmp.Or(r.Reason, "failed"))
 			}
 			var d struct{ Outputs []string }
@@ -534,6 +544,13 @@ func loadState(dir, only string) (*RunState, error) {
 		st.Interrupt()
 	}
 	return st, nil
+}
+
+// waiting reports whether task is pending because its last attempt
+// failed and it runs again, and why that attempt failed.
+func (s *RunState) waiting(task string) (why string, ok bool) {
+	why, ok = s.waits[task]
+	return why, ok
 }
 
 // Interrupt makes st what a run no process drives is: not journaled as
