@@ -6,6 +6,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -1070,12 +1071,15 @@ type Leftover struct {
 	Task string `json:"task,omitempty"`
 }
 
-// Leftovers finds the processes that carry a run's id in their
-// environment (BMC_RUN_ID, which every task of the run and everything it
-// starts inherits) and belong to a task for which of(task) holds: the
-// tasks that were running when bmc was killed, not those that ended and
-// left a process in the background on purpose. Call it only when no bmc
-// drives the run: those of a live run are its running tasks.
+// Leftovers finds the processes of a run's tasks for which of(task)
+// holds: the tasks that were running when bmc was killed, not those that
+// ended and left a process in the background on purpose. A run's
+// processes carry its id in their environment (BMC_RUN_ID, which every
+// task of the run and everything it starts inherits); those that dropped
+// their environment (env -i, apptainer --cleanenv) are known by their
+// working directory, stdout or stderr in the task's directory, and with
+// them go the other processes of a task's session. Call it only when no
+// bmc drives the run: those of a live run are its running tasks.
 func Leftovers(runID string, of func(task string) bool) ([]Leftover, error) {
 	found, err := findLeftovers(runID, of)
 	return leftovers(found), err
@@ -1098,16 +1102,27 @@ func StopLeftovers(runID string, of func(task string) bool, grace time.Duration)
 func leftovers(found []procrun.Found) []Leftover {
 	out := make([]Leftover, len(found))
 	for i, f := range found {
-		out[i] = Leftover{PID: f.PID, Task: f.Values[0]}
+		out[i] = Leftover{PID: f.PID, Task: leftoverTask(f)}
 	}
 	return out
 }
 
+// leftoverTask is the task a process found belongs to: as its environment
+// says, or else the directory it was found in, which is named by the
+// task's id (TaskDir).
+func leftoverTask(f procrun.Found) string { return cmp.Or(f.Values[0], f.Dir) }
+
 func findLeftovers(runID string, of func(task string) bool) ([]procrun.Found, error) {
-	found, err := procrun.FindEnv(runIDVar, runID, taskIDVar)
+	q := procrun.Query{Env: []string{runIDVar + "=" + runID}, Report: []string{taskIDVar}, Sessions: true}
+	if runID != "" && runID != "." && runID != ".." && !strings.ContainsRune(runID, '/') {
+		// "/runs/<run-id>/tasks/", below the state directory wherever
+		// that is (moved since, even): run ids are unique.
+		q.Under = TaskDir(filepath.Join("/", executor.RunsDir(""), runID), "") + "/"
+	}
+	found, err := procrun.Find(q)
 	kept := found[:0]
 	for _, f := range found {
-		if of(f.Values[0]) {
+		if of(leftoverTask(f)) {
 			kept = append(kept, f)
 		}
 	}

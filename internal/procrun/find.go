@@ -6,16 +6,49 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
-// Found is a process FindEnv found.
+// Found is a process Find found.
 type Found struct {
 	PID, PGID int
-	// Values are the values of the variables FindEnv was asked for, in
-	// its order, "" for one the process does not have.
+	// Values are the values of the variables Find was asked to report,
+	// in its order, "" for one the process does not have. A process
+	// found with another of its session has that one's.
 	Values []string
+	// Dir is the name of the directory right below Query.Under where the
+	// process was found, or where the process of its session it was found
+	// with was; "" for one found by its environment.
+	Dir string
+}
+
+// Query says which processes Find finds.
+type Query struct {
+	// Env are "name=value" strings: a process whose environment holds
+	// every one of them is found.
+	Env []string
+	// Report names the variables whose values Found.Values gives.
+	Report []string
+	// Under, when set, is a path segment that starts and ends with "/"
+	// ("/runs/<id>/tasks/", say): a process whose working directory,
+	// stdout or stderr is in a directory right below one that ends with
+	// it is found too, as that directory's, also with an environment of
+	// its own (env -i, a container's) or none. Not one that has a
+	// controlling terminal (a person's shell, or a program run from it,
+	// that went to look there), nor this process or its ancestors, nor
+	// one whose environment gives a variable of Env another value.
+	Under string
+	// Sessions finds with each process found the others of its session:
+	// a process can only leave a session for a new one of its own, so
+	// those of a session a task leads are all the task's. Not the
+	// session of this process, nor one with a controlling terminal, nor
+	// one whose leader runs without being found itself (the user's
+	// session that a task started without a session of its own sits in).
+	Sessions bool
 }
 
 // FindEnv returns the running processes (not zombies, not this one) whose
@@ -31,6 +64,14 @@ func FindEnv(name, value string, report ...string) ([]Found, error) {
 // FindEnvAll is FindEnv for processes whose environment holds every one
 // of match, each "name=value".
 func FindEnvAll(match []string, report ...string) ([]Found, error) {
+	return Find(Query{Env: match, Report: report})
+}
+
+// Find returns the running processes (not zombies, not this one) that q
+// finds: by their environment (as FindEnvAll), by where they work, and
+// by their session. Processes that cannot be read (another user's) are
+// passed over.
+func Find(q Query) ([]Found, error) {
 	pids, err := procPIDs()
 	if errors.Is(err, errNoProcTable) {
 		return nil, nil // nothing can be found here
@@ -38,22 +79,23 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 	if err != nil {
 		return nil, err
 	}
-	want := make([][]byte, len(match))
-	for i, m := range match {
+	want := make([][]byte, len(q.Env))
+	for i, m := range q.Env {
 		want[i] = []byte(m)
 	}
 	self := os.Getpid()
+	var spare map[int]bool // never found by where they work, nor by session
+	if q.Under != "" || q.Sessions {
+		spare = lineage(self)
+	}
 	var out []Found
-	consider := func(pid int, vars [][]byte) {
-		if !holdsAll(vars, want) {
-			return
-		}
+	byEnv := func(pid int, vars [][]byte) {
 		pgrp, zombie, ok := procState(pid)
 		if !ok || zombie {
 			return
 		}
-		f := Found{PID: pid, PGID: pgrp, Values: make([]string, len(report))}
-		for i, k := range report {
+		f := Found{PID: pid, PGID: pgrp, Values: make([]string, len(q.Report))}
+		for i, k := range q.Report {
 			prefix := []byte(k + "=")
 			for _, v := range vars {
 				if bytes.HasPrefix(v, prefix) {
@@ -62,6 +104,27 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 			}
 		}
 		out = append(out, f)
+	}
+	// byPlace reports whether pid was found by where it works.
+	byPlace := func(pid int, vars [][]byte) bool {
+		if q.Under == "" || spare[pid] || givesOther(vars, want) {
+			return false
+		}
+		dir := ""
+		for _, p := range procPlaces(pid) {
+			if dir = dirBelow(p, q.Under); dir != "" {
+				break
+			}
+		}
+		if dir == "" {
+			return false
+		}
+		ids, ok := procIDsOf(pid)
+		if !ok || ids.zombie || ids.tty != 0 {
+			return false
+		}
+		out = append(out, Found{PID: pid, PGID: ids.pgrp, Values: make([]string, len(q.Report)), Dir: dir})
+		return true
 	}
 	// A process in the middle of an exec shows no environment until the
 	// new program's is in place, a moment later: a task's process exec'ing
@@ -77,9 +140,10 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 		switch {
 		case err != nil:
 			// gone, or not ours
-		case len(vars) > 0:
-			consider(pid, vars)
-		case userProcess(pid):
+		case len(vars) > 0 && holdsAll(vars, want):
+			byEnv(pid, vars)
+		case byPlace(pid, vars):
+		case len(vars) == 0 && userProcess(pid):
 			blank = append(blank, pid)
 		}
 	}
@@ -88,15 +152,138 @@ func FindEnvAll(match []string, report ...string) ([]Found, error) {
 		blank = slices.DeleteFunc(blank, func(pid int) bool {
 			vars, err := procEnviron(pid)
 			if err != nil || len(vars) > 0 {
-				if err == nil {
-					consider(pid, vars)
+				if err == nil && holdsAll(vars, want) {
+					byEnv(pid, vars)
 				}
 				return true
 			}
 			return !userProcess(pid)
 		})
 	}
+	if q.Sessions && len(out) > 0 {
+		out = withSessions(out, pids, spare)
+	}
 	return out, nil
+}
+
+// withSessions adds to found the other processes of the sessions of
+// those found, when these are sessions a task leads, or led: not this
+// process's, and none that has a controlling terminal or a leader that
+// runs without being found (older bmcs started tasks in the user's own
+// session, where the user's shell leads). pids are the processes to look
+// at; spare those never to add.
+func withSessions(found []Found, pids []int, spare map[int]bool) []Found {
+	own, err := unix.Getsid(0)
+	if err != nil {
+		return found
+	}
+	index := make(map[int]int, len(found)) // pid -> its place in found
+	for i, f := range found {
+		index[f.PID] = i
+	}
+	// The found process whose Values and Dir the others of each session
+	// take: its leader when found, or else the first found in it.
+	sessions := map[int]int{}
+	for i, f := range found {
+		ids, ok := procIDsOf(f.PID)
+		if !ok || ids.sid <= 1 || ids.sid == own || ids.tty != 0 {
+			continue
+		}
+		if _, seen := sessions[ids.sid]; seen {
+			continue
+		}
+		if l, ok := index[ids.sid]; ok {
+			sessions[ids.sid] = l
+			continue
+		}
+		if !ended(ids.sid) {
+			continue
+		}
+		sessions[ids.sid] = i
+	}
+	if len(sessions) == 0 {
+		return found
+	}
+	for _, pid := range pids {
+		if _, ok := index[pid]; ok || spare[pid] {
+			continue
+		}
+		ids, ok := procIDsOf(pid)
+		if !ok || ids.zombie {
+			continue
+		}
+		if i, ok := sessions[ids.sid]; ok {
+			with := found[i]
+			found = append(found, Found{PID: pid, PGID: ids.pgrp, Values: slices.Clone(with.Values), Dir: with.Dir})
+		}
+	}
+	return found
+}
+
+// procIDs are what Find tells a process's session and lineage by.
+type procIDs struct {
+	ppid, pgrp, sid int
+	tty             int    // tty_nr: 0 for no controlling terminal
+	start           uint64 // in clock ticks since boot
+	zombie          bool
+	exiting         bool // on its way out, not yet a zombie
+	kthread         bool // a kernel thread
+}
+
+// ended reports whether process pid has ended: it is no more, or a
+// zombie. A process of another user that runs has not. (Its pid is not
+// reused while a process is in a session, or group, that pid names.)
+func ended(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return true
+	}
+	ids, ok := procIDsOf(pid)
+	return ok && ids.zombie
+}
+
+// lineage is pid and its ancestors, as far as they can be told.
+func lineage(pid int) map[int]bool {
+	out := map[int]bool{pid: true}
+	for p := os.Getppid(); p > 1 && !out[p]; {
+		out[p] = true
+		ids, ok := procIDsOf(p)
+		if !ok {
+			break
+		}
+		p = ids.ppid
+	}
+	return out
+}
+
+// dirBelow returns the name of the directory right below the segment
+// under in p, a path /proc gives (with " (deleted)" after it when it was
+// removed since), or "" when p is not in one.
+func dirBelow(p, under string) string {
+	p = strings.TrimSuffix(p, " (deleted)")
+	i := strings.Index(p, under)
+	if i < 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(p[i+len(under):], "/")
+	return name
+}
+
+// givesOther reports whether vars give a variable of want, each
+// "name=value", another value: the process is another's.
+func givesOther(vars, want [][]byte) bool {
+	for _, w := range want {
+		i := bytes.IndexByte(w, '=')
+		if i < 0 {
+			continue
+		}
+		name := w[:i+1]
+		for _, v := range vars {
+			if bytes.HasPrefix(v, name) && !bytes.Equal(v, w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func holdsAll(vars, want [][]byte) bool {
@@ -139,7 +326,7 @@ func splitEnv(b []byte) [][]byte {
 // Stop stops the processes found: SIGTERM to each, and to the process
 // groups they lead, then SIGKILL to what still runs once grace has passed
 // (zero for DefaultKillGrace, negative for SIGKILL at once). again finds
-// those of them still running (FindEnv again, with the same filter), since
+// those of them still running (Find again, with the same query), since
 // processes that are not our children give no notice of their end. Stop
 // returns once they are gone or zombies, also those of them still exiting.
 func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) error {
@@ -170,6 +357,22 @@ func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) err
 			_ = syscall.Kill(-g, sig)
 		}
 	}
+	// The processes found are followed to their end, also once again no
+	// longer finds them: one found with the others of its session, after
+	// those have ended, or one on its way out, whose memory (and with it
+	// the environment Find knows it by) and working directory are gone
+	// before it shows as a zombie. Its start time tells it from a process
+	// that took its pid since.
+	type followed struct {
+		Found
+		start uint64
+	}
+	var follow []followed
+	for _, p := range found {
+		if ids, ok := procIDsOf(p.PID); ok && !ids.zombie {
+			follow = append(follow, followed{p, ids.start})
+		}
+	}
 	signal(found, sig)
 	// Look again, backing off, until none is left. Once the grace period
 	// is up, what is left gets SIGKILL, and a moment to be gone.
@@ -180,15 +383,22 @@ func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) err
 		if err != nil {
 			return err
 		}
-		if len(left) == 0 && !anyAlive(groups) && !slices.ContainsFunc(found, exiting) {
+		for _, f := range follow {
+			if ids, ok := procIDsOf(f.PID); ok && !ids.zombie && ids.start == f.start &&
+				!slices.ContainsFunc(left, func(p Found) bool { return p.PID == f.PID }) {
+				left = append(left, f.Found)
+			}
+		}
+		if len(left) == 0 && !anyAlive(groups) {
 			return nil
 		}
 		if time.Now().After(deadline) {
 			if killed {
-				if len(left) == 0 {
+				n := len(slices.DeleteFunc(left, onItsWay))
+				if n == 0 {
 					return nil // only exiting, or zombies in a group: none runs
 				}
-				return fmt.Errorf("%d processes still run after SIGKILL", len(left))
+				return fmt.Errorf("%d processes still run after SIGKILL", n)
 			}
 			signal(left, syscall.SIGKILL)
 			killed, deadline = true, time.Now().Add(2*time.Second)
@@ -197,15 +407,11 @@ func Stop(found []Found, grace time.Duration, again func() ([]Found, error)) err
 	}
 }
 
-// exiting reports whether p, a process found, is on its way out: a
-// process that is killed releases its memory, and with it the environment
-// FindEnv knows it by, before it shows as a zombie.
-func exiting(p Found) bool {
-	if !userProcess(p.PID) {
-		return false
-	}
-	vars, err := procEnviron(p.PID)
-	return err == nil && len(vars) == 0
+// onItsWay reports whether p, a process found, is exiting (which may
+// take a while, waiting for a file system) or a zombie.
+func onItsWay(p Found) bool {
+	ids, ok := procIDsOf(p.PID)
+	return ok && (ids.zombie || ids.exiting)
 }
 
 func anyAlive(groups map[int]bool) bool {

@@ -62,5 +62,11 @@ func groupHasLive(pgid int) (alive, ok bool) {
 // kern.procargs2 gives a process's arguments whole or not at all: none is.
 func userProcess(int) bool { return false }
 
+// procIDsOf cannot tell here: Find widens to no session.
+func procIDsOf(int) (procIDs, bool) { return procIDs{}, false }
+
+// procPlaces cannot tell here: Find finds no process by where it works.
+func procPlaces(int) []string { return nil }
+
 // Started cannot tell here.
 func Started(int) (time.Time, bool) { return time.Time{}, false }

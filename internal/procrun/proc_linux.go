@@ -78,12 +78,66 @@ var environBuf = sync.Pool{New: func() any {
 // procState returns pid's process group and whether it is a zombie; ok is
 // false if it is gone.
 func procState(pid int) (pgrp int, zombie, ok bool) {
+	ids, ok := procIDsOf(pid)
+	return ids.pgrp, ids.zombie, ok
+}
+
+// procIDsOf reads pid's procIDs from /proc/<pid>/stat; ok is false if it
+// is gone.
+func procIDsOf(pid int) (ids procIDs, ok bool) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0, false, false
+		return procIDs{}, false
 	}
-	state, pgrp, ok := parseStat(string(b))
-	return pgrp, state == 'Z' || state == 'X', ok
+	return parseIDs(string(b))
+}
+
+// parseIDs reads "pid (comm) state ppid pgrp session tty_nr tpgid flags
+// ... starttime ...". comm may hold spaces and parentheses, so fields are
+// counted from the last ')'.
+func parseIDs(s string) (ids procIDs, ok bool) {
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return procIDs{}, false
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 || len(f[0]) != 1 {
+		return procIDs{}, false
+	}
+	var n [4]int
+	for j := range n {
+		v, err := strconv.Atoi(f[j+1])
+		if err != nil {
+			return procIDs{}, false
+		}
+		n[j] = v
+	}
+	flags, err1 := strconv.ParseUint(f[6], 10, 64)
+	start, err2 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil {
+		return procIDs{}, false
+	}
+	return procIDs{ppid: n[0], pgrp: n[1], sid: n[2], tty: n[3], start: start,
+		zombie: f[0] == "Z" || f[0] == "X", exiting: flags&pfExiting != 0,
+		kthread: flags&pfKthread != 0}, true
+}
+
+// pfExiting is PF_EXITING, set in the flags of a process from the start
+// of its exit.
+const pfExiting = 0x4
+
+// procPlaces returns where pid works and writes: its working directory,
+// and the files of its stdout and stderr, those of them that can be read
+// (those of another user's process cannot).
+func procPlaces(pid int) []string {
+	dir := "/proc/" + strconv.Itoa(pid)
+	out := make([]string, 0, 3)
+	for _, l := range [...]string{"/cwd", "/fd/1", "/fd/2"} {
+		if p, err := os.Readlink(dir + l); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // pfKthread is PF_KTHREAD, the flag of a kernel thread in the flags field
@@ -94,22 +148,8 @@ const pfKthread = 0x00200000
 // zombie: one whose environment, when it reads empty, is out of sight for
 // a moment (an exec in progress, or an exit) or was given empty.
 func userProcess(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	state, _, ok := parseStat(s)
-	if !ok || state == 'Z' || state == 'X' {
-		return false
-	}
-	// flags is the ninth field, the seventh after the command name.
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 7 {
-		return false
-	}
-	flags, err := strconv.ParseUint(f[6], 10, 64)
-	return err == nil && flags&pfKthread == 0
+	ids, ok := procIDsOf(pid)
+	return ok && !ids.zombie && !ids.kthread
 }
 
 // groupHasLive reports whether a process of group pgid is not a zombie;
@@ -131,26 +171,12 @@ func groupHasLive(pgid int) (alive, ok bool) {
 // false where that cannot be read. A zombie, which runs no more, started
 // at the zero time.
 func Started(pid int) (t time.Time, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return time.Time{}, false
-	}
-	s := string(b)
-	state, _, ok := parseStat(s)
+	ids, ok := procIDsOf(pid)
 	if !ok {
 		return time.Time{}, false
 	}
-	if state == 'Z' || state == 'X' { // killed, not yet reaped
+	if ids.zombie { // killed, not yet reaped
 		return time.Time{}, true
-	}
-	// starttime is the 22nd field, the 20th after the command name.
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return time.Time{}, false
-	}
-	ticks, err := strconv.ParseInt(f[19], 10, 64)
-	if err != nil {
-		return time.Time{}, false
 	}
 	boot, ok := bootTime()
 	if !ok {
@@ -158,7 +184,7 @@ func Started(pid int) (t time.Time, ok bool) {
 	}
 	// starttime is in clock ticks since boot, which Linux gives user
 	// space at 100 a second (USER_HZ) on every architecture Go runs on.
-	return boot.Add(time.Duration(ticks) * (time.Second / 100)), true
+	return boot.Add(time.Duration(ids.start) * (time.Second / 100)), true
 }
 
 // bootTime is when the system started, from /proc/stat's btime.
@@ -177,23 +203,4 @@ func bootTime() (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
-}
-
-// parseStat extracts the state and process group from /proc/<pid>/stat:
-// "pid (comm) state ppid pgrp ...". comm may hold spaces and parentheses,
-// so fields are counted from the last ')'.
-func parseStat(s string) (state byte, pgrp int, ok bool) {
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 3 || len(f[0]) != 1 {
-		return 0, 0, false
-	}
-	pgrp, err := strconv.Atoi(f[2])
-	if err != nil {
-		return 0, 0, false
-	}
-	return f[0][0], pgrp, true
 }

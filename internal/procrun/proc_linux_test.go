@@ -8,25 +8,26 @@ import (
 	"testing"
 )
 
-func TestParseStat(t *testing.T) {
+func TestParseStatFields(t *testing.T) {
+	const rest = " 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 99"
 	tests := []struct {
-		in        string
-		wantState byte
-		wantPgrp  int
-		wantOK    bool
+		in       string
+		wantZomb bool
+		wantPgrp int
+		wantOK   bool
 	}{
-		{"123 (sleep) S 1 120 120 0 -1", 'S', 120, true},
-		{"123 (odd) name (x)) Z 1 99 99 0", 'Z', 99, true},
-		{"123 (a b c) R 5 7 7", 'R', 7, true},
-		{"123 (sleep) S 1", 0, 0, false},
-		{"123 sleep S 1 2 3", 0, 0, false},
-		{"123 (sleep) S 1 x 3", 0, 0, false},
+		{"123 (sleep) S 1 120 120" + rest, false, 120, true},
+		{"123 (odd) name (x)) Z 1 99 99" + rest, true, 99, true},
+		{"123 (a b c) R 5 7 7" + rest, false, 7, true},
+		{"123 (sleep) S 1", false, 0, false},
+		{"123 sleep S 1 2 3" + rest, false, 0, false},
+		{"123 (sleep) S 1 x 3" + rest, false, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			state, pgrp, ok := parseStat(tt.in)
-			if state != tt.wantState || pgrp != tt.wantPgrp || ok != tt.wantOK {
-				t.Errorf("parseStat = %q %d %v, want %q %d %v", state, pgrp, ok, tt.wantState, tt.wantPgrp, tt.wantOK)
+			ids, ok := parseIDs(tt.in)
+			if ids.zombie != tt.wantZomb || ids.pgrp != tt.wantPgrp || ok != tt.wantOK {
+				t.Errorf("parseIDs = zombie %v pgrp %d %v, want %v %d %v", ids.zombie, ids.pgrp, ok, tt.wantZomb, tt.wantPgrp, tt.wantOK)
 			}
 		})
 	}
