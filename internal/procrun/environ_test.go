@@ -32,3 +32,21 @@ func TestInheritedEnvLeavesOutCredentials(t *testing.T) {
 		t.Error("Environ kept a variable it was to hide")
 	}
 }
+
+// The secrets the Azure SDK signs in with are credentials too: a task
+// that prints its environment must not show them.
+func TestEnvironLeavesOutSignInSecrets(t *testing.T) {
+	for _, k := range []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD", "AZURE_STORAGE_KEY"} {
+		t.Setenv(k, "secret")
+	}
+	t.Setenv("AZURE_CLIENT_ID", "an-id") // not a secret: kept
+	env := strings.Join(Environ(), "\n") + "\n"
+	for _, k := range []string{"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_PASSWORD", "AZURE_STORAGE_KEY"} {
+		if strings.Contains(env, k+"=") {
+			t.Errorf("Environ kept %s", k)
+		}
+	}
+	if !strings.Contains(env, "AZURE_CLIENT_ID=an-id\n") {
+		t.Error("Environ dropped AZURE_CLIENT_ID, which is no secret")
+	}
+}
