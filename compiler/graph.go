@@ -372,6 +372,11 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 		groupIdx[g.ID] = i
 	}
 	type resolved struct{ ids, groups []string }
+	// The names no task has that an entry of a matrix task gives its
+	// members are told once, at the entry, when every member is resolved:
+	// not once per member.
+	var missing []*missingDeps
+	entry := map[depEntry]*missingDeps{}
 	// A name in error adds no edge, and the task keeps the others: a
 	// cycle through them is one whatever the name, and is reported with
 	// its error.
@@ -394,7 +399,20 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 			}
 			if _, exists := byID[name]; !exists {
 				// Unknown, or an id validate does not know yet: no edge.
-				c.unknownDep(n, p, name, byID, specs)
+				if len(ts.matrixKeys) == 0 {
+					c.unknownDep(n, p, name, byID, specs)
+					continue
+				}
+				if c.mayBeID(name, specs) {
+					continue
+				}
+				m := entry[depEntry{ts, j}]
+				if m == nil {
+					m = &missingDeps{ts: ts, j: j, seen: map[string]bool{}}
+					entry[depEntry{ts, j}] = m
+					missing = append(missing, m)
+				}
+				m.add(name, ts)
 				continue
 			}
 			if name == self.ID {
@@ -420,6 +438,86 @@ func (c *compiler) resolveDeps(specs []*taskSpec, memberDeps [][]string) {
 			t.DependsOn, t.DependsOnGroups = shared.ids, shared.groups
 		}
 	}
+	for _, m := range missing {
+		c.unknownMatrixDep(m, byID, specs)
+	}
+}
+
+// depEntry is entry j of a task's dependsOn.
+type depEntry struct {
+	ts *taskSpec
+	j  int
+}
+
+// missingDeps are the names no task has that dependsOn entry j of matrix
+// task ts gives its members, and how many members they are.
+type missingDeps struct {
+	ts      *taskSpec
+	j       int
+	names   []string // each once, in the order of the members
+	seen    map[string]bool
+	members int
+}
+
+// add counts a member, or all when they share their dependsOn (resolved
+// once for all), that has name for the entry.
+func (m *missingDeps) add(name string, ts *taskSpec) {
+	if !m.seen[name] {
+		m.seen[name] = true
+		m.names = append(m.names, name)
+	}
+	if ts.varDeps {
+		m.members++
+	} else {
+		m.members = ts.count
+	}
+}
+
+// maxNamed bounds the unknown names of a dependsOn entry a message lists:
+// the rest are counted.
+const maxNamed = 3
+
+// unknownMatrixDep reports a dependsOn entry of a matrix task that gives
+// some or all of its members a name no task has: one error at the entry,
+// saying how many members it applies to, with the names it gives listed
+// up to maxNamed, the first one's suggestion as the hint. A matrix of a
+// thousand members with a misspelt entry is one mistake, not a thousand.
+func (c *compiler) unknownMatrixDep(m *missingDeps, byID map[string]int, specs []*taskSpec) {
+	ts := m.ts
+	group := c.prog.Tasks[ts.first].Group
+	var who string
+	switch {
+	case ts.membersUnknown && m.members >= ts.count:
+		// The members wait for a param's values.
+		who = fmt.Sprintf("every member of matrix task %q depends on", group)
+	case ts.membersUnknown:
+		who = fmt.Sprintf("some members of matrix task %q depend on", group)
+	case ts.count == 1:
+		who = fmt.Sprintf("the one member of matrix task %q depends on", group)
+	case m.members >= ts.count:
+		who = fmt.Sprintf("all %d members of matrix task %q depend on", ts.count, group)
+	case m.members == 1:
+		who = fmt.Sprintf("1 of the %d members of matrix task %q depends on", ts.count, group)
+	default:
+		who = fmt.Sprintf("%d of the %d members of matrix task %q depend on", m.members, ts.count, group)
+	}
+	var msg string
+	if len(m.names) == 1 {
+		msg = fmt.Sprintf("unknown dependsOn target %q: no task or matrix group has that id (%s it)", m.names[0], who)
+	} else {
+		shown := make([]string, 0, maxNamed)
+		for _, name := range m.names[:min(len(m.names), maxNamed)] {
+			shown = append(shown, strconv.Quote(name))
+		}
+		list := strings.Join(shown[:len(shown)-1], ", ") + " and " + shown[len(shown)-1]
+		if more := len(m.names) - len(shown); more > 0 {
+			list = fmt.Sprintf("%s and %d more", strings.Join(shown, ", "), more)
+		}
+		msg = fmt.Sprintf("unknown dependsOn targets %s: no task or matrix group has those ids (%s one)", list, who)
+	}
+	hint, _ := c.depHint(m.names[0], byID, specs)
+	d := c.errorf(ts.depNodes[m.j], []any{"tasks", ts.i, "dependsOn", ts.depIdx[m.j]}, "%s", msg)
+	d.Hint = hint
 }
 
 func dedupe(s []string) []string {
@@ -431,17 +529,40 @@ func dedupe(s []string) []string {
 	return slices.Compact(out)
 }
 
+// unknownDep reports a dependsOn target, name, that no task has, unless
+// it may be the id of a task validate does not know the id of.
 func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[string]int, specs []*taskSpec) {
+	if c.mayBeID(name, specs) {
+		return
+	}
+	hint, caseOnly := c.depHint(name, byID, specs)
+	d := c.errorf(n, p, "unknown dependsOn target %q: no task or matrix group has that id", name)
+	if caseOnly {
+		d.Msg = fmt.Sprintf("unknown dependsOn target %q", name)
+	}
+	d.Hint = hint
+}
+
+// mayBeID reports whether name, which no task has, may be the id of a
+// task whose id validate does not know: one dropped for its errors, or
+// one whose id needs a param not given.
+func (c *compiler) mayBeID(name string, specs []*taskSpec) bool {
 	for _, ts := range c.droppedSpecs {
 		if ts.idUnknown.MatchString(name) {
-			return
+			return true
 		}
 	}
 	for _, ts := range specs {
 		if ts.idUnknown != nil && ts.idUnknown.MatchString(name) {
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// depHint is what a dependsOn target no task has, name, may have been
+// meant to be, or ""; caseOnly is set when a task has it in another case.
+func (c *compiler) depHint(name string, byID map[string]int, specs []*taskSpec) (hint string, caseOnly bool) {
 	// A value paired with matrix members (trim-${{ matrix.sample }})
 	// is not sanitized, and the members' ids are: the member the value
 	// would be, sanitized, is the one meant.
@@ -449,16 +570,12 @@ func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[str
 	sanitizeID(&b, name)
 	if sane := b.String(); sane != name {
 		if _, ok := byID[sane]; ok {
-			d := c.errorf(n, p, "unknown dependsOn target %q: no task or matrix group has that id", name)
-			d.Hint = "did you mean " + sane + "? Task ids are sanitized (characters other than letters, digits, _ and - become _), dependsOn values are not: pair members by values valid in ids (see docs/spec.md#dependson)"
-			return
+			return "did you mean " + sane + "? Task ids are sanitized (characters other than letters, digits, _ and - become _), dependsOn values are not: pair members by values valid in ids (see docs/spec.md#dependson)", false
 		}
 	}
 	for id := range byID {
 		if strings.EqualFold(id, name) {
-			d := c.errorf(n, p, "unknown dependsOn target %q", name)
-			d.Hint = "did you mean " + id + "? (ids are matched exactly)"
-			return
+			return "did you mean " + id + "? (ids are matched exactly)", true
 		}
 	}
 	// Suggest among the names a person wrote: plain task ids and groups,
@@ -472,10 +589,10 @@ func (c *compiler) unknownDep(n *schema.Node, p []any, name string, byID map[str
 			}
 		}
 	}
-	d := c.errorf(n, p, "unknown dependsOn target %q: no task or matrix group has that id", name)
 	if s := schema.Suggest(name, cands); s != "" {
-		d.Hint = "did you mean " + s + "?"
+		return "did you mean " + s + "?", false
 	}
+	return "", false
 }
 
 // order checks the graph for cycles and sorts the tasks by level (the

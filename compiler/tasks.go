@@ -60,6 +60,10 @@ type taskSpec struct {
 
 	// badMatrix are the matrix keys whose values were in error.
 	badMatrix []string
+	// membersUnknown is set when a matrix key's values are a required
+	// param validate was not given: one stand-in value, and how many
+	// members the task has is not known.
+	membersUnknown bool
 
 	// broken are the task's templates with errors of their own,
 	// reported: their values are unknown, as a missing param's are, so
@@ -382,7 +386,8 @@ func (c *compiler) taskSpec(i int, n *schema.Node) *taskSpec {
 	}
 	if m != nil && m.Kind == schema.KindMap {
 		for j, k := range m.Keys {
-			vals := c.matrixValues(m.Vals[j], p("matrix", k.Str))
+			vals, standIn := c.matrixValues(m.Vals[j], p("matrix", k.Str))
+			ts.membersUnknown = ts.membersUnknown || standIn
 			if vals == nil {
 				ts.badMatrix = append(ts.badMatrix, k.Str)
 				continue
@@ -633,14 +638,16 @@ func (c *compiler) outputSpecs(n *schema.Node, path []any) []outputSpec {
 	return out
 }
 
-func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
-	var vals []any
+// matrixValues reads the values of a matrix key, n; nil when they are in
+// error, reported. standIn is set when they are a required param not
+// given (validate): one value stands in for them.
+func (c *compiler) matrixValues(n *schema.Node, path []any) (vals []any, standIn bool) {
 	switch n.Kind {
 	case schema.KindList:
 		for _, v := range n.Vals {
 			switch v.Kind {
 			case schema.KindList, schema.KindMap, schema.KindNull:
-				return nil // the schema reports a value that is not a scalar
+				return nil, false // the schema reports a value that is not a scalar
 			}
 			c.asWritten(v, append(slices.Clip(path), len(vals)), "a matrix value in a list")
 			vals = append(vals, v.Value())
@@ -648,44 +655,44 @@ func (c *compiler) matrixValues(n *schema.Node, path []any) []any {
 	case schema.KindString:
 		t := c.tmpl(n, path)
 		if t == nil || t.bad {
-			return nil
+			return nil, false
 		}
 		if !t.whole {
 			c.errorf(n, path, "a matrix value must be a list, or one expression giving a list such as ${{ params.samples }}")
-			return nil
+			return nil, false
 		}
 		s := c.top()
 		s.in = matrixField
 		v, unk, err := t.evalValue(s)
 		if err != nil {
 			c.exprErr(n, path, err)
-			return nil
+			return nil, false
 		}
 		if unk {
 			// A required param with no value (validate): one stand-in member.
-			return []any{strings.TrimPrefix(v.(unknown).name, "params.")}
+			return []any{strings.TrimPrefix(v.(unknown).name, "params.")}, true
 		}
 		l, ok := v.([]any)
 		if !ok {
 			c.errorf(n, path, "%s gives a %s; a matrix needs a list", strings.TrimSpace(n.Str), typeName(v))
-			return nil
+			return nil, false
 		}
 		for _, e := range l {
 			switch e.(type) {
 			case []any, map[string]any, nil:
 				c.errorf(n, path, "%s: matrix values must be strings, numbers or bools", strings.TrimSpace(n.Str))
-				return nil
+				return nil, false
 			}
 		}
 		vals = l
 	default:
-		return nil
+		return nil, false
 	}
 	if len(vals) == 0 {
 		c.errorf(n, path, "the matrix key has no values: the task would expand to nothing")
-		return nil
+		return nil, false
 	}
-	return vals
+	return vals, false
 }
 
 func (c *compiler) memberScope(ts *taskSpec, member int) *scope {

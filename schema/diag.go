@@ -133,7 +133,9 @@ func dropRepeats(ds Diagnostics) Diagnostics {
 	return slices.DeleteFunc(ds, func(d *Diagnostic) bool {
 		switch d.from {
 		case checkOther:
-			return d.Path != "" && wrongKind[field{d.Pos.File, d.Path}]
+			// A problem of the YAML itself (a duplicate key, a tag) is no
+			// consequence of the kind of the value the schema refused.
+			return d.Path != "" && !d.treeWhole && wrongKind[field{d.Pos.File, d.Path}]
 		case checkValue:
 			return otherAt[place{d.Pos, d.Path}]
 		}

@@ -18,7 +18,7 @@ import (
 // false when the document holds anything whose reading it leaves to
 // that parser: a syntax error (yaml/v3 gives no column), a duplicate
 // or merge key, a tag, anchor or alias, a folded scalar, an unusual number,
-// more than one document or none, a document that is not a map, tabs,
+// a directive, more than one document or none, a document that is not a map, tabs,
 // carriage returns, blanks at the end of a line, and the other cases
 // each marked below. What it builds is the same tree, positions included, as that parser's.
 func parseFast(file string, src []byte) (*Node, bool) {
@@ -38,6 +38,9 @@ func parseFastTabs(file string, src []byte, tabs bool) (*Node, bool) {
 	}
 	if docMarker.Match(src) {
 		return nil, false // "..." and "---" glued to text: read apart differently
+	}
+	if len(src) > 0 && src[0] == '%' || bytes.Contains(src, []byte("\n%")) {
+		return nil, false // a directive, which the positioned parser's reading checks
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node

@@ -216,11 +216,15 @@ func lfBreaks(src []byte) []byte {
 func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 	src = lfBreaks(src)
 	masked, mask := maskQuotedTabs(src)
+	// The parser reads neither directives nor tags with nothing after
+	// them as YAML does: both are taken out of what it reads, columns
+	// kept, and told to the builder.
+	masked, dirDiags := directives(file, masked)
 	// Duplicate keys are left to the builder, which reports every one of
 	// them with the place of the first; the parser would stop at the first.
-	f, err := parser.ParseBytes(masked, 0, parser.AllowDuplicateMapKey())
+	f, masked, empty, err := parseTags(masked, parser.AllowDuplicateMapKey())
 	if err != nil {
-		return nil, Diagnostics{syntaxDiag(file, masked, err)}
+		return nil, append(dirDiags, syntaxDiag(file, masked, err))
 	}
 	var docs []*ast.DocumentNode
 	for _, d := range f.Docs {
@@ -229,9 +233,10 @@ func parsePositioned(file string, src []byte) (*Node, Diagnostics) {
 		}
 	}
 	if len(docs) == 0 {
-		return nil, Diagnostics{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"}}
+		return nil, append(dirDiags, &Diagnostic{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "the spec is empty: expected a bmc/v1 Workload"})
 	}
-	b := builder{file: file, src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask}
+	b := builder{file: file, src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask,
+		emptyTags: empty, diags: dirDiags}
 	b.tagShift = tagShifts(masked, docs[0].Body.GetToken())
 	root := b.node(docs[0].Body, 0)
 	if len(docs) > 1 {
@@ -442,6 +447,10 @@ type builder struct {
 	anchors  map[string]ast.Node
 	// mergeKeys is where each map's merge key (<<) is written.
 	mergeKeys map[*Node]Pos
+	// emptyTags are the tags with nothing after them that emptyTags took
+	// out of the source, by line and column: an empty quoted scalar
+	// stands in each one's place.
+	emptyTags map[[2]int]string
 	diags     Diagnostics
 	// inAlias counts the aliases being expanded around the current node;
 	// aliased counts the nodes built for them, and overflow is set once
@@ -571,6 +580,9 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.TagNode:
 		return b.tagged(n, depth)
 	case *ast.NullNode:
+		if tag, ok := b.emptyTag(n.Token); ok {
+			return b.emptyTagged(n, tag)
+		}
 		return &Node{Kind: KindNull, Pos: b.pos(n.Token), Str: "null"}
 	case *ast.BoolNode:
 		return &Node{Kind: KindBool, Pos: b.pos(n.Token), Bool: n.Value, Str: n.Token.Value}
@@ -583,6 +595,9 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	case *ast.NanNode:
 		return &Node{Kind: KindFloat, Pos: b.pos(n.Token), Float: math.NaN(), Str: n.Token.Value}
 	case *ast.StringNode:
+		if tag, ok := b.emptyTag(n.Token); ok {
+			return b.emptyTagged(n, tag)
+		}
 		if n.Token.Type == token.StringType {
 			// The parser reads a plain integer beyond 64 bits as a
 			// string; it is written as a number, and Validate reports it.
@@ -623,6 +638,16 @@ func (b *builder) node(an ast.Node, depth int) *Node {
 	}
 	b.errorf(an.GetToken(), "unsupported YAML construct %s", an.Type())
 	return &Node{Kind: KindNull, Pos: b.pos(an.GetToken())}
+}
+
+// emptyTag returns the tag that tk, a scalar, stands in for, if it is
+// one emptyTags put in the source.
+func (b *builder) emptyTag(tk *token.Token) (string, bool) {
+	if b.emptyTags == nil || tk == nil || tk.Position == nil {
+		return "", false
+	}
+	tag, ok := b.emptyTags[[2]int{tk.Position.Line, b.col(tk)}]
+	return tag, ok
 }
 
 // intNode is the node of an integer written as text and read as v, an
@@ -673,11 +698,11 @@ func bigInteger(s string) (*big.Int, bool) {
 func ParseValue(src []byte) (any, error) {
 	src = lfBreaks(src)
 	masked, mask := maskQuotedTabs(src)
-	f, err := parser.ParseBytes(masked, 0)
+	f, masked, empty, err := parseTags(masked)
 	if err != nil {
 		return nil, err
 	}
-	b := builder{src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask}
+	b := builder{src: lineIndex{src: masked}, text: newSourceText(src), anchors: map[string]ast.Node{}, mergeKeys: map[*Node]Pos{}, mask: mask, emptyTags: empty}
 	for _, d := range f.Docs {
 		if d == nil || d.Body == nil {
 			continue
@@ -692,20 +717,22 @@ func ParseValue(src []byte) (any, error) {
 	return nil, nil
 }
 
-// duplicate reports a key written again in the same map. A map repeated
-// through an alias had its duplicates reported where it was written.
-func (b *builder) duplicate(key string, at, first Pos) {
+// duplicate reports a key written again in the same map, mv, with the
+// path of the key (the map's, plus the key) as the parser gives it: the
+// builder keeps none. A map repeated through an alias had its duplicates
+// reported where it was written.
+func (b *builder) duplicate(mv *ast.MappingValueNode, key string, at, first Pos) {
 	if b.inAlias > 0 {
 		return
 	}
-	b.diags = append(b.diags, &Diagnostic{Pos: at, Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key, first.Line, first.Col), Related: []Pos{first}, treeWhole: true})
+	b.diags = append(b.diags, &Diagnostic{Pos: at, Path: yamlPath(b.unmask(mv.GetPath())), Msg: fmt.Sprintf("duplicate key %q (first at %d:%d)", key, first.Line, first.Col), Related: []Pos{first}, treeWhole: true})
 }
 
 func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 	if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
 		at := b.pos(mv.Key.GetToken())
 		if first, dup := b.mergeKeys[out]; dup {
-			b.duplicate("<<", at, first)
+			b.duplicate(mv, "<<", at, first)
 			return
 		}
 		b.mergeKeys[out] = at
@@ -754,7 +781,7 @@ func (b *builder) mapValue(out *Node, mv *ast.MappingValueNode, depth int) {
 		}
 	}
 	if dup := out.KeyNode(key.Str); dup != nil {
-		b.duplicate(key.Str, key.Pos, dup.Pos)
+		b.duplicate(mv, key.Str, key.Pos, dup.Pos)
 		return
 	}
 	var val *Node

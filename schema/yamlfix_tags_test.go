@@ -95,7 +95,7 @@ func TestYamlfixTagErrors(t *testing.T) {
 		{"a: !!int x\nb: !!int y\nb: 1\n", []string{
 			`1:10: a: invalid !!int value "x": expected an integer such as 42, -7 or 0x1F`,
 			`2:10: b: invalid !!int value "y": expected an integer such as 42, -7 or 0x1F`,
-			`3:1: duplicate key "b" (first at 2:1)`, "see s.yaml:2:1"}},
+			`3:1: b: duplicate key "b" (first at 2:1)`, "see s.yaml:2:1"}},
 	} {
 		t.Run(tc.src, func(t *testing.T) {
 			_, diags := Parse("s.yaml", []byte(tc.src))
