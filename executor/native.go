@@ -601,14 +601,47 @@ func (tr *Tracker) settleRest(reason string) {
 	for i := range tr.out {
 		switch tr.out[i].State {
 		case Pending:
-			if tr.out[i].Attempts > 0 {
-				tr.cancelWaiting(int32(i))
-				continue
-			}
-			tr.settle(int32(i), Canceled, "cancelled before it started"+tr.stopWhy)
+			tr.cancelPending(int32(i))
 		case Running:
 			tr.out[i].End = tr.now()
 			tr.settle(int32(i), Canceled, reason+tr.stopWhy)
+		}
+	}
+}
+
+// cancelPending ends a pending task, which will not run now: cancelled
+// while it waited for its retry, or before it started.
+func (tr *Tracker) cancelPending(i int32) {
+	if tr.out[i].Attempts > 0 {
+		tr.cancelWaiting(i)
+		return
+	}
+	tr.settle(i, Canceled, "cancelled before it started"+tr.stopWhy)
+}
+
+// Look takes the one poll bmc status makes of a run that no bmc follows,
+// as RunNative takes a poll, and tells the tasks as bmc status tells them
+// from a journal. Once the poll finds the run cancelled or stopped, the
+// pending tasks will not run: they end as RunNative ends them, cancelled
+// while they waited for their retry or before they started; a running
+// task is left running, as the backend has it. A task still waiting for
+// its retry says which attempt failed, as LoadState says it.
+func (tr *Tracker) Look(res PollResult) {
+	if res.Stopped != nil {
+		tr.stop(res.Stopped)
+	}
+	tr.Block(res.Blocked)
+	for _, u := range res.Updates {
+		tr.Apply(u)
+	}
+	over := res.Cancelled || res.Stopped != nil
+	for i := range tr.out {
+		switch o := &tr.out[i]; {
+		case o.State != Pending:
+		case over:
+			tr.cancelPending(int32(i))
+		case o.Attempts > 0:
+			o.Reason = waitReason(o.Attempts, o.Reason)
 		}
 	}
 }

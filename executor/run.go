@@ -285,16 +285,23 @@ func RunTasks(ctx context.Context, plan *planner.Plan, be Backend, run *RunInfo,
 	}
 	s.mu.Lock()
 	o.Canceled = s.canceled
-	// Whatever never started is over now too, and so is what waited for
-	// its retry.
+	// What waited for its retry is over now: it ran, and is not run
+	// again. Its dependents are skipped behind it, before the stop skips
+	// whatever never started.
+	for i := range s.out {
+		if s.out[i].State == Pending && s.out[i].Attempts > 0 {
+			if o.Canceled {
+				s.cancelWaiting(int32(i))
+			} else {
+				s.failWaiting(int32(i))
+			}
+		}
+	}
 	for i := range s.out {
 		if s.out[i].State == Pending {
-			switch {
-			case o.Canceled && s.out[i].Attempts > 0:
-				s.cancelWaiting(int32(i))
-			case o.Canceled:
+			if o.Canceled {
 				s.settle(int32(i), Canceled, "cancelled before it started")
-			default:
+			} else {
 				s.settle(int32(i), Skipped, "skipped: "+s.stopCause)
 			}
 		}
@@ -573,7 +580,7 @@ func (s *scheduler) finish(ctx context.Context, i int32, res Result) {
 	n := s.number(i)
 	if res.State == Failed && ctx.Err() == nil && s.stopping && !res.NoRetry && o.Attempts <= t.Retries {
 		// Its retries are left: say why it was not retried.
-		res.Reason += "; not retried: " + s.stopCause
+		res.Reason = notRetried(res.Reason, s.stopCause)
 		o.Reason = res.Reason
 	}
 	retry := res.State == Failed && ctx.Err() == nil && o.Attempts <= t.Retries && !res.NoRetry && !s.stopping
@@ -672,24 +679,52 @@ func (s *scheduler) settle(i int32, st State, reason string) {
 
 // cancelWaiting ends, cancelled, a task whose attempt failed and that
 // waited for its next one when the run was cancelled. It ran: it keeps
-// that attempt's number and exit code, its reason says so, and its journal
-// record ends it where that attempt ended, so that bmc status tells it as
-// the outcome does.
+// that attempt's number and exit code, and its reason says so.
 func (s *scheduler) cancelWaiting(i int32) {
+	s.endWaiting(i, Canceled, waitCancelled(s.number(i), s.out[i].Reason))
+}
+
+// failWaiting ends, failed, a task whose attempt failed and that waited
+// for its next one when the run stopped after a failure: as a task whose
+// attempt fails while the run stops, its reason says why it was not
+// retried, and its dependents are skipped behind it.
+func (s *scheduler) failWaiting(i int32) {
+	s.endWaiting(i, Failed, notRetried(s.out[i].Reason, s.stopCause))
+	s.skipDependents(i)
+}
+
+// endWaiting ends a task that waited for its next attempt as st, for
+// reason. It keeps its last attempt's number and exit code, and its
+// journal record ends it where that attempt ended, so that bmc status
+// tells it as the outcome does.
+func (s *scheduler) endWaiting(i int32, st State, reason string) {
 	o := &s.out[i]
 	n := s.number(i)
 	s.counts.Pending--
-	s.counts.Cancelled++
-	o.State, o.Reason = Canceled, waitCancelled(n, o.Reason)
+	if st == Canceled {
+		s.counts.Cancelled++
+	} else {
+		s.counts.Failed++
+	}
+	o.State, o.Reason = st, reason
 	id := s.tasks[i].ID
-	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: n, State: string(Canceled), ExitCode: o.ExitCode, Reason: o.Reason}
+	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: n, State: string(st), ExitCode: o.ExitCode, Reason: o.Reason}
 	if !o.End.IsZero() {
 		rec.Time = o.End.UTC()
 	}
 	if err := s.journal(rec); err != nil {
 		s.journalFailure(err)
 	}
-	s.emit(Event{Type: EventTaskFinished, Task: id, Attempt: n, State: Canceled, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: s.waitElapsed[i]})
+	s.emit(Event{Type: EventTaskFinished, Task: id, Attempt: n, State: st, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: s.waitElapsed[i]})
+}
+
+// notRetried is the reason of a task whose attempt failed for why and
+// that the run's stop, for cause, leaves not retried.
+func notRetried(why, cause string) string {
+	if why == "" {
+		return "not retried: " + cause
+	}
+	return why + "; not retried: " + cause
 }
 
 // waitCancelled is the reason of a task cancelled while it waited for

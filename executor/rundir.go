@@ -2,7 +2,6 @@ package executor
 
 import (
 	"bytes"
-	"cmp"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -500,7 +499,7 @@ func loadState(dir, only string) (*RunState, error) {
 					st.waits = map[string]string{}
 				}
 				st.waits[t.ID] = r.Reason
-				t.Reason = fmt.Sprintf("attempt %d failed (%s); runs again", r.Attempt, cmp.Or(r.Reason, "failed"))
+				t.Reason = waitReason(r.Attempt, r.Reason)
 			}
 			var d struct{ Outputs []string }
 			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
@@ -544,6 +543,15 @@ func loadState(dir, only string) (*RunState, error) {
 		st.Interrupt()
 	}
 	return st, nil
+}
+
+// waitReason is the reason of a task pending because its attempt n
+// failed, for why: said only when the backend told it (Batch does not).
+func waitReason(n int, why string) string {
+	if why == "" || why == retriedReason {
+		return fmt.Sprintf("attempt %d failed; runs again", n)
+	}
+	return fmt.Sprintf("attempt %d failed (%s); runs again", n, why)
 }
 
 // waiting reports whether task is pending because its last attempt

@@ -282,7 +282,9 @@ func (b *Backend) Follow(plan *planner.Plan, run *executor.RunInfo) {
 // Look reads once how the tasks of a run submitted before stand, for bmc
 // status of a run no bmc follows: as Batch has them, with the tasks that
 // wait behind a failure, or behind a failed barrier, skipped, naming the
-// root cause, as the bmc following the run reports them. The job is left
+// root cause, as the bmc following the run reports them. A run that was
+// cancelled, or stopped, reads as that bmc ends it: what has not started,
+// or waits for its retry, will not run, and is cancelled. The job is left
 // as it is.
 func Look(ctx context.Context, c *Client, plan *planner.Plan, run *executor.RunInfo) (*executor.Tracker, error) {
 	b := newBackend(BackendOptions{Client: c})
@@ -292,10 +294,7 @@ func Look(ctx context.Context, c *Client, plan *planner.Plan, run *executor.RunI
 		return nil, err
 	}
 	tr := executor.NewTracker(plan)
-	tr.Block(res.Blocked)
-	for _, u := range res.Updates {
-		tr.Apply(u)
-	}
+	tr.Look(res)
 	return tr, nil
 }
 
@@ -808,6 +807,12 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 	tc := counts.TaskCounts
 	ended := j.State == JobStateCompleted || j.State == JobStateTerminating
 	b.noteCancel(j)
+	if b.failure == nil && !b.cancelled && metaValue(j.Metadata, MetaSubmitted) == SubmittedFailed {
+		// Given up by the bmc that submitted it, which this one is not
+		// (bmc status of a run no bmc follows): the run stopped, and
+		// failed, as it did for that bmc.
+		b.learnFailure(ctx, j)
+	}
 	changed := tc.Running != b.lastCount.Running || tc.Completed != b.lastCount.Completed || tc.Active != b.lastCount.Active
 	swapped := tc.Running > 0 && tc.Active > 0 && b.polls-b.listedAt >= quietPolls
 	if changed || swapped || b.polls == 1 || ended || b.lagging > 0 {
@@ -882,15 +887,16 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 }
 
 // noteCancel notes a cancellation by someone else: the job disabled, or
-// its submission given up. A job an earlier bmc stopped for a failed
-// barrier (MetaBarrierFailed) counts too: the tasks its stop ended were
+// ended by a bmc's cancel (a run without a job manager task), or its
+// submission given up. A job an earlier bmc stopped for a failed barrier
+// (MetaBarrierFailed) counts too: the tasks its stop ended were
 // cancelled, not failed; the poll then reports the run stopped.
 func (b *Backend) noteCancel(j *BatchJob) {
 	if b.cancelled {
 		return
 	}
 	if j.State == JobStateDisabling || j.State == JobStateDisabled || metaValue(j.Metadata, MetaSubmitted) == SubmittedCancelled ||
-		metaValue(j.Metadata, MetaBarrierFailed) != "" {
+		metaValue(j.Metadata, MetaBarrierFailed) != "" || j.ExecutionInfo != nil && j.ExecutionInfo.TerminateReason == cancelledReason {
 		b.external = true
 	}
 }
