@@ -514,9 +514,11 @@ func loadState(dir, only string) (*RunState, error) {
 		case RecordFinalizeFinished:
 			st.Finalize = &TaskState{ID: compiler.FinalizeID, State: State(r.State), Attempts: 1, ExitCode: r.ExitCode, Reason: r.Reason, End: r.Time}
 			st.finalizeEnded = true
+			// Its outputs are listed, as in the run summary and the
+			// callback: bmc status is where one finds them to remove them.
 			var d FinalizeData
 			if len(r.Data) > 0 && json.Unmarshal(r.Data, &d) == nil {
-				st.finalizeStart = d.Start
+				st.finalizeStart, st.Finalize.Outputs = d.Start, d.Outputs
 			} else {
 				st.finalizeStart = time.Time{}
 			}
@@ -572,9 +574,30 @@ func (st *RunState) Interrupt() {
 	}
 	for _, t := range st.Tasks {
 		if t.State == Running {
-			t.State, t.Reason, t.Interrupted = Canceled, "interrupted: bmc stopped while it ran", true
+			t.State, t.Reason, t.Interrupted = Canceled, interruptedReason, true
 		}
 	}
+}
+
+// interruptedReason is the reason of a task interrupted with the bmc
+// process that drove its run.
+const interruptedReason = "interrupted: bmc stopped while it ran"
+
+// Standing is task t as one looking at its run sees it. A task
+// interrupted with the bmc process that drove the run is cancelled in the
+// state LoadState reads, which is what bmc cancel makes of it; but
+// nothing cancelled it: it is running while a process of it still runs
+// (stillRuns), and pending otherwise, for bmc resume runs it again. Any
+// other task stands as the journal tells.
+func (t TaskState) Standing(stillRuns bool) TaskState {
+	switch {
+	case !t.Interrupted:
+	case stillRuns:
+		t.State = Running
+	default:
+		t.State, t.Reason = Pending, interruptedReason+"; runs again on resume"
+	}
+	return t
 }
 
 // WasRunning reports whether a task (or the finalize step) may have been

@@ -370,7 +370,7 @@ func TestResumeStopsLeftovers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bmc status: %v", err)
 	}
-	if !regexp.MustCompile(`(?m)^slow +cancelled .*; 2 processes of it still run$`).Match(table) {
+	if !regexp.MustCompile(`(?m)^slow +running .*; 2 processes of it still run$`).Match(table) {
 		t.Errorf("bmc status table:\n%s", table)
 	}
 	js, err := bmcProcess(t, dir, "status", "latest", "--state-dir", state, "-o", "json").Output()

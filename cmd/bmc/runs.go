@@ -224,7 +224,7 @@ func loadRunsRow(dir string, meta executor.Meta) (runRow, error) {
 		}
 	}
 	r := newRow(meta, st)
-	r.Counts = stateCounts(total, st)
+	r.Counts = stateCounts(total, st, meta.Backend != azurebatch.Name)
 	r.State = nil
 	return r, nil
 }
@@ -271,9 +271,15 @@ func newRow(meta executor.Meta, st *executor.RunState) runRow {
 
 // stateCounts counts the states of a run's total tasks as st has them:
 // those it does not name are pending.
-func stateCounts(total int, st *executor.RunState) executor.Counts {
+func stateCounts(total int, st *executor.RunState, local bool) executor.Counts {
 	c := executor.Counts{Total: total}
 	for _, ts := range st.Tasks {
+		if local {
+			// A task bmc was killed under counts as bmc status tells it
+			// when none of its processes runs on: it runs again on resume.
+			countState(&c, ts.Standing(false).State)
+			continue
+		}
 		countState(&c, ts.State)
 	}
 	c.Pending += max(0, total-c.Succeeded-c.Failed-c.Skipped-c.Cancelled-c.Running-c.Pending)

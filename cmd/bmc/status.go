@@ -37,7 +37,9 @@ EXIT and REASON; ATTEMPTS counts them all, over every session of the run.
 
 When the bmc that drove a local run was killed, its tasks' processes may run
 on: status names them, on each task's row and, with --output json, as
-"leftovers" (pid and task). bmc cancel or bmc resume stops them.`,
+"leftovers" (pid and task). bmc cancel or bmc resume stops them. A task that
+was running then is running while a process of it runs, and pending once
+none does (bmc resume runs it again); bmc cancel ends it cancelled.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			want := map[executor.State]bool{}
@@ -114,20 +116,34 @@ on: status names them, on each task's row and, with --output json, as
 					}
 				}
 			}
+			// A task of a local run interrupted with its bmc is shown
+			// running while a process of it runs, pending otherwise: not
+			// cancelled, which only bmc cancel makes it. (A Batch run is
+			// as Batch tells it.)
+			standing := meta.Backend != azurebatch.Name
 			// The tasks listed, in the program's order: each task's state
 			// is looked up as it is printed, not copied into a list.
 			listed := func(id string) (executor.TaskState, bool) {
 				ts := executor.TaskState{ID: id, State: executor.Pending}
 				if p := st.Tasks[id]; p != nil {
 					ts = *p
+					if standing {
+						ts = ts.Standing(stale[id] > 0)
+					}
 				}
 				return ts, len(want) == 0 || want[ts.State]
 			}
 			nlisted := 0
+			counts := executor.Counts{Total: len(ids)}
 			for _, id := range ids {
-				if _, ok := listed(id); ok {
+				ts, ok := listed(id)
+				if ok {
 					nlisted++
 				}
+				countState(&counts, ts.State)
+			}
+			if standing {
+				row.Counts = counts
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
