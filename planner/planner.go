@@ -318,8 +318,13 @@ func check(prog *compiler.Program, caps Capabilities) []Check {
 			out = append(out, Check{Severity: Error, Task: t.ID, Message: msg})
 		} else if p := prog.Pool; !caps.NativeDependencies && p != nil && p.SlotsPerNode > 0 && t.Slots > p.SlotsPerNode {
 			// The local backend runs it, but a node of the spec's pool
-			// would not: Batch would never start it.
-			out = append(out, Check{Severity: Warning, Task: t.ID, Message: fmt.Sprintf("task takes %d slots, more than the %d of a node of pool %s (slotsPerNode): on Azure Batch it would never start", t.Slots, p.SlotsPerNode, p.ID)})
+			// would not: Batch would never start it. A pool without an
+			// id (--pool names it on Batch) is the spec's.
+			pool := "the spec's pool"
+			if p.ID != "" {
+				pool = "pool " + p.ID
+			}
+			out = append(out, Check{Severity: Warning, Task: t.ID, Message: fmt.Sprintf("task takes %d slots, more than the %d of a node of %s (slotsPerNode): on Azure Batch it would never start", t.Slots, p.SlotsPerNode, pool)})
 		}
 		if t.Container != nil {
 			containers++

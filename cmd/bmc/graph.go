@@ -17,7 +17,7 @@ func newGraphCmd() *cobra.Command {
 		Use:   "graph FILE",
 		Short: "Draw the task graph as Graphviz DOT or Mermaid",
 		Example: `  bmc graph examples/genomics.yaml | dot -Tsvg > genomics.svg
-  bmc graph examples/genomics.yaml --format mermaid`,
+  bmc graph examples/genomics.yaml -o mermaid`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.format != "dot" && o.format != "mermaid" {
@@ -37,5 +37,7 @@ func newGraphCmd() *cobra.Command {
 	}
 	addSetFlag(cmd, &o.set)
 	cmd.Flags().StringVar(&o.format, "format", "dot", "output format: dot or mermaid")
+	// -o/--output, as the other commands name it.
+	cmd.Flags().StringVarP(&o.format, "output", "o", "dot", "the same as --format")
 	return cmd
 }

@@ -45,6 +45,9 @@ type runOptions struct {
 	// cancelNow: the run is taken up to be cancelled (bmc cancel of a
 	// Batch run whose bmc is gone).
 	cancelNow bool
+	// newRun: a run bmc run starts, which writes its id on stdout (see
+	// runIDOut); a resume or a take-up was given the id.
+	newRun bool
 }
 
 func (o *runOptions) flags(cmd *cobra.Command, resume bool) {
@@ -138,6 +141,7 @@ func runSpec(cmd *cobra.Command, file string, o *runOptions) error {
 		Slots: o.slots, KeepGoing: o.keepGoing, KeepWorkdirs: o.keepWorkdirs, Logs: o.logs, Only: o.only, Packages: absPackages(o.packages),
 	}
 	warnUnsigned(cmd.ErrOrStderr(), prog)
+	o.newRun = true
 	return drive(cmd, prog, meta, o, nil)
 }
 
@@ -247,6 +251,9 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	defer closeRun()
+	if w := runIDOut(cmd, o); w != nil {
+		fmt.Fprintln(w, meta.ID)
+	}
 	if prev != nil {
 		// Read again now that the lock is held: a resume that ran since
 		// the first read must not be redone.
@@ -558,13 +565,46 @@ func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan, ev *events
 	if ev.w != nil {
 		sinks = append(sinks, executor.NewJSONSink(ev.w))
 	}
+	if w := runIDOut(cmd, o); w != nil && o.backend == azurebatch.Name {
+		// A Batch run's id is written from its run-started event, which
+		// comes before its tasks are submitted: driveBatch makes the run
+		// and submits it with no step between where the id could be
+		// written. (--detach, which sends no events, writes it once the
+		// tasks are submitted.)
+		sinks = append(sinks, &runIDSink{w: w})
+	}
 	display := newProgress(cmd.ErrOrStderr(), o.progress, plan)
 	if _, none := display.(noProgress); !none {
-		// --progress none with no --events leaves the run no sink, and
-		// so no event to make, queue and drop for each task.
+		// --progress none with no --events (and no Batch run's id to
+		// write) leaves the run no sink, and so no event to make, queue
+		// and drop for each task.
 		sinks = append(sinks, display)
 	}
 	return sinks, display, display.Close
+}
+
+// runIDOut is where a run bmc run starts writes its id, one line, as
+// soon as the run exists, before any task starts: stdout, for a script
+// (RUN=$(bmc run x.yaml)) or another terminal to follow the run by. It is
+// nil for a resume or a take-up, which were given the id, and with
+// --events -, whose stdout carries the events only (each names the run).
+func runIDOut(cmd *cobra.Command, o *runOptions) io.Writer {
+	if !o.newRun || o.events == "-" {
+		return nil
+	}
+	return cmd.OutOrStdout()
+}
+
+// runIDSink writes the run's id, from its run-started event, on a line.
+type runIDSink struct {
+	w    io.Writer
+	once sync.Once
+}
+
+func (s *runIDSink) Event(e executor.Event) {
+	if e.Type == executor.EventRunStarted {
+		s.once.Do(func() { fmt.Fprintln(s.w, e.RunID) })
+	}
 }
 
 // runExit is the exit status of a finished run. redeliver says how to
