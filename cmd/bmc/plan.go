@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 
 	"github.com/bmc-dev/bmc/backends/azurebatch"
@@ -59,6 +57,19 @@ them as they are now.`,
 			if o.run != "" && len(o.only) > 0 {
 				return usagef("--only with --run: bmc resume runs the tasks the run was started with")
 			}
+			// The run plan --run reads is read while FILE compiles: on a
+			// sweep both take a while.
+			var reading chan *planRun
+			if o.run != "" && o.backend == "local" {
+				reading = make(chan *planRun, 1)
+				state := stateDir(cmd)
+				go func() { reading <- readPlanRun(state, o.run) }()
+				defer func() {
+					if reading != nil {
+						<-reading // not left reading once plan returns
+					}
+				}()
+			}
 			prog, err := compileSpec(cmd, args[0], &o.set)
 			if err != nil {
 				return err
@@ -78,8 +89,10 @@ them as they are now.`,
 				return usagef("unknown --backend %q: expected local or azurebatch", o.backend)
 			}
 			var done map[string]bool
-			if o.run != "" {
-				if prog, done, err = resumePlanned(cmd, args[0], prog, &o); err != nil {
+			if reading != nil {
+				r := <-reading
+				reading = nil
+				if prog, done, err = resumePlanned(cmd, args[0], prog, r, &o); err != nil {
 					return err
 				}
 			}
@@ -139,36 +152,60 @@ func planError(p *planner.Plan, starting bool) error {
 	return &exitError{code: exitFailed, err: errors.New(msg)}
 }
 
+// planRun is what plan --run reads of the run: its directory, meta
+// data, program (split, nil if it cannot be) and state, or the error
+// that stopped it.
+type planRun struct {
+	dir  string
+	meta executor.Meta
+	was  *keptJSON
+	st   *executor.RunState
+	err  error
+}
+
+func readPlanRun(state, id string) *planRun {
+	r := &planRun{}
+	dir, err := executor.FindRun(state, id)
+	if err != nil {
+		r.err = &exitError{code: exitFailed, err: err}
+		return r
+	}
+	r.dir = dir
+	if r.meta, r.err = readMeta(dir); r.err != nil {
+		return r
+	}
+	if r.meta.Backend == azurebatch.Name {
+		r.err = &exitError{code: exitFailed, err: fmt.Errorf("run %s runs on Azure Batch: bmc resume takes it up as it is, following its job, and plans nothing of it again", r.meta.ID)}
+		return r
+	}
+	kept, err := readKept(dir)
+	if err != nil {
+		r.err = err
+		return r
+	}
+	if r.was, err = splitKept(kept); err == nil {
+		r.was.index()
+	}
+	r.st, r.err = executor.LoadState(dir)
+	return r
+}
+
 // resumePlanned is what bmc resume RUN would run, for plan --run: the
-// run's own program and the tasks it completed. The slots and packages
-// are the run's unless given. It says on stderr that the run's program is
-// planned, and warns where FILE (compiled as prog) now differs from it.
-func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *planOptions) (*compiler.Program, map[string]bool, error) {
-	dir, err := executor.FindRun(stateDir(cmd), o.run)
-	if err != nil {
-		return nil, nil, &exitError{code: exitFailed, err: err}
+// run's own program and the tasks it completed, from r. The slots and
+// packages are the run's unless given. It says on stderr that the run's
+// program is planned, and warns where FILE (compiled as prog) now
+// differs from it.
+func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, r *planRun, o *planOptions) (*compiler.Program, map[string]bool, error) {
+	if r.err != nil {
+		return nil, nil, r.err
 	}
-	meta, err := readMeta(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	if meta.Backend == azurebatch.Name {
-		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("run %s runs on Azure Batch: bmc resume takes it up as it is, following its job, and plans nothing of it again", meta.ID)}
-	}
-	stored, err := executor.ReadProgram(dir)
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := executor.LoadState(dir)
-	if err != nil {
-		return nil, nil, err
-	}
+	dir, meta, st := r.dir, r.meta, r.st
 	// Compared as the run was started: with its --only and, unless --set
 	// is given, the params it started with, not the spec's defaults (a run
 	// given --set is no change of FILE).
 	var asRun *compiler.Program
 	if len(o.set.values) == 0 && len(meta.Params) > 0 {
-		asRun, _ = compileAsRun(file, meta.Params, meta, stored) // nil: compared as compiled
+		asRun, _ = compileAsRun(file, meta.Params, meta, nil) // nil: compared as compiled
 	}
 	if asRun != nil {
 		prog = asRun
@@ -177,12 +214,34 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 			prog = p
 		}
 	}
+	// The run's program is read by comparing it with FILE's: the tasks
+	// that are the same are not decoded.
+	var (
+		stored *compiler.Program
+		c      *programCompare
+		err    = errors.New("the program is not split")
+	)
+	if r.was != nil {
+		if c, err = compareSplit(r.was, prog); err == nil {
+			stored, err = c.program()
+		}
+	}
+	if err != nil {
+		c = nil
+		if stored, err = executor.ReadProgram(dir); err != nil {
+			return nil, nil, err
+		}
+	}
 	stderr := cmd.ErrOrStderr()
 	fmt.Fprintf(stderr, "bmc: the plan of run %s's own program, which %s runs\n", meta.ID, hint(cmd, "resume", meta.ID))
 	if stored.Name != prog.Name {
 		fmt.Fprintf(stderr, "bmc: warning: run %s is of workload %s, not %s's %s: bmc resume runs the run's own program, as planned here\n", meta.ID, stored.Name, file, prog.Name)
-	} else if d := tasksDiff(stored, prog); d != "" {
-		fmt.Fprintf(stderr, "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with, as planned here; bmc run %s runs the spec as it is now\n", file, d, meta.ID, file)
+	} else if c != nil && c.diff != "" {
+		fmt.Fprintf(stderr, "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with, as planned here; bmc run %s runs the spec as it is now\n", file, c.diff, meta.ID, file)
+	}
+	done := st.Done()
+	if spec, _, err := runSpecPath(dir, stateDir(cmd), meta); err == nil {
+		warnChangedInputs(stderr, dir, meta.ID, stored, done, filepath.Dir(spec), prog)
 	}
 	if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
 		o.slots = meta.Slots
@@ -190,71 +249,7 @@ func resumePlanned(cmd *cobra.Command, file string, prog *compiler.Program, o *p
 	if !cmd.Flags().Changed("package") {
 		o.packages = meta.Packages
 	}
-	return stored, st.Done(), nil
-}
-
-// tasksDiff says how program now differs from program was, "" if in no
-// way a resume would run differently: tasks added, dropped or changed in
-// any field (what they run, and also where their outputs go, what they
-// wait for, their retries, timeout and slots), and the finalize step and
-// callback. Secrets do not count: a run directory keeps none, and a new
-// signature for the same URL changes nothing.
-func tasksDiff(was, now *compiler.Program) string {
-	// was is as the run directory keeps it: now is compared in that form.
-	now = keptForm(now)
-	before := make(map[string]string, len(was.Tasks))
-	for _, t := range was.Tasks {
-		before[t.ID] = taskText(t)
-	}
-	var changed, added []string
-	for _, t := range now.Tasks {
-		h, ok := before[t.ID]
-		switch {
-		case !ok:
-			added = append(added, t.ID)
-		case h != taskText(t):
-			changed = append(changed, t.ID)
-		}
-		delete(before, t.ID)
-	}
-	var removed []string
-	for id := range before {
-		removed = append(removed, id)
-	}
-	slices.Sort(removed)
-	var what []string
-	if len(changed) > 0 {
-		what = append(what, "changes "+tasksList(changed))
-	}
-	if len(added) > 0 {
-		what = append(what, "adds "+tasksList(added))
-	}
-	if len(removed) > 0 {
-		what = append(what, "drops "+tasksList(removed))
-	}
-	if redactedText(was.Finalize) != redactedText(now.Finalize) {
-		what = append(what, "changes the finalize step or callback")
-	}
-	if len(what) == 0 {
-		return ""
-	}
-	return strings.Join(what, "; ")
-}
-
-// keptForm is p as a run directory keeps it (Program.RedactedJSON), read
-// back; p itself if that fails.
-func keptForm(p *compiler.Program) *compiler.Program {
-	b, _, err := p.RedactedJSON(false)
-	if err != nil {
-		return p
-	}
-	var k compiler.Program
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	if dec.Decode(&k) != nil {
-		return p
-	}
-	return &k
+	return stored, done, nil
 }
 
 // taskText is t as its run directory would keep it, less its hash.

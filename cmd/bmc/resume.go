@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -82,18 +83,37 @@ with --set (the same value, or the same URL with a new signature).`,
 			if resumeStateRead != nil {
 				resumeStateRead()
 			}
+			if !meta.Redacted && len(o.set.values) > 0 {
+				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
+			}
+			// A project moved with its state directory has its spec,
+			// and the inputs beside it, where it moved.
+			spec, note, err := runSpecPath(dir, state, meta)
+			if err != nil {
+				return err
+			}
+			if note != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %s\n", note)
+			}
+			if spec != meta.Spec {
+				meta.Spec, meta.SpecDir = spec, filepath.Dir(spec)
+			}
 			// Last of the checks, as it compiles the spec again.
+			var now *compiler.Program // the spec compiled again, if it compiles
 			if meta.Redacted {
 				if prog, err = restoreSecrets(meta, prog, &o.set, "resuming it"); err != nil {
 					return err
 				}
-			} else if len(o.set.values) > 0 {
-				return usagef("--set: run %s was started with its params fixed; --set only gives back secrets a run did not keep", meta.ID)
-			} else if d := specDrift(meta, prog); d != "" {
-				// The usual loop is: a task fails, the spec is fixed, the
-				// run resumed. That runs the program the run started with.
-				fmt.Fprintf(cmd.ErrOrStderr(), "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with; %s runs the spec as it is now\n", meta.Spec, d, meta.ID, hint(nil, "run", shellQuote(meta.Spec)))
+				now = prog
+			} else {
+				var d string
+				if d, now = specDrift(dir, meta, prog); d != "" {
+					// The usual loop is: a task fails, the spec is fixed, the
+					// run resumed. That runs the program the run started with.
+					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: warning: %s %s since run %s started: bmc resume runs the program the run started with; %s runs the spec as it is now\n", meta.Spec, d, meta.ID, hint(nil, "run", shellQuote(meta.Spec)))
+				}
 			}
+			warnChangedInputs(cmd.ErrOrStderr(), dir, meta.ID, prog, prev.Done(), meta.SpecDir, now)
 			if !cmd.Flags().Changed("slots") && meta.Slots > 0 {
 				o.slots = meta.Slots
 			}
@@ -161,7 +181,15 @@ func restoreSecrets(meta executor.Meta, stored *compiler.Program, set *setFlag, 
 		return nil, fail("%v", err)
 	}
 	if !bytes.Equal(withoutSecrets(prog), withoutSecrets(stored)) {
-		return nil, fail("its spec %s, or a --set value, no longer gives the program the run started with; start a new run instead", meta.Spec)
+		msg := fmt.Sprintf("its spec %s, or a --set value, no longer gives the program the run started with; start a new run instead", meta.Spec)
+		if b, err := keptEncoding(stored); err == nil {
+			if c, err := compareKept(b, prog); err == nil {
+				if d := c.whole(); d != "" {
+					msg += " (as compiled now, it " + d + ")"
+				}
+			}
+		}
+		return nil, fail("%s", msg)
 	}
 	return prog, nil
 }
@@ -208,17 +236,25 @@ func resendHint(cmd *cobra.Command, meta executor.Meta) string {
 }
 
 // specDrift says how the run's spec, compiled again with the run's
-// params, now differs from the program the run started with (see
-// tasksDiff); "" when it does not, or cannot be read or compiled.
-func specDrift(meta executor.Meta, stored *compiler.Program) string {
-	prog, err := compileAsRun(meta.Spec, meta.Params, meta, stored)
+// params, now differs from the program the run started with, stored, in
+// the run directory dir (see tasksDiff); "" when it does not, or cannot
+// be read or compiled. now is the spec so compiled, nil if it does not
+// compile.
+func specDrift(dir string, meta executor.Meta, stored *compiler.Program) (diff string, now *compiler.Program) {
+	now, err := compileAsRun(meta.Spec, meta.Params, meta, stored)
 	if err != nil {
-		return ""
+		return "", nil
 	}
-	if prog.Name != stored.Name {
-		return "is now of workload " + prog.Name
+	if now.Name != stored.Name {
+		return "is now of workload " + now.Name, now
 	}
-	return tasksDiff(stored, prog)
+	// Compared with the JSON the run keeps, which is not encoded again.
+	if b, err := readKept(dir); err == nil {
+		if c, err := compareKept(b, now); err == nil {
+			return c.diff, now
+		}
+	}
+	return tasksDiff(stored, now), now
 }
 
 // errSpecInvalid is compileAsRun's error for a spec that does not compile.
@@ -227,8 +263,8 @@ var errSpecInvalid = errors.New("the spec does not compile")
 // compileAsRun compiles file with params as the run meta tells was
 // started: with its --only, and, on Azure Batch, onto the pool (and
 // identity) --pool and --pool-identity gave stored, the program it
-// keeps. Its error says which step failed: reading file, compiling it
-// (errSpecInvalid), or --only.
+// keeps (nil will do for a run not on Azure Batch). Its error says which
+// step failed: reading file, compiling it (errSpecInvalid), or --only.
 func compileAsRun(file string, params map[string]any, meta executor.Meta, stored *compiler.Program) (*compiler.Program, error) {
 	src, err := os.ReadFile(file)
 	if err != nil {
@@ -243,7 +279,7 @@ func compileAsRun(file string, params map[string]any, meta executor.Meta, stored
 			return nil, err
 		}
 	}
-	if meta.Backend == azurebatch.Name && stored.Pool != nil {
+	if meta.Backend == azurebatch.Name && stored != nil && stored.Pool != nil {
 		prog = withPoolIdentity(withPool(prog, stored.Pool.ID), stored.Pool.Identity)
 	}
 	return prog, nil

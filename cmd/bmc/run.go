@@ -251,6 +251,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 		return err
 	}
 	defer closeRun()
+	noteRunStart(stderr, dir, state, meta.SpecDir, prog, prev != nil)
 	if w := runIDOut(cmd, o); w != nil {
 		fmt.Fprintln(w, meta.ID)
 	}

@@ -92,17 +92,20 @@ func openRunStore(ctx context.Context, id, recorded, flag string, transfers int,
 			return nil, fail("--storage azure names another store; resume it without --storage")
 		}
 		dir := filepath.FromSlash(u.Path)
-		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			// The project moved, its state directory with it: the
-			// store the run recorded is the state directory's own, now
-			// where the state directory is. Written to as it stood, it
-			// would be made again where nothing reads it.
-			// (A run that has written nothing yet has no folder: the
-			// same one then, where the state directory did not move.)
-			here := filepath.Join(state, "storage")
-			if abs, err := filepath.Abs(here); err == nil {
-				here = abs
-			}
+		here := filepath.Join(state, "storage")
+		if abs, err := filepath.Abs(here); err == nil {
+			here = abs
+		}
+		// The store the run recorded is its state directory's own. A
+		// project that moved, or was copied, with its state directory
+		// has it where the state directory now is: written to as it
+		// stood, it would be made again where nothing reads it, or
+		// would be the original's, not the copy's.
+		// (A run that has written nothing yet has no folder: the same
+		// one then, where the state directory did not move.)
+		if filepath.Base(dir) == "storage" && !sameDir(filepath.Dir(dir), filepath.Dir(here)) {
+			dir = here
+		} else if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 			dir = here
 		}
 		return blobstage.NewLocal(dir), nil
