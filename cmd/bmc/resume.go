@@ -26,8 +26,12 @@ func newResumeCmd() *cobra.Command {
 		Long: `Continue an interrupted or failed run under the same run id: tasks journaled
 as succeeded are not run again, everything else is, with the same program
 (params were fixed when the run started) and the same outputs. The finalize
-step runs again if any task ran, and the callback is sent again unless it was
-already delivered. A task run again goes on numbering its attempts from
+step runs again if any task ran or if it did not succeed before, and the
+callback is sent again unless it was delivered before and no task ran. Inputs
+beside the spec that changed since the run started are named in a warning
+(tasks that succeeded used them as they were), and the resume goes on. A
+project moved or copied with its state directory resumes from where it is
+now: the spec, its inputs and the local store are read there. A task run again goes on numbering its attempts from
 the earlier session's, with its retries afresh. The run's --slots,
 --keep-going, --keep-workdirs, --package and --logs carry over unless given
 again. RUN is a run id, a unique prefix of one, or "latest".
