@@ -64,6 +64,9 @@ type BackendOptions struct {
 	Log  *slog.Logger
 	// OnSubmitted, if set, is told what adding the tasks cost.
 	OnSubmitted func(SubmitStats)
+	// PoolIdentityFlag says the pool's identity came from --pool-identity,
+	// not from the spec: messages say which.
+	PoolIdentityFlag bool
 }
 
 // NodeOptions say how the job manager task gets bmc and its secret.
@@ -175,6 +178,9 @@ type Backend struct {
 	poolOK    bool // EnsurePool found the pool fit for the run
 	// terminated are tasks ended by a termination, not a timeout.
 	terminated map[string]bool
+	// stoppedAt is when the job began to stop, on Batch's clock, as the
+	// first read of it once the run was stopped told (endedByStop).
+	stoppedAt time.Time
 	// barrierFails are barrier tasks seen failed, not yet acted on;
 	// blocked are the tasks they block, not yet reported; stoppedFor is
 	// the stop of a job an earlier bmc stopped for one (barrier.go).
@@ -183,6 +189,9 @@ type Backend struct {
 	stoppedFor   *executor.RunStop
 	// listedAt is the poll that last listed the job's tasks.
 	listedAt int
+	// lastStarts are the starts of the last attempts seen of tasks Batch
+	// retried (LastStart).
+	lastStarts map[string]time.Time
 
 	statsMu sync.Mutex
 	stats   PollStats
@@ -191,6 +200,34 @@ type Backend struct {
 type seenTask struct {
 	state   BatchTaskState
 	retries int32
+}
+
+// reported is how many of the task's attempts the updates told of as it
+// was last listed (none for a task never listed).
+func (s seenTask) reported() int {
+	switch s.state {
+	case TaskStateRunning, TaskStatePreparing, TaskStateCompleted:
+		return int(s.retries) + 1
+	}
+	return int(s.retries) // waiting for its retry: the attempt that failed
+}
+
+// unseenAttempts are the updates for the attempts of a task that Batch
+// began and ended between two listings, before the attempt u tells of
+// (reported were told before): each began and failed. Batch keeps the
+// times of its last attempt only, so they take the earliest time it
+// gives, u's start: the task's starts are then Batch's, not this
+// client's clock at the poll, and come in order (first start, last
+// start, end). None when Batch gives no start.
+func unseenAttempts(u executor.TaskUpdate, reported int) []executor.TaskUpdate {
+	if u.Start.IsZero() || u.Attempts-1 <= reported {
+		return nil
+	}
+	out := make([]executor.TaskUpdate, 0, u.Attempts-1-reported)
+	for a := reported + 1; a < u.Attempts; a++ {
+		out = append(out, executor.TaskUpdate{ID: u.ID, State: executor.Pending, Attempts: a, Start: u.Start, End: u.Start})
+	}
+	return out
 }
 
 // PollStats count what following a run cost.
@@ -227,6 +264,11 @@ func newBackend(opt BackendOptions) *Backend {
 	}
 	return &Backend{c: opt.Client, opt: opt, log: log, seen: map[string]seenTask{}}
 }
+
+// LastStart is when the last attempt seen of a task that Batch retried
+// started, as Batch timed it; zero for a task not retried, whose only
+// attempt's start is its outcome's Start.
+func (b *Backend) LastStart(id string) time.Time { return b.lastStarts[id] }
 
 // Client is the Batch client the backend uses.
 func (b *Backend) Client() *Client { return b.c }
@@ -499,7 +541,11 @@ func (b *Backend) EnsurePool(ctx context.Context, prog *compiler.Program) error 
 		return fmt.Errorf("pool %s does not exist, and bmc cannot create it: %w", id, err)
 	}
 	if prog.Pool.Identity != "" {
-		return fmt.Errorf("pool %s does not exist, and the spec gives it a managed identity, which Batch sets only through Azure Resource Manager: create the pool with its identity first (az batch pool create or a template), then run again", want.ID)
+		from := "the spec gives it a managed identity (pool.identity)"
+		if b.opt.PoolIdentityFlag {
+			from = "--pool-identity names a managed identity for it"
+		}
+		return fmt.Errorf("pool %s does not exist, and %s, which Batch sets only through Azure Resource Manager: create the pool with that identity first (az batch pool create or a template), then run again", want.ID, from)
 	}
 	b.log.Info("creating pool", "pool", want.ID, "vmSize", want.VMSize)
 	if err := b.c.CreatePool(ctx, want); err != nil {
@@ -807,6 +853,11 @@ func (b *Backend) Poll(ctx context.Context) (executor.PollResult, error) {
 	tc := counts.TaskCounts
 	ended := j.State == JobStateCompleted || j.State == JobStateTerminating
 	b.noteCancel(j)
+	if (b.cancelled || b.external) && b.stoppedAt.IsZero() {
+		// The first read once stopped: later ones may tell a later
+		// change (the job ending after it was disabled).
+		b.stoppedAt = jobStopTime(j)
+	}
 	if b.failure == nil && !b.cancelled && metaValue(j.Metadata, MetaSubmitted) == SubmittedFailed {
 		// Given up by the bmc that submitted it, which this one is not
 		// (bmc status of a run no bmc follows): the run stopped, and
@@ -930,6 +981,7 @@ func (b *Backend) list(ctx context.Context, filter string, res *executor.PollRes
 			b.completed++
 		}
 		if u, ok := b.update(ctx, &t); ok {
+			res.Updates = append(res.Updates, unseenAttempts(u, prev.reported())...)
 			res.Updates = append(res.Updates, u)
 		} else if _, planned := b.idx[t.ID]; !planned && IsBarrier(t.ID) {
 			b.noteBarrier(&t)
@@ -950,6 +1002,12 @@ func (b *Backend) update(ctx context.Context, t *BatchTask) (executor.TaskUpdate
 		ei = &BatchTaskExecutionInfo{}
 	}
 	u := executor.TaskUpdate{ID: t.ID, Attempts: int(ei.RetryCount) + 1, Start: ei.StartTime, End: ei.EndTime}
+	if ei.RetryCount > 0 && !ei.StartTime.IsZero() && (ei.LastRequeueTime.IsZero() || ei.LastRequeueTime.Before(ei.StartTime) || t.State != TaskStateActive) {
+		if b.lastStarts == nil {
+			b.lastStarts = map[string]time.Time{}
+		}
+		b.lastStarts[t.ID] = ei.StartTime
+	}
 	switch t.State {
 	case TaskStateRunning, TaskStatePreparing:
 		u.State = executor.Running
@@ -984,11 +1042,14 @@ func (b *Backend) update(ctx context.Context, t *BatchTask) (executor.TaskUpdate
 	} else {
 		u.State = executor.Failed
 		u.Reason = b.reason(pt, ei)
+		if reason, ok := b.inputFailure(pt, fi); ok {
+			u.Reason = reason
+		}
 		if reason, ok := b.inputNotFound(ctx, pt, t.ID, ei); ok {
 			// As on the local backend: no process of the task's ran.
 			u.Reason, u.ExitCode, inputMissing = reason, nil, true
 		}
-		if fi != nil && fi.Code == "TaskEnded" && !b.timedOut(pt, ei) {
+		if fi != nil && fi.Code == "TaskEnded" && (b.endedByStop(ei) || !b.timedOut(pt, ei)) {
 			if b.cancelled || b.external {
 				u.State, u.Reason, u.ExitCode = executor.Canceled, "cancelled", nil
 			} else {
@@ -1022,6 +1083,32 @@ func (b *Backend) update(ctx context.Context, t *BatchTask) (executor.TaskUpdate
 	return u, true
 }
 
+// endedByStop reports whether a task Batch ended (TaskEnded) ended once
+// the run was stopped (cancelled, by this bmc or another, or given up):
+// the stop ended it, whatever its elapsed time says, even within a second
+// of its timeout. A task that ended before the job began to stop, as the
+// job tells it on Batch's clock, is judged by its time.
+func (b *Backend) endedByStop(ei *BatchTaskExecutionInfo) bool {
+	if !b.cancelled && !b.external {
+		return false
+	}
+	return b.stoppedAt.IsZero() || ei.EndTime.IsZero() || !ei.EndTime.Before(b.stoppedAt)
+}
+
+// jobStopTime is when, on Batch's clock, the job began to stop (to be
+// disabled or to end); zero when it is not stopping, or does not say.
+func jobStopTime(j *BatchJob) time.Time {
+	switch j.State {
+	case JobStateDisabling, JobStateTerminating:
+		return j.StateTransitionTime
+	case JobStateDisabled, JobStateCompleted:
+		if j.PreviousState == JobStateDisabling || j.PreviousState == JobStateTerminating {
+			return j.PreviousStateTransitionTime
+		}
+	}
+	return time.Time{}
+}
+
 // timedOut tells a wall-clock expiry from a termination.
 func (b *Backend) timedOut(pt *compiler.Task, ei *BatchTaskExecutionInfo) bool {
 	if pt.Timeout <= 0 || ei.StartTime.IsZero() || ei.EndTime.IsZero() {
@@ -1052,6 +1139,77 @@ func (b *Backend) inputNotFound(ctx context.Context, pt *compiler.Task, id strin
 		return "", false
 	}
 	return redact.String(strings.TrimPrefix(line, InputNotFoundPrefix)), true
+}
+
+// inputFailure is the reason of a task that could not start because
+// Batch could not download one of its az:// inputs, naming the input as
+// the spec wrote it, as the local backend does, rather than the storage
+// URL Batch names in its message (which may carry a SAS); ok is false
+// when the failure is not about such an input. The input is the one the
+// failure's FilePath detail names, or whose blob URL the message names.
+func (b *Backend) inputFailure(pt *compiler.Task, fi *BatchTaskFailureInfo) (string, bool) {
+	if fi == nil || !preProcessing(fi) || !slices.ContainsFunc(pt.Inputs, func(in compiler.Input) bool {
+		return in.Kind == compiler.InputBlob || in.Kind == compiler.InputBlobPrefix
+	}) {
+		return "", false
+	}
+	filePath := ""
+	for _, d := range fi.Details {
+		if d.Name == "FilePath" {
+			filePath = d.Value
+		}
+	}
+	account := ""
+	if b.run != nil {
+		account = strings.TrimRight(b.run.Storage, "/")
+	}
+	for k, in := range executor.FillTask(pt, b.run, 1).Inputs {
+		l, err := blobstage.ParseURL(in.From)
+		if err != nil {
+			continue
+		}
+		var named bool
+		switch in.Kind {
+		case compiler.InputBlob:
+			named = filePath != "" && filePath == in.Path || account != "" && namesURL(fi.Message, account, l.Container+"/"+l.Path)
+		case compiler.InputBlobPrefix:
+			named = filePath != "" && filePath == prefixDir+"/"+strconv.Itoa(k)
+		}
+		if !named {
+			continue
+		}
+		what := "could not be downloaded"
+		switch fi.Code {
+		case "BlobNotFound", "ResourceContainerNotFound":
+			what = "not found"
+		case "BlobAccessDenied", "ResourceContainerAccessDenied":
+			what = "access denied (the pool's identity, or the SAS, cannot read it)"
+		}
+		return fmt.Sprintf("input %s: %s (Batch: %s)", inputName(in), what, fi.Code), true
+	}
+	return "", false
+}
+
+// namesURL reports whether text names the blob at path in the account
+// (its URL, the path as it is or escaped), followed by no more of a path.
+func namesURL(text, account, path string) bool {
+	for _, v := range []string{account + "/" + path, account + "/" + (&url.URL{Path: path}).EscapedPath()} {
+		for rest := text; ; {
+			i := strings.Index(rest, v)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(v):]
+			if rest == "" || !strings.ContainsRune("/%._~-", rune(rest[0])) && !isAlnum(rest[0]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
 
 // preProcessing reports whether a failure happened before the command
@@ -1275,13 +1433,23 @@ func (nr *NodeResult) Result() *executor.RunResult {
 	return res
 }
 
-// NodeTask is a task's outcome as the node saw it.
+// NodeTask is a task's outcome as the node saw it, with the times and
+// outputs a client that followed the run journals: a detached run's
+// status tells them as an attached run's does. Results an older bmc left
+// on the pool have neither.
 type NodeTask struct {
 	ID       string         `json:"id"`
 	State    executor.State `json:"state"`
 	Attempts int            `json:"attempts"`
 	ExitCode *int           `json:"exitCode,omitempty"`
 	Reason   string         `json:"reason,omitempty"`
+	Outputs  []string       `json:"outputs,omitempty"`
+	// Start is when the first attempt started (or the earliest known),
+	// LastStart when the last one did, End when the task ended: Batch's
+	// times where it gives them.
+	Start     time.Time `json:"start,omitzero"`
+	LastStart time.Time `json:"lastStart,omitzero"`
+	End       time.Time `json:"end,omitzero"`
 }
 
 // nodeProgram is the program as the run record staged for the node holds

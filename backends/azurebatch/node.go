@@ -166,7 +166,16 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 	}
 	hide := append([]string{"AZ_BATCH_AUTHENTICATION_TOKEN", cfg.SecretEnv, cfg.CallbackEnv}, cfg.Program.Finalize.Callback.EnvVars()...)
 	step := &nodeStep{wd: nr.WorkDir, taskDir: nr.TaskDir, hide: hide, setup: cfg.FinalizeSetup, store: nr.Store, http: nr.HTTP}
-	fctx := context.WithoutCancel(ctx)
+	// A stop that came while the node followed the run (the job stopped,
+	// a cancel) is the run's: the finalize step and the callback report
+	// it all the same. One that comes while they run (the task
+	// terminated, as a second cancel of bmc run does) cuts them short, as
+	// a second cancel does on the client: a terminated task's processes
+	// are not to go on, and the step's has a session of its own.
+	fctx := ctx
+	if ctx.Err() != nil {
+		fctx = context.WithoutCancel(ctx)
+	}
 	rr, ferr := executor.Finish(fctx, plan, step, run, nil, o, executor.FinishOptions{Secret: nr.Secret, CallbackURL: nr.CallbackURL, Events: nr.Events})
 	if ferr != nil {
 		res.Error = strings.TrimPrefix(res.Error+"; "+ferr.Error(), "; ")
@@ -178,7 +187,15 @@ func RunNode(ctx context.Context, nr NodeRun) (*NodeResult, error) {
 		res.Callback = &executor.CallbackResult{Err: cbErr.Error()}
 	}
 	for i, t := range o.Tasks {
-		res.Tasks = append(res.Tasks, NodeTask{ID: plan.Program.Tasks[i].ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason})
+		id := plan.Program.Tasks[i].ID
+		nt := NodeTask{ID: id, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason, Outputs: t.Outputs, Start: t.Start, End: t.End}
+		if !t.Start.IsZero() {
+			nt.LastStart = t.Start
+			if ls := be.LastStart(id); t.Attempts > 1 && ls.After(t.Start) {
+				nt.LastStart = ls
+			}
+		}
+		res.Tasks = append(res.Tasks, nt)
 	}
 	if err := write(); err != nil {
 		return res, err

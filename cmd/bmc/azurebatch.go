@@ -329,7 +329,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 	log := batchLogger(cmd)
 	beOpts := azurebatch.BackendOptions{
 		Client: client, Storage: st, Staging: staging, Logs: logs, AccountID: os.Getenv("AZURE_BATCH_ACCOUNT_ID"),
-		Parallel: bo.parallel, Node: node, Log: log,
+		Parallel: bo.parallel, Node: node, Log: log, PoolIdentityFlag: bo.poolIdentity != "",
 		OnSubmitted: func(s azurebatch.SubmitStats) {
 			if f := s.Failure; f != nil && f.Added {
 				fmt.Fprintf(stderr, "bmc: every task was added, but the job could not be marked submitted (it would never end by itself), so the run is stopped and reported failed: %v\n", f.Err)
@@ -370,12 +370,21 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		if err := resumableBatch(meta, prog, prev); err != nil {
 			return err
 		}
+		// Where the finalize step is, as the run directory has it now: a
+		// bmc that took the run up meanwhile may have moved it here.
+		if m, err := executor.ReadMeta(dir); err == nil && m.Extra["finalizeOn"] != "pool" {
+			place.pool = false
+		}
 		// A finalize step the gone bmc ran here may still run: it must not
-		// run beside the one this takes up. (Only that step: processes of
-		// the run's tasks here are the emulator's, which runs them.)
-		onlyFinalize := func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }
-		if _, err := stopLeftovers(stderr, meta.ID, onlyFinalize); err != nil {
-			return err
+		// run beside the one this takes up. Only a step of this machine's:
+		// the pool's goes on, and this bmc waits for its report. (Processes
+		// of the run's tasks here, or of the pool's job manager task, are
+		// the emulator's, which runs them, and carry the same variables.)
+		if !place.pool {
+			onlyFinalize := func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }
+			if _, err := stopLeftovers(stderr, meta.ID, onlyFinalize); err != nil {
+				return err
+			}
 		}
 	}
 	// A run taken up whose job is no longer on Batch (deleted): a cancel
@@ -585,12 +594,21 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	if plan.Program.Finalize.HasStep() {
 		emit(executor.Event{Type: executor.EventFinalizeStarted, Task: compiler.FinalizeID})
 	}
-	if _, err := azurebatch.WaitJobDone(ctx, c, run.ID, poll); err != nil {
+	var nr *azurebatch.NodeResult
+	_, err := azurebatch.WaitJobDone(ctx, c, run.ID, poll)
+	switch {
+	case err != nil && ctx.Err() != nil && !errors.Is(err, azurebatch.ErrFinalizeNotRunning):
+		// A second cancel: the step and the callback are cut short, on
+		// the pool as they would be here.
+		if nr, err = cutShortOnPool(stderr, c, plan, run, o, poll); err != nil {
+			return nil, err
+		}
+	case err != nil:
 		return nil, fmt.Errorf("waiting for the finalize step on the pool: %w", err)
-	}
-	nr, err := azurebatch.ReadNodeResult(ctx, c, run.ID)
-	if err != nil {
-		return nil, fmt.Errorf("the finalize step on the pool left no result (bmc logs %s finalize --stderr): %w", run.ID, err)
+	default:
+		if nr, err = azurebatch.ReadNodeResult(ctx, c, run.ID); err != nil {
+			return nil, fmt.Errorf("the finalize step on the pool left no result (bmc logs %s finalize --stderr): %w", run.ID, err)
+		}
 	}
 	redactNodeResult(nr)
 	body := executor.Summarize(plan, run, o)
@@ -637,6 +655,55 @@ func finishOnPool(ctx context.Context, stderr io.Writer, c *azurebatch.Client, p
 	}
 	emit(executor.Event{Type: executor.EventRunFinished, State: executor.State(final), Elapsed: time.Since(o.Started)})
 	return res, nil
+}
+
+// cutPoolFinalize is how long a second cancel waits for Batch to end the
+// job manager task it terminates, and for the task's report.
+const cutPoolFinalize = 2 * time.Minute
+
+// cutShortOnPool cuts the finalize step on the pool and the callback
+// short, for a second cancel: the job manager task is terminated (the
+// job, whose tasks are over, ends with it), and what it reported is the
+// result. A task terminated before it could report (Batch ended it at
+// once) leaves none: the step is then cancelled, and the callback, if
+// the spec has one, not delivered, as far as bmc can tell. When the task
+// cannot be terminated, the step goes on on the pool, and the error says
+// how to follow it.
+func cutShortOnPool(stderr io.Writer, c *azurebatch.Client, plan *planner.Plan, run *executor.RunInfo, o *executor.Outcome, poll time.Duration) (*azurebatch.NodeResult, error) {
+	ctx, stop := context.WithTimeout(context.Background(), cutPoolFinalize)
+	defer stop()
+	fmt.Fprintf(stderr, "bmc: cancelled again: cutting the finalize step and the callback short on the pool (terminating its job manager task %s)\n", azurebatch.FinalizeTaskID)
+	goesOn := func(err error) error {
+		follow := "bmc status " + run.ID
+		if state := filepath.Dir(filepath.Dir(run.Dir)); run.Dir != "" && state != ".bmc" {
+			follow += " --state-dir " + shellQuote(state)
+		}
+		return &exitError{code: exitCanceled, err: fmt.Errorf("the finalize step on the pool could not be cut short (%v): it goes on there, and sends the callback; %s reads the run's outcome once it is over", err, follow)}
+	}
+	if err := c.TerminateTask(ctx, run.ID, azurebatch.FinalizeTaskID); err != nil && !azurebatch.IsConflict(err, "") && !azurebatch.IsNotFound(err) {
+		return nil, goesOn(err)
+	}
+	if _, err := azurebatch.WaitJobDone(ctx, c, run.ID, poll); err != nil && !errors.Is(err, azurebatch.ErrFinalizeNotRunning) {
+		return nil, goesOn(err)
+	}
+	if nr, err := azurebatch.ReadNodeResult(ctx, c, run.ID); err == nil && nr.Status != "" {
+		return nr, nil // what the step and the callback came to before they were cut
+	}
+	const why = "the finalize task on the pool was terminated by a second cancel"
+	nr := &azurebatch.NodeResult{Body: executor.Summarize(plan, run, o)}
+	nr.Body.FinishedAt = time.Now().UTC()
+	if plan.Program.Finalize.HasStep() {
+		nr.Finalize = &executor.TaskOutcome{State: executor.Canceled, Attempts: 1, Reason: why, End: nr.Body.FinishedAt}
+		nr.Body.Failed = append(nr.Body.Failed, executor.CallbackFailedTask{ID: compiler.FinalizeID, Reason: "cancelled: " + why, Attempts: 1})
+		if nr.Body.Status == executor.CallbackSucceeded {
+			nr.Body.Status = executor.CallbackFailed
+		}
+	}
+	if cb := plan.Program.Finalize.Callback; cb != nil && (cb.URL != "" || cb.URLEnv != "") {
+		nr.Callback = &executor.CallbackResult{Err: "callback cut short: " + why + " before it reported sending it"}
+	}
+	nr.Status = nr.Body.Status
+	return nr, nil
 }
 
 // redactNodeResult takes the secrets out of the texts of the finalize

@@ -41,7 +41,8 @@ func batchRunState(ctx context.Context, cmd *cobra.Command, dir string, meta exe
 		if nr, err := azurebatch.ReadNodeResult(ctx, c, meta.ID); err == nil && nr.Status != "" {
 			redactNodeResult(nr)
 			for _, t := range nr.Tasks {
-				out.Tasks[t.ID] = &executor.TaskState{ID: t.ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason}
+				out.Tasks[t.ID] = &executor.TaskState{ID: t.ID, State: t.State, Attempts: t.Attempts, ExitCode: t.ExitCode, Reason: t.Reason,
+					Outputs: t.Outputs, Start: t.Start, LastStart: t.LastStart, End: t.End}
 			}
 			if f := nr.Finalize; f != nil {
 				out.Finalize = &executor.TaskState{ID: compiler.FinalizeID, State: f.State, Attempts: 1, ExitCode: f.ExitCode, Reason: f.Reason, Start: f.Start, End: f.End}
@@ -98,11 +99,29 @@ func journalPoolOutcome(dir string, nr *azurebatch.NodeResult) error {
 	}
 	defer j.Close()
 	for _, t := range nr.Tasks {
+		// As the client that followed the run journals a task: its first
+		// attempt's start and its last one's, then its end, at the times
+		// the pool's report gives (none, from an older bmc there: then
+		// the end is now).
+		if !t.Start.IsZero() {
+			if err := j.AppendAsync(executor.Record{Type: executor.RecordTaskStarted, Time: t.Start.UTC(), Task: t.ID, Attempt: 1}); err != nil {
+				return err
+			}
+			if t.Attempts > 1 && t.LastStart.After(t.Start) {
+				if err := j.AppendAsync(executor.Record{Type: executor.RecordTaskStarted, Time: t.LastStart.UTC(), Task: t.ID, Attempt: t.Attempts}); err != nil {
+					return err
+				}
+			}
+		}
 		typ := executor.RecordTaskFinished
 		if t.State == executor.Skipped {
 			typ = executor.RecordTaskSkipped
 		}
-		if err := j.AppendAsync(executor.Record{Type: typ, Task: t.ID, Attempt: t.Attempts, State: string(t.State), ExitCode: t.ExitCode, Reason: t.Reason}); err != nil {
+		rec := executor.Record{Type: typ, Time: t.End.UTC(), Task: t.ID, Attempt: t.Attempts, State: string(t.State), ExitCode: t.ExitCode, Reason: t.Reason}
+		if len(t.Outputs) > 0 {
+			rec.Data = rawJSON(map[string]any{"outputs": t.Outputs})
+		}
+		if err := j.AppendAsync(rec); err != nil {
 			return err
 		}
 	}
@@ -140,6 +159,16 @@ func batchLogs(ctx context.Context, cmd *cobra.Command, dir string, meta executo
 	rc, err := c.GetTaskFile(ctx, meta.ID, task, name, 0, -1)
 	if err != nil {
 		if azurebatch.IsNotFound(err) {
+			// A task the journal says never ran (skipped behind a failure,
+			// cancelled before it started) is told as the journal tells
+			// it, as on the local backend.
+			if task != compiler.FinalizeID {
+				if st, jerr := executor.LoadTaskState(dir, task); jerr == nil {
+					if ts := st.Tasks[task]; ts != nil && ts.Attempts == 0 && ts.State.Terminal() {
+						return noLog(dir, task, stream, ts)
+					}
+				}
+			}
 			return &exitError{code: exitFailed, err: fmt.Errorf("task %s has no %s in run %s on Batch (it has not run, or its job was deleted)", task, name, filepath.Base(dir))}
 		}
 		return err
