@@ -590,10 +590,30 @@ func openSinks(cmd *cobra.Command, o *runOptions, plan *planner.Plan, ev *events
 // nil for a resume or a take-up, which were given the id, and with
 // --events -, whose stdout carries the events only (each names the run).
 func runIDOut(cmd *cobra.Command, o *runOptions) io.Writer {
-	if !o.newRun || o.events == "-" {
+	if !o.newRun || o.events == "-" || o.events != "" && isStdout(cmd, o.events) {
 		return nil
 	}
 	return cmd.OutOrStdout()
+}
+
+// isStdout reports whether path is the file cmd's stdout goes to
+// (--events /dev/stdout, or a file stdout is redirected to): the events
+// are then all that is written there.
+func isStdout(cmd *cobra.Command, path string) bool {
+	w := cmd.OutOrStdout()
+	if o, ok := w.(*outputWriter); ok {
+		w = o.w
+	}
+	out, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	a, err := out.Stat()
+	if err != nil {
+		return false
+	}
+	b, err := os.Stat(path)
+	return err == nil && os.SameFile(a, b)
 }
 
 // runIDSink writes the run's id, from its run-started event, on a line.
