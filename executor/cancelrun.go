@@ -51,11 +51,7 @@ func CancelInterrupted(plan *planner.Plan, j *Journal, st *RunState, now func() 
 			// exit code and end, as a cancel in the live run leaves it.
 			to.State, to.Reason = Canceled, waitCancelled(ts.Attempts, why)
 			if j != nil {
-				rec := Record{Type: RecordTaskFinished, Task: id, Attempt: ts.Attempts, State: string(Canceled), ExitCode: ts.ExitCode, Reason: to.Reason}
-				if !ts.End.IsZero() {
-					rec.Time = ts.End.UTC()
-				}
-				if err := j.Hold(rec); err != nil {
+				if err := j.Hold(waitEndRecord(id, ts.Attempts, Canceled, ts.ExitCode, to.Reason, ts.End)); err != nil {
 					return nil, fmt.Errorf("journal: %w", err)
 				}
 			}

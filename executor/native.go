@@ -655,11 +655,7 @@ func (tr *Tracker) cancelWaiting(i int32) {
 	tr.move(i, Canceled)
 	o.Reason = waitCancelled(o.Attempts, o.Reason) + tr.stopWhy
 	id := tr.plan.Program.Tasks[i].ID
-	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: o.Attempts, State: string(Canceled), ExitCode: o.ExitCode, Reason: o.Reason}
-	if !o.End.IsZero() {
-		rec.Time = o.End.UTC()
-	}
-	tr.journal(rec)
+	tr.journal(waitEndRecord(id, o.Attempts, Canceled, o.ExitCode, o.Reason, o.End))
 	tr.emit(Event{Type: EventTaskFinished, Task: id, Attempt: o.Attempts, State: Canceled, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: tr.waitElapsed[i]})
 }
 

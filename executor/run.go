@@ -708,11 +708,7 @@ func (s *scheduler) endWaiting(i int32, st State, reason string) {
 	}
 	o.State, o.Reason = st, reason
 	id := s.tasks[i].ID
-	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: n, State: string(st), ExitCode: o.ExitCode, Reason: o.Reason}
-	if !o.End.IsZero() {
-		rec.Time = o.End.UTC()
-	}
-	if err := s.journal(rec); err != nil {
+	if err := s.journal(waitEndRecord(id, n, st, o.ExitCode, o.Reason, o.End)); err != nil {
 		s.journalFailure(err)
 	}
 	s.emit(Event{Type: EventTaskFinished, Task: id, Attempt: n, State: st, ExitCode: o.ExitCode, Reason: o.Reason, Elapsed: s.waitElapsed[i]})
@@ -727,11 +723,26 @@ func notRetried(why, cause string) string {
 	return why + "; not retried: " + cause
 }
 
+// waitEndRecord is the journal record of a task ended as st, for
+// reason, while it waited for its next attempt after attempt n failed:
+// it keeps that attempt's exit code, and is dated at its end (zero: now),
+// so that bmc status tells the task's end as the outcome does.
+func waitEndRecord(id string, n int, st State, exit *int, reason string, end time.Time) Record {
+	rec := Record{Type: RecordTaskFinished, Task: id, Attempt: n, State: string(st), ExitCode: exit, Reason: reason}
+	if !end.IsZero() {
+		rec.Time = end.UTC()
+	}
+	return rec
+}
+
+// toldWhy reports whether why, the reason of a failed attempt, tells
+// more than that it failed (Batch's retriedReason does not).
+func toldWhy(why string) bool { return why != "" && why != retriedReason }
+
 // waitCancelled is the reason of a task cancelled while it waited for
-// its next attempt after attempt n failed, for why (empty, or Batch's
-// retriedReason, when not known).
+// its next attempt after attempt n failed, for why.
 func waitCancelled(n int, why string) string {
-	if why == "" || why == retriedReason {
+	if !toldWhy(why) {
 		return fmt.Sprintf("cancelled while waiting for attempt %d (attempt %d failed)", n+1, n)
 	}
 	return fmt.Sprintf("cancelled while waiting for attempt %d (attempt %d failed: %s)", n+1, n, why)

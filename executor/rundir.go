@@ -550,7 +550,7 @@ func loadState(dir, only string) (*RunState, error) {
 // waitReason is the reason of a task pending because its attempt n
 // failed, for why: said only when the backend told it (Batch does not).
 func waitReason(n int, why string) string {
-	if why == "" || why == retriedReason {
+	if !toldWhy(why) {
 		return fmt.Sprintf("attempt %d failed; runs again", n)
 	}
 	return fmt.Sprintf("attempt %d failed (%s); runs again", n, why)
