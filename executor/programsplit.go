@@ -17,87 +17,22 @@ import (
 // b. Like the program's other readers, it follows strings and nesting
 // only: what it returns is for a decoder to check.
 func SplitProgram(b []byte) (rest []byte, tasks [][]byte, err error) {
-	var (
-		depth     int
-		inStr     bool
-		esc       bool
-		expectKey bool
-		keyStart  = -1
-		key       []byte
-		open      = -1 // where the tasks list's [ is
-		elemStart = -1
-	)
-	for i := 0; i < len(b); i++ {
-		c := b[i]
-		if inStr {
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-				if keyStart >= 0 {
-					key, keyStart, expectKey = b[keyStart:i], -1, false
-				}
-			}
-			continue
-		}
-		switch c {
-		case '"':
-			if open >= 0 && depth == 2 {
-				return nil, nil, errors.New("a task is not a JSON object")
-			}
-			inStr = true
-			if depth == 1 && expectKey {
-				keyStart = i + 1
-			}
-		case '{', '[':
-			switch {
-			case depth == 0:
-				if c != '{' {
-					return nil, nil, errNoTasks
-				}
-				expectKey = true
-			case depth == 1 && c == '[' && string(key) == "tasks" && open < 0:
-				open = i
-			case open >= 0 && depth == 2:
-				if c != '{' {
-					return nil, nil, errors.New("a task is not a JSON object")
-				}
-				elemStart = i
-			}
-			depth++
-		case '}', ']':
-			depth--
-			switch {
-			case depth < 0:
-				return nil, nil, errors.New("not a program: invalid JSON")
-			case open >= 0 && depth == 2 && elemStart >= 0:
-				tasks = append(tasks, b[elemStart:i+1])
-				elemStart = -1
-			case open >= 0 && depth == 1:
-				rest = make([]byte, 0, open+1+len(b)-i)
-				rest = append(append(rest, b[:open+1]...), b[i:]...)
-				return rest, tasks, nil
-			}
-		case ',':
-			if depth == 1 {
-				expectKey = true
-			}
-		case ' ', '\t', '\n', '\r':
-		default:
-			// Between the tasks, anything but a comma (a number, null,
-			// a colon) is not a program's JSON.
-			if open >= 0 && depth == 2 {
-				return nil, nil, errors.New("a task is not a JSON object")
-			}
-		}
-	}
-	if open >= 0 {
+	s := taskScan{split: true}
+	done, err := s.scan(b, func(raw []byte) bool {
+		tasks = append(tasks, raw) // b is one piece: raw is a slice of it
+		return true
+	})
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case !done && s.inTasks:
 		return nil, nil, errors.New("not a program: the list of tasks does not end")
+	case !done:
+		return nil, nil, errNoTasks
 	}
-	return nil, nil, errNoTasks
+	rest = make([]byte, 0, s.open+1+len(b)-s.close)
+	rest = append(append(rest, b[:s.open+1]...), b[s.close:]...)
+	return rest, tasks, nil
 }
 
 // DecodeProgram decodes a program's JSON as ReadProgram does, with its

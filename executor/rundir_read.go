@@ -133,110 +133,15 @@ func eachTaskJSON(path string, fn func(raw []byte) bool) error {
 
 // scanTasks is eachTaskJSON on r, read size bytes at a time.
 func scanTasks(r io.Reader, size int, fn func(raw []byte) bool) error {
-	var (
-		buf       = make([]byte, size)
-		depth     int
-		inStr     bool
-		esc       bool
-		started   bool   // the top-level object has begun
-		expectKey bool   // the next string at depth 1 is a key
-		inKey     bool   // the string being read is a key at depth 1
-		keyStart  int    // where the key being read starts in buf
-		key       []byte // the last key read at depth 1
-		inTasks   bool   // inside the tasks list
-		elem      []byte // the element read so far, when it spans reads
-		elemStart = -1   // where the element starts in buf, -1 if none
-	)
+	buf := make([]byte, size)
+	var s taskScan
 	for {
 		n, rerr := io.ReadFull(r, buf)
-		chunk := buf[:n]
-		keyStart = 0 // a key that went on from the read before
-		if elemStart >= 0 && n > 0 {
-			elemStart = 0 // went on from the read before
-		}
-		for i := 0; i < len(chunk); i++ {
-			c := chunk[i]
-			if inStr {
-				switch {
-				case esc:
-					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
-					if inKey {
-						key = append(key, chunk[keyStart:i]...)
-						inKey, expectKey = false, false
-					}
-				}
-				continue
-			}
-			switch c {
-			case ' ', '\t', '\n', '\r':
-			case '"':
-				if inTasks && depth == 2 {
-					return errors.New("a task is not a JSON object")
-				}
-				inStr = true
-				if depth == 1 && expectKey {
-					key, keyStart, inKey = key[:0], i+1, true
-				}
-			case '{', '[':
-				if !started {
-					if c != '{' {
-						return errNoTasks
-					}
-					started, expectKey = true, true
-					depth++
-					continue
-				}
-				if depth == 1 && c == '[' && string(key) == "tasks" {
-					inTasks = true
-				} else if inTasks && depth == 2 {
-					if c != '{' {
-						return errors.New("a task is not a JSON object")
-					}
-					elemStart = i
-				}
-				depth++
-			case '}', ']':
-				depth--
-				switch {
-				case depth < 1:
-					return errNoTasks
-				case inTasks && depth == 2 && elemStart >= 0:
-					var raw []byte
-					if len(elem) > 0 {
-						elem = append(elem, chunk[:i+1]...)
-						raw = elem
-					} else {
-						raw = chunk[elemStart : i+1]
-					}
-					elem, elemStart = elem[:0], -1
-					if !fn(raw) {
-						return nil
-					}
-				case inTasks && depth == 1:
-					return nil // the list is over: the rest is not needed
-				}
-			case ',':
-				if depth == 1 {
-					expectKey = true
-				}
-			default:
-				if !started || inTasks && depth == 2 {
-					return errors.New("not a program: invalid JSON")
-				}
-			}
-		}
-		if inKey {
-			key = append(key, chunk[keyStart:]...)
-		}
-		if elemStart >= 0 {
-			elem = append(elem, chunk[elemStart:]...)
+		if done, err := s.scan(buf[:n], fn); done || err != nil {
+			return err // the list is over, or fn stopped: the rest is not needed
 		}
 		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			if started {
+			if s.depth > 0 { // the program's object has begun
 				return fmt.Errorf("%w (the file ends early)", errNoTasks)
 			}
 			return errNoTasks
@@ -245,4 +150,157 @@ func scanTasks(r io.Reader, size int, fn func(raw []byte) bool) error {
 			return rerr
 		}
 	}
+}
+
+var (
+	errNotObject = errors.New("a task is not a JSON object")
+	errInvalid   = errors.New("not a program: invalid JSON")
+)
+
+// taskScan finds the elements of the "tasks" list of a program's JSON,
+// given in pieces, one after the other: it keeps what it must know of
+// the pieces before. It follows strings and nesting only, for the
+// program's readers (scanTasks) and SplitProgram alike.
+type taskScan struct {
+	// split is set for SplitProgram, which keeps its own ways: other
+	// text than a string or a list where a task should be is "a task is
+	// not a JSON object"; outside the program's object, only a list or
+	// an end out of place is a fault, other text is skipped, and an
+	// object that ends with no tasks is followed by the next.
+	split bool
+
+	depth     int
+	inStr     bool
+	esc       bool
+	expectKey bool   // the next string at depth 1 is a key
+	inKey     bool   // the string being read is a key at depth 1
+	keyStart  int    // where that key starts in the piece being read
+	key       []byte // the last key read at depth 1
+	inTasks   bool   // inside the tasks list
+	inElem    bool   // inside an element of the tasks list
+	elem      []byte // the element read so far, when it spans pieces
+
+	off   int // where the next piece starts in the JSON
+	open  int // where the tasks list's [ is in the JSON
+	close int // where its ] is, once done
+}
+
+// scan reads the next piece of the JSON, calling fn with each element
+// of the tasks list that ends in it: raw is a slice of chunk if the
+// element is all in it, and valid only during the call. done is true
+// when the list is over (s.close is set) or fn returned false; nothing
+// more is to be read then, nor after an error.
+func (s *taskScan) scan(chunk []byte, fn func(raw []byte) bool) (done bool, err error) {
+	// This loop reads every byte of the program: what it needs at every
+	// byte is in locals while it runs, kept in s at the end of the
+	// piece; the rest, needed outside the tasks, stays in s.
+	depth, inStr, esc, inTasks := s.depth, s.inStr, s.esc, s.inTasks
+	elemStart := -1 // where the element starts in chunk, -1 if none
+	if s.inElem {
+		elemStart = 0 // went on from the piece before
+	}
+	s.keyStart = 0 // a key that went on from the piece before
+	for i := 0; i < len(chunk); i++ {
+		c := chunk[i]
+		if inStr {
+			if esc {
+				esc = false
+				continue
+			}
+			// Most of a program is strings: on to the next quote or
+			// backslash, in a loop of its own.
+			for c != '"' && c != '\\' && i+1 < len(chunk) {
+				i++
+				c = chunk[i]
+			}
+			switch c {
+			case '\\':
+				esc = true
+			case '"':
+				inStr = false
+				if s.inKey {
+					s.key = append(s.key, chunk[s.keyStart:i]...)
+					s.inKey, s.expectKey = false, false
+				}
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			if inTasks && depth == 2 {
+				return false, errNotObject
+			}
+			inStr = true
+			if depth == 1 && s.expectKey {
+				s.key, s.keyStart, s.inKey = s.key[:0], i+1, true
+			}
+		case '{', '[':
+			switch {
+			case depth == 0:
+				if c != '{' {
+					return false, errNoTasks
+				}
+				s.expectKey = true
+			case depth == 1 && c == '[' && string(s.key) == "tasks":
+				inTasks, s.open = true, s.off+i
+			case inTasks && depth == 2:
+				if c != '{' {
+					return false, errNotObject
+				}
+				elemStart = i
+			}
+			depth++
+		case '}', ']':
+			depth--
+			switch {
+			case depth < 1: // the program's object ends, with no tasks
+				if !s.split {
+					return false, errNoTasks
+				}
+				if depth < 0 {
+					return false, errInvalid
+				}
+			case inTasks && depth == 2 && elemStart >= 0:
+				raw := chunk[elemStart : i+1]
+				if len(s.elem) > 0 {
+					s.elem = append(s.elem, raw...)
+					raw = s.elem
+				}
+				s.elem, elemStart = s.elem[:0], -1
+				if !fn(raw) {
+					return true, nil
+				}
+			case inTasks && depth == 1:
+				s.close = s.off + i
+				return true, nil
+			}
+		case ',':
+			if depth == 1 {
+				s.expectKey = true
+			}
+		default:
+			switch {
+			case inTasks && depth == 2:
+				// Between the tasks, anything but a comma (a number,
+				// null, a colon) is not a program's JSON.
+				if s.split {
+					return false, errNotObject
+				}
+				return false, errInvalid
+			case depth == 0 && !s.split:
+				return false, errInvalid // before the program's object
+			}
+		}
+	}
+	if s.inKey {
+		s.key = append(s.key, chunk[s.keyStart:]...)
+	}
+	if elemStart >= 0 {
+		s.elem = append(s.elem, chunk[elemStart:]...)
+	}
+	s.depth, s.inStr, s.esc, s.inTasks = depth, inStr, esc, inTasks
+	s.inElem = elemStart >= 0
+	s.off += len(chunk)
+	return false, nil
 }
