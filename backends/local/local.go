@@ -753,6 +753,8 @@ const (
 	attemptVar = "BMC_TASK_ATTEMPT"
 	// sessionVar tells the run's sessions apart (see Backend.session).
 	sessionVar = "BMC_SESSION"
+	// nodeRootVar is the run's directory, as it was when the task started.
+	nodeRootVar = "AZ_BATCH_NODE_ROOT_DIR"
 )
 
 // env is the task's environment: bmc's own, the task's variables, then
@@ -1071,17 +1073,20 @@ type Leftover struct {
 	Task string `json:"task,omitempty"`
 }
 
-// Leftovers finds the processes of a run's tasks for which of(task)
-// holds: the tasks that were running when bmc was killed, not those that
-// ended and left a process in the background on purpose. A run's
-// processes carry its id in their environment (BMC_RUN_ID, which every
-// task of the run and everything it starts inherits); those that dropped
-// their environment (env -i, apptainer --cleanenv) are known by their
-// working directory, stdout or stderr in the task's directory, and with
-// them go the other processes of a task's session. Call it only when no
-// bmc drives the run: those of a live run are its running tasks.
-func Leftovers(runID string, of func(task string) bool) ([]Leftover, error) {
-	found, err := findLeftovers(runID, of)
+// Leftovers finds the processes of the tasks of the run in runDir
+// (<state>/runs/<run-id>) for which of(task) holds: the tasks that were
+// running when bmc was killed, not those that ended and left a process in
+// the background on purpose. A run's processes carry its id in their
+// environment (BMC_RUN_ID, which every task of the run and everything it
+// starts inherits); those that dropped their environment (env -i,
+// apptainer --cleanenv) are known by their working directory, stdout or
+// stderr in the task's directory, and with them go the other processes
+// of a task's session. Those of a copy of the project (cp -a), which run
+// with the same id, are not this run's: their environment names the
+// copy's run directory. Call it only when no bmc drives the run: those of
+// a live run are its running tasks.
+func Leftovers(runDir string, of func(task string) bool) ([]Leftover, error) {
+	found, err := findLeftovers(runDir, of)
 	return leftovers(found), err
 }
 
@@ -1090,8 +1095,8 @@ func Leftovers(runID string, of func(task string) bool) ([]Leftover, error) {
 // default of a few seconds), and returns what it found. A task run again
 // must not share its working directory and outputs with a copy of itself
 // from before.
-func StopLeftovers(runID string, of func(task string) bool, grace time.Duration) ([]Leftover, error) {
-	find := func() ([]procrun.Found, error) { return findLeftovers(runID, of) }
+func StopLeftovers(runDir string, of func(task string) bool, grace time.Duration) ([]Leftover, error) {
+	find := func() ([]procrun.Found, error) { return findLeftovers(runDir, of) }
 	found, err := find()
 	if err != nil {
 		return nil, err
@@ -1112,12 +1117,24 @@ func leftovers(found []procrun.Found) []Leftover {
 // task's id (TaskDir).
 func leftoverTask(f procrun.Found) string { return cmp.Or(f.Values[0], f.Dir) }
 
-func findLeftovers(runID string, of func(task string) bool) ([]procrun.Found, error) {
-	q := procrun.Query{Env: []string{runIDVar + "=" + runID}, Report: []string{taskIDVar}, Sessions: true}
-	if runID != "" && runID != "." && runID != ".." && !strings.ContainsRune(runID, '/') {
-		// "/runs/<run-id>/tasks/", below the state directory wherever
-		// that is (moved since, even): run ids are unique.
-		q.Under = TaskDir(filepath.Join("/", executor.RunsDir(""), runID), "") + "/"
+func findLeftovers(runDir string, of func(task string) bool) ([]procrun.Found, error) {
+	runDir, err := filepath.Abs(runDir)
+	if err != nil {
+		return nil, err
+	}
+	runID := filepath.Base(runDir)
+	// The run's own processes name its directory (nodeRootVar), as it was
+	// when they started: a copy's name the copy's.
+	q := procrun.Query{Env: []string{runIDVar + "=" + runID}, Report: []string{taskIDVar},
+		Home: nodeRootVar + "=" + runDir, Sessions: true}
+	if runID != "." && runID != ".." && runID != string(filepath.Separator) {
+		// /proc shows where a process works with links resolved, and
+		// where the directory is now, moved since or not.
+		real, err := filepath.EvalSymlinks(runDir)
+		if err != nil {
+			real = runDir
+		}
+		q.Under = TaskDir(real, "") + string(filepath.Separator)
 	}
 	found, err := procrun.Find(q)
 	kept := found[:0]

@@ -382,7 +382,7 @@ func driveBatch(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, 
 		// the emulator's, which runs them, and carry the same variables.)
 		if !place.pool {
 			onlyFinalize := func(task string) bool { return task == compiler.FinalizeID && prev.WasRunning(task) }
-			if _, err := stopLeftovers(stderr, meta.ID, onlyFinalize); err != nil {
+			if _, err := stopLeftovers(stderr, dir, meta.ID, onlyFinalize); err != nil {
 				return err
 			}
 		}

@@ -114,7 +114,7 @@ func cancelLeftovers(cmd *cobra.Command, dir, id string, set *setFlag) error {
 	if st.Status != "interrupted" {
 		return notRunning
 	}
-	n, err := stopLeftovers(cmd.OutOrStdout(), id, st.WasRunning)
+	n, err := stopLeftovers(cmd.OutOrStdout(), dir, id, st.WasRunning)
 	if err != nil {
 		return err
 	}

@@ -263,7 +263,7 @@ func (fl *follower) over(st *executor.RunState) bool {
 	if st.Status == "interrupted" && st.WasRunning(fl.task) {
 		// The bmc running the task is gone, but the task's processes may
 		// not be: while they run, they may write, and are followed.
-		if ls, _ := local.Leftovers(filepath.Base(fl.dir), func(task string) bool { return task == fl.task }); len(ls) > 0 {
+		if ls, _ := local.Leftovers(fl.dir, func(task string) bool { return task == fl.task }); len(ls) > 0 {
 			if !fl.orphaned {
 				fl.orphaned = true
 				fmt.Fprintf(fl.errOut, "bmc: no bmc is running run %s any more; following what task %s left running\n", filepath.Base(fl.dir), fl.task)

@@ -365,7 +365,7 @@ func checkPrune(cmd *cobra.Command, was pruneRun) error {
 	if r.Status != "interrupted" && r.Status != "detached" {
 		return nil
 	}
-	ls, err := local.Leftovers(r.ID, st.WasRunning)
+	ls, err := local.Leftovers(was.dir, st.WasRunning)
 	if err != nil {
 		return fmt.Errorf("looking for processes its tasks left: %w", err)
 	}

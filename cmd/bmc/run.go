@@ -266,7 +266,7 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	if prev != nil && prev.Status == "interrupted" {
 		// With the run's lock held, what still runs with its id was left
 		// by a bmc that is gone, and must not run beside its own retry.
-		if _, err := stopLeftovers(stderr, meta.ID, prev.WasRunning); err != nil {
+		if _, err := stopLeftovers(stderr, dir, meta.ID, prev.WasRunning); err != nil {
 			return err
 		}
 	}
@@ -472,8 +472,8 @@ func loadStateHeld(dir string) (*executor.RunState, error) {
 // running when the bmc process driving the run went away, as
 // RunState.WasRunning tells, or fewer), and says so. It returns how many it found. The caller holds the
 // run's lock.
-func stopLeftovers(w io.Writer, id string, of func(task string) bool) (int, error) {
-	ls, err := local.StopLeftovers(id, of, 0)
+func stopLeftovers(w io.Writer, dir, id string, of func(task string) bool) (int, error) {
+	ls, err := local.StopLeftovers(dir, of, 0)
 	if len(ls) > 0 {
 		fmt.Fprintf(w, "bmc: stopped %d process%s of run %s left running by a bmc process that is gone (%s)\n",
 			len(ls), pluralES(len(ls)), id, tasksList(local.LeftoverTasks(ls)))

@@ -96,7 +96,7 @@ func TestStInterruptedStanding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ls, err := local.StopLeftovers(ids[0], st.WasRunning, 0); err != nil || len(ls) != 2 {
+	if ls, err := local.StopLeftovers(dir, st.WasRunning, 0); err != nil || len(ls) != 2 {
 		t.Fatalf("stopped %v, %v: want slow's 2 processes", ls, err)
 	}
 	if running(child) {

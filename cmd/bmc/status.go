@@ -107,7 +107,7 @@ none does (bmc resume runs it again); bmc cancel ends it cancelled.`,
 			var left []local.Leftover
 			stale := map[string]int{} // task (or "finalize") -> processes
 			if st.Status == "interrupted" {
-				if ls, _ := local.Leftovers(row.ID, st.WasRunning); len(ls) > 0 {
+				if ls, _ := local.Leftovers(dir, st.WasRunning); len(ls) > 0 {
 					fmt.Fprintf(cmd.ErrOrStderr(), "bmc: %d process%s of run %s (%s) still run, left by a bmc process that is gone: %s stops them and runs those tasks again; %s stops them\n",
 						len(ls), pluralES(len(ls)), row.ID, tasksList(local.LeftoverTasks(ls)), hint(cmd, "resume", row.ID), hint(cmd, "cancel", row.ID))
 					left = ls

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -33,21 +35,36 @@ type Query struct {
 	Env []string
 	// Report names the variables whose values Found.Values gives.
 	Report []string
-	// Under, when set, is a path segment that starts and ends with "/"
-	// ("/runs/<id>/tasks/", say): a process whose working directory,
-	// stdout or stderr is in a directory right below one that ends with
-	// it is found too, as that directory's, also with an environment of
-	// its own (env -i, a container's) or none. Not one that has a
-	// controlling terminal (a person's shell, or a program run from it,
-	// that went to look there), nor this process or its ancestors, nor
-	// one whose environment gives a variable of Env another value.
+	// Under, when set, is a directory, absolute, with its symbolic links
+	// resolved (as /proc shows where a process works) and ending in "/"
+	// ("/home/u/p/.bmc/runs/<id>/tasks/", say): a process whose working
+	// directory, stdout or stderr is in a directory right below it is
+	// found too, as that directory's, also with an environment of its
+	// own (env -i, a container's) or none. Not one that has a controlling
+	// terminal (a person's shell, or a program run from it, that went to
+	// look there), nor one of this process's session (the pipeline it
+	// was run in from there: `bmc status | cat`), nor this process or its
+	// ancestors, nor one whose environment gives a variable of Env
+	// another value.
 	Under string
-	// Sessions finds with each process found the others of its session:
-	// a process can only leave a session for a new one of its own, so
-	// those of a session a task leads are all the task's. Not the
+	// Home, when set, is "name=dir", dir absolute: a process of Env whose
+	// variable name gives another directory than dir, one that exists,
+	// is not found, for it is a copy's of dir (cp -a), whose processes
+	// carry the same Env. One whose directory is gone is found: dir was
+	// moved from there.
+	Home string
+	// Sessions finds with each process found the others of its session,
+	// when the session is a task's: its leader is found (a process can
+	// only leave a session for a new one of its own, so those of a
+	// session a task leads are all the task's), or it has ended and one
+	// of the session is found by Env, which it has from a task. Not the
 	// session of this process, nor one with a controlling terminal, nor
 	// one whose leader runs without being found itself (the user's
-	// session that a task started without a session of its own sits in).
+	// session that a task started without a session of its own sits in),
+	// nor one that ended with none of it found by Env: a person's shell
+	// that went, leaving a job in a task's directory and others, which
+	// are not the task's, elsewhere. (The one in the task's directory is
+	// still found, by where it works.)
 	Sessions bool
 }
 
@@ -85,14 +102,23 @@ func Find(q Query) ([]Found, error) {
 	}
 	self := os.Getpid()
 	var spare map[int]bool // never found by where they work, nor by session
+	own := -1              // this process's session, where none is found by where it works
 	if q.Under != "" || q.Sessions {
 		spare = lineage(self)
+		if sid, err := unix.Getsid(0); err == nil {
+			own = sid
+		}
 	}
+	home := homeOf(q.Home)
 	var out []Found
-	byEnv := func(pid int, vars [][]byte) {
+	// byEnv reports whether pid, whose environment holds Env, was found.
+	byEnv := func(pid int, vars [][]byte) bool {
+		if !home.holds(vars) {
+			return false
+		}
 		pgrp, zombie, ok := procState(pid)
 		if !ok || zombie {
-			return
+			return false
 		}
 		f := Found{PID: pid, PGID: pgrp, Values: make([]string, len(q.Report))}
 		for i, k := range q.Report {
@@ -104,6 +130,7 @@ func Find(q Query) ([]Found, error) {
 			}
 		}
 		out = append(out, f)
+		return true
 	}
 	// byPlace reports whether pid was found by where it works.
 	byPlace := func(pid int, vars [][]byte) bool {
@@ -120,7 +147,7 @@ func Find(q Query) ([]Found, error) {
 			return false
 		}
 		ids, ok := procIDsOf(pid)
-		if !ok || ids.zombie || ids.tty != 0 {
+		if !ok || ids.zombie || ids.tty != 0 || ids.sid == own {
 			return false
 		}
 		out = append(out, Found{PID: pid, PGID: ids.pgrp, Values: make([]string, len(q.Report)), Dir: dir})
@@ -140,8 +167,9 @@ func Find(q Query) ([]Found, error) {
 		switch {
 		case err != nil:
 			// gone, or not ours
-		case len(vars) > 0 && holdsAll(vars, want):
-			byEnv(pid, vars)
+		case len(vars) > 0 && holdsAll(vars, want) && byEnv(pid, vars):
+		// One of Env that Home tells is a copy's is found only if it works
+		// here after all.
 		case byPlace(pid, vars):
 		case len(vars) == 0 && userProcess(pid):
 			blank = append(blank, pid)
@@ -170,8 +198,12 @@ func Find(q Query) ([]Found, error) {
 // those found, when these are sessions a task leads, or led: not this
 // process's, and none that has a controlling terminal or a leader that
 // runs without being found (older bmcs started tasks in the user's own
-// session, where the user's shell leads). pids are the processes to look
-// at; spare those never to add.
+// session, where the user's shell leads). A session whose leader ended
+// is a task's only when one of it was found by its environment: one found
+// by where it works alone may be a person's job, started from a shell
+// that went (a terminal hung up), and the others of its session the
+// person's too. pids are the processes to look at; spare those never to
+// add.
 func withSessions(found []Found, pids []int, spare map[int]bool) []Found {
 	own, err := unix.Getsid(0)
 	if err != nil {
@@ -182,7 +214,8 @@ func withSessions(found []Found, pids []int, spare map[int]bool) []Found {
 		index[f.PID] = i
 	}
 	// The found process whose Values and Dir the others of each session
-	// take: its leader when found, or else the first found in it.
+	// take: its leader when found, or else the first found in it by its
+	// environment.
 	sessions := map[int]int{}
 	for i, f := range found {
 		ids, ok := procIDsOf(f.PID)
@@ -196,8 +229,8 @@ func withSessions(found []Found, pids []int, spare map[int]bool) []Found {
 			sessions[ids.sid] = l
 			continue
 		}
-		if !ended(ids.sid) {
-			continue
+		if f.Dir != "" || !ended(ids.sid) {
+			continue // found by where it works alone, or the leader runs unfound
 		}
 		sessions[ids.sid] = i
 	}
@@ -218,6 +251,56 @@ func withSessions(found []Found, pids []int, spare map[int]bool) []Found {
 		}
 	}
 	return found
+}
+
+// home is Query.Home, read.
+type home struct {
+	prefix []byte      // "name="; nil for no Home
+	dir    os.FileInfo // nil when dir cannot be read
+	seen   map[string]bool
+}
+
+func homeOf(h string) *home {
+	name, dir, ok := strings.Cut(h, "=")
+	if !ok || name == "" {
+		return &home{}
+	}
+	fi, _ := os.Stat(dir)
+	return &home{prefix: []byte(name + "="), dir: fi, seen: map[string]bool{}}
+}
+
+// holds reports whether vars, a process's environment, give no other
+// directory than home's that exists: none, home's (by whatever path), a
+// relative one (which tells nothing), or one that is gone or no longer a
+// directory (home was moved from there). A directory that cannot be read
+// may be another copy's, and counts as one.
+func (h *home) holds(vars [][]byte) bool {
+	if h.prefix == nil {
+		return true
+	}
+	var p string
+	for _, v := range vars {
+		if bytes.HasPrefix(v, h.prefix) {
+			p = string(v[len(h.prefix):])
+		}
+	}
+	if p == "" || !filepath.IsAbs(p) {
+		return true
+	}
+	ok, seen := h.seen[p]
+	if !seen {
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR):
+			ok = true
+		case err != nil:
+			ok = false
+		default:
+			ok = !fi.IsDir() || h.dir != nil && os.SameFile(fi, h.dir)
+		}
+		h.seen[p] = ok
+	}
+	return ok
 }
 
 // procIDs are what Find tells a process's session and lineage by.
@@ -255,16 +338,16 @@ func lineage(pid int) map[int]bool {
 	return out
 }
 
-// dirBelow returns the name of the directory right below the segment
-// under in p, a path /proc gives (with " (deleted)" after it when it was
-// removed since), or "" when p is not in one.
+// dirBelow returns the name of the directory right below under, a
+// directory ending in "/", in p, a path /proc gives (with " (deleted)"
+// after it when it was removed since), or "" when p is not in one.
 func dirBelow(p, under string) string {
 	p = strings.TrimSuffix(p, " (deleted)")
-	i := strings.Index(p, under)
-	if i < 0 {
+	rest, ok := strings.CutPrefix(p, under)
+	if !ok {
 		return ""
 	}
-	name, _, _ := strings.Cut(p[i+len(under):], "/")
+	name, _, _ := strings.Cut(rest, "/")
 	return name
 }
 

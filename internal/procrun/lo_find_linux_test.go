@@ -16,11 +16,14 @@ import (
 )
 
 // placeTree lays out <root>/runs/<id>/tasks/<task>/wd for each task, and
-// returns the segment Query.Under takes for them and a function giving
+// returns the directory Query.Under takes for them and a function giving
 // each task's directory.
 func placeTree(t *testing.T, tasks ...string) (under string, taskDir func(string) string) {
 	t.Helper()
-	root := t.TempDir()
+	root, err := filepath.EvalSymlinks(t.TempDir()) // as /proc shows it
+	if err != nil {
+		t.Fatal(err)
+	}
 	id := fmt.Sprintf("r-%d-%d", os.Getpid(), time.Now().UnixNano())
 	taskDir = func(task string) string { return filepath.Join(root, "runs", id, "tasks", task) }
 	for _, task := range tasks {
@@ -28,7 +31,7 @@ func placeTree(t *testing.T, tasks ...string) (under string, taskDir func(string
 			t.Fatal(err)
 		}
 	}
-	return "/runs/" + id + "/tasks/", taskDir
+	return filepath.Join(root, "runs", id, "tasks") + "/", taskDir
 }
 
 // shell is sh running a script, started by startIn.
@@ -84,32 +87,25 @@ func found(t *testing.T, q Query) map[int]Found {
 	return m
 }
 
-// hasTerminal reports whether this process has a controlling terminal,
-// as a test run by hand in a terminal has.
-func hasTerminal(t *testing.T) bool {
-	ids, ok := procIDsOf(os.Getpid())
-	if !ok {
-		t.Fatal("cannot read this process's ids")
-	}
-	return ids.tty != 0
-}
-
 // A task whose processes drop their environment is found all the same: a
 // process by its working directory or its stdout, the others of the
 // session the task leads with it, also once the task's own process, which
-// led the session, has exited.
+// led the session, has exited, while one of the session keeps the task's
+// environment.
 func TestFindByPlaceAndSession(t *testing.T) {
 	under, taskDir := placeTree(t, "t1")
 	mark := fmt.Sprintf("place-%d", time.Now().UnixNano())
 	pids := t.TempDir()
 	// The task's process, with the mark, starts three with no environment:
 	// one that works in the task's directory, one that only writes its
-	// stdout there, and one in neither, which ignores SIGTERM. Each notes
-	// its pid once it runs.
+	// stdout there, and one in neither, which ignores SIGTERM; and one
+	// with its environment that works elsewhere. Each notes its pid once
+	// it runs.
 	script := fmt.Sprintf(`
 (cd %[1]s/wd && exec env -i sh -c 'echo $$ > %[2]s/cwd.pid; exec sleep 300') &
 (cd / && exec env -i sh -c 'echo $$ > %[2]s/out.pid; exec sleep 301' > %[1]s/stdout.txt) &
 (cd / && exec env -i sh -c 'trap "" TERM; echo $$ > %[2]s/none.pid; exec sleep 302') &
+(cd / && exec sh -c 'echo $$ > %[2]s/kept.pid; exec sleep 303') &
 read _
 `, taskDir("t1"), pids)
 	sh := startIn(t, true, t.TempDir(), []string{"BMC_TEST_MARK=" + mark, "BMC_TEST_TASK=t1"}, script)
@@ -117,11 +113,13 @@ read _
 	inCwd := readPID(t, filepath.Join(pids, "cwd.pid"))
 	inOut := readPID(t, filepath.Join(pids, "out.pid"))
 	none := readPID(t, filepath.Join(pids, "none.pid"))
+	kept := readPID(t, filepath.Join(pids, "kept.pid"))
 
 	q := Query{Env: []string{"BMC_TEST_MARK=" + mark}, Report: []string{"BMC_TEST_TASK"}, Under: under}
 	got := found(t, q)
 	want := map[int]Found{
 		leader: {PID: leader, PGID: leader, Values: []string{"t1"}},
+		kept:   {PID: kept, PGID: leader, Values: []string{"t1"}},
 		inCwd:  {PID: inCwd, PGID: leader, Values: []string{""}, Dir: "t1"},
 		inOut:  {PID: inOut, PGID: leader, Values: []string{""}, Dir: "t1"},
 	}
@@ -132,11 +130,10 @@ read _
 	checkFound(t, "with sessions", found(t, q), want)
 
 	// The leader exits: its session goes on with the others, found with
-	// the task of those found by place.
+	// the one that kept the task's environment.
 	sh.stdin.Close()
 	sh.wait()
 	delete(want, leader)
-	want[none] = Found{PID: none, PGID: leader, Values: []string{""}, Dir: "t1"}
 	checkFound(t, "once the leader exited", found(t, q), want)
 
 	// Stop stops them all, also the one found by its session, which
@@ -149,7 +146,7 @@ read _
 	if err := Stop(all, 300*time.Millisecond, again); err != nil {
 		t.Fatalf("Stop: %v", err)
 	}
-	for _, pid := range []int{inCwd, inOut, none} {
+	for _, pid := range []int{inCwd, inOut, none, kept} {
 		if !gone(pid) {
 			t.Errorf("process %d still runs after Stop", pid)
 		}
@@ -180,7 +177,8 @@ func checkFound(t *testing.T, what string, got, want map[int]Found) {
 
 // A session is only widened into when it is a task's: not this process's
 // own, nor one whose leader runs without being found. A process of
-// another run that works in this one's directory is not this run's.
+// another run that works in this one's directory is not this run's, nor
+// one in this process's session (found by its environment only).
 func TestFindSessionsNotWidened(t *testing.T) {
 	under, taskDir := placeTree(t, "t1", "t2", "t3")
 	mark := fmt.Sprintf("narrow-%d", time.Now().UnixNano())
@@ -217,12 +215,8 @@ read _
 		marked:    {PID: marked, PGID: marked, Values: []string{"t"}},
 		ledPlaced: {PID: ledPlaced, PGID: leader, Values: []string{""}, Dir: "t2"},
 	}
-	// One working there from a terminal is a person's, looking.
-	if !hasTerminal(t) {
-		want[placed] = Found{PID: placed, PGID: placed, Values: []string{""}, Dir: "t1"}
-	}
 	checkFound(t, "beside other sessions", got, want)
-	for name, pid := range map[string]int{"mine": mine, "led-other": ledOther, "leader": leader, "other-run": otherRun} {
+	for name, pid := range map[string]int{"placed": placed, "mine": mine, "led-other": ledOther, "leader": leader, "other-run": otherRun} {
 		if _, ok := got[pid]; ok {
 			t.Errorf("%s (%d) found", name, pid)
 		}
@@ -258,16 +252,19 @@ func TestParseIDs(t *testing.T) {
 }
 
 func TestDirBelow(t *testing.T) {
-	const under = "/runs/r1/tasks/"
+	const under = "/home/u/.bmc/runs/r1/tasks/"
 	for _, tt := range []struct{ path, want string }{
 		{"/home/u/.bmc/runs/r1/tasks/align/wd", "align"},
 		{"/home/u/.bmc/runs/r1/tasks/align/wd/sub/dir", "align"},
 		{"/home/u/.bmc/runs/r1/tasks/align", "align"},
 		{"/home/u/.bmc/runs/r1/tasks/align/stdout.txt", "align"},
-		{"/moved/state/runs/r1/tasks/a_b-1/stderr.txt (deleted)", "a_b-1"},
+		{"/home/u/.bmc/runs/r1/tasks/a_b-1/stderr.txt (deleted)", "a_b-1"},
 		{"/home/u/.bmc/runs/r1/tasks", ""},
 		{"/home/u/.bmc/runs/r12/tasks/align/wd", ""},
 		{"/home/u/.bmc/runs/r1/shared", ""},
+		// Another state directory's run of the same id (a copy's).
+		{"/home/u/copy/.bmc/runs/r1/tasks/align/wd", ""},
+		{"/x/home/u/.bmc/runs/r1/tasks/align/wd", ""},
 		{"pipe:[1234]", ""},
 		{"/dev/null", ""},
 	} {
