@@ -116,6 +116,7 @@ them as they are now.`,
 				}
 			case "text":
 				printPlan(cmd.OutOrStdout(), plan)
+				printStorage(cmd.OutOrStdout(), prog, stateDir(cmd), o.run)
 			default:
 				return usagef("unknown --output %q: expected text or json", o.output)
 			}

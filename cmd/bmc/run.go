@@ -91,7 +91,8 @@ interrupted or failed run continues with bmc resume.
 
 Exit status: 0 every task succeeded, 1 a task or the callback failed, or the
 spec or the backend's configuration (account, pool, storage) is wrong, 2 usage
-error, 3 internal error or a backend that cannot be reached, 130 cancelled.`,
+error, 3 internal error or a backend or blob account that cannot be reached,
+130 cancelled.`,
 		Example: `  bmc run examples/hello.yaml
   bmc run examples/genomics.yaml --set samples='[s1, s2]' --slots 4
   bmc run examples/failing.yaml --keep-going
@@ -238,6 +239,9 @@ func drive(cmd *cobra.Command, prog *compiler.Program, meta executor.Meta, o *ru
 	}
 	cbEnv, err := readCallbackEnv(prog)
 	if err != nil {
+		return err
+	}
+	if err := checkStore(ctx, store, prog, logs); err != nil {
 		return err
 	}
 	ev, err := openEvents(cmd, o.events)

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 
 	"github.com/bmc-dev/bmc/compiler"
+	"github.com/bmc-dev/bmc/executor"
 	"github.com/bmc-dev/bmc/internal/blobstage"
 	"github.com/bmc-dev/bmc/internal/redact"
 )
@@ -121,4 +123,157 @@ func openRunStore(ctx context.Context, id, recorded, flag string, transfers int,
 		return nil, fail("the environment configures %s instead; configure the run's account (AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT_URL with its credentials) to resume it", st.URL())
 	}
 	return st, nil
+}
+
+// checkStore makes sure, before a run's tasks start (bmc run on the local
+// backend, bmc resume), that bmc can sign in to the blob account the
+// run's az:// locations go to and reach it: one request, in a container
+// the run uses (logs, the --logs or spec's prefix, counts), within
+// 20 seconds. Found only at upload, after tasks that may have run for
+// hours, their outputs would be lost. An account that cannot be reached
+// exits 3, as a Batch account does: trying again later may go through.
+// One that refuses bmc's credentials, or with none to give, exits 1:
+// the configuration's to fix, as on the azurebatch backend. The local
+// folder store, and a run with no az:// locations, cost nothing.
+func checkStore(ctx context.Context, st blobstage.Store, prog *compiler.Program, logs string) error {
+	az, ok := st.(*blobstage.Azure)
+	if !ok {
+		return nil
+	}
+	container := runContainer(prog, logs)
+	if container == "" {
+		return nil
+	}
+	err := az.Check(ctx, container)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, blobstage.ErrUnreachable):
+		return &exitError{code: exitInternal, err: fmt.Errorf("%w; nothing was run", err)}
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("%w; nothing was run", err)}
+}
+
+// runContainer is the container a storage check reads in: the first
+// output's (what a run that cannot store loses), else the logs', else
+// the first blob input's; "" when the run has no az:// location.
+// Containers are literal in a compiled program, but a location that
+// does not parse is passed over: the run reports it.
+func runContainer(prog *compiler.Program, logs string) string {
+	container := func(loc string) string {
+		l, err := blobstage.ParseURL(loc)
+		if err != nil {
+			return ""
+		}
+		return l.Container
+	}
+	var outputs, inputs [][]string
+	for _, t := range prog.Tasks {
+		outputs, inputs = append(outputs, outputTargets(t.Outputs)), append(inputs, blobInputs(t.Inputs))
+	}
+	outputs = append(outputs, outputTargets(prog.Finalize.Outputs), []string{logs})
+	inputs = append(inputs, blobInputs(prog.Finalize.Inputs))
+	for _, locs := range append(outputs, inputs...) {
+		for _, loc := range locs {
+			if c := container(loc); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+func outputTargets(outs []compiler.Output) []string {
+	var locs []string
+	for _, o := range outs {
+		locs = append(locs, o.To)
+	}
+	return locs
+}
+
+func blobInputs(ins []compiler.Input) []string {
+	var locs []string
+	for _, in := range ins {
+		if in.Kind == compiler.InputBlob || in.Kind == compiler.InputBlobPrefix {
+			locs = append(locs, in.From)
+		}
+	}
+	return locs
+}
+
+// printStorage writes the text plan's storage line: where the run's
+// az:// locations would go, as bmc run chooses it here (the spec's
+// storage block, then the environment), or, with --run (run), the store
+// that run keeps them in, which bmc resume uses. Nothing is contacted:
+// a plan makes no request. The line names the local folder, or the
+// account's URL and how bmc would sign in to it; never a key or SAS.
+func printStorage(w io.Writer, prog *compiler.Program, state, run string) {
+	fmt.Fprintf(w, "  %-15s%s\n", "storage:", storageText(context.Background(), prog, state, run))
+}
+
+func storageText(ctx context.Context, prog *compiler.Program, state, run string) string {
+	var (
+		st    blobstage.Store
+		err   error
+		whose = "from " + storageSource(prog)
+		verb  = "run"
+	)
+	if run != "" {
+		// plan --run has read the run already; what it could not read
+		// it has reported.
+		dir, ferr := executor.FindRun(state, run)
+		meta, merr := readMeta(dir)
+		if ferr != nil || merr != nil {
+			return "unknown: run " + run + " cannot be read"
+		}
+		st, err = openRunStore(ctx, meta.ID, meta.Storage, "", 1, prog, state)
+		whose, verb = "the run's, which bmc resume keeps", "resume"
+	} else {
+		st, err = chooseStore(ctx, "", 1, prog, state)
+	}
+	if err != nil {
+		return redact.String(err.Error()) + ": bmc " + verb + " refuses to start"
+	}
+	const unused = "not used: the workload has no az:// locations"
+	used := runContainer(prog, prog.Logs) != ""
+	az, ok := st.(*blobstage.Azure)
+	if !ok {
+		dir, _ := localDir(st.URL())
+		switch {
+		case !used:
+			return "the local folder store " + dir + " (" + unused + ")"
+		case run != "":
+			return "the local folder store " + dir + " (" + whose + ")"
+		}
+		return "the local folder store " + dir
+	}
+	checked := "checked when the " + verb + " starts"
+	if !used {
+		checked = unused
+	}
+	return fmt.Sprintf("%s (%s, %s; %s)", az.URL(), whose, az.Auth(), checked)
+}
+
+// storageSource names what configures the account chooseStore opens.
+func storageSource(prog *compiler.Program) string {
+	if prog.Storage != nil && prog.Storage.AccountURL != "" {
+		return "the spec's storage.accountUrl"
+	}
+	for _, k := range []string{"AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_ACCOUNT_URL", "AZURE_STORAGE_ACCOUNT"} {
+		if os.Getenv(k) != "" {
+			return k
+		}
+	}
+	return "the environment"
+}
+
+// localDir is the folder of a local store's file:// URL.
+func localDir(storeURL string) (string, bool) {
+	u, err := url.Parse(storeURL)
+	if err != nil || u.Scheme != "file" {
+		return "", false
+	}
+	return filepath.FromSlash(u.Path), true
 }

@@ -64,6 +64,9 @@ type Azure struct {
 	svc  *service.Client
 	base string
 	opt  Options
+	// auth is how the store signs its requests (authKey, …), by which
+	// Check reads an account's refusal.
+	auth string
 	// slots holds one token per data-carrying request in flight. Nothing
 	// holds a token while waiting for another, so sharing it between
 	// concurrent calls cannot deadlock.
@@ -79,7 +82,8 @@ var _ Store = (*Azure)(nil)
 // AZURE_STORAGE_KEY or AZURE_STORAGE_SAS_TOKEN when set and with
 // azidentity's DefaultAzureCredential otherwise. ok is false when nothing
 // is configured, and true with an error when the configuration is unusable.
-// No request is made here: wrong credentials surface on first use. ctx is
+// No request is made here: wrong credentials surface on first use, or in
+// Check. ctx is
 // for credential set-up that needs I/O; none does today.
 func FromEnv(ctx context.Context, opt Options) (a *Azure, ok bool, err error) {
 	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {
@@ -196,7 +200,9 @@ func withKey(endpoint, account, key string, opt Options) (*Azure, error) {
 	if err != nil {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
 	}
-	return newAzure(svc, opt), nil
+	a := newAzure(svc, opt)
+	a.auth = authKey
+	return a, nil
 }
 
 // sameEndpoint reports whether two blob endpoints name one account: the
@@ -234,26 +240,82 @@ func NewFromConnectionString(cs string, opt Options) (*Azure, error) {
 	if err != nil {
 		return nil, azureError("open storage account", "from connection string", err)
 	}
-	return newAzure(svc, opt), nil
+	a := newAzure(svc, opt)
+	a.auth = connAuth(cs)
+	return a, nil
+}
+
+// connAuth is how the account a connection string names is signed in
+// to: the string's key, else its SAS.
+func connAuth(cs string) string {
+	auth := authNone
+	for field := range strings.SplitSeq(cs, ";") {
+		k, v, _ := strings.Cut(field, "=")
+		switch k = strings.TrimSpace(k); {
+		case v == "":
+		case strings.EqualFold(k, "AccountKey"):
+			return authKey
+		case strings.EqualFold(k, "SharedAccessSignature"):
+			auth = authSAS
+		}
+	}
+	return auth
 }
 
 // NewFromURL opens the account at its blob endpoint. cred may be nil when
 // the URL carries a SAS, or the account allows anonymous access.
 func NewFromURL(endpoint string, cred azcore.TokenCredential, opt Options) (*Azure, error) {
 	var (
-		svc *service.Client
-		err error
+		svc  *service.Client
+		err  error
+		auth = authEntra
 	)
 	if cred == nil {
 		svc, err = service.NewClientWithNoCredential(endpoint, clientOptions(opt))
+		auth = authNone
+		if u, perr := url.Parse(endpoint); perr == nil && u.Query().Has("sig") {
+			auth = authSAS
+		}
 	} else {
-		svc, err = service.NewClient(endpoint, cred, clientOptions(opt))
+		svc, err = service.NewClient(endpoint, signIn{cred}, clientOptions(opt))
 	}
 	if err != nil {
 		return nil, azureError("open storage account", endpointName(endpoint), err)
 	}
-	return newAzure(svc, opt), nil
+	a := newAzure(svc, opt)
+	a.auth = auth
+	return a, nil
 }
+
+// How a store signs its requests, as Auth says it.
+const (
+	authKey   = "account key"
+	authSAS   = "SAS"
+	authEntra = "Entra ID"
+	authNone  = "no credential"
+)
+
+// Auth says how the store signs its requests: "account key", "SAS",
+// "Entra ID" or "no credential". It holds no secret.
+func (a *Azure) Auth() string { return cmp.Or(a.auth, authNone) }
+
+// signIn is a store's token credential: its errors are marked as the
+// sign-in's, so that they are told from an account's answer.
+type signIn struct{ cred azcore.TokenCredential }
+
+func (s signIn) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	tk, err := s.cred.GetToken(ctx, opts)
+	if err != nil {
+		return tk, &signInError{err}
+	}
+	return tk, nil
+}
+
+// signInError is an error getting a token from a store's credential.
+type signInError struct{ err error }
+
+func (e *signInError) Error() string { return e.err.Error() }
+func (e *signInError) Unwrap() error { return e.err }
 
 func clientOptions(opt Options) *service.ClientOptions {
 	o := &service.ClientOptions{ClientOptions: policy.ClientOptions{
@@ -870,11 +932,15 @@ func azureError(op, where string, err error) error {
 
 // describe is a one-line account of err. The SDK's own text for a service
 // error spans many lines and dumps the response; the status, the error
-// code and the service's message are what a person needs.
+// code and the service's message are what a person needs. A sign-in's
+// error, which lists each credential tried, is folded onto one line.
 func describe(err error) string {
 	var re *azcore.ResponseError
 	if !errors.As(err, &re) {
-		return err.Error()
+		if se := new(signInError); errors.As(err, &se) {
+			return "cannot sign in: " + oneLine(se.err.Error())
+		}
+		return oneLine(err.Error())
 	}
 	var b strings.Builder
 	switch {
