@@ -115,6 +115,7 @@ func TestRsPlanRunBig(t *testing.T) {
 	plan.Locate()
 	var want bytes.Buffer
 	printPlan(&want, plan)
+	printStorage(&want, stored, state, "big-sweep-1")
 	wantJSON, _ := json.MarshalIndent(plan, "", "  ")
 
 	code, out, serr, n := allocated(t, "plan", file, "--run", "big-sweep-1", "--state-dir", state)
